@@ -1,0 +1,1 @@
+//! sfsim: a Salesforce org simulator that speaks the real wire protocol.
