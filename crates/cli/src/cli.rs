@@ -1,0 +1,109 @@
+//! Command-line interface: every option has an environment fallback.
+
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use secrecy::SecretString;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "oauth-cockpit",
+    version,
+    about = "See and control which apps hold OAuth access to your Salesforce orgs.",
+    long_about = "OAuth Cockpit syncs connected apps, OAuth tokens, users and usage from one or many \
+                  Salesforce orgs into PostgreSQL and serves pages to review them, revoke and block \
+                  apps, and keep an audit trail."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Log format: `pretty` for people, `json` for log collectors.
+    #[arg(long, env = "COCKPIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL. The database is created if it does not exist.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/oauth_cockpit",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: String,
+
+    /// How many times to try reaching PostgreSQL at start-up before giving up
+    /// (the wait doubles between attempts, up to 5 s).
+    #[arg(
+        long,
+        env = "COCKPIT_DB_CONNECT_ATTEMPTS",
+        default_value_t = 6,
+        global = true
+    )]
+    pub db_connect_attempts: u32,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations and serve the web interface until SIGTERM or Ctrl-C.
+    Serve(ServeArgs),
+    /// Create the database if needed, apply migrations, and exit.
+    Migrate,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "COCKPIT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The URL people use to reach the cockpit (e.g. https://cockpit.example.com).
+    /// Used for OAuth callbacks and to decide on HSTS. Defaults to http://<listen>.
+    #[arg(long, env = "COCKPIT_PUBLIC_URL")]
+    pub public_url: Option<url::Url>,
+
+    /// Base64 of 32 random bytes that encrypts stored secrets (refresh tokens,
+    /// client secrets, keys). Generate one with `openssl rand -base64 32`. Keep it
+    /// safe: without it the stored secrets cannot be read.
+    #[arg(long, env = "COCKPIT_MASTER_KEY", hide_env_values = true)]
+    pub master_key: Option<SecretString>,
+}
+
+pub fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::{EnvFilter, fmt};
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=warn"));
+    let builder = fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Pretty => builder.compact().init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => crate::serve::serve(&cli.db, args).await,
+        Command::Migrate => {
+            let pool = crate::serve::open_database(&cli.db).await?;
+            tracing::info!("migrations applied");
+            pool.close().await;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! One error type for the web layer. It renders a friendly page (or JSON under
+//! `/api/`), logs internal causes once, and never shows internal text.
+
+use askama::Template;
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{Html, IntoResponse, Response},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("not found")]
+    NotFound,
+    #[error("forbidden")]
+    Forbidden,
+    /// The message is shown to the user: it must not contain internal detail.
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    /// The database cannot be reached right now.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Salesforce answered badly; the message is user-presentable.
+    #[error("salesforce: {0}")]
+    Upstream(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for AppError {
+    fn from(err: sqlx::Error) -> Self {
+        if cockpit_db::is_unavailable(&err) {
+            AppError::Unavailable(err.to_string())
+        } else if matches!(err, sqlx::Error::RowNotFound) {
+            AppError::NotFound
+        } else {
+            AppError::Internal(err.to_string())
+        }
+    }
+}
+
+impl From<askama::Error> for AppError {
+    fn from(err: askama::Error) -> Self {
+        AppError::Internal(format!("template: {err}"))
+    }
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::Forbidden => StatusCode::FORBIDDEN,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// Title and explanation a person may read.
+    fn public(&self) -> (&'static str, String) {
+        match self {
+            AppError::NotFound => ("Not found", "There is nothing at this address, or you have no access to it.".into()),
+            AppError::Forbidden => ("Not allowed", "Your role does not allow this.".into()),
+            AppError::BadRequest(msg) => ("That did not work", msg.clone()),
+            AppError::Unavailable(_) => (
+                "The cockpit's database is unavailable",
+                "The cockpit cannot reach its database right now. Nothing was changed. \
+                 It reconnects by itself; try again in a moment."
+                    .into(),
+            ),
+            AppError::Upstream(msg) => ("Salesforce did not answer as expected", msg.clone()),
+            AppError::Internal(_) => (
+                "Something went wrong",
+                "The error has been logged. Nothing was changed; try again, and tell your administrator if it persists.".into(),
+            ),
+        }
+    }
+
+    /// Logged once, here, where the error becomes a response.
+    fn log(&self) {
+        match self {
+            AppError::Internal(cause) => tracing::error!(error = %cause, "internal error"),
+            AppError::Unavailable(cause) => tracing::warn!(error = %cause, "database unavailable"),
+            AppError::Upstream(cause) => tracing::warn!(error = %cause, "upstream error"),
+            _ => {}
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "pages/error.html")]
+pub struct ErrorPage {
+    pub status: u16,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let status = self.status();
+        let (title, message) = self.public();
+        let page = ErrorPage {
+            status: status.as_u16(),
+            title,
+            message,
+        };
+        match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => (status, title).into_response(),
+        }
+    }
+}
+
+/// The JSON face of [`AppError`], for `/api/` handlers.
+#[derive(Debug)]
+pub struct ApiError(pub AppError);
+
+impl<E: Into<AppError>> From<E> for ApiError {
+    fn from(err: E) -> Self {
+        ApiError(err.into())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.log();
+        let status = self.0.status();
+        let (title, message) = self.0.public();
+        (status, Json(serde_json::json!({ "error": title, "message": message, "status": status.as_u16() }))).into_response()
+    }
+}
