@@ -4,7 +4,9 @@
 //! query runs on the pool or inside a caller's transaction.
 
 mod connect;
+pub mod copy;
 pub mod orgs;
+pub mod sync;
 
 pub use connect::{ConnectError, ConnectOptions, DbTarget, connect, migrate, readiness, target};
 pub use sqlx::{PgPool, Postgres, Transaction};

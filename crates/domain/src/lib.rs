@@ -1,1 +1,3 @@
-//! Domain types.
+//! Domain types of the cockpit. No I/O here.
+
+pub mod secret;

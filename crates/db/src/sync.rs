@@ -1,0 +1,908 @@
+//! Staging and reconciling one org's snapshot.
+//!
+//! A sync stages everything it pulls into TEMP tables on a connection of its
+//! own (see the staging templates in `migrations/0002_sync.sql`), and only
+//! after the whole snapshot is pulled and verified merges it into the real
+//! tables in one short transaction. A sync that fails, or a process that dies
+//! mid-way, leaves the previous snapshot exactly as it was: the temp tables
+//! vanish with the connection, and so does the session advisory lock that
+//! keeps two processes from syncing one org at the same time.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::copy::CopyRow;
+
+#[derive(Debug, Clone)]
+pub struct StagedUser {
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub is_active: bool,
+    pub user_type: Option<String>,
+    pub profile: Option<String>,
+    pub department: Option<String>,
+    pub manager_id: Option<String>,
+    pub manager_name: Option<String>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
+    /// From SetupAuditTrail when Salesforce still has the entry.
+    pub deactivated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StagedApp {
+    pub app_key: String,
+    /// `connected_app`, `external_client_app` or `unknown`.
+    pub kind: &'static str,
+    pub sf_app_id: Option<String>,
+    pub name: String,
+    pub installed: bool,
+    pub menu_item_id: Option<String>,
+    pub consumer_key: Option<String>,
+    pub admin_approved_only: Option<bool>,
+    pub refresh_policy: Option<String>,
+    pub ip_relaxation: Option<String>,
+    pub permitted_users: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StagedToken {
+    pub id: String,
+    pub app_key: String,
+    pub user_id: String,
+    pub app_name: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub use_count: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct StagedUsage {
+    pub app_key: String,
+    pub day: NaiveDate,
+    pub requests: i64,
+    pub errors: i64,
+    /// `{"200": n, "401": m, …}`
+    pub by_status: serde_json::Value,
+}
+
+#[derive(Debug, Clone)]
+pub struct StagedLogins {
+    pub app_name: String,
+    pub day: NaiveDate,
+    pub successes: i64,
+    pub failures: i64,
+}
+
+/// Rows written by a merge, per table (unchanged rows are not rewritten).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MergeCounts {
+    pub users_written: u64,
+    pub users_gone: u64,
+    pub apps_written: u64,
+    pub apps_gone: u64,
+    pub tokens_written: u64,
+    pub tokens_gone: u64,
+    pub usage_written: u64,
+    pub logins_written: u64,
+    pub events: u64,
+}
+
+impl MergeCounts {
+    pub fn rows_written(&self) -> u64 {
+        self.users_written
+            + self.users_gone
+            + self.apps_written
+            + self.apps_gone
+            + self.tokens_written
+            + self.tokens_gone
+            + self.usage_written
+            + self.logins_written
+    }
+}
+
+/// A sync's private connection, holding the org's sync lock.
+pub struct SyncConn {
+    conn: PgConnection,
+    org: Uuid,
+    buf: String,
+}
+
+/// Stable advisory-lock key for an org's sync.
+fn lock_key(org: Uuid) -> i64 {
+    let b = org.as_bytes();
+    i64::from_be_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]]) ^ 0x5359_4e43 // "SYNC"
+}
+
+impl SyncConn {
+    /// Opens a dedicated connection and takes the org's sync lock; `None`
+    /// when another process is syncing this org right now.
+    pub async fn open(pool: &PgPool, org: Uuid) -> sqlx::Result<Option<SyncConn>> {
+        let opts = pool.connect_options();
+        let mut conn = PgConnection::connect_with(&opts).await?;
+        let locked: bool = sqlx::query_scalar!(
+            "SELECT pg_try_advisory_lock($1) AS \"locked!\"",
+            lock_key(org)
+        )
+        .fetch_one(&mut conn)
+        .await?;
+        if !locked {
+            let _ = conn.close().await;
+            return Ok(None);
+        }
+        sqlx::raw_sql(
+            "CREATE TEMP TABLE stage_users (LIKE public.stage_users);
+             CREATE TEMP TABLE stage_apps (LIKE public.stage_apps);
+             CREATE TEMP TABLE stage_tokens (LIKE public.stage_tokens);
+             CREATE TEMP TABLE stage_usage (LIKE public.stage_usage);
+             CREATE TEMP TABLE stage_logins (LIKE public.stage_logins);",
+        )
+        .execute(&mut conn)
+        .await?;
+        Ok(Some(SyncConn {
+            conn,
+            org,
+            buf: String::with_capacity(1 << 20),
+        }))
+    }
+
+    async fn copy(&mut self, table: &'static str) -> sqlx::Result<u64> {
+        let statement = match table {
+            "stage_users" => "COPY stage_users FROM STDIN",
+            "stage_apps" => "COPY stage_apps FROM STDIN",
+            "stage_tokens" => "COPY stage_tokens FROM STDIN",
+            "stage_usage" => "COPY stage_usage FROM STDIN",
+            _ => "COPY stage_logins FROM STDIN",
+        };
+        let mut copy = self.conn.copy_in_raw(statement).await?;
+        copy.send(self.buf.as_bytes()).await?;
+        self.buf.clear();
+        copy.finish().await
+    }
+
+    pub async fn stage_users(&mut self, rows: &[StagedUser]) -> sqlx::Result<u64> {
+        for u in rows {
+            CopyRow::new(&mut self.buf)
+                .text(&u.id)
+                .text(&u.username)
+                .text(&u.name)
+                .opt_text(u.email.as_deref())
+                .bool(u.is_active)
+                .opt_text(u.user_type.as_deref())
+                .opt_text(u.profile.as_deref())
+                .opt_text(u.department.as_deref())
+                .opt_text(u.manager_id.as_deref())
+                .opt_text(u.manager_name.as_deref())
+                .opt_time(u.last_login_at)
+                .opt_time(u.created_at)
+                .opt_time(u.deactivated_at)
+                .end();
+        }
+        self.copy("stage_users").await
+    }
+
+    pub async fn stage_apps(&mut self, rows: &[StagedApp]) -> sqlx::Result<u64> {
+        for a in rows {
+            CopyRow::new(&mut self.buf)
+                .text(&a.app_key)
+                .text(a.kind)
+                .opt_text(a.sf_app_id.as_deref())
+                .text(&a.name)
+                .bool(a.installed)
+                .opt_text(a.menu_item_id.as_deref())
+                .opt_text(a.consumer_key.as_deref())
+                .opt_bool(a.admin_approved_only)
+                .opt_text(a.refresh_policy.as_deref())
+                .opt_text(a.ip_relaxation.as_deref())
+                .opt_text(a.permitted_users.as_deref())
+                .end();
+        }
+        self.copy("stage_apps").await
+    }
+
+    pub async fn stage_tokens(&mut self, rows: &[StagedToken]) -> sqlx::Result<u64> {
+        for t in rows {
+            CopyRow::new(&mut self.buf)
+                .text(&t.id)
+                .text(&t.app_key)
+                .text(&t.user_id)
+                .text(&t.app_name)
+                .opt_time(t.created_at)
+                .opt_time(t.last_used_at)
+                .opt_int(t.use_count)
+                .end();
+        }
+        self.copy("stage_tokens").await
+    }
+
+    pub async fn stage_usage(&mut self, rows: &[StagedUsage]) -> sqlx::Result<u64> {
+        for u in rows {
+            CopyRow::new(&mut self.buf)
+                .text(&u.app_key)
+                .date(u.day)
+                .int(u.requests)
+                .int(u.errors)
+                .text(&u.by_status.to_string())
+                .end();
+        }
+        self.copy("stage_usage").await
+    }
+
+    pub async fn stage_logins(&mut self, rows: &[StagedLogins]) -> sqlx::Result<u64> {
+        for l in rows {
+            CopyRow::new(&mut self.buf)
+                .text(&l.app_name)
+                .date(l.day)
+                .int(l.successes)
+                .int(l.failures)
+                .end();
+        }
+        self.copy("stage_logins").await
+    }
+
+    /// Reconciles the staged snapshot with the stored one, records the
+    /// changes as events, refreshes the summaries and marks the run
+    /// succeeded — all in one transaction. Call only once the snapshot is
+    /// complete and verified: whatever is not staged is marked gone.
+    pub async fn merge(
+        &mut self,
+        run_id: i64,
+        now: DateTime<Utc>,
+        stale_days: i32,
+    ) -> sqlx::Result<MergeCounts> {
+        let org = self.org;
+        // Temp tables are never analysed automatically; the planner needs
+        // their sizes to pick hash joins over nested loops.
+        sqlx::raw_sql(
+            "CREATE INDEX ON stage_tokens (id); CREATE INDEX ON stage_users (id); CREATE INDEX ON stage_apps (app_key);
+             ANALYZE stage_users; ANALYZE stage_apps; ANALYZE stage_tokens; ANALYZE stage_usage; ANALYZE stage_logins;",
+        )
+        .execute(&mut self.conn)
+        .await?;
+
+        let mut tx = self.conn.begin().await?;
+        let first_sync = sqlx::query_scalar!(
+            "SELECT first_synced_at IS NULL AS \"first!\" FROM orgs WHERE id = $1",
+            org
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let mut c = MergeCounts::default();
+
+        // Users. Deactivations first, while the old state is still there.
+        c.events += sqlx::query!(
+            "INSERT INTO events (org_id, at, sync_run_id, kind, user_id, detail)
+             SELECT $1, coalesce(s.deactivated_at, $2), $3, 'user_deactivated', s.id,
+                    jsonb_build_object('username', s.username, 'name', s.name)
+             FROM stage_users s JOIN sf_users u ON u.org_id = $1 AND u.id = s.id
+             WHERE u.is_active AND NOT s.is_active",
+            org,
+            now,
+            run_id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        c.users_written = sqlx::query!(
+            "INSERT INTO sf_users AS t (org_id, id, username, name, email, is_active, user_type, profile, department,
+                                  manager_id, manager_name, last_login_at, created_at, deactivated_at, first_seen_at)
+             SELECT $1, s.id, s.username, s.name, s.email, s.is_active, s.user_type, s.profile, s.department,
+                    s.manager_id, s.manager_name, s.last_login_at, s.created_at, n.deactivated_at, $2
+             FROM stage_users s
+             LEFT JOIN sf_users u ON u.org_id = $1 AND u.id = s.id
+             CROSS JOIN LATERAL (SELECT CASE WHEN s.is_active THEN NULL
+                                        ELSE coalesce(s.deactivated_at, u.deactivated_at,
+                                                      CASE WHEN u.is_active THEN $2::timestamptz END) END
+                                 AS deactivated_at) n
+             WHERE u.id IS NULL OR u.gone_at IS NOT NULL
+                OR (u.username, u.name, u.email, u.is_active, u.user_type, u.profile, u.department, u.manager_id,
+                    u.manager_name, u.last_login_at, u.created_at, u.deactivated_at)
+                   IS DISTINCT FROM
+                   (s.username, s.name, s.email, s.is_active, s.user_type, s.profile, s.department, s.manager_id,
+                    s.manager_name, s.last_login_at, s.created_at, n.deactivated_at)
+             ON CONFLICT (org_id, id) DO UPDATE SET
+                username = EXCLUDED.username, name = EXCLUDED.name, email = EXCLUDED.email,
+                is_active = EXCLUDED.is_active, user_type = EXCLUDED.user_type, profile = EXCLUDED.profile,
+                department = EXCLUDED.department, manager_id = EXCLUDED.manager_id,
+                manager_name = EXCLUDED.manager_name, last_login_at = EXCLUDED.last_login_at,
+                created_at = EXCLUDED.created_at, deactivated_at = EXCLUDED.deactivated_at, gone_at = NULL",
+            org,
+            now
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let gone = sqlx::query_scalar!(
+            "WITH gone AS (
+                UPDATE sf_users t SET gone_at = $2
+                WHERE t.org_id = $1 AND t.gone_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM stage_users s WHERE s.id = t.id)
+                RETURNING t.id, t.username),
+             ev AS (
+                INSERT INTO events (org_id, at, sync_run_id, kind, user_id, detail)
+                SELECT $1, $2, $3, 'user_gone', id, jsonb_build_object('username', username) FROM gone)
+             SELECT count(*) AS \"n!\" FROM gone",
+            org,
+            now,
+            run_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        c.users_gone = gone as u64;
+        c.events += gone as u64;
+
+        // Apps: first sightings and policy changes become events.
+        c.events += sqlx::query!(
+            "INSERT INTO events (org_id, at, sync_run_id, kind, app_key, detail)
+             SELECT $1, $2, $3, 'policy_changed', s.app_key,
+                    jsonb_build_object(
+                      'before', jsonb_build_object('admin_approved_only', a.admin_approved_only,
+                                'refresh_policy', a.refresh_policy, 'ip_relaxation', a.ip_relaxation,
+                                'permitted_users', a.permitted_users),
+                      'after', jsonb_build_object('admin_approved_only', s.admin_approved_only,
+                                'refresh_policy', s.refresh_policy, 'ip_relaxation', s.ip_relaxation,
+                                'permitted_users', s.permitted_users))
+             FROM stage_apps s JOIN sf_apps a ON a.org_id = $1 AND a.app_key = s.app_key AND a.gone_at IS NULL
+             WHERE (a.admin_approved_only, a.refresh_policy, a.ip_relaxation, a.permitted_users)
+                   IS DISTINCT FROM (s.admin_approved_only, s.refresh_policy, s.ip_relaxation, s.permitted_users)",
+            org,
+            now,
+            run_id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        c.events += sqlx::query!(
+            "INSERT INTO events (org_id, at, sync_run_id, kind, app_key, detail)
+             SELECT $1, $2, $3, 'app_first_seen', s.app_key, jsonb_build_object('name', s.name, 'kind', s.kind)
+             FROM stage_apps s
+             WHERE NOT EXISTS (SELECT 1 FROM sf_apps a WHERE a.org_id = $1 AND a.app_key = s.app_key AND a.gone_at IS NULL)",
+            org,
+            now,
+            run_id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        c.apps_written = sqlx::query!(
+            "INSERT INTO sf_apps AS t (org_id, app_key, kind, sf_app_id, name, installed, menu_item_id, consumer_key,
+                                 admin_approved_only, refresh_policy, ip_relaxation, permitted_users, first_seen_at)
+             SELECT $1, s.app_key, s.kind, s.sf_app_id, s.name, s.installed, s.menu_item_id, s.consumer_key,
+                    s.admin_approved_only, s.refresh_policy, s.ip_relaxation, s.permitted_users, $2
+             FROM stage_apps s
+             LEFT JOIN sf_apps a ON a.org_id = $1 AND a.app_key = s.app_key
+             WHERE a.app_key IS NULL OR a.gone_at IS NOT NULL
+                OR (a.kind, a.sf_app_id, a.name, a.installed, a.menu_item_id, a.consumer_key, a.admin_approved_only,
+                    a.refresh_policy, a.ip_relaxation, a.permitted_users)
+                   IS DISTINCT FROM
+                   (s.kind, s.sf_app_id, s.name, s.installed, s.menu_item_id, s.consumer_key, s.admin_approved_only,
+                    s.refresh_policy, s.ip_relaxation, s.permitted_users)
+             ON CONFLICT (org_id, app_key) DO UPDATE SET
+                kind = EXCLUDED.kind, sf_app_id = EXCLUDED.sf_app_id, name = EXCLUDED.name,
+                installed = EXCLUDED.installed, menu_item_id = EXCLUDED.menu_item_id,
+                consumer_key = coalesce(EXCLUDED.consumer_key, t.consumer_key),
+                admin_approved_only = EXCLUDED.admin_approved_only, refresh_policy = EXCLUDED.refresh_policy,
+                ip_relaxation = EXCLUDED.ip_relaxation, permitted_users = EXCLUDED.permitted_users,
+                first_seen_at = CASE WHEN t.gone_at IS NULL THEN t.first_seen_at ELSE EXCLUDED.first_seen_at END,
+                gone_at = NULL",
+            org,
+            now
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let gone = sqlx::query_scalar!(
+            "WITH gone AS (
+                UPDATE sf_apps t SET gone_at = $2
+                WHERE t.org_id = $1 AND t.gone_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM stage_apps s WHERE s.app_key = t.app_key)
+                RETURNING t.app_key, t.name),
+             ev AS (
+                INSERT INTO events (org_id, at, sync_run_id, kind, app_key, detail)
+                SELECT $1, $2, $3, 'app_gone', app_key, jsonb_build_object('name', name) FROM gone)
+             SELECT count(*) AS \"n!\" FROM gone",
+            org,
+            now,
+            run_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        c.apps_gone = gone as u64;
+        c.events += gone as u64;
+
+        // Tokens. The first sync is the baseline: no event per token.
+        let written = sqlx::query!(
+            "WITH up AS (
+                INSERT INTO sf_tokens AS t (org_id, id, app_key, user_id, app_name, created_at, last_used_at,
+                                            use_count, first_seen_at)
+                SELECT $1, s.id, s.app_key, s.user_id, s.app_name, s.created_at, s.last_used_at, s.use_count, $2
+                FROM stage_tokens s
+                LEFT JOIN sf_tokens x ON x.org_id = $1 AND x.id = s.id
+                WHERE x.id IS NULL OR x.gone_at IS NOT NULL
+                   OR (x.app_key, x.user_id, x.app_name, x.created_at, x.last_used_at, x.use_count)
+                      IS DISTINCT FROM (s.app_key, s.user_id, s.app_name, s.created_at, s.last_used_at, s.use_count)
+                ON CONFLICT (org_id, id) DO UPDATE SET
+                   app_key = EXCLUDED.app_key, user_id = EXCLUDED.user_id, app_name = EXCLUDED.app_name,
+                   created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at,
+                   use_count = EXCLUDED.use_count, gone_at = NULL
+                RETURNING t.id, t.app_key, t.user_id, t.created_at, (xmax = 0) AS inserted),
+             ev AS (
+                INSERT INTO events (org_id, at, sync_run_id, kind, app_key, user_id, token_id)
+                SELECT $1, coalesce(created_at, $2), $3, 'token_granted', app_key, user_id, id
+                FROM up WHERE inserted AND NOT $4)
+             SELECT count(*) AS \"written!\", count(*) FILTER (WHERE inserted AND NOT $4) AS \"granted!\" FROM up",
+            org,
+            now,
+            run_id,
+            first_sync
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        c.tokens_written = written.written as u64;
+        c.events += written.granted as u64;
+        let gone = sqlx::query_scalar!(
+            "WITH gone AS (
+                UPDATE sf_tokens t SET gone_at = $2
+                WHERE t.org_id = $1 AND t.gone_at IS NULL
+                  AND NOT EXISTS (SELECT 1 FROM stage_tokens s WHERE s.id = t.id)
+                RETURNING t.id, t.app_key, t.user_id),
+             ev AS (
+                INSERT INTO events (org_id, at, sync_run_id, kind, app_key, user_id, token_id)
+                SELECT $1, $2, $3, 'token_gone', app_key, user_id, id FROM gone)
+             SELECT count(*) AS \"n!\" FROM gone",
+            org,
+            now,
+            run_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        c.tokens_gone = gone as u64;
+        c.events += gone as u64;
+
+        // Usage history is kept: days Salesforce no longer has stay as they were.
+        c.usage_written = sqlx::query!(
+            "INSERT INTO app_usage_daily AS t (org_id, app_key, day, requests, errors, by_status)
+             SELECT $1, app_key, day, requests, errors, by_status FROM stage_usage
+             ON CONFLICT (org_id, app_key, day) DO UPDATE SET
+                requests = EXCLUDED.requests, errors = EXCLUDED.errors, by_status = EXCLUDED.by_status
+             WHERE (t.requests, t.errors, t.by_status) IS DISTINCT FROM (EXCLUDED.requests, EXCLUDED.errors, EXCLUDED.by_status)",
+            org
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        c.logins_written = sqlx::query!(
+            "INSERT INTO app_logins_daily AS t (org_id, app_name, day, successes, failures)
+             SELECT $1, app_name, day, successes, failures FROM stage_logins
+             ON CONFLICT (org_id, app_name, day) DO UPDATE SET
+                successes = EXCLUDED.successes, failures = EXCLUDED.failures
+             WHERE (t.successes, t.failures) IS DISTINCT FROM (EXCLUDED.successes, EXCLUDED.failures)",
+            org
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+
+        refresh_summaries(&mut tx, org, now, stale_days).await?;
+
+        sqlx::query!(
+            "UPDATE sync_runs SET status = 'succeeded', finished_at = now(), counts = $2 WHERE id = $1",
+            run_id,
+            serde_json::to_value(&c).unwrap_or_default()
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "UPDATE orgs SET last_sync_at = $2, last_sync_status = 'succeeded', status_detail = NULL,
+                    first_synced_at = coalesce(first_synced_at, $2), updated_at = now()
+             WHERE id = $1",
+            org,
+            now
+        )
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(c)
+    }
+
+    /// Ends the sync: the connection closes, dropping the staging tables and
+    /// the lock.
+    pub async fn close(self) {
+        let _ = self.conn.close().await;
+    }
+}
+
+async fn refresh_summaries(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    org: Uuid,
+    now: DateTime<Utc>,
+    stale_days: i32,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "WITH tok AS (
+            SELECT t.app_key, count(DISTINCT t.user_id) AS users, count(*) AS tokens,
+                   coalesce(sum(t.use_count), 0)::bigint AS total_use, max(t.last_used_at) AS last_used_at,
+                   count(*) FILTER (WHERE coalesce(t.last_used_at, t.created_at) < $2::timestamptz - make_interval(days => $3::int)) AS stale,
+                   count(DISTINCT t.user_id) FILTER (WHERE u.is_active IS FALSE) AS inactive_users
+            FROM sf_tokens t LEFT JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
+            WHERE t.org_id = $1 AND t.gone_at IS NULL
+            GROUP BY t.app_key),
+         latest AS (SELECT max(day) AS day FROM app_usage_daily WHERE org_id = $1),
+         use AS (
+            SELECT d.app_key,
+                   coalesce(sum(d.requests) FILTER (WHERE d.day = l.day), 0)::bigint AS r1,
+                   coalesce(sum(d.errors) FILTER (WHERE d.day = l.day), 0)::bigint AS e1,
+                   coalesce(sum(d.requests) FILTER (WHERE d.day > l.day - 7), 0)::bigint AS r7,
+                   coalesce(sum(d.errors) FILTER (WHERE d.day > l.day - 7), 0)::bigint AS e7
+            FROM app_usage_daily d CROSS JOIN latest l
+            WHERE d.org_id = $1 AND d.day > l.day - 7
+            GROUP BY d.app_key)
+         INSERT INTO app_summary AS s (org_id, app_key, users, tokens, total_use, last_used_at, requests_24h,
+                                       errors_24h, requests_7d, errors_7d, stale_tokens, inactive_users)
+         SELECT $1, a.app_key, coalesce(tok.users, 0), coalesce(tok.tokens, 0), coalesce(tok.total_use, 0),
+                tok.last_used_at, coalesce(use.r1, 0), coalesce(use.e1, 0), coalesce(use.r7, 0), coalesce(use.e7, 0),
+                coalesce(tok.stale, 0), coalesce(tok.inactive_users, 0)
+         FROM sf_apps a LEFT JOIN tok ON tok.app_key = a.app_key LEFT JOIN use ON use.app_key = a.app_key
+         WHERE a.org_id = $1 AND a.gone_at IS NULL
+         ON CONFLICT (org_id, app_key) DO UPDATE SET
+            users = EXCLUDED.users, tokens = EXCLUDED.tokens, total_use = EXCLUDED.total_use,
+            last_used_at = EXCLUDED.last_used_at, requests_24h = EXCLUDED.requests_24h,
+            errors_24h = EXCLUDED.errors_24h, requests_7d = EXCLUDED.requests_7d, errors_7d = EXCLUDED.errors_7d,
+            stale_tokens = EXCLUDED.stale_tokens, inactive_users = EXCLUDED.inactive_users
+         WHERE (s.users, s.tokens, s.total_use, s.last_used_at, s.requests_24h, s.errors_24h, s.requests_7d,
+                s.errors_7d, s.stale_tokens, s.inactive_users)
+               IS DISTINCT FROM
+               (EXCLUDED.users, EXCLUDED.tokens, EXCLUDED.total_use, EXCLUDED.last_used_at, EXCLUDED.requests_24h,
+                EXCLUDED.errors_24h, EXCLUDED.requests_7d, EXCLUDED.errors_7d, EXCLUDED.stale_tokens,
+                EXCLUDED.inactive_users)",
+        org,
+        now,
+        stale_days
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM app_summary s WHERE s.org_id = $1
+           AND NOT EXISTS (SELECT 1 FROM sf_apps a WHERE a.org_id = $1 AND a.app_key = s.app_key AND a.gone_at IS NULL)",
+        org
+    )
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query!(
+        "INSERT INTO org_snapshots (org_id, at, apps, users_with_tokens, tokens)
+         SELECT $1, $2,
+                (SELECT count(*) FROM sf_apps WHERE org_id = $1 AND gone_at IS NULL),
+                (SELECT count(DISTINCT user_id) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL),
+                (SELECT count(*) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL)
+         ON CONFLICT (org_id, at) DO NOTHING",
+        org,
+        now
+    )
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Starts a run record, visible at once (its own transaction).
+pub async fn start_run(pool: &PgPool, org: Uuid, trigger: &str) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "INSERT INTO sync_runs (org_id, trigger) VALUES ($1, $2) RETURNING id",
+        org,
+        trigger
+    )
+    .fetch_one(pool)
+    .await
+}
+
+/// Records a failed run; the stored snapshot is untouched.
+pub async fn fail_run(pool: &PgPool, run_id: i64, error: &str, api_calls: i64) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    let org = sqlx::query_scalar!(
+        "UPDATE sync_runs SET status = 'failed', finished_at = now(), error = $2, api_calls = $3
+         WHERE id = $1 RETURNING org_id",
+        run_id,
+        error,
+        api_calls
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE orgs SET last_sync_status = 'failed', status_detail = $2, updated_at = now() WHERE id = $1",
+        org,
+        error
+    )
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await
+}
+
+pub async fn set_run_api_calls(pool: &PgPool, run_id: i64, api_calls: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE sync_runs SET api_calls = $2 WHERE id = $1",
+        run_id,
+        api_calls
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Runs left `running` by a process that died are failed at start-up: their
+/// staging died with them, so nothing of them was merged.
+pub async fn fail_abandoned_runs(pool: &PgPool) -> sqlx::Result<u64> {
+    // A run whose org lock nobody holds is not running anywhere.
+    let rows = sqlx::query!("SELECT r.id, r.org_id FROM sync_runs r WHERE r.status = 'running'")
+        .fetch_all(pool)
+        .await?;
+    let mut n = 0;
+    for r in rows {
+        let mut conn = pool.acquire().await?;
+        let free: bool = sqlx::query_scalar!(
+            "SELECT pg_try_advisory_lock($1) AS \"free!\"",
+            lock_key(r.org_id)
+        )
+        .fetch_one(&mut *conn)
+        .await?;
+        if free {
+            sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", lock_key(r.org_id))
+                .fetch_one(&mut *conn)
+                .await?;
+            fail_run(pool, r.id, "interrupted: the process stopped before the sync finished; nothing of it was applied", 0)
+                .await?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(id: &str, active: bool) -> StagedUser {
+        StagedUser {
+            id: id.into(),
+            username: format!("{id}@acme.example"),
+            name: format!("<b>{id}</b>"),
+            email: None,
+            is_active: active,
+            user_type: Some("Standard".into()),
+            profile: None,
+            department: None,
+            manager_id: None,
+            manager_name: None,
+            last_login_at: None,
+            created_at: None,
+            deactivated_at: None,
+        }
+    }
+
+    fn app(key: &str) -> StagedApp {
+        StagedApp {
+            app_key: key.into(),
+            kind: "connected_app",
+            sf_app_id: Some(key.into()),
+            name: format!("App {key}"),
+            installed: true,
+            menu_item_id: None,
+            consumer_key: None,
+            admin_approved_only: Some(false),
+            refresh_policy: Some("until_revoked".into()),
+            ip_relaxation: None,
+            permitted_users: Some("all_self_authorized".into()),
+        }
+    }
+
+    fn token(id: &str, app: &str, user: &str, uses: i64) -> StagedToken {
+        StagedToken {
+            id: id.into(),
+            app_key: app.into(),
+            user_id: user.into(),
+            app_name: format!("App {app}"),
+            created_at: Some(DateTime::from_timestamp(1_700_000_000, 0).unwrap()),
+            last_used_at: None,
+            use_count: Some(uses),
+        }
+    }
+
+    async fn org(pool: &PgPool) -> Uuid {
+        let id = Uuid::new_v4();
+        sqlx::query!("INSERT INTO orgs (id, name, login_url) VALUES ($1, 'acme', 'https://login.salesforce.com')", id)
+            .execute(pool)
+            .await
+            .unwrap();
+        id
+    }
+
+    async fn sync(
+        pool: &PgPool,
+        org: Uuid,
+        users: &[StagedUser],
+        apps: &[StagedApp],
+        tokens: &[StagedToken],
+    ) -> MergeCounts {
+        let run = start_run(pool, org, "cli").await.unwrap();
+        let mut conn = SyncConn::open(pool, org).await.unwrap().expect("lock free");
+        conn.stage_users(users).await.unwrap();
+        conn.stage_apps(apps).await.unwrap();
+        conn.stage_tokens(tokens).await.unwrap();
+        let counts = conn.merge(run, Utc::now(), 90).await.unwrap();
+        conn.close().await;
+        counts
+    }
+
+    async fn live_tokens(pool: &PgPool, org: Uuid) -> i64 {
+        sqlx::query_scalar!(
+            "SELECT count(*) AS \"n!\" FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL",
+            org
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn resync_of_an_unchanged_org_rewrites_nothing(pool: PgPool) {
+        let org = org(&pool).await;
+        let users = [user("005A", true), user("005B", true)];
+        let apps = [app("0H4A")];
+        let tokens = [
+            token("0CQ1", "0H4A", "005A", 3),
+            token("0CQ2", "0H4A", "005B", 0),
+        ];
+        let first = sync(&pool, org, &users, &apps, &tokens).await;
+        assert_eq!(
+            (
+                first.users_written,
+                first.apps_written,
+                first.tokens_written
+            ),
+            (2, 1, 2)
+        );
+        let again = sync(&pool, org, &users, &apps, &tokens).await;
+        assert_eq!(again.rows_written(), 0, "{again:?}");
+        assert_eq!(again.events, 0);
+        let summary = sqlx::query!(
+            "SELECT users, tokens, total_use FROM app_summary WHERE org_id = $1",
+            org
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            (summary.users, summary.tokens, summary.total_use),
+            (2, 2, 3)
+        );
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn changes_become_events(pool: PgPool) {
+        let org = org(&pool).await;
+        let apps = [app("0H4A")];
+        sync(
+            &pool,
+            org,
+            &[user("005A", true), user("005B", true)],
+            &apps,
+            &[token("0CQ1", "0H4A", "005A", 1)],
+        )
+        .await;
+
+        let mut changed_app = app("0H4A");
+        changed_app.admin_approved_only = Some(true);
+        let c = sync(
+            &pool,
+            org,
+            &[user("005A", false), user("005B", true)],
+            &[changed_app],
+            &[token("0CQ2", "0H4A", "005B", 1)],
+        )
+        .await;
+        assert_eq!(
+            (c.tokens_written, c.tokens_gone, c.users_written),
+            (1, 1, 1)
+        );
+        let kinds: Vec<String> = sqlx::query_scalar!(
+            "SELECT kind FROM events WHERE org_id = $1 AND kind <> 'app_first_seen' ORDER BY kind",
+            org
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            kinds,
+            [
+                "policy_changed",
+                "token_gone",
+                "token_granted",
+                "user_deactivated"
+            ]
+        );
+        let deactivated = sqlx::query_scalar!(
+            "SELECT deactivated_at FROM sf_users WHERE org_id = $1 AND id = '005A'",
+            org
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(
+            deactivated.is_some(),
+            "the sync that saw the change bounds the deactivation date"
+        );
+        // The token is gone but remembered.
+        let gone = sqlx::query_scalar!(
+            "SELECT gone_at FROM sf_tokens WHERE org_id = $1 AND id = '0CQ1'",
+            org
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert!(gone.is_some());
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn a_sync_that_never_merges_changes_nothing(pool: PgPool) {
+        let org = org(&pool).await;
+        sync(
+            &pool,
+            org,
+            &[user("005A", true)],
+            &[app("0H4A")],
+            &[token("0CQ1", "0H4A", "005A", 1)],
+        )
+        .await;
+
+        // Staged an empty snapshot, then failed before merging.
+        let run = start_run(&pool, org, "cli").await.unwrap();
+        let mut conn = SyncConn::open(&pool, org).await.unwrap().unwrap();
+        conn.stage_tokens(&[]).await.unwrap();
+        fail_run(&pool, run, "Salesforce answered 503", 7)
+            .await
+            .unwrap();
+        conn.close().await;
+
+        assert_eq!(live_tokens(&pool, org).await, 1);
+        let status = sqlx::query_scalar!("SELECT last_sync_status FROM orgs WHERE id = $1", org)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(status.as_deref(), Some("failed"));
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn one_sync_per_org_at_a_time_and_nothing_staged_into_templates(pool: PgPool) {
+        let org = org(&pool).await;
+        let held = SyncConn::open(&pool, org).await.unwrap().unwrap();
+        assert!(
+            SyncConn::open(&pool, org).await.unwrap().is_none(),
+            "second sync of the same org must wait"
+        );
+        held.close().await;
+        assert!(
+            SyncConn::open(&pool, org).await.unwrap().is_some(),
+            "lock released when the connection closes"
+        );
+        let err = sqlx::query(
+            "INSERT INTO stage_tokens (id, app_key, user_id, app_name) VALUES ('a','b','c','d')",
+        )
+        .execute(&pool)
+        .await
+        .unwrap_err();
+        assert!(err.to_string().contains("template_only"), "{err}");
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn abandoned_runs_are_failed_at_start(pool: PgPool) {
+        let org = org(&pool).await;
+        let run = start_run(&pool, org, "schedule").await.unwrap();
+        assert_eq!(fail_abandoned_runs(&pool).await.unwrap(), 1);
+        let status = sqlx::query_scalar!("SELECT status FROM sync_runs WHERE id = $1", run)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(status, "failed");
+    }
+}
