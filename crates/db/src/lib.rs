@@ -5,6 +5,7 @@
 
 mod connect;
 pub mod copy;
+pub mod jobs;
 pub mod orgs;
 pub mod sync;
 

@@ -1,3 +1,4 @@
 //! Domain types of the cockpit. No I/O here.
 
+pub mod ids;
 pub mod secret;

@@ -371,7 +371,9 @@ impl OAuthClient {
     /// Build the authorize URL (scope `api refresh_token`, PKCE S256, random state).
     pub fn authorize_url(&self) -> Result<AuthorizeRequest> {
         if self.config.redirect_uri.is_none() {
-            return Err(Error::Config("the web-server flow needs a redirect URI".into()));
+            return Err(Error::Config(
+                "the web-server flow needs a redirect URI".into(),
+            ));
         }
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let (url, state) = self
@@ -491,15 +493,16 @@ impl OAuthClient {
             .config
             .jwt_audience
             .clone()
-            .unwrap_or_else(|| origin(&self.config.login_url));
+            .unwrap_or_else(|| default_audience(&self.config.login_url));
         let claims = JwtClaims {
             iss: &self.config.client_id,
             sub: username,
             aud: &aud,
             exp: now.timestamp() + 180,
         };
-        let key = jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
-            .map_err(|_| Error::Config("the JWT private key is not an RSA PEM key".into()))?;
+        let key =
+            jsonwebtoken::EncodingKey::from_rsa_pem(private_key_pem.expose_secret().as_bytes())
+                .map_err(|_| Error::Config("the JWT private key is not an RSA PEM key".into()))?;
         let jwt = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
             &claims,
@@ -602,8 +605,17 @@ pub(crate) fn endpoint(base: &Url, path: &str) -> Result<Url> {
         .map_err(|_| Error::Config(format!("bad URL path {path}")))
 }
 
-fn origin(url: &Url) -> String {
-    url.origin().ascii_serialization()
+/// JWT `aud`: Salesforce wants the login host, not a My Domain; anything else (a simulator, an
+/// Experience Cloud site) is its own origin.
+fn default_audience(url: &Url) -> String {
+    let host = url.host_str().unwrap_or_default().to_ascii_lowercase();
+    if host.ends_with(".sandbox.my.salesforce.com") || host == "test.salesforce.com" {
+        "https://test.salesforce.com".to_owned()
+    } else if host.ends_with(".my.salesforce.com") || host == "login.salesforce.com" {
+        "https://login.salesforce.com".to_owned()
+    } else {
+        url.origin().ascii_serialization()
+    }
 }
 
 #[cfg(test)]
@@ -611,12 +623,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn access_token_debug_is_redacted() {
+        let t = AccessToken::new("00Dxx!SECRET");
+        assert_eq!(format!("{t:?}"), "AccessToken([redacted])");
+        assert_eq!(t.expose(), "00Dxx!SECRET");
+    }
+
+    #[test]
     fn identity_url_ids() {
         let u = Url::parse("https://login.salesforce.com/id/00D5g000004XyZAEAU/0055g00000AbCdEAAV")
             .unwrap();
         assert_eq!(
             parse_identity_url(&u).unwrap(),
-            ("00D5g000004XyZAEAU".to_owned(), "0055g00000AbCdEAAV".to_owned())
+            (
+                "00D5g000004XyZAEAU".to_owned(),
+                "0055g00000AbCdEAAV".to_owned()
+            )
         );
         let bad = Url::parse("https://login.salesforce.com/services/data").unwrap();
         assert!(matches!(parse_identity_url(&bad), Err(Error::Protocol(_))));
@@ -628,10 +650,22 @@ mod tests {
             token_error("invalid_grant", "expired access/refresh token"),
             Error::NeedsReauthorization { .. }
         ));
-        assert!(matches!(token_error("app_blocked", "x"), Error::AppBlocked { .. }));
-        assert!(matches!(token_error("invalid_client_id", "x"), Error::InvalidClient { .. }));
-        assert!(matches!(token_error("invalid_app_access", "x"), Error::AppAccessDenied { .. }));
-        assert!(matches!(token_error("server_error", "x"), Error::OAuth { .. }));
+        assert!(matches!(
+            token_error("app_blocked", "x"),
+            Error::AppBlocked { .. }
+        ));
+        assert!(matches!(
+            token_error("invalid_client_id", "x"),
+            Error::InvalidClient { .. }
+        ));
+        assert!(matches!(
+            token_error("invalid_app_access", "x"),
+            Error::AppAccessDenied { .. }
+        ));
+        assert!(matches!(
+            token_error("server_error", "x"),
+            Error::OAuth { .. }
+        ));
     }
 
     #[test]
@@ -639,6 +673,24 @@ mod tests {
         let ms = parse_issued_at(Some("1790000000000")).unwrap();
         let s = parse_issued_at(Some("1790000000")).unwrap();
         assert_eq!(ms, s);
+    }
+
+    #[test]
+    fn jwt_audience_defaults() {
+        let aud = |u: &str| default_audience(&Url::parse(u).unwrap());
+        assert_eq!(
+            aud("https://login.salesforce.com"),
+            "https://login.salesforce.com"
+        );
+        assert_eq!(
+            aud("https://acme.my.salesforce.com/"),
+            "https://login.salesforce.com"
+        );
+        assert_eq!(
+            aud("https://acme--uat.sandbox.my.salesforce.com"),
+            "https://test.salesforce.com"
+        );
+        assert_eq!(aud("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
     }
 
     #[test]
@@ -673,7 +725,10 @@ mod tests {
             status: 200,
             headers: {
                 let mut h = reqwest::header::HeaderMap::new();
-                h.insert(reqwest::header::CONTENT_TYPE, "application/json".parse().unwrap());
+                h.insert(
+                    reqwest::header::CONTENT_TYPE,
+                    "application/json".parse().unwrap(),
+                );
                 h
             },
             bytes: br#"{"access_token":"00Dxx!SECRET","instance_url":5}"#.to_vec(),

@@ -37,7 +37,11 @@ impl ApiUsage {
                             .map(|r| r.trim_end_matches(')'))
                             .and_then(|r| r.strip_prefix("appName="))
                             .map(str::to_owned);
-                        per_app = Some(PerAppUsage { used, max, app_name });
+                        per_app = Some(PerAppUsage {
+                            used,
+                            max,
+                            app_name,
+                        });
                     }
                 }
                 _ => {}
@@ -48,8 +52,15 @@ impl ApiUsage {
 
     /// True when `used` has reached `share` of `max` (org-wide, or per app when the app has a cap).
     pub fn exceeds(&self, share: f64) -> bool {
-        let over = |used: u64, max: u64| max > 0 && used as f64 >= share * max as f64;
-        over(self.used, self.max) || self.per_app.as_ref().is_some_and(|p| over(p.used, p.max))
+        Self::over(self.used, self.max, share)
+            || self
+                .per_app
+                .as_ref()
+                .is_some_and(|p| Self::over(p.used, p.max, share))
+    }
+
+    pub(crate) fn over(used: u64, max: u64, share: f64) -> bool {
+        max > 0 && used as f64 >= share * max as f64
     }
 }
 
@@ -72,8 +83,10 @@ mod tests {
                 per_app: None
             })
         );
-        let u = ApiUsage::parse("api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)")
-            .unwrap();
+        let u = ApiUsage::parse(
+            "api-usage=25/5000; per-app-api-usage=17/250(appName=sample-connected-app)",
+        )
+        .unwrap();
         assert_eq!(u.used, 25);
         let p = u.per_app.unwrap();
         assert_eq!((p.used, p.max), (17, 250));
@@ -87,7 +100,8 @@ mod tests {
         let u = ApiUsage::parse("api-usage=75/100").unwrap();
         assert!(u.exceeds(0.75));
         assert!(!u.exceeds(0.76));
-        let per_app = ApiUsage::parse("api-usage=1/100; per-app-api-usage=9/10(appName=a)").unwrap();
+        let per_app =
+            ApiUsage::parse("api-usage=1/100; per-app-api-usage=9/10(appName=a)").unwrap();
         assert!(per_app.exceeds(0.75));
         assert!(!ApiUsage::parse("api-usage=5/0").unwrap().exceeds(0.75));
     }

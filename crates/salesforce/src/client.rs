@@ -107,7 +107,10 @@ impl SalesforceClient {
         }
         let version = config.api_version.trim_start_matches('v').to_owned();
         if version.parse::<f32>().is_err() {
-            return Err(Error::Config(format!("bad API version {}", config.api_version)));
+            return Err(Error::Config(format!(
+                "bad API version {}",
+                config.api_version
+            )));
         }
         let config = ClientConfig {
             api_version: version,
@@ -201,13 +204,16 @@ impl SalesforceClient {
     }
 
     fn check_budget(&self) -> Result<()> {
+        let share = self.inner.config.budget_share;
         if let Some(u) = self.inner.usage.borrow().as_ref()
-            && u.exceeds(self.inner.config.budget_share)
+            && u.exceeds(share)
         {
-            return Err(Error::BudgetPaused {
-                used: u.used,
-                max: u.max,
-            });
+            // Report the cap that tripped: the org's, or this app's own.
+            let (used, max) = match &u.per_app {
+                Some(p) if !ApiUsage::over(u.used, u.max, share) => (p.used, p.max),
+                _ => (u.used, u.max),
+            };
+            return Err(Error::BudgetPaused { used, max });
         }
         Ok(())
     }
@@ -261,12 +267,14 @@ impl SalesforceClient {
     /// unread (or, with `passthrough`, any answer except 401 and limit errors).
     pub(crate) async fn execute(&self, call: &Call) -> Result<reqwest::Response> {
         let backoff = self.inner.config.backoff;
+        // The budget is checked once per logical call: retries of a call already admitted
+        // (refresh, REQUEST_LIMIT_EXCEEDED backoff) must end in their own typed outcome.
+        self.check_budget()?;
         let mut token = self.inner.tokens.access_token().await?;
         let mut refreshed = false;
         let mut limit_retries = 0u32;
         let mut server_retries = 0u32;
         loop {
-            self.check_budget()?;
             let request = self.build(call, &token)?;
             self.inner.requests.fetch_add(1, Ordering::Relaxed);
             let resp = http::send(&self.inner.http, request).await?;
@@ -337,7 +345,8 @@ impl SalesforceClient {
     /// Execute and parse JSON.
     pub(crate) async fn execute_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T> {
         let mut call = call.clone();
-        call.headers.push((ACCEPT.as_str(), "application/json".to_owned()));
+        call.headers
+            .push((ACCEPT.as_str(), "application/json".to_owned()));
         let body = self.execute_body(&call).await?;
         http::parse_json(&body)
     }
@@ -374,7 +383,10 @@ impl SalesforceClient {
     /// Permissions of the running (integration) user. Check
     /// [`UserPermissionAccess::sees_all_tokens`] before trusting an OauthToken count.
     pub async fn user_permissions(&self) -> Result<UserPermissionAccess> {
-        let soql = format!("SELECT {} FROM UserPermissionAccess", UserPermissionAccess::FIELDS);
+        let soql = format!(
+            "SELECT {} FROM UserPermissionAccess",
+            UserPermissionAccess::FIELDS
+        );
         let rows: Vec<UserPermissionAccess> = self.query_vec(&soql).await?;
         rows.into_iter()
             .next()
@@ -430,16 +442,20 @@ mod tests {
             u.as_str(),
             "https://acme.my.salesforce.com/services/data/v66.0/query/01g-500"
         );
-        assert!(c
-            .same_instance_url("https://acme.my.salesforce.com/services/data/v66.0/query/x")
-            .is_ok());
+        assert!(
+            c.same_instance_url("https://acme.my.salesforce.com/services/data/v66.0/query/x")
+                .is_ok()
+        );
         for bad in [
             "https://evil.example/services/data/v66.0/query/x",
             "//evil.example/services/data",
             "http://acme.my.salesforce.com/services/data",
         ] {
             assert!(
-                matches!(c.same_instance_url(bad), Err(Error::ForeignNextRecordsUrl { .. })),
+                matches!(
+                    c.same_instance_url(bad),
+                    Err(Error::ForeignNextRecordsUrl { .. })
+                ),
                 "{bad}"
             );
         }
@@ -462,7 +478,26 @@ mod tests {
         c.set_api_usage(ApiUsage::parse("api-usage=750/1000").unwrap());
         assert!(matches!(
             c.check_budget(),
-            Err(Error::BudgetPaused { used: 750, max: 1000 })
+            Err(Error::BudgetPaused {
+                used: 750,
+                max: 1000
+            })
+        ));
+    }
+
+    #[test]
+    fn budget_reports_the_per_app_cap() {
+        let c = client("https://acme.my.salesforce.com/");
+        c.set_api_usage(
+            ApiUsage::parse("api-usage=10/1000; per-app-api-usage=200/250(appName=cockpit)")
+                .unwrap(),
+        );
+        assert!(matches!(
+            c.check_budget(),
+            Err(Error::BudgetPaused {
+                used: 200,
+                max: 250
+            })
         ));
     }
 

@@ -115,6 +115,10 @@ mod tests {
 
     #[test]
     fn default_user_agent_names_the_product() {
-        assert!(HttpSettings::default().user_agent.starts_with("oauth-cockpit/"));
+        assert!(
+            HttpSettings::default()
+                .user_agent
+                .starts_with("oauth-cockpit/")
+        );
     }
 }

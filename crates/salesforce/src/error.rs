@@ -40,7 +40,10 @@ pub enum Error {
     Timeout { host: String },
 
     #[error("Salesforce answered HTTP {status}{}", format_items(.errors))]
-    Http { status: u16, errors: Vec<ApiErrorItem> },
+    Http {
+        status: u16,
+        errors: Vec<ApiErrorItem>,
+    },
 
     #[error("the Salesforce session is invalid or expired, even after a refresh")]
     InvalidSession,
@@ -124,7 +127,9 @@ impl Error {
     pub fn needs_reauthorization(&self) -> bool {
         matches!(
             self,
-            Error::NeedsReauthorization { .. } | Error::AppBlocked { .. } | Error::InvalidClient { .. }
+            Error::NeedsReauthorization { .. }
+                | Error::AppBlocked { .. }
+                | Error::InvalidClient { .. }
         )
     }
 }

@@ -30,7 +30,12 @@ pub(crate) fn host_of(url: &reqwest::Url) -> String {
     match (url.host_str(), url.port()) {
         (Some(h), Some(p)) => format!("{h}:{p}"),
         (Some(h), None) => h.to_owned(),
-        _ => url.as_str().split('?').next().unwrap_or_default().to_owned(),
+        _ => url
+            .as_str()
+            .split('?')
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
     }
 }
 
@@ -111,7 +116,10 @@ pub(crate) fn body_error(e: &reqwest::Error, host: &str) -> Error {
     }
 }
 
-fn source_chain_has(e: &(dyn StdError + 'static), pred: impl Fn(&(dyn StdError + 'static)) -> bool) -> bool {
+fn source_chain_has(
+    e: &(dyn StdError + 'static),
+    pred: impl Fn(&(dyn StdError + 'static)) -> bool,
+) -> bool {
     let mut cur: Option<&(dyn StdError + 'static)> = Some(e);
     while let Some(s) = cur {
         if pred(s) {
@@ -127,10 +135,13 @@ fn is_tls(e: &(dyn StdError + 'static)) -> bool {
         if s.downcast_ref::<rustls::Error>().is_some() {
             return true;
         }
-        if let Some(io) = s.downcast_ref::<std::io::Error>()
-            && io.get_ref().is_some_and(|inner| inner.is::<rustls::Error>())
-        {
-            return true;
+        // io::Error hides custom payloads from `source()`; walk `get_ref()` instead.
+        let mut io = s.downcast_ref::<std::io::Error>();
+        while let Some(inner) = io.and_then(|i| i.get_ref()) {
+            if inner.is::<rustls::Error>() {
+                return true;
+            }
+            io = inner.downcast_ref::<std::io::Error>();
         }
         let text = s.to_string().to_ascii_lowercase();
         text.contains("tls") || text.contains("certificate") || text.contains("handshake")
@@ -148,7 +159,14 @@ pub(crate) fn classify(e: &reqwest::Error, host: &str) -> Error {
     if e.is_connect() {
         return Error::Unreachable { host };
     }
-    if e.is_body() || e.is_decode() {
+    // The server closed the connection before the response was complete.
+    if e.is_body()
+        || e.is_decode()
+        || source_chain_has(e, |s| {
+            s.to_string()
+                .contains("connection closed before message completed")
+        })
+    {
         return Error::Truncated { host };
     }
     let e = reqwest_detail(e);
@@ -311,7 +329,10 @@ mod tests {
 
     #[test]
     fn snippet_hides_json_and_bounds_html() {
-        assert_eq!(snippet(br#"{"access_token":"secret"}"#), "[JSON body not shown]");
+        assert_eq!(
+            snippet(br#"{"access_token":"secret"}"#),
+            "[JSON body not shown]"
+        );
         let html = format!("<html><body>{}</body></html>", "x".repeat(1000));
         let s = snippet(html.as_bytes());
         assert!(s.starts_with("<html>"));
@@ -334,7 +355,9 @@ mod tests {
 
     #[test]
     fn error_items_in_all_shapes() {
-        let a = parse_error_items(br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#);
+        let a = parse_error_items(
+            br#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#,
+        );
         assert_eq!(a[0].error_code, "INVALID_SESSION_ID");
         let b = parse_error_items(br#"{"error":"invalid_token","error_description":"bad"}"#);
         assert_eq!(b[0].error_code, "invalid_token");

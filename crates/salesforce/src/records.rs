@@ -128,7 +128,11 @@ pub struct OauthToken {
     pub delete_token: Option<DeleteToken>,
     #[serde(rename = "UseCount", default, deserialize_with = "int_from_number")]
     pub use_count: Option<i64>,
-    #[serde(rename = "LastUsedDate", default, deserialize_with = "sf_datetime::option::deserialize")]
+    #[serde(
+        rename = "LastUsedDate",
+        default,
+        deserialize_with = "sf_datetime::option::deserialize"
+    )]
     pub last_used_date: Option<DateTime<Utc>>,
     #[serde(rename = "CreatedDate", deserialize_with = "sf_datetime::deserialize")]
     pub created_date: DateTime<Utc>,
@@ -175,9 +179,17 @@ pub struct User {
     pub manager_id: Option<String>,
     #[serde(rename = "Manager")]
     pub manager: Option<NamedRef>,
-    #[serde(rename = "LastLoginDate", default, deserialize_with = "sf_datetime::option::deserialize")]
+    #[serde(
+        rename = "LastLoginDate",
+        default,
+        deserialize_with = "sf_datetime::option::deserialize"
+    )]
     pub last_login_date: Option<DateTime<Utc>>,
-    #[serde(rename = "CreatedDate", default, deserialize_with = "sf_datetime::option::deserialize")]
+    #[serde(
+        rename = "CreatedDate",
+        default,
+        deserialize_with = "sf_datetime::option::deserialize"
+    )]
     pub created_date: Option<DateTime<Utc>>,
 }
 
@@ -192,9 +204,17 @@ pub struct ConnectedApplication {
     pub id: String,
     #[serde(rename = "Name")]
     pub name: String,
-    #[serde(rename = "CreatedDate", default, deserialize_with = "sf_datetime::option::deserialize")]
+    #[serde(
+        rename = "CreatedDate",
+        default,
+        deserialize_with = "sf_datetime::option::deserialize"
+    )]
     pub created_date: Option<DateTime<Utc>>,
-    #[serde(rename = "LastModifiedDate", default, deserialize_with = "sf_datetime::option::deserialize")]
+    #[serde(
+        rename = "LastModifiedDate",
+        default,
+        deserialize_with = "sf_datetime::option::deserialize"
+    )]
     pub last_modified_date: Option<DateTime<Utc>>,
     #[serde(rename = "OptionsAllowAdminApprovedUsersOnly")]
     pub options_allow_admin_approved_users_only: Option<bool>,
@@ -204,7 +224,11 @@ pub struct ConnectedApplication {
     pub options_has_session_level_policy: Option<bool>,
     #[serde(rename = "OptionsIsInternal")]
     pub options_is_internal: Option<bool>,
-    #[serde(rename = "RefreshTokenValidityPeriod", default, deserialize_with = "int_from_number")]
+    #[serde(
+        rename = "RefreshTokenValidityPeriod",
+        default,
+        deserialize_with = "int_from_number"
+    )]
     pub refresh_token_validity_period: Option<i64>,
     #[serde(rename = "StartUrl")]
     pub start_url: Option<String>,
@@ -296,8 +320,7 @@ pub struct LoginHistory {
 }
 
 impl LoginHistory {
-    pub const FIELDS: &'static str =
-        "Id, UserId, LoginTime, LoginType, LoginSubType, Application, Status, SourceIp, Platform, Browser";
+    pub const FIELDS: &'static str = "Id, UserId, LoginTime, LoginType, LoginSubType, Application, Status, SourceIp, Platform, Browser";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -393,7 +416,8 @@ impl<'de> Deserialize<'de> for Limit {
         let mut apps = BTreeMap::new();
         for (k, v) in &map {
             if k != "Max" && k != "Remaining" && v.is_object() {
-                let l: Limit = serde_json::from_value(v.clone()).map_err(serde::de::Error::custom)?;
+                let l: Limit =
+                    serde_json::from_value(v.clone()).map_err(serde::de::Error::custom)?;
                 apps.insert(k.clone(), l);
             }
         }
@@ -445,6 +469,8 @@ pub struct EcaUserUsage {
     pub last_used_at: Option<DateTime<Utc>>,
     #[serde(default, deserialize_with = "int_from_number")]
     pub use_count: Option<i64>,
+    #[serde(default, deserialize_with = "int_from_number")]
+    pub token_count: Option<i64>,
 }
 
 /// Connect REST ECA usage: one token.
@@ -500,7 +526,10 @@ mod tests {
             "AppMenuItem":null}"#;
         let t: OauthToken = serde_json::from_str(json).unwrap();
         assert_eq!(t.use_count, Some(42));
-        assert_eq!(t.user.as_ref().unwrap().username.as_deref(), Some("jane@acme.com"));
+        assert_eq!(
+            t.user.as_ref().unwrap().username.as_deref(),
+            Some("jane@acme.com")
+        );
         assert_eq!(t.delete_token.as_ref().unwrap().expose(), "DT-SECRET");
         assert!(!format!("{t:?}").contains("DT-SECRET"));
     }

@@ -67,7 +67,8 @@ pub struct InMemoryTokenProvider {
 
 impl fmt::Debug for InMemoryTokenProvider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("InMemoryTokenProvider").finish_non_exhaustive()
+        f.debug_struct("InMemoryTokenProvider")
+            .finish_non_exhaustive()
     }
 }
 
@@ -128,8 +129,7 @@ impl InMemoryTokenProvider {
             } => oauth.jwt_bearer(username, private_key_pem).await?,
             Renewal::ClientCredentials => oauth.client_credentials().await?,
         };
-        if let (Renewal::RefreshToken(_), Some(new_rt)) = (&state.renewal, response.refresh_token)
-        {
+        if let (Renewal::RefreshToken(_), Some(new_rt)) = (&state.renewal, response.refresh_token) {
             state.renewal = Renewal::RefreshToken(new_rt);
         }
         state.refreshes += 1;

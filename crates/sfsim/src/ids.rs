@@ -93,6 +93,11 @@ pub fn looks_like_id(s: &str) -> bool {
     (s.len() == 15 || s.len() == 18) && s.bytes().all(|c| c.is_ascii_alphanumeric())
 }
 
+/// The org id for a seed (18 chars).
+pub fn org_id(seed: u64) -> String {
+    make_id(ORG, seed % 10_000_000 + 4242)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -113,9 +118,4 @@ mod tests {
         // Known real pair: 001A0000006Vm9r -> 001A0000006Vm9rIAC
         assert_eq!(checksum("001A0000006Vm9r"), "IAC");
     }
-}
-
-/// The org id for a seed (18 chars).
-pub fn org_id(seed: u64) -> String {
-    make_id(ORG, seed % 10_000_000 + 4242)
 }

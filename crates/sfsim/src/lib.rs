@@ -1,1 +1,391 @@
 //! sfsim: a Salesforce org simulator that speaks the real wire protocol.
+//!
+//! The org (users, connected apps, External Client Apps, OAuth tokens, login
+//! history, audit trail, event logs) is generated deterministically from a seed
+//! and served over HTTP with Salesforce's endpoints, JSON shapes, error codes and
+//! quirks (see `/work/shared/salesforce-api.md`). Use [`Sim::spawn`] in tests.
+
+pub mod connect;
+pub mod control;
+pub mod error;
+pub mod eventlog;
+pub mod generate;
+pub mod ids;
+pub mod metadata;
+pub mod model;
+pub mod oauth;
+pub mod query;
+pub mod rest;
+pub mod schema;
+pub mod soap;
+pub mod soql;
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::Router;
+use axum::http::HeaderMap;
+use chrono::{DateTime, TimeZone, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use control::Fault;
+use error::RestError;
+use model::{OrgState, Secrets, Session, Ts};
+
+/// The RSA private key whose certificate the cockpit's app trusts (JWT bearer flow).
+/// A fixed test key: the simulator is not a security boundary.
+pub const JWT_PRIVATE_KEY_PEM: &str = include_str!("keys/simkey.pem");
+pub const JWT_PUBLIC_KEY_PEM: &str = include_str!("keys/simpub.pem");
+pub const JWT_CERTIFICATE_PEM: &str = include_str!("keys/simcert.pem");
+
+/// Supported REST API versions (inclusive).
+pub const MIN_API_VERSION: u32 = 59;
+pub const MAX_API_VERSION: u32 = 68;
+
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub users: usize,
+    pub apps: usize,
+    pub tokens: usize,
+    /// Enables the `/_sim/` control API.
+    pub control: bool,
+    pub daily_api_limit: u64,
+    pub my_domain: String,
+    pub sandbox: bool,
+    /// Refresh-token rotation on the cockpit's own app.
+    pub rotate_refresh_tokens: bool,
+    /// Redirect URIs the cockpit app accepts besides any http loopback URI.
+    pub extra_redirect_uris: Vec<String>,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        SimConfig {
+            seed: 42,
+            users: 200,
+            apps: 20,
+            tokens: 2_000,
+            control: false,
+            daily_api_limit: 100_000,
+            my_domain: "acme".into(),
+            sandbox: false,
+            rotate_refresh_tokens: false,
+            extra_redirect_uris: Vec::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Credentials {
+    pub login_url: String,
+    pub instance_url: String,
+    pub org_id: String,
+    pub username: String,
+    pub password: String,
+    pub client_id: String,
+    pub client_secret: String,
+    pub jwt_private_key_pem: String,
+    pub jwt_key_path: Option<String>,
+    pub jwt_certificate_path: Option<String>,
+    pub sandbox: bool,
+}
+
+pub(crate) struct ActiveFault {
+    pub fault: Fault,
+    /// Request count when the fault was set; `nth` counts from here.
+    pub start: u64,
+    pub fired: bool,
+}
+
+pub(crate) struct Inner {
+    pub config: SimConfig,
+    pub state: RwLock<OrgState>,
+    pub secrets: Secrets,
+    pub org_id: String,
+    pub clock_offset: AtomicI64,
+    pub api_used: AtomicU64,
+    pub requests: AtomicU64,
+    pub faults: Mutex<Vec<ActiveFault>>,
+}
+
+/// A simulated org. Cheap to clone (shared state).
+#[derive(Clone)]
+pub struct Sim {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// A simulator serving on a local port; shuts down when dropped.
+pub struct RunningSim {
+    pub base_url: String,
+    pub credentials: Credentials,
+    pub sim: Sim,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for RunningSim {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Authenticated REST call context.
+pub(crate) struct Ctx {
+    pub user: u32,
+    pub version: String,
+    pub base: String,
+}
+
+impl Sim {
+    /// Generates the org deterministically from `config.seed`.
+    pub fn new(config: SimConfig) -> Sim {
+        let now = Utc::now().timestamp_millis();
+        let anchor = generate::anchor_for(now);
+        let state = generate::generate(&config, anchor);
+        let secrets = Secrets::new(config.seed);
+        let org_id = ids::org_id(config.seed);
+        Sim {
+            inner: Arc::new(Inner {
+                config,
+                state: RwLock::new(state),
+                secrets,
+                org_id,
+                clock_offset: AtomicI64::new(0),
+                api_used: AtomicU64::new(0),
+                requests: AtomicU64::new(0),
+                faults: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.inner.config
+    }
+
+    /// Every endpoint (control routes only if `config.control`).
+    pub fn router(&self) -> Router {
+        control::router(self.clone())
+    }
+
+    pub async fn spawn(config: SimConfig) -> std::io::Result<RunningSim> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        Sim::spawn_on(config, listener).await
+    }
+
+    pub async fn spawn_on(config: SimConfig, listener: tokio::net::TcpListener) -> std::io::Result<RunningSim> {
+        let addr = listener.local_addr()?;
+        let sim = Sim::new(config);
+        let base_url = format!("http://{addr}");
+        let app = sim.router();
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!("sfsim server stopped: {e}");
+            }
+        });
+        let credentials = sim.credentials(&base_url);
+        Ok(RunningSim { base_url, credentials, sim, task })
+    }
+
+    /// Credentials of the admin integration user and the cockpit's app, for a base URL.
+    pub fn credentials(&self, base_url: &str) -> Credentials {
+        let st = self.read();
+        let app = &st.apps[0];
+        Credentials {
+            login_url: base_url.to_string(),
+            instance_url: base_url.to_string(),
+            org_id: self.inner.org_id.clone(),
+            username: st.users[0].username.clone(),
+            password: self.inner.secrets.password(0),
+            client_id: app.consumer_key.clone(),
+            client_secret: app.consumer_secret.clone(),
+            jwt_private_key_pem: JWT_PRIVATE_KEY_PEM.to_string(),
+            jwt_key_path: None,
+            jwt_certificate_path: None,
+            sandbox: self.inner.config.sandbox,
+        }
+    }
+
+    /// Username and password of an ordinary user without admin permissions.
+    pub fn ordinary_user(&self) -> (String, String) {
+        (self.read().users[1].username.clone(), self.inner.secrets.password(1))
+    }
+
+    /// Password of any user (sim convenience for tests and demos).
+    pub fn password_for(&self, username: &str) -> Option<String> {
+        let u = self.read().user_by_username(username)?;
+        Some(self.inner.secrets.password(u))
+    }
+
+    /// Consumer key and secret of an app by name (third-party apps included).
+    pub fn app_credentials(&self, app_name: &str) -> Option<(String, String)> {
+        let st = self.read();
+        let a = st.app_by_name(app_name)?;
+        let app = &st.apps[a as usize];
+        Some((app.consumer_key.clone(), app.consumer_secret.clone()))
+    }
+
+    /// The current refresh token of an OauthToken (by its `0CQ` id), so tests can act
+    /// as the third-party app that holds it.
+    pub fn refresh_token_of(&self, token_id: &str) -> Option<String> {
+        let seq = ids::parse_id(ids::OAUTH_TOKEN, token_id)? as u32;
+        let st = self.read();
+        let t = st.tokens.get(seq as usize).filter(|t| !t.revoked)?;
+        Some(self.inner.secrets.refresh_token(seq, t.generation))
+    }
+
+    pub fn org_id(&self) -> String {
+        self.inner.org_id.clone()
+    }
+
+    pub fn token_count(&self) -> usize {
+        self.read().tokens.iter().filter(|t| !t.revoked).count()
+    }
+
+    pub fn tokens_for_app(&self, app_name: &str) -> usize {
+        let st = self.read();
+        let Some(a) = st.app_by_name(app_name) else { return 0 };
+        st.tokens.iter().filter(|t| !t.revoked && t.app == a).count()
+    }
+
+    pub fn tokens_for_user(&self, user_id: &str) -> usize {
+        let Some(u) = ids::parse_id(ids::USER, user_id) else { return 0 };
+        self.read().user_tokens(u as u32).count()
+    }
+
+    pub fn is_blocked(&self, consumer_key: &str) -> bool {
+        self.read().is_blocked_key(consumer_key)
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        match fault {
+            Fault::ExhaustBudget => self.inner.api_used.store(self.inner.config.daily_api_limit, Ordering::SeqCst),
+            Fault::ExpireSessions => self.expire_access_tokens(),
+            _ => {}
+        }
+        let start = self.inner.requests.load(Ordering::SeqCst);
+        self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).push(ActiveFault { fault, start, fired: false });
+    }
+
+    pub fn clear_faults(&self) {
+        self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    /// Every issued access token now answers 401 INVALID_SESSION_ID.
+    pub fn expire_access_tokens(&self) {
+        self.write().sessions.clear();
+    }
+
+    pub fn set_api_usage(&self, used: u64) {
+        self.inner.api_used.store(used, Ordering::SeqCst);
+    }
+
+    pub fn api_usage(&self) -> u64 {
+        self.inner.api_used.load(Ordering::SeqCst)
+    }
+
+    pub fn advance_clock(&self, by: chrono::Duration) {
+        self.inner.clock_offset.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+    }
+
+    pub fn set_clock(&self, at: DateTime<Utc>) {
+        let real = Utc::now().timestamp_millis();
+        self.inner.clock_offset.store(at.timestamp_millis() - real, Ordering::SeqCst);
+    }
+
+    /// The simulator's clock: wall time plus any offset set through the control API.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc.timestamp_millis_opt(self.now_ms()).single().unwrap_or_default()
+    }
+
+    pub(crate) fn now_ms(&self) -> Ts {
+        Utc::now().timestamp_millis() + self.inner.clock_offset.load(Ordering::SeqCst)
+    }
+
+    /// Users authorize apps, tokens get used, users get deactivated, apps appear.
+    pub fn simulate_activity(&self, steps: usize) {
+        let now = self.now_ms();
+        let mut st = self.write();
+        control::activity(&mut st, now, steps);
+    }
+
+    /// API requests served (every HTTP request except `/_sim/` control calls).
+    pub fn request_count(&self) -> u64 {
+        self.inner.requests.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn read(&self) -> RwLockReadGuard<'_, OrgState> {
+        self.inner.state.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn write(&self) -> RwLockWriteGuard<'_, OrgState> {
+        self.inner.state.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn org15(&self) -> &str {
+        &self.inner.org_id[..15]
+    }
+
+    /// Looks up the session behind `Authorization: Bearer|OAuth <token>`.
+    pub(crate) fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        let token = bearer(headers)?;
+        self.read().sessions.get(token).cloned()
+    }
+
+    /// Version check, authentication and API budget for a REST call.
+    pub(crate) fn rest_begin(&self, headers: &HeaderMap, version: &str) -> Result<Ctx, RestError> {
+        let version = api_version(version).ok_or_else(RestError::not_found)?;
+        let s = self.session(headers).ok_or_else(RestError::invalid_session)?;
+        self.charge_api()?;
+        Ok(Ctx { user: s.user, version, base: base_url(headers) })
+    }
+
+    /// Counts one API call against the daily limit.
+    pub(crate) fn charge_api(&self) -> Result<(), RestError> {
+        let limit = self.inner.config.daily_api_limit;
+        let r = self.inner.api_used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u < limit).then_some(u + 1));
+        r.map(|_| ()).map_err(|_| RestError::limit_exceeded())
+    }
+
+    pub(crate) fn env<'a>(&'a self, st: &OrgState, ctx: &'a Ctx) -> schema::Env<'a> {
+        let _ = st;
+        schema::Env {
+            secrets: &self.inner.secrets,
+            org_id: &self.inner.org_id,
+            version: &ctx.version,
+            running_user: ctx.user,
+            sandbox: self.inner.config.sandbox,
+            base_url: &ctx.base,
+        }
+    }
+
+    pub(crate) fn limit_info(&self) -> String {
+        format!("api-usage={}/{}", self.api_usage(), self.inner.config.daily_api_limit)
+    }
+}
+
+/// `vNN.0` for NN in the supported range, returned as `NN.0`.
+pub fn api_version(v: &str) -> Option<String> {
+    let n = v.strip_prefix('v')?.strip_suffix(".0")?;
+    let n: u32 = n.parse().ok()?;
+    (MIN_API_VERSION..=MAX_API_VERSION).contains(&n).then(|| format!("{n}.0"))
+}
+
+pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let h = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, tok) = h.split_once(' ')?;
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth")).then_some(tok.trim())
+}
+
+/// The base URL the client used (login host, My Domain and instance are all the
+/// same listener).
+pub(crate) fn base_url(headers: &HeaderMap) -> String {
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
+    let proto = headers
+        .get("x-forwarded-proto")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("http");
+    format!("{proto}://{host}")
+}

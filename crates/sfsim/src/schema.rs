@@ -715,7 +715,7 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
                 "ApiType" => if oauth { s("N/A") } else { Value::Null },
                 "ApiVersion" => if oauth { s("N/A") } else { Value::Null },
                 "ClientVersion" => s("N/A"),
-                "LoginUrl" => s(format!("{}", env.base_url.trim_start_matches("http://").trim_start_matches("https://"))),
+                "LoginUrl" => s(env.base_url.trim_start_matches("http://").trim_start_matches("https://").to_string()),
                 "CountryIso" => s("US"),
                 "CipherSuite" => s("ECDHE-RSA-AES256-GCM-SHA384"),
                 "TlsProtocol" => s("TLS 1.3"),
@@ -771,7 +771,7 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
         }
         Obj::Organization => match field {
             "Name" => s(st.org_name.clone()),
-            "OrganizationType" => s(if env.sandbox { "Enterprise Edition" } else { "Enterprise Edition" }),
+            "OrganizationType" => s("Enterprise Edition"),
             "IsSandbox" => Value::Bool(env.sandbox),
             "InstanceName" => s("SIM42"),
             "NamespacePrefix" | "TrialExpirationDate" => Value::Null,

@@ -63,17 +63,17 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SoqlError> {
                     }
                     b'\\' if i + 1 < b.len() => {
                         let e = b[i + 1];
+                        if matches!(e, b'%' | b'_') {
+                            // Keep LIKE escapes intact; the matcher interprets them.
+                            s.push('\\');
+                        }
                         s.push(match e {
                             b'n' => '\n',
                             b'r' => '\r',
                             b't' => '\t',
                             b'b' => '\u{8}',
                             b'f' => '\u{c}',
-                            // Keep LIKE escapes intact; the matcher interprets them.
-                            b'%' | b'_' => {
-                                s.push('\\');
-                                e as char
-                            }
+                            b'%' | b'_' => e as char,
                             b'\'' | b'"' | b'\\' => e as char,
                             _ => {
                                 return Err(error_at(src, i, "MALFORMED_QUERY", "Invalid string literal. Illegal character sequence."));

@@ -188,10 +188,8 @@ impl<'a> P<'a> {
         if self.eat_kw("OFFSET") {
             offset = Some(self.uint()?);
         }
-        if self.eat_kw("FOR") {
-            if !(self.eat_kw("VIEW") || self.eat_kw("REFERENCE")) {
-                return Err(self.unexpected());
-            }
+        if self.eat_kw("FOR") && !(self.eat_kw("VIEW") || self.eat_kw("REFERENCE")) {
+            return Err(self.unexpected());
         }
         Ok(Query { select, from, from_pos, where_, order, limit, offset })
     }

@@ -1,0 +1,270 @@
+//! Metadata REST deploys (`/metadata/deployRequest`) for `BlacklistedConsumer`:
+//! deploying one blocks an app org-wide; a destructive change unblocks it.
+
+use std::io::{Cursor, Read};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde_json::{Value as J, json};
+
+use crate::error::RestError;
+use crate::model::*;
+use crate::rest::json_response;
+use crate::soap::texts;
+use crate::{Sim, ids};
+
+pub fn routes() -> Router<Sim> {
+    Router::new()
+        .route("/services/data/{v}/metadata/deployRequest", post(deploy_create))
+        .route("/services/data/{v}/metadata/deployRequest/{id}", get(deploy_status))
+}
+
+fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    (from..=hay.len() - needle.len()).find(|&i| &hay[i..i + needle.len()] == needle)
+}
+
+/// Minimal multipart/form-data parser: (name, content) per part.
+pub fn multipart_parts(content_type: &str, body: &[u8]) -> Option<Vec<(String, Vec<u8>)>> {
+    let boundary = content_type
+        .split(';')
+        .find_map(|p| p.trim().strip_prefix("boundary="))?
+        .trim_matches('"');
+    let delim = format!("--{boundary}");
+    let mut parts = Vec::new();
+    let mut pos = find(body, delim.as_bytes(), 0)? + delim.len();
+    loop {
+        if body.get(pos..pos + 2) == Some(b"--") {
+            break;
+        }
+        let head_end = find(body, b"\r\n\r\n", pos)?;
+        let head = String::from_utf8_lossy(&body[pos..head_end]).to_string();
+        let start = head_end + 4;
+        let next = find(body, format!("\r\n{delim}").as_bytes(), start)?;
+        let name = head
+            .split([';', '\n'])
+            .find_map(|p| p.trim().strip_prefix("name="))
+            .map(|n| n.trim().trim_matches('"').to_string())
+            .unwrap_or_default();
+        parts.push((name, body[start..next].to_vec()));
+        pos = next + 2 + delim.len();
+    }
+    Some(parts)
+}
+
+fn component_json(full: &str, file: &str, problem: Option<&str>, now: Ts) -> J {
+    let mut j = json!({
+        "changed": problem.is_none(), "componentType": "BlacklistedConsumer", "created": problem.is_none(),
+        "createdDate": crate::query::sf_datetime(now), "deleted": false, "fileName": file, "fullName": full,
+        "success": problem.is_none(),
+    });
+    if let Some(p) = problem {
+        j["problem"] = json!(p);
+        j["problemType"] = json!("Error");
+    }
+    j
+}
+
+async fn deploy_create(
+    State(sim): State<Sim>,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, RestError> {
+    let ctx = sim.rest_begin(&headers, &v)?;
+    let now = sim.now_ms();
+    if sim.read().users[ctx.user as usize].perms() & perm::CUSTOMIZE_APP == 0 {
+        return Err(RestError::new(403, "INSUFFICIENT_ACCESS", "insufficient access rights on cross-reference id"));
+    }
+    let ct = headers.get(http::header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let parts = multipart_parts(ct, &body)
+        .ok_or_else(|| RestError::new(400, "INVALID_MULTIPART_REQUEST", "Expected a multipart/form-data request with a json part and a file part"))?;
+    let options: J = parts
+        .iter()
+        .find(|(n, _)| n == "json" || n == "entity_content")
+        .and_then(|(_, b)| serde_json::from_slice(b).ok())
+        .unwrap_or_else(|| json!({}));
+    let deploy_options = options.get("deployOptions").cloned().unwrap_or_else(|| json!({}));
+    let Some((_, zip_bytes)) = parts.iter().find(|(n, _)| n == "file") else {
+        return Err(RestError::new(400, "INVALID_MULTIPART_REQUEST", "Missing file part with the zip"));
+    };
+    let mut zip = zip::ZipArchive::new(Cursor::new(zip_bytes.clone()))
+        .map_err(|_| RestError::new(400, "INVALID_MULTIPART_REQUEST", "The file part is not a valid zip archive"))?;
+    let mut files: Vec<(String, String)> = Vec::new();
+    for i in 0..zip.len() {
+        if let Ok(mut f) = zip.by_index(i) {
+            if f.is_dir() {
+                continue;
+            }
+            let mut s = String::new();
+            let _ = f.read_to_string(&mut s);
+            files.push((f.name().to_string(), s));
+        }
+    }
+    let st_ro = sim.read();
+    let mut to_block = Vec::new();
+    let mut to_unblock = Vec::new();
+    let mut failures: Vec<(String, String, String)> = Vec::new();
+    let root = files
+        .iter()
+        .find(|(n, _)| n.ends_with("package.xml"))
+        .map(|(n, _)| n.trim_end_matches("package.xml").to_string());
+    match root {
+        None => failures.push(("package.xml".into(), "package.xml".into(), "No package.xml found".into())),
+        Some(root) => {
+            for (name, content) in &files {
+                let rel = name.strip_prefix(&root).unwrap_or(name);
+                if rel == "package.xml" {
+                    continue;
+                }
+                if rel.starts_with("destructiveChanges") && rel.ends_with(".xml") {
+                    // <types><members>X</members><name>BlacklistedConsumer</name></types>
+                    let doc = content.replace("\r", "");
+                    for chunk in doc.split("<types>").skip(1) {
+                        let ty = texts(&format!("<types>{chunk}"), "name").into_iter().next().unwrap_or_default();
+                        let members = texts(&format!("<types>{chunk}"), "members");
+                        for m in members {
+                            if ty != "BlacklistedConsumer" {
+                                failures.push((m.clone(), rel.to_string(), format!("The simulator cannot delete components of type {ty}")));
+                            } else if st_ro.blocked.contains_key(&m) {
+                                to_unblock.push(m);
+                            } else {
+                                failures.push((m.clone(), rel.to_string(), format!("No BlacklistedConsumer named: {m} found")));
+                            }
+                        }
+                    }
+                    continue;
+                }
+                if let Some(file) = rel.strip_prefix("blacklistedConsumers/") {
+                    let full = file.trim_end_matches(".blacklistedConsumer").to_string();
+                    let get = |tag: &str| texts(content, tag).into_iter().next().unwrap_or_default();
+                    let b = Blocked { consumer_key: get("consumerKey"), consumer_name: get("consumerName"), master_label: get("masterLabel") };
+                    if b.consumer_key.is_empty() || b.consumer_name.is_empty() || b.master_label.is_empty() {
+                        failures.push((full, rel.to_string(), "Required fields are missing: consumerKey, consumerName and masterLabel are required".into()));
+                    } else if st_ro.app_by_key(&b.consumer_key).is_none() {
+                        // [C] wording; real orgs reject keys of unknown apps.
+                        failures.push((full, rel.to_string(), format!("Invalid consumer key: {}", b.consumer_key)));
+                    } else {
+                        to_block.push((full, b));
+                    }
+                    continue;
+                }
+                failures.push((rel.to_string(), rel.to_string(), "The simulator only deploys BlacklistedConsumer components".into()));
+            }
+        }
+    }
+    drop(st_ro);
+    let mut st = sim.write();
+    st.deploy_seq += 1;
+    let id = ids::make_id(ids::DEPLOY, st.deploy_seq);
+    let d = Deploy { id: id.clone(), polls: 0, created: now, to_block, to_unblock, failures, finished: None, completed: 0 };
+    let result = deploy_result(&d, &deploy_options, false);
+    st.deploys.insert(id.clone(), d);
+    let mut deploy_options = deploy_options;
+    if deploy_options.get("rollbackOnError").is_none() {
+        deploy_options["rollbackOnError"] = json!(true);
+    }
+    let body = json!({"id": id, "deployOptions": deploy_options, "deployResult": result, "validatedDeployRequestId": null});
+    Ok(json_response(StatusCode::CREATED, body.to_string()))
+}
+
+fn status_of(d: &Deploy) -> &'static str {
+    match d.finished {
+        None if d.polls == 0 => "Pending",
+        None => "InProgress",
+        Some(true) if d.failures.is_empty() => "Succeeded",
+        Some(true) => "SucceededPartial",
+        Some(false) => "Failed",
+    }
+}
+
+fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
+    let status = status_of(d);
+    let done = d.finished.is_some();
+    let total = d.to_block.len() + d.to_unblock.len() + d.failures.len();
+    let mut r = json!({
+        "id": d.id, "status": status, "done": done, "success": done && status.starts_with("Succeeded"),
+        "checkOnly": options.get("checkOnly").and_then(J::as_bool).unwrap_or(false),
+        "createdDate": crate::query::sf_datetime(d.created),
+        "numberComponentsTotal": total, "numberComponentErrors": if done { d.failures.len() } else { 0 },
+        "numberComponentsDeployed": if done && status.starts_with("Succeeded") { total - d.failures.len() } else { 0 },
+        "numberTestsTotal": 0, "numberTestErrors": 0, "numberTestsCompleted": 0,
+        "rollbackOnError": options.get("rollbackOnError").and_then(J::as_bool).unwrap_or(true),
+        "runTestsEnabled": false, "ignoreWarnings": false, "stateDetail": null, "errorMessage": null, "errorStatusCode": null,
+    });
+    if done {
+        r["completedDate"] = json!(crate::query::sf_datetime(d.completed));
+    }
+    if details {
+        let succ: Vec<J> = if done && status.starts_with("Succeeded") {
+            d.to_block
+                .iter()
+                .map(|(n, _)| component_json(n, &format!("blacklistedConsumers/{n}.blacklistedConsumer"), None, d.completed))
+                .chain(d.to_unblock.iter().map(|n| {
+                    let mut j = component_json(n, "destructiveChanges.xml", None, d.completed);
+                    j["deleted"] = json!(true);
+                    j["created"] = json!(false);
+                    j
+                }))
+                .collect()
+        } else {
+            vec![]
+        };
+        let fail: Vec<J> = if done { d.failures.iter().map(|(n, f, p)| component_json(n, f, Some(p), d.completed)).collect() } else { vec![] };
+        r["details"] = json!({"componentSuccesses": succ, "componentFailures": fail, "runTestResult": {"numFailures": 0, "numTestsRun": 0, "totalTime": 0.0}});
+    }
+    r
+}
+
+/// Polling drives the state machine: Pending -> InProgress -> Succeeded/Failed.
+/// Changes take effect when the deploy completes.
+async fn deploy_status(
+    State(sim): State<Sim>,
+    Path((v, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Result<Response, RestError> {
+    let _ctx = sim.rest_begin(&headers, &v)?;
+    let now = sim.now_ms();
+    let details = q.get("includeDetails").is_some_and(|v| v == "true");
+    let mut st = sim.write();
+    let Some(mut d) = st.deploys.remove(&id) else { return Err(RestError::not_found()) };
+    if d.finished.is_none() {
+        d.polls += 1;
+        if d.polls >= 2 {
+            // rollbackOnError is the default; a partial deploy applies what succeeded.
+            let apply = d.failures.is_empty();
+            d.finished = Some(apply);
+            d.completed = now;
+            if apply {
+                apply_deploy(&mut st, &d, now);
+            }
+        }
+    }
+    let result = deploy_result(&d, &json!({}), details);
+    st.deploys.insert(id.clone(), d);
+    Ok(json_response(StatusCode::OK, json!({"id": id, "deployResult": result}).to_string()))
+}
+
+fn apply_deploy(st: &mut OrgState, d: &Deploy, now: Ts) {
+    for (full, b) in &d.to_block {
+        if let Some(app) = st.app_by_key(&b.consumer_key) {
+            st.purge_app(app);
+            st.audits.push(Audit { action: AUDIT_BLOCKED, target: app, time: now, by: 0 });
+        }
+        st.blocked.insert(full.clone(), b.clone());
+    }
+    for full in &d.to_unblock {
+        if let Some(b) = st.blocked.remove(full)
+            && let Some(app) = st.app_by_key(&b.consumer_key)
+        {
+            st.audits.push(Audit { action: AUDIT_UNBLOCKED, target: app, time: now, by: 0 });
+        }
+    }
+}

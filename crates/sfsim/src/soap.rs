@@ -1,0 +1,243 @@
+//! SOAP endpoints: partner `login`/`logout` (`/services/Soap/u/{v}`, used by jsforce's
+//! `conn.login`) and Metadata `listMetadata`/`readMetadata` (`/services/Soap/m/{v}`).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use quick_xml::Reader;
+use quick_xml::events::Event;
+
+use crate::model::*;
+use crate::oauth::esc;
+use crate::{Sim, base_url, ids};
+
+pub fn routes() -> Router<Sim> {
+    Router::new()
+        .route("/services/Soap/u/{v}", post(partner))
+        .route("/services/Soap/u/{v}/{org}", post(partner))
+        .route("/services/Soap/m/{v}", post(metadata))
+        .route("/services/Soap/m/{v}/{org}", post(metadata))
+}
+
+/// Text content of every element with the given local name (namespace prefixes ignored).
+pub fn texts(xml: &str, local: &str) -> Vec<String> {
+    let mut r = Reader::from_str(xml);
+    r.config_mut().trim_text(true);
+    let mut out = Vec::new();
+    let mut depth_in: Option<usize> = None;
+    let mut depth = 0usize;
+    let mut cur = String::new();
+    loop {
+        match r.read_event() {
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                if depth_in.is_none() && e.local_name().as_ref() == local.as_bytes() {
+                    depth_in = Some(depth);
+                    cur.clear();
+                }
+            }
+            Ok(Event::Empty(e)) if depth_in.is_none() && e.local_name().as_ref() == local.as_bytes() => {
+                out.push(String::new());
+            }
+            Ok(Event::Text(t)) if depth_in.is_some() => {
+                cur.push_str(&t.unescape().map(|c| c.into_owned()).unwrap_or_default());
+            }
+            Ok(Event::CData(t)) if depth_in.is_some() => {
+                cur.push_str(&String::from_utf8_lossy(&t));
+            }
+            Ok(Event::End(_)) => {
+                if depth_in == Some(depth) {
+                    out.push(std::mem::take(&mut cur));
+                    depth_in = None;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+fn has_element(xml: &str, local: &str) -> bool {
+    let mut r = Reader::from_str(xml);
+    loop {
+        match r.read_event() {
+            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.local_name().as_ref() == local.as_bytes() => return true,
+            Ok(Event::Eof) | Err(_) => return false,
+            _ => {}
+        }
+    }
+}
+
+fn xml(status: StatusCode, body: String) -> Response {
+    (status, [(http::header::CONTENT_TYPE, "text/xml;charset=UTF-8")], body).into_response()
+}
+
+fn envelope(ns: &str, body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns=\"{ns}\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>{body}</soapenv:Body></soapenv:Envelope>"
+    )
+}
+
+fn fault(code: &str, msg: &str, ns: &str) -> Response {
+    let body = format!(
+        "<soapenv:Fault><faultcode xmlns:sf=\"urn:fault.partner.soap.sforce.com\">sf:{code}</faultcode><faultstring>{code}: {}</faultstring><detail><sf:{code}Fault xmlns:sf=\"urn:fault.partner.soap.sforce.com\"><sf:exceptionCode>{code}</sf:exceptionCode><sf:exceptionMessage>{}</sf:exceptionMessage></sf:{code}Fault></detail></soapenv:Fault>",
+        esc(msg),
+        esc(msg)
+    );
+    xml(StatusCode::INTERNAL_SERVER_ERROR, envelope(ns, &body))
+}
+
+const PARTNER_NS: &str = "urn:partner.soap.sforce.com";
+const MD_NS: &str = "http://soap.sforce.com/2006/04/metadata";
+
+async fn partner(State(sim): State<Sim>, headers: HeaderMap, axum::extract::Path(params): axum::extract::Path<Vec<(String, String)>>, body: String) -> Response {
+    let version = params.iter().find(|(k, _)| k == "v").map(|(_, v)| v.clone()).unwrap_or_else(|| "64.0".into());
+    let base = base_url(&headers);
+    if has_element(&body, "logout") {
+        let sid = texts(&body, "sessionId").into_iter().next().unwrap_or_default();
+        sim.write().sessions.remove(&sid);
+        return xml(StatusCode::OK, envelope(PARTNER_NS, "<logoutResponse/>"));
+    }
+    if !has_element(&body, "login") {
+        return fault("UNKNOWN_EXCEPTION", "The simulator supports only login and logout on the partner SOAP API", PARTNER_NS);
+    }
+    let username = texts(&body, "username").into_iter().next().unwrap_or_default();
+    let password = texts(&body, "password").into_iter().next().unwrap_or_default();
+    let now = sim.now_ms();
+    let mut st = sim.write();
+    let user = st.user_by_username(&username);
+    let ok = user.filter(|&u| st.users[u as usize].active && sim.inner.secrets.password(u) == password);
+    let Some(user) = ok else {
+        if let Some(u) = user {
+            let ip: u32 = rand::Rng::random(&mut st.rng);
+            st.logins.push(Login { user: u, time: now, app: NONE, subtype: 0, status: 1, ip });
+        }
+        return fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.", PARTNER_NS);
+    };
+    let org15 = sim.org15().to_string();
+    let sid = st.new_session(&org15, Session { user, app: NONE, token: NONE, issued: now, scope: "full".into() });
+    let ip: u32 = rand::Rng::random(&mut st.rng);
+    st.logins.push(Login { user, time: now, app: NONE, subtype: 0, status: 0, ip });
+    let u = &st.users[user as usize];
+    let org = &sim.inner.org_id;
+    let uid = ids::make_id(ids::USER, user as u64);
+    let body = format!(
+        "<loginResponse><result><metadataServerUrl>{base}/services/Soap/m/{version}/{org15}</metadataServerUrl><passwordExpired>false</passwordExpired><sandbox>{sandbox}</sandbox><serverUrl>{base}/services/Soap/u/{version}/{org15}</serverUrl><sessionId>{sid}</sessionId><userId>{uid}</userId><userInfo><accessibilityMode>false</accessibilityMode><currencySymbol>$</currencySymbol><orgAttachmentFileSizeLimit>5242880</orgAttachmentFileSizeLimit><orgDefaultCurrencyIsoCode>USD</orgDefaultCurrencyIsoCode><orgDisallowHtmlAttachments>false</orgDisallowHtmlAttachments><orgHasPersonAccounts>false</orgHasPersonAccounts><organizationId>{org}</organizationId><organizationMultiCurrency>false</organizationMultiCurrency><organizationName>{orgname}</organizationName><profileId>{profile}</profileId><roleId xsi:nil=\"true\"/><sessionSecondsValid>7200</sessionSecondsValid><userDefaultCurrencyIsoCode xsi:nil=\"true\"/><userEmail>{email}</userEmail><userFullName>{name}</userFullName><userId>{uid}</userId><userLanguage>en_US</userLanguage><userLocale>en_US</userLocale><userName>{email}</userName><userTimeZone>America/Los_Angeles</userTimeZone><userType>Standard</userType><userUiSkin>Theme3</userUiSkin></userInfo></result></loginResponse>",
+        sandbox = sim.inner.config.sandbox,
+        orgname = esc(&st.org_name),
+        profile = ids::make_id(ids::PROFILE, u.profile as u64),
+        email = esc(&u.username),
+        name = esc(&u.name()),
+    );
+    xml(StatusCode::OK, envelope(PARTNER_NS, &body))
+}
+
+fn md_time(ms: Ts) -> String {
+    let s = crate::query::sf_datetime(ms);
+    format!("{}Z", &s[..23])
+}
+
+fn connected_app_full_name(a: &App) -> String {
+    match a.managed_namespace {
+        Some(ns) => format!("{ns}__{}", a.dev_name),
+        None => a.dev_name.clone(),
+    }
+}
+
+async fn metadata(State(sim): State<Sim>, body: String) -> Response {
+    let sid = texts(&body, "sessionId").into_iter().next().unwrap_or_default();
+    let Some(session) = sim.read().sessions.get(&sid).cloned() else {
+        return fault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session", MD_NS);
+    };
+    if sim.charge_api().is_err() {
+        return fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", MD_NS);
+    }
+    let st = sim.read();
+    if st.users[session.user as usize].perms() & perm::CUSTOMIZE_APP == 0 {
+        return fault("INSUFFICIENT_ACCESS", "insufficient access rights on cross-reference id", MD_NS);
+    }
+    let admin = ids::make_id(ids::USER, 0);
+    let admin_name = esc(&st.users[0].name());
+    if has_element(&body, "listMetadata") {
+        let mut out = String::from("<listMetadataResponse>");
+        for ty in texts(&body, "type") {
+            match ty.as_str() {
+                "ConnectedApp" => {
+                    for (i, a) in st.apps.iter().enumerate().filter(|(_, a)| a.kind == AppKind::Connected) {
+                        let full = connected_app_full_name(a);
+                        out.push_str(&format!(
+                            "<result><createdById>{admin}</createdById><createdByName>{admin_name}</createdByName><createdDate>{c}</createdDate><fileName>connectedApps/{f}.connectedApp</fileName><fullName>{f}</fullName><id>{id}</id><lastModifiedById>{admin}</lastModifiedById><lastModifiedByName>{admin_name}</lastModifiedByName><lastModifiedDate>{c}</lastModifiedDate>{ns}<manageableState>{ms}</manageableState><type>ConnectedApp</type></result>",
+                            c = md_time(a.created),
+                            f = esc(&full),
+                            id = a.sobject_id(i as u32),
+                            ns = a.managed_namespace.map(|n| format!("<namespacePrefix>{n}</namespacePrefix>")).unwrap_or_default(),
+                            ms = if a.managed_namespace.is_some() { "installed" } else { "unmanaged" },
+                        ));
+                    }
+                }
+                "BlacklistedConsumer" => {
+                    for (n, (full, _)) in st.blocked.iter().enumerate() {
+                        out.push_str(&format!(
+                            "<result><createdById>{admin}</createdById><createdByName>{admin_name}</createdByName><createdDate>{c}</createdDate><fileName>blacklistedConsumers/{f}.blacklistedConsumer</fileName><fullName>{f}</fullName><id>{id}</id><lastModifiedById>{admin}</lastModifiedById><lastModifiedByName>{admin_name}</lastModifiedByName><lastModifiedDate>{c}</lastModifiedDate><manageableState>unmanaged</manageableState><type>BlacklistedConsumer</type></result>",
+                            c = md_time(st.created),
+                            f = esc(full),
+                            id = ids::make_id("0Hv", n as u64),
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        out.push_str("</listMetadataResponse>");
+        return xml(StatusCode::OK, envelope(MD_NS, &out));
+    }
+    if has_element(&body, "readMetadata") {
+        let ty = texts(&body, "type").into_iter().next().unwrap_or_default();
+        let names = texts(&body, "fullNames");
+        let mut out = String::from("<readMetadataResponse><result>");
+        for name in names {
+            match ty.as_str() {
+                "ConnectedApp" => {
+                    match st.apps.iter().find(|a| a.kind == AppKind::Connected && connected_app_full_name(a) == name) {
+                        Some(a) => out.push_str(&connected_app_xml(a, &name)),
+                        None => out.push_str("<records xsi:nil=\"true\"/>"),
+                    }
+                }
+                "BlacklistedConsumer" => match st.blocked.get(&name) {
+                    Some(b) => out.push_str(&format!(
+                        "<records xsi:type=\"BlacklistedConsumer\"><fullName>{}</fullName><blockedByApiWhitelisting>false</blockedByApiWhitelisting><consumerKey>{}</consumerKey><consumerName>{}</consumerName><masterLabel>{}</masterLabel></records>",
+                        esc(&name), esc(&b.consumer_key), esc(&b.consumer_name), esc(&b.master_label)
+                    )),
+                    None => out.push_str("<records xsi:nil=\"true\"/>"),
+                },
+                _ => out.push_str("<records xsi:nil=\"true\"/>"),
+            }
+        }
+        out.push_str("</result></readMetadataResponse>");
+        return xml(StatusCode::OK, envelope(MD_NS, &out));
+    }
+    fault("UNKNOWN_EXCEPTION", "The simulator supports only listMetadata and readMetadata", MD_NS)
+}
+
+fn connected_app_xml(a: &App, full: &str) -> String {
+    let policy = match a.refresh_validity_days {
+        None => "<refreshTokenPolicy>infinite</refreshTokenPolicy>".to_string(),
+        Some(d) => format!(
+            "<refreshTokenPolicy>{}</refreshTokenPolicy><refreshTokenValidityPeriod>{d}</refreshTokenValidityPeriod><refreshTokenValidityUnit>Days</refreshTokenValidityUnit>",
+            if a.refresh_inactivity { "expire_if_not_used" } else { "specific_lifetime" }
+        ),
+    };
+    let ip = ["ENFORCE", "BYPASS_2FA", "BYPASS"][a.ip_relax as usize % 3];
+    format!(
+        "<records xsi:type=\"ConnectedApp\"><fullName>{}</fullName><contactEmail>admin@example.com</contactEmail><label>{}</label><oauthConfig>{}<consumerKey>{}</consumerKey><isAdminApproved>{}</isAdminApproved><isSecretRequiredForRefreshToken>true</isSecretRequiredForRefreshToken><scopes>Api</scopes><scopes>RefreshToken</scopes></oauthConfig><oauthPolicy><ipRelaxation>{ip}</ipRelaxation>{policy}</oauthPolicy></records>",
+        esc(full),
+        esc(&a.name),
+        a.callback_urls.iter().map(|c| format!("<callbackUrl>{}</callbackUrl>", esc(c))).collect::<String>(),
+        esc(&a.consumer_key),
+        a.admin_approved_only,
+    )
+}

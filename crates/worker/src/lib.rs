@@ -1,0 +1,10 @@
+//! Everything that calls Salesforce on the cockpit's behalf: connecting orgs,
+//! the database-backed token provider, the sync, and the job runner.
+
+pub mod connect;
+mod error;
+pub mod provider;
+pub mod runner;
+pub mod sync;
+
+pub use error::WorkerError;

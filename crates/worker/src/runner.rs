@@ -1,0 +1,123 @@
+//! The job runner: enqueues due syncs and works the job table until shutdown.
+
+use std::{sync::Arc, time::Duration};
+
+use cockpit_db::PgPool;
+use cockpit_domain::secret::Keyring;
+use tokio::sync::watch;
+
+use crate::{
+    WorkerError,
+    sync::{SyncSettings, sync_org},
+};
+
+#[derive(Debug, Clone)]
+pub struct RunnerConfig {
+    /// Name of this worker in job leases.
+    pub worker_id: String,
+    /// How often the schedule is checked.
+    pub tick: Duration,
+    /// A claimed job is retried by another worker if not finished in this time.
+    pub lease: Duration,
+    pub sync: SyncSettings,
+}
+
+impl Default for RunnerConfig {
+    fn default() -> Self {
+        RunnerConfig {
+            worker_id: format!("{}-{}", hostname(), std::process::id()),
+            tick: Duration::from_secs(5),
+            lease: Duration::from_secs(30 * 60),
+            sync: SyncSettings::default(),
+        }
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "cockpit".into())
+}
+
+/// Runs until `shutdown` turns true. Errors are logged and the loop goes on.
+pub async fn run(
+    pool: PgPool,
+    keyring: Arc<Keyring>,
+    config: RunnerConfig,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    match cockpit_db::sync::fail_abandoned_runs(&pool).await {
+        Ok(0) => {}
+        Ok(n) => tracing::warn!(
+            runs = n,
+            "marked syncs interrupted by a previous stop as failed"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not check for interrupted syncs"),
+    }
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(e) = cockpit_db::jobs::enqueue_due_syncs(&pool).await {
+            tracing::error!(error = %e, "could not enqueue scheduled syncs");
+        }
+        // Work every ready job, then wait for the next tick.
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            match run_one(&pool, &keyring, &config).await {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::error!(error = %e, "job runner error");
+                    break;
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(config.tick) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Claims and runs one job; `Ok(false)` when none was ready.
+pub async fn run_one(
+    pool: &PgPool,
+    keyring: &Arc<Keyring>,
+    config: &RunnerConfig,
+) -> Result<bool, sqlx::Error> {
+    let Some(job) = cockpit_db::jobs::claim(pool, &config.worker_id, config.lease).await? else {
+        return Ok(false);
+    };
+    match (job.kind.as_str(), job.org_id) {
+        ("sync", Some(org)) => {
+            let trigger = job.payload["trigger"]
+                .as_str()
+                .unwrap_or("schedule")
+                .to_owned();
+            match sync_org(pool, keyring.clone(), org, &trigger, &config.sync).await {
+                Ok(_) => cockpit_db::jobs::complete(pool, job.id).await?,
+                Err(WorkerError::Busy) => {
+                    let later = chrono::Utc::now() + chrono::Duration::seconds(30);
+                    cockpit_db::jobs::release(
+                        pool,
+                        job.id,
+                        "another process is syncing this org",
+                        later,
+                    )
+                    .await?
+                }
+                // The failure is on the run record and the org page; the
+                // schedule brings the next attempt.
+                Err(_) => cockpit_db::jobs::complete(pool, job.id).await?,
+            }
+        }
+        (kind, _) => {
+            tracing::error!(job = job.id, kind, "unknown job kind; dropped");
+            cockpit_db::jobs::complete(pool, job.id).await?;
+        }
+    }
+    Ok(true)
+}

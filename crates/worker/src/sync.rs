@@ -1,0 +1,547 @@
+//! One org's sync: pull users, apps, every token, usage and logins from
+//! Salesforce into private staging, verify the snapshot is complete, then
+//! merge it in one transaction (see `cockpit_db::sync`). Anything that fails
+//! before the merge leaves the stored snapshot exactly as it was.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::Arc,
+};
+
+use chrono::{DateTime, NaiveDate, Utc};
+use cockpit_db::{
+    PgPool,
+    sync::{MergeCounts, StagedApp, StagedLogins, StagedToken, StagedUsage, StagedUser, SyncConn},
+};
+use cockpit_domain::{ids::to_18, secret::Keyring};
+use cockpit_salesforce::{
+    AppMenuItem, ConnectedApplication, ExternalClientApplication, ExtlClntAppOauthPlcyCnfg,
+    LoginHistory, OauthToken, SalesforceClient, SetupAuditTrail, User,
+};
+use futures::{StreamExt, TryStreamExt};
+use uuid::Uuid;
+
+use crate::WorkerError;
+
+/// Rows staged per COPY.
+const BATCH: usize = 5_000;
+
+#[derive(Debug, Clone)]
+pub struct SyncSettings {
+    /// A token unused for this many days is stale.
+    pub stale_days: i32,
+    /// Days of event logs and login history to read.
+    pub usage_days: u32,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            stale_days: 90,
+            usage_days: 7,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncOutcome {
+    pub run_id: i64,
+    pub users: u64,
+    pub apps: u64,
+    pub tokens: u64,
+    pub token_parts: u64,
+    pub api_calls: u64,
+    pub merged: MergeCounts,
+}
+
+/// Syncs one org now. `Err(WorkerError::Busy)` when another process holds
+/// the org's sync lock.
+pub async fn sync_org(
+    pool: &PgPool,
+    keyring: Arc<Keyring>,
+    org_id: Uuid,
+    trigger: &str,
+    settings: &SyncSettings,
+) -> Result<SyncOutcome, WorkerError> {
+    let org = cockpit_db::orgs::get(pool, org_id)
+        .await?
+        .ok_or(WorkerError::NotFound)?;
+    let Some(mut conn) = SyncConn::open(pool, org_id).await? else {
+        return Err(WorkerError::Busy);
+    };
+    let run_id = cockpit_db::sync::start_run(pool, org_id, trigger).await?;
+    let previous_status = org.status.clone();
+    cockpit_db::orgs::set_status(pool, org_id, "syncing", None).await?;
+
+    let result = async {
+        let client = crate::provider::session(pool, keyring, &org).await?;
+        let outcome = pull(
+            &client,
+            &mut conn,
+            settings,
+            org.integration_user_id.as_deref(),
+        )
+        .await;
+        if let Some(usage) = client.api_usage() {
+            cockpit_db::orgs::set_api_usage(pool, org_id, usage.used as i64, usage.max as i64)
+                .await?;
+        }
+        let pulled = outcome?;
+        let api_calls = client.request_count();
+        cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
+        let merged = conn.merge(run_id, Utc::now(), settings.stale_days).await?;
+        Ok::<_, WorkerError>(SyncOutcome {
+            run_id,
+            users: pulled.users,
+            apps: pulled.apps,
+            tokens: pulled.tokens,
+            token_parts: pulled.token_parts,
+            api_calls,
+            merged,
+        })
+    }
+    .await;
+    conn.close().await;
+
+    match result {
+        Ok(outcome) => {
+            cockpit_db::orgs::set_status(pool, org_id, "connected", None).await?;
+            tracing::info!(org = %org_id, run = run_id, tokens = outcome.tokens, api_calls = outcome.api_calls,
+                           written = outcome.merged.rows_written(), "sync succeeded");
+            Ok(outcome)
+        }
+        Err(err) => {
+            let message = err.to_string();
+            tracing::warn!(org = %org_id, run = run_id, error = %message, "sync failed; previous snapshot kept");
+            cockpit_db::sync::fail_run(pool, run_id, &message, 0).await?;
+            let status = err
+                .org_status()
+                .unwrap_or(if previous_status == "needs_reauth" {
+                    "needs_reauth"
+                } else {
+                    "failed"
+                });
+            cockpit_db::orgs::set_status(pool, org_id, status, Some(&message)).await?;
+            Err(err)
+        }
+    }
+}
+
+struct Pulled {
+    users: u64,
+    apps: u64,
+    tokens: u64,
+    token_parts: u64,
+}
+
+async fn pull(
+    client: &SalesforceClient,
+    conn: &mut SyncConn,
+    settings: &SyncSettings,
+    integration_user: Option<&str>,
+) -> Result<Pulled, WorkerError> {
+    // Deactivation dates first: users are staged with them.
+    let deactivations = deactivations(client).await?;
+    let users = pull_users(client, conn, &deactivations).await?;
+    let mut apps = pull_apps(client).await?;
+    let (tokens, token_parts) = pull_tokens(client, conn, &mut apps).await?;
+    let app_count = apps.len() as u64;
+    let staged: Vec<StagedApp> = apps.into_values().collect();
+    conn.stage_apps(&staged).await?;
+    pull_usage(client, conn, &staged, settings.usage_days).await?;
+    pull_logins(client, conn, settings.usage_days, integration_user).await?;
+    Ok(Pulled {
+        users,
+        apps: app_count,
+        tokens,
+        token_parts,
+    })
+}
+
+/// Usernames (lower case) to the time their deactivation was logged. The
+/// Display text names the user; its exact wording is not documented, so any
+/// word of it that is a username counts.
+async fn deactivations(
+    client: &SalesforceClient,
+) -> Result<Vec<(String, DateTime<Utc>)>, WorkerError> {
+    let soql = format!(
+        "SELECT {} FROM SetupAuditTrail WHERE Action = 'deactivateduser' ORDER BY CreatedDate DESC",
+        SetupAuditTrail::FIELDS
+    );
+    let rows: Vec<SetupAuditTrail> = client.query(&soql).try_collect().await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Some(display) = row.display.as_deref() else {
+            continue;
+        };
+        for word in display.split_whitespace() {
+            let word = word.trim_matches(|c: char| {
+                matches!(c, '(' | ')' | '<' | '>' | ',' | ';' | '"' | '\'')
+            });
+            if word.contains('@') {
+                out.push((word.to_lowercase(), row.created_date));
+            }
+        }
+    }
+    Ok(out)
+}
+
+async fn pull_users(
+    client: &SalesforceClient,
+    conn: &mut SyncConn,
+    deactivations: &[(String, DateTime<Utc>)],
+) -> Result<u64, WorkerError> {
+    // Newest entry per user wins (the trail is read newest first).
+    let mut deactivated: HashMap<&str, DateTime<Utc>> = HashMap::new();
+    for (username, at) in deactivations {
+        deactivated.entry(username.as_str()).or_insert(*at);
+    }
+    let soql = format!("SELECT {} FROM User", User::FIELDS);
+    let mut stream = client.query::<User>(&soql);
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut n = 0;
+    while let Some(user) = stream.try_next().await? {
+        let deactivated_at = if user.is_active {
+            None
+        } else {
+            deactivated
+                .get(user.username.to_lowercase().as_str())
+                .copied()
+        };
+        batch.push(StagedUser {
+            name: user.name.clone().unwrap_or_else(|| user.username.clone()),
+            id: user.id,
+            username: user.username,
+            email: user.email,
+            is_active: user.is_active,
+            user_type: user.user_type,
+            profile: user.profile.and_then(|p| p.name),
+            department: user.department,
+            manager_id: user.manager_id,
+            manager_name: user.manager.and_then(|m| m.name),
+            last_login_at: user.last_login_date,
+            created_at: user.created_date,
+            deactivated_at,
+        });
+        if batch.len() == BATCH {
+            n += conn.stage_users(&batch).await?;
+            batch.clear();
+        }
+    }
+    n += conn.stage_users(&batch).await?;
+    Ok(n)
+}
+
+fn refresh_policy(app: &ConnectedApplication) -> String {
+    match app.refresh_token_validity_period {
+        None | Some(0) => "valid_until_revoked".to_owned(),
+        Some(n) => {
+            let kind = if app.options_refresh_token_validity_metric == Some(true) {
+                "inactive"
+            } else {
+                "after"
+            };
+            format!("expires_{kind}_{n}")
+        }
+    }
+}
+
+/// Every app the org knows, keyed by application id.
+async fn pull_apps(client: &SalesforceClient) -> Result<BTreeMap<String, StagedApp>, WorkerError> {
+    let mut apps = BTreeMap::new();
+    let connected: Vec<ConnectedApplication> = client
+        .query(&format!(
+            "SELECT {} FROM ConnectedApplication",
+            ConnectedApplication::FIELDS
+        ))
+        .try_collect()
+        .await?;
+    for app in connected {
+        apps.insert(
+            app.id.clone(),
+            StagedApp {
+                app_key: app.id.clone(),
+                kind: "connected_app",
+                sf_app_id: Some(app.id.clone()),
+                name: app.name.clone(),
+                installed: false,
+                menu_item_id: None,
+                consumer_key: None,
+                admin_approved_only: app.options_allow_admin_approved_users_only,
+                refresh_policy: Some(refresh_policy(&app)),
+                ip_relaxation: None,
+                permitted_users: Some(
+                    if app.options_allow_admin_approved_users_only == Some(true) {
+                        "admin_approved_pre_authorized"
+                    } else {
+                        "all_self_authorized"
+                    }
+                    .to_owned(),
+                ),
+            },
+        );
+    }
+    let ecas: Vec<ExternalClientApplication> = client
+        .query(&format!(
+            "SELECT {} FROM ExternalClientApplication",
+            ExternalClientApplication::FIELDS
+        ))
+        .try_collect()
+        .await?;
+    for eca in ecas {
+        let name = eca
+            .master_label
+            .clone()
+            .or(eca.developer_name.clone())
+            .unwrap_or_else(|| eca.id.clone());
+        apps.insert(
+            eca.id.clone(),
+            StagedApp {
+                app_key: eca.id.clone(),
+                kind: "external_client_app",
+                sf_app_id: Some(eca.id.clone()),
+                name,
+                installed: false,
+                menu_item_id: None,
+                consumer_key: None,
+                admin_approved_only: None,
+                refresh_policy: None,
+                ip_relaxation: None,
+                permitted_users: None,
+            },
+        );
+    }
+    let policies: Vec<ExtlClntAppOauthPlcyCnfg> = client
+        .query(&format!(
+            "SELECT {} FROM ExtlClntAppOauthPlcyCnfg",
+            ExtlClntAppOauthPlcyCnfg::FIELDS
+        ))
+        .try_collect()
+        .await?;
+    for policy in policies {
+        if let Some(app) = apps.get_mut(&policy.external_client_application_id) {
+            app.admin_approved_only = policy
+                .permitted_users_policy_type
+                .as_deref()
+                .map(|p| p == "AdminApprovedPreAuthorized");
+            app.permitted_users = policy.permitted_users_policy_type;
+        }
+    }
+    let items: Vec<AppMenuItem> = client
+        .query(&format!(
+            "SELECT {} FROM AppMenuItem WHERE Type = 'ConnectedApplication'",
+            AppMenuItem::FIELDS
+        ))
+        .try_collect()
+        .await?;
+    for item in items {
+        if let Some(app) = item
+            .application_id
+            .as_deref()
+            .and_then(|id| apps.get_mut(id))
+        {
+            app.installed = true;
+            app.menu_item_id = Some(item.id);
+        }
+    }
+    Ok(apps)
+}
+
+/// The app a token belongs to: its AppMenuItem's application when it has
+/// one, else the app of that name, else an app known only by name (an
+/// uninstalled app, whose tokens carry no AppMenuItem).
+fn token_app_key(
+    token: &OauthToken,
+    apps: &mut BTreeMap<String, StagedApp>,
+    by_name: &mut HashMap<String, String>,
+) -> (String, String) {
+    let app_name = token
+        .app_name
+        .clone()
+        .or_else(|| token.app_menu_item.as_ref().and_then(|m| m.label.clone()))
+        .unwrap_or_else(|| "(unnamed app)".to_owned());
+    if let Some(app_id) = token
+        .app_menu_item
+        .as_ref()
+        .and_then(|m| m.application_id.as_deref())
+        && apps.contains_key(app_id)
+    {
+        return (app_id.to_owned(), app_name);
+    }
+    if by_name.is_empty() {
+        for (key, app) in apps.iter() {
+            by_name
+                .entry(app.name.clone())
+                .or_insert_with(|| key.clone());
+        }
+    }
+    if let Some(key) = by_name.get(&app_name) {
+        return (key.clone(), app_name);
+    }
+    let key = format!("name:{app_name}");
+    apps.entry(key.clone()).or_insert_with(|| StagedApp {
+        app_key: key.clone(),
+        kind: "unknown",
+        sf_app_id: None,
+        name: app_name.clone(),
+        installed: false,
+        menu_item_id: None,
+        consumer_key: None,
+        admin_approved_only: None,
+        refresh_policy: None,
+        ip_relaxation: None,
+        permitted_users: None,
+    });
+    by_name.insert(app_name.clone(), key.clone());
+    (key, app_name)
+}
+
+async fn pull_tokens(
+    client: &SalesforceClient,
+    conn: &mut SyncConn,
+    apps: &mut BTreeMap<String, StagedApp>,
+) -> Result<(u64, u64), WorkerError> {
+    let mut stream = client.oauth_tokens_complete();
+    let mut by_name = HashMap::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut n = 0;
+    while let Some(token) = stream.try_next().await? {
+        let (app_key, app_name) = token_app_key(&token, apps, &mut by_name);
+        let Some(user_id) = token.user_id.clone() else {
+            continue;
+        };
+        batch.push(StagedToken {
+            id: token.id,
+            app_key,
+            user_id,
+            app_name,
+            created_at: Some(token.created_date),
+            last_used_at: token.last_used_date,
+            use_count: token.use_count,
+        });
+        if batch.len() == BATCH {
+            n += conn.stage_tokens(&batch).await?;
+            batch.clear();
+        }
+    }
+    n += conn.stage_tokens(&batch).await?;
+    let stats = stream.stats();
+    if !stats.complete {
+        return Err(WorkerError::Invalid(
+            "the token list from Salesforce was not complete".into(),
+        ));
+    }
+    Ok((n, stats.parts))
+}
+
+/// Requests, errors and requests by HTTP status of one app on one day.
+type DayUsage = (i64, i64, BTreeMap<u16, i64>);
+
+async fn pull_usage(
+    client: &SalesforceClient,
+    conn: &mut SyncConn,
+    apps: &[StagedApp],
+    days: u32,
+) -> Result<(), WorkerError> {
+    let by_name: HashMap<&str, &str> = apps
+        .iter()
+        .map(|a| (a.name.as_str(), a.app_key.as_str()))
+        .collect();
+    let mut totals: BTreeMap<(String, NaiveDate), DayUsage> = BTreeMap::new();
+    for file in client.event_log_files("ApiTotalUsage", days).await? {
+        let mut rows = client.api_total_usage_rows(&file).await?;
+        while let Some(row) = rows.try_next().await? {
+            let key = match row.connected_app_id.as_deref().and_then(to_18) {
+                Some(id) if apps.iter().any(|a| a.app_key == id) => id,
+                _ => match row
+                    .connected_app_name
+                    .as_deref()
+                    .and_then(|n| by_name.get(n))
+                {
+                    Some(key) => (*key).to_owned(),
+                    None => continue, // not an app's call (UI, Salesforce itself)
+                },
+            };
+            let day = row
+                .timestamp
+                .map(|t| t.date_naive())
+                .unwrap_or_else(|| file.log_date.date_naive());
+            let entry = totals.entry((key, day)).or_default();
+            entry.0 += 1;
+            let status = row.status_code.unwrap_or(0);
+            if status >= 400 {
+                entry.1 += 1;
+            }
+            *entry.2.entry(status).or_default() += 1;
+        }
+    }
+    let staged: Vec<StagedUsage> = totals
+        .into_iter()
+        .map(
+            |((app_key, day), (requests, errors, by_status))| StagedUsage {
+                app_key,
+                day,
+                requests,
+                errors,
+                by_status: serde_json::to_value(
+                    by_status
+                        .into_iter()
+                        .map(|(k, v)| (k.to_string(), v))
+                        .collect::<BTreeMap<_, _>>(),
+                )
+                .unwrap_or_default(),
+            },
+        )
+        .collect();
+    conn.stage_usage(&staged).await?;
+    Ok(())
+}
+
+async fn pull_logins(
+    client: &SalesforceClient,
+    conn: &mut SyncConn,
+    days: u32,
+    integration_user: Option<&str>,
+) -> Result<(), WorkerError> {
+    // Application and Status are not filterable: filter by login type and
+    // count client-side. The window starts at a midnight so that its first
+    // day is whole, and stays the same between syncs of the same day.
+    let since = (Utc::now().date_naive() - chrono::Days::new(u64::from(days)))
+        .and_hms_opt(0, 0, 0)
+        .map(|t| t.and_utc())
+        .unwrap_or_else(Utc::now);
+    let soql = format!(
+        "SELECT {} FROM LoginHistory WHERE LoginType = 'Remote Access 2.0' AND LoginTime >= {}",
+        LoginHistory::FIELDS,
+        cockpit_salesforce::records::soql_datetime(since)
+    );
+    let mut totals: BTreeMap<(String, NaiveDate), (i64, i64)> = BTreeMap::new();
+    let mut stream = client.query::<LoginHistory>(&soql).boxed();
+    while let Some(login) = stream.try_next().await? {
+        let Some(app) = login.application else {
+            continue;
+        };
+        if login.user_id.is_some() && login.user_id.as_deref() == integration_user {
+            continue; // the cockpit's own sessions
+        }
+        let entry = totals
+            .entry((app, login.login_time.date_naive()))
+            .or_default();
+        if login.status.as_deref() == Some("Success") {
+            entry.0 += 1;
+        } else {
+            entry.1 += 1;
+        }
+    }
+    let staged: Vec<StagedLogins> = totals
+        .into_iter()
+        .map(|((app_name, day), (successes, failures))| StagedLogins {
+            app_name,
+            day,
+            successes,
+            failures,
+        })
+        .collect();
+    conn.stage_logins(&staged).await?;
+    Ok(())
+}

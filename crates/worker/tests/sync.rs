@@ -1,0 +1,193 @@
+//! Connect an org and sync it, end to end against sfsim (the same code path
+//! as a real org; only the base URL differs).
+
+use std::sync::Arc;
+
+use cockpit_domain::secret::{Keyring, MasterKey};
+use cockpit_salesforce::SecretString;
+use cockpit_worker::{
+    connect::{ConnectRequest, Credentials, connect},
+    sync::{SyncSettings, sync_org},
+};
+use sfsim::{RunningSim, Sim, SimConfig};
+use sqlx::PgPool;
+use url::Url;
+use uuid::Uuid;
+
+fn keyring() -> Arc<Keyring> {
+    Arc::new(Keyring::new(MasterKey::from_bytes([42; 32]), vec![]))
+}
+
+async fn sim(tokens: usize) -> RunningSim {
+    Sim::spawn(SimConfig {
+        tokens,
+        users: 900,
+        apps: 25,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap()
+}
+
+async fn connect_jwt(pool: &PgPool, keyring: &Keyring, sim: &RunningSim, name: &str) -> Uuid {
+    let c = &sim.credentials;
+    connect(
+        pool,
+        keyring,
+        ConnectRequest {
+            name: name.into(),
+            login_url: Url::parse(&c.login_url).unwrap(),
+            client_id: c.client_id.clone(),
+            client_secret: Some(SecretString::from(c.client_secret.clone())),
+            sandbox: false,
+            api_version: "66.0".into(),
+            credentials: Credentials::JwtBearer {
+                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
+                username: c.username.clone(),
+            },
+        },
+    )
+    .await
+    .unwrap()
+    .id
+}
+
+async fn count(pool: &PgPool, sql: &'static str, org: Uuid) -> i64 {
+    sqlx::query_scalar(sql)
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn first_sync_is_complete_past_the_cap_and_resync_rewrites_nothing(pool: PgPool) {
+    let sim = sim(6_000).await;
+    let keyring = keyring();
+    let org = connect_jwt(&pool, &keyring, &sim, "Acme production").await;
+
+    let first = sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        first.tokens as usize,
+        sim.sim.token_count(),
+        "every token, past the 2,500 cap"
+    );
+    let stored = count(
+        &pool,
+        "SELECT count(*) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL",
+        org,
+    )
+    .await;
+    assert_eq!(stored as usize, sim.sim.token_count());
+    assert!(
+        count(
+            &pool,
+            "SELECT count(*) FROM sf_users WHERE org_id = $1",
+            org
+        )
+        .await
+            >= 900
+    );
+    assert!(count(&pool, "SELECT count(*) FROM sf_apps WHERE org_id = $1", org).await >= 25);
+    assert!(
+        count(
+            &pool,
+            "SELECT count(*) FROM app_summary WHERE org_id = $1",
+            org
+        )
+        .await
+            >= 25
+    );
+
+    let again = sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        again.merged.rows_written(),
+        0,
+        "nothing changed, nothing rewritten: {:?}",
+        again.merged
+    );
+    let runs = count(
+        &pool,
+        "SELECT count(*) FROM sync_runs WHERE org_id = $1 AND status = 'succeeded'",
+        org,
+    )
+    .await;
+    assert_eq!(runs, 2);
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn activity_in_the_org_becomes_history(pool: PgPool) {
+    let sim = sim(3_000).await;
+    let keyring = keyring();
+    let org = connect_jwt(&pool, &keyring, &sim, "Acme").await;
+    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap();
+    sim.sim.simulate_activity(200);
+    let second = sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap();
+    assert!(second.merged.rows_written() > 0);
+    assert!(second.merged.events > 0, "{:?}", second.merged);
+    let stored = count(
+        &pool,
+        "SELECT count(*) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL",
+        org,
+    )
+    .await;
+    assert_eq!(stored as usize, sim.sim.token_count());
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_failed_sync_keeps_the_previous_snapshot_and_a_later_one_succeeds(pool: PgPool) {
+    let sim = sim(3_000).await;
+    let keyring = keyring();
+    let org = connect_jwt(&pool, &keyring, &sim, "Acme").await;
+    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap();
+    let before = count(
+        &pool,
+        "SELECT count(*) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL",
+        org,
+    )
+    .await;
+
+    sim.sim.simulate_activity(100);
+    sim.sim.set_fault(sfsim::Fault::ServerErrorRate(1.0));
+    let err = sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap_err();
+    sim.sim.clear_faults();
+    let after = count(
+        &pool,
+        "SELECT count(*) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL",
+        org,
+    )
+    .await;
+    assert_eq!(before, after, "failed sync changed the snapshot");
+    let (status, error): (String, Option<String>) = sqlx::query_as(
+        "SELECT status, error FROM sync_runs WHERE org_id = $1 ORDER BY id DESC LIMIT 1",
+    )
+    .bind(org)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "failed");
+    assert_eq!(error.as_deref(), Some(err.to_string().as_str()));
+
+    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap();
+    let now = count(
+        &pool,
+        "SELECT count(*) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL",
+        org,
+    )
+    .await;
+    assert_eq!(now as usize, sim.sim.token_count());
+}
