@@ -1,9 +1,11 @@
 //! Command-line interface: every option has an environment fallback.
 
-use std::net::SocketAddr;
+use std::{net::SocketAddr, sync::Arc};
 
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use secrecy::SecretString;
+use cockpit_domain::secret::{Keyring, MasterKey};
+use secrecy::{ExposeSecret as _, SecretString};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -17,6 +19,9 @@ use secrecy::SecretString;
 pub struct Cli {
     #[command(flatten)]
     pub db: DbArgs,
+
+    #[command(flatten)]
+    pub keys: KeyArgs,
 
     /// Log format: `pretty` for people, `json` for log collectors.
     #[arg(long, env = "COCKPIT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Pretty, global = true)]
@@ -49,6 +54,56 @@ pub struct DbArgs {
     pub db_connect_attempts: u32,
 }
 
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// Base64 of 32 random bytes that encrypts stored secrets (refresh tokens,
+    /// client secrets, private keys). Generate one with `oauth-cockpit keys generate`
+    /// or `openssl rand -base64 32`. Keep it safe: without it the stored secrets
+    /// cannot be read.
+    #[arg(
+        long,
+        env = "COCKPIT_MASTER_KEY",
+        hide_env_values = true,
+        global = true
+    )]
+    pub master_key: Option<SecretString>,
+
+    /// Earlier master keys, comma-separated, still accepted to read secrets
+    /// sealed before a rotation (`oauth-cockpit keys rotate` re-seals them).
+    #[arg(
+        long,
+        env = "COCKPIT_PREVIOUS_MASTER_KEYS",
+        hide_env_values = true,
+        global = true
+    )]
+    pub previous_master_keys: Option<SecretString>,
+}
+
+impl KeyArgs {
+    /// The keyring, or a clear error saying how to provide the key.
+    pub fn keyring(&self) -> anyhow::Result<Arc<Keyring>> {
+        let key = self
+            .master_key
+            .as_ref()
+            .filter(|k| !k.expose_secret().trim().is_empty())
+            .context("COCKPIT_MASTER_KEY is not set. Generate one with `oauth-cockpit keys generate`, keep it safe, and set it in the environment")?;
+        let current = MasterKey::from_base64(key.expose_secret()).context("COCKPIT_MASTER_KEY")?;
+        let mut previous = Vec::new();
+        if let Some(list) = &self.previous_master_keys {
+            for part in list
+                .expose_secret()
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+            {
+                previous
+                    .push(MasterKey::from_base64(part).context("COCKPIT_PREVIOUS_MASTER_KEYS")?);
+            }
+        }
+        Ok(Arc::new(Keyring::new(current, previous)))
+    }
+}
+
 #[derive(Debug, Clone, Copy, ValueEnum)]
 pub enum LogFormat {
     Pretty,
@@ -57,10 +112,20 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Apply migrations and serve the web interface until SIGTERM or Ctrl-C.
+    /// Apply migrations, run scheduled syncs and serve the web interface until SIGTERM or Ctrl-C.
     Serve(ServeArgs),
     /// Create the database if needed, apply migrations, and exit.
     Migrate,
+    /// Connect, list and remove Salesforce orgs.
+    #[command(subcommand)]
+    Org(crate::org::OrgCommand),
+    /// Sync orgs once, print a summary, and exit (non-zero if any sync failed).
+    Sync(crate::sync::SyncArgs),
+    /// Generate and rotate the master key.
+    #[command(subcommand)]
+    Keys(crate::keys::KeysCommand),
+    /// Run the whole product against two simulated orgs, with nothing to configure.
+    Demo(crate::demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -74,11 +139,9 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_PUBLIC_URL")]
     pub public_url: Option<url::Url>,
 
-    /// Base64 of 32 random bytes that encrypts stored secrets (refresh tokens,
-    /// client secrets, keys). Generate one with `openssl rand -base64 32`. Keep it
-    /// safe: without it the stored secrets cannot be read.
-    #[arg(long, env = "COCKPIT_MASTER_KEY", hide_env_values = true)]
-    pub master_key: Option<SecretString>,
+    /// Do not run syncs and background jobs in this process (run them elsewhere).
+    #[arg(long, env = "COCKPIT_NO_WORKER")]
+    pub no_worker: bool,
 }
 
 pub fn init_tracing(format: LogFormat) {
@@ -98,12 +161,16 @@ pub fn init_tracing(format: LogFormat) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => crate::serve::serve(&cli.db, args).await,
+        Command::Serve(args) => crate::serve::serve(&cli.db, &cli.keys, args).await,
         Command::Migrate => {
             let pool = crate::serve::open_database(&cli.db).await?;
             tracing::info!("migrations applied");
             pool.close().await;
             Ok(())
         }
+        Command::Org(cmd) => crate::org::run(&cli.db, &cli.keys, cmd).await,
+        Command::Sync(args) => crate::sync::run(&cli.db, &cli.keys, args).await,
+        Command::Keys(cmd) => crate::keys::run(&cli.db, &cli.keys, cmd).await,
+        Command::Demo(args) => crate::demo::run(&cli.db, args).await,
     }
 }

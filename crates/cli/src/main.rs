@@ -1,7 +1,11 @@
 //! `oauth-cockpit`: the one binary. Subcommands live in their own modules.
 
 mod cli;
+mod demo;
+mod keys;
+mod org;
 mod serve;
+mod sync;
 
 use clap::Parser;
 

@@ -1,33 +1,42 @@
-//! `oauth-cockpit serve`.
+//! `oauth-cockpit serve`: the web server and, unless told otherwise, the job
+//! runner (scheduled syncs) in the same process.
+
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use cockpit_db::{ConnectOptions, PgPool};
+use cockpit_domain::secret::Keyring;
 use cockpit_web::AppState;
-use secrecy::ExposeSecret as _;
+use tokio::sync::watch;
 
-use crate::cli::{DbArgs, ServeArgs};
+use crate::cli::{DbArgs, KeyArgs, ServeArgs};
 
 /// Reaches PostgreSQL (creating the database if needed) and applies migrations.
 pub async fn open_database(db: &DbArgs) -> anyhow::Result<PgPool> {
+    open_database_url(&db.database_url, db.db_connect_attempts).await
+}
+
+pub async fn open_database_url(url: &str, attempts: u32) -> anyhow::Result<PgPool> {
     let options = ConnectOptions {
-        attempts: db.db_connect_attempts,
+        attempts,
         ..ConnectOptions::default()
     };
-    let pool = cockpit_db::connect(&db.database_url, &options).await?;
+    let pool = cockpit_db::connect(url, &options).await?;
     cockpit_db::migrate(&pool)
         .await
         .context("the database is reachable but its migrations could not be applied")?;
     Ok(pool)
 }
 
-pub async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<()> {
-    if args
-        .master_key
-        .as_ref()
-        .is_none_or(|k| k.expose_secret().is_empty())
-    {
-        tracing::warn!("COCKPIT_MASTER_KEY is not set: orgs cannot be connected until it is");
-    }
+pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Result<()> {
+    let keyring = match keys.keyring() {
+        Ok(k) => Some(k),
+        Err(e) if keys.master_key.is_none() => {
+            tracing::warn!("{e:#}; syncs and connections are off until it is set");
+            None
+        }
+        Err(e) => return Err(e),
+    };
     let pool = open_database(db).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -41,9 +50,37 @@ pub async fn serve(db: &DbArgs, args: ServeArgs) -> anyhow::Result<()> {
         .public_url
         .map(|u| u.to_string())
         .unwrap_or_else(|| format!("http://{}", args.listen));
-    tracing::info!(listen = %args.listen, public_url = %public, "serving");
-    cockpit_web::serve(AppState { pool }, listener, cockpit_web::shutdown_signal())
+    run_server(pool, keyring.filter(|_| !args.no_worker), listener, &public).await
+}
+
+/// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C.
+pub async fn run_server(
+    pool: PgPool,
+    keyring: Option<Arc<Keyring>>,
+    listener: tokio::net::TcpListener,
+    public_url: &str,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let runner = keyring.map(|keyring| {
+        tokio::spawn(cockpit_worker::runner::run(
+            pool.clone(),
+            keyring,
+            Default::default(),
+            stop_rx.clone(),
+        ))
+    });
+    tracing::info!(listen = %listener.local_addr()?, public_url, worker = runner.is_some(), "serving");
+    let shutdown = async move {
+        cockpit_web::shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    };
+    cockpit_web::serve(AppState { pool }, listener, shutdown)
         .await
         .context("server failed")?;
+    if let Some(runner) = runner {
+        // The runner stops between jobs; a sync in flight is abandoned
+        // safely (nothing is merged) and the next start runs it again.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), runner).await;
+    }
     Ok(())
 }

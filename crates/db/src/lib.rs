@@ -3,6 +3,8 @@
 //! Query functions are free functions over `impl PgExecutor<'_>` so the same
 //! query runs on the pool or inside a caller's transaction.
 
+pub mod actions;
+pub mod audit;
 mod connect;
 pub mod copy;
 pub mod jobs;

@@ -443,6 +443,22 @@ impl SyncConn {
         .await?;
         c.tokens_written = written.written as u64;
         c.events += written.granted as u64;
+        // A user who authorizes again an app whose access the cockpit revoked.
+        c.events += sqlx::query!(
+            "INSERT INTO events (org_id, at, sync_run_id, kind, app_key, user_id, token_id, detail)
+             SELECT e.org_id, e.at, e.sync_run_id, 'reauthorized_after_revoke', e.app_key, e.user_id, e.token_id,
+                    jsonb_build_object('revoked_by_action', max(a.id))
+             FROM events e
+             JOIN action_items i ON i.app_key = e.app_key AND i.user_id = e.user_id AND i.status IN ('revoked', 'gone')
+             JOIN actions a ON a.id = i.action_id AND a.org_id = e.org_id
+             WHERE e.org_id = $1 AND e.sync_run_id = $2 AND e.kind = 'token_granted'
+             GROUP BY e.org_id, e.at, e.sync_run_id, e.app_key, e.user_id, e.token_id",
+            org,
+            run_id
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let gone = sqlx::query_scalar!(
             "WITH gone AS (
                 UPDATE sf_tokens t SET gone_at = $2
@@ -486,8 +502,31 @@ impl SyncConn {
         .await?
         .rows_affected();
 
+        // After a bulk load the planner's statistics say these tables are
+        // empty; without fresh ones the summary query runs nested loops over
+        // a million rows.
+        if c.rows_written() > 10_000 {
+            sqlx::raw_sql("ANALYZE sf_tokens; ANALYZE sf_users; ANALYZE sf_apps;")
+                .execute(&mut *tx)
+                .await?;
+        }
         refresh_summaries(&mut tx, org, now, stale_days).await?;
 
+        if c.rows_written() > 0 || c.events > 0 {
+            crate::audit::append(
+                &mut tx,
+                &crate::audit::NewEntry {
+                    actor: "system:sync",
+                    action: "sync.changes",
+                    org_id: Some(org),
+                    target: serde_json::json!({ "sync_run": run_id }),
+                    reason: None,
+                    outcome: Some("succeeded"),
+                    detail: serde_json::to_value(&c).unwrap_or_default(),
+                },
+            )
+            .await?;
+        }
         sqlx::query!(
             "UPDATE sync_runs SET status = 'succeeded', finished_at = now(), counts = $2 WHERE id = $1",
             run_id,
@@ -497,7 +536,8 @@ impl SyncConn {
         .await?;
         sqlx::query!(
             "UPDATE orgs SET last_sync_at = $2, last_sync_status = 'succeeded', status_detail = NULL,
-                    first_synced_at = coalesce(first_synced_at, $2), updated_at = now()
+                    first_synced_at = coalesce(first_synced_at, $2), updated_at = now(),
+                    next_sync_at = $2 + make_interval(mins => sync_interval_minutes)
              WHERE id = $1",
             org,
             now

@@ -100,6 +100,33 @@ pub fn parse_identity_url(url: &Url) -> Result<(String, String)> {
     }
 }
 
+/// Read the authorization code from the callback's query string, checking `state` first.
+/// An `error=` callback becomes the matching typed error (`OAUTH_APP_BLOCKED` →
+/// [`Error::AppBlocked`], `access_denied` → [`Error::OAuth`], …).
+pub fn callback_code(query: &str, expected_state: &SecretString) -> Result<SecretString> {
+    let params: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
+            .into_owned()
+            .collect();
+    if params.get("state").map(String::as_str) != Some(expected_state.expose_secret()) {
+        return Err(Error::OAuth {
+            code: "state_mismatch".into(),
+            description: "the callback does not belong to this sign-in attempt".into(),
+        });
+    }
+    if let Some(code) = params.get("error") {
+        let description = params
+            .get("error_description")
+            .map(String::as_str)
+            .unwrap_or("");
+        return Err(token_error(code, description));
+    }
+    match params.get("code") {
+        Some(c) if !c.is_empty() => Ok(SecretString::from(c.clone())),
+        _ => Err(Error::Protocol("the callback carries no code".into())),
+    }
+}
+
 /// Settings of an OAuth client (one connected app / external client app).
 #[derive(Debug, Clone)]
 pub struct OAuthConfig {
@@ -673,6 +700,32 @@ mod tests {
         let ms = parse_issued_at(Some("1790000000000")).unwrap();
         let s = parse_issued_at(Some("1790000000")).unwrap();
         assert_eq!(ms, s);
+    }
+
+    #[test]
+    fn callback_parsing() {
+        let state = SecretString::from("S1");
+        let code = callback_code("code=aPrx1&state=S1", &state).unwrap();
+        assert_eq!(code.expose_secret(), "aPrx1");
+        assert!(matches!(
+            callback_code("?code=aPrx1&state=OTHER", &state),
+            Err(Error::OAuth { ref code, .. }) if code == "state_mismatch"
+        ));
+        assert!(matches!(
+            callback_code(
+                "error=OAUTH_APP_BLOCKED&error_description=this+app+is+blocked+by+admin&state=S1",
+                &state
+            ),
+            Err(Error::AppBlocked { ref description }) if description == "this app is blocked by admin"
+        ));
+        assert!(matches!(
+            callback_code("error=access_denied&state=S1", &state),
+            Err(Error::OAuth { ref code, .. }) if code == "access_denied"
+        ));
+        assert!(matches!(
+            callback_code("state=S1", &state),
+            Err(Error::Protocol(_))
+        ));
     }
 
     #[test]

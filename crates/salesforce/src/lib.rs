@@ -8,6 +8,30 @@
 //!   ([`SalesforceClient::oauth_tokens_complete`]), reads event logs, drives Connect ECA usage and
 //!   blocks/unblocks apps through the Metadata API.
 //!
+//! ```no_run
+//! use std::sync::Arc;
+//! use cockpit_salesforce::*;
+//! use futures::TryStreamExt;
+//!
+//! # async fn demo(code: &str, verifier: SecretString) -> Result<()> {
+//! let mut cfg = OAuthConfig::new(url::Url::parse("https://acme.my.salesforce.com").unwrap(), "3MVG9…");
+//! cfg.client_secret = Some(SecretString::from("…".to_owned()));
+//! cfg.redirect_uri = Some(url::Url::parse("https://cockpit.example/callback").unwrap());
+//! let oauth = OAuthClient::new(cfg)?;
+//! // 1. `oauth.authorize_url()?` → redirect the browser, keep `pkce_verifier` and `state`.
+//! // 2. On the callback:
+//! let token = oauth.exchange_code(code, &verifier).await?;
+//! // 3. An API session (the cockpit plugs in its own database-backed TokenProvider).
+//! let provider = Arc::new(InMemoryTokenProvider::from_response(oauth.clone(), &token));
+//! let client = SalesforceClient::new(ClientConfig::default(), token.instance_url.clone(), provider)?;
+//! let mut tokens = client.oauth_tokens_complete();
+//! while let Some(t) = tokens.try_next().await? {
+//!     let _ = t.app_name; // upsert…
+//! }
+//! assert!(tokens.stats().complete);
+//! # Ok(()) }
+//! ```
+//!
 //! Nothing here logs or prints a secret: tokens are [`secrecy::SecretString`]s or
 //! [`AccessToken`]s, and errors carry bounded, token-free text only.
 
@@ -27,7 +51,8 @@ mod session;
 mod tokens;
 
 pub use auth::{
-    AccessToken, AuthorizeRequest, OAuthClient, OAuthConfig, TokenResponse, parse_identity_url,
+    AccessToken, AuthorizeRequest, OAuthClient, OAuthConfig, TokenResponse, callback_code,
+    parse_identity_url,
 };
 pub use budget::{ApiUsage, PerAppUsage};
 pub use client::SalesforceClient;

@@ -305,6 +305,10 @@ impl Fetcher {
 impl SalesforceClient {
     /// Every OauthToken row, complete or ending in an error; see [`OauthTokenStream`].
     /// Needs a Tokio runtime (the fetch runs as a task feeding a bounded channel).
+    ///
+    /// "Every" means every row the running user can see: without Customize Application (or
+    /// View All Data) Salesforce silently scopes both the count and the rows to the user's own
+    /// tokens. Check [`SalesforceClient::user_permissions`] first.
     pub fn oauth_tokens_complete(&self) -> OauthTokenStream {
         let (tx, mut rx) = mpsc::channel::<Result<OauthToken>>(512);
         let stats = Arc::new(Mutex::new(FetchStats::default()));

@@ -479,6 +479,8 @@ async fn open_cursors_are_limited() {
     // The only cursor is held by `first`: a second query cannot start.
     let mut second = client.query_pages::<User>(soql);
     assert!(futures::FutureExt::now_or_never(second.next()).is_none());
+    // (Semaphores are fair: a queued query gets the next free cursor, so drop it.)
+    drop(second);
     // Finishing the first query frees it.
     let last = first.next().await.unwrap().unwrap();
     assert!(last.done);

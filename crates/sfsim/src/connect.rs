@@ -17,10 +17,22 @@ use crate::{Ctx, Sim, ids};
 pub fn routes() -> Router<Sim> {
     Router::new()
         .route("/services/data/{v}/apps/oauth/usage", get(apps_list))
-        .route("/services/data/{v}/apps/oauth/usage/tokens/{token}", delete(token_delete))
-        .route("/services/data/{v}/apps/oauth/usage/{app}/users", get(users_list))
-        .route("/services/data/{v}/apps/oauth/usage/{app}/tokens", delete(app_tokens_delete))
-        .route("/services/data/{v}/apps/oauth/usage/{app}/{user}/tokens", get(user_tokens_list).delete(user_tokens_delete))
+        .route(
+            "/services/data/{v}/apps/oauth/usage/tokens/{token}",
+            delete(token_delete),
+        )
+        .route(
+            "/services/data/{v}/apps/oauth/usage/{app}/users",
+            get(users_list),
+        )
+        .route(
+            "/services/data/{v}/apps/oauth/usage/{app}/tokens",
+            delete(app_tokens_delete),
+        )
+        .route(
+            "/services/data/{v}/apps/oauth/usage/{app}/{user}/tokens",
+            get(user_tokens_list).delete(user_tokens_delete),
+        )
 }
 
 /// Connect API datetimes are ISO-8601 with a `Z`.
@@ -41,30 +53,51 @@ fn paging(q: &HashMap<String, String>) -> Result<Paging, RestError> {
     let parse = |k: &str, d: usize| -> Result<usize, RestError> {
         match q.get(k) {
             None => Ok(d),
-            Some(v) => v.parse().map_err(|_| RestError::new(400, "INVALID_API_INPUT", format!("Invalid value for {k}: {v}"))),
+            Some(v) => v.parse().map_err(|_| {
+                RestError::new(
+                    400,
+                    "INVALID_API_INPUT",
+                    format!("Invalid value for {k}: {v}"),
+                )
+            }),
         }
     };
     let page = parse("page", 0)?;
     let size = parse("pageSize", 100)?;
     if size == 0 || size > 100 {
         // [C] Connect's usual page-size bounds.
-        return Err(RestError::new(400, "INVALID_API_INPUT", "pageSize must be between 1 and 100"));
+        return Err(RestError::new(
+            400,
+            "INVALID_API_INPUT",
+            "pageSize must be between 1 and 100",
+        ));
     }
     Ok(Paging { page, size })
 }
 
 fn page_urls(path: &str, p: &Paging) -> (String, String) {
-    (format!("{path}?page={}&pageSize={}", p.page, p.size), format!("{path}?page={}&pageSize={}", p.page + 1, p.size))
+    (
+        format!("{path}?page={}&pageSize={}", p.page, p.size),
+        format!("{path}?page={}&pageSize={}", p.page + 1, p.size),
+    )
 }
 
 fn slice<T: Clone>(v: &[T], p: &Paging) -> Vec<T> {
-    v.iter().skip(p.page * p.size).take(p.size).cloned().collect()
+    v.iter()
+        .skip(p.page * p.size)
+        .take(p.size)
+        .cloned()
+        .collect()
 }
 
 fn begin(sim: &Sim, headers: &HeaderMap, v: &str) -> Result<Ctx, RestError> {
     let ctx = sim.rest_begin(headers, v)?;
     if sim.read().users[ctx.user as usize].perms() & perm::CUSTOMIZE_APP == 0 {
-        return Err(RestError::new(403, "INSUFFICIENT_ACCESS", "You don't have permission to view OAuth usage for external client apps."));
+        return Err(RestError::new(
+            403,
+            "INSUFFICIENT_ACCESS",
+            "You don't have permission to view OAuth usage for external client apps.",
+        ));
     }
     Ok(ctx)
 }
@@ -72,7 +105,11 @@ fn begin(sim: &Sim, headers: &HeaderMap, v: &str) -> Result<Ctx, RestError> {
 fn eca(st: &OrgState, id: &str) -> Result<u32, RestError> {
     ids::parse_id(ids::ECA, id)
         .map(|n| n as u32)
-        .filter(|&a| st.apps.get(a as usize).is_some_and(|a| a.kind == AppKind::External))
+        .filter(|&a| {
+            st.apps
+                .get(a as usize)
+                .is_some_and(|a| a.kind == AppKind::External)
+        })
         .ok_or_else(RestError::not_found)
 }
 
@@ -97,8 +134,14 @@ async fn apps_list(
         .filter(|(i, a)| a.kind == AppKind::External && used[*i])
         .map(|(i, a)| json!({"identifier": a.sobject_id(i as u32), "developerName": a.dev_name, "label": a.name}))
         .collect();
-    let (cur, next) = page_urls(&format!("/services/data/v{}/apps/oauth/usage", ctx.version), &p);
-    Ok(json_response(StatusCode::OK, json!({"apps": slice(&apps, &p), "currentPageUrl": cur, "nextPageUrl": next}).to_string()))
+    let (cur, next) = page_urls(
+        &format!("/services/data/v{}/apps/oauth/usage", ctx.version),
+        &p,
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"apps": slice(&apps, &p), "currentPageUrl": cur, "nextPageUrl": next}).to_string(),
+    ))
 }
 
 async fn users_list(
@@ -129,8 +172,17 @@ async fn users_list(
             })
         })
         .collect();
-    let (cur, next) = page_urls(&format!("/services/data/v{}/apps/oauth/usage/{app}/users", ctx.version), &p);
-    Ok(json_response(StatusCode::OK, json!({"users": slice(&users, &p), "currentPageUrl": cur, "nextPageUrl": next}).to_string()))
+    let (cur, next) = page_urls(
+        &format!(
+            "/services/data/v{}/apps/oauth/usage/{app}/users",
+            ctx.version
+        ),
+        &p,
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"users": slice(&users, &p), "currentPageUrl": cur, "nextPageUrl": next}).to_string(),
+    ))
 }
 
 async fn user_tokens_list(
@@ -143,7 +195,10 @@ async fn user_tokens_list(
     let p = paging(&q)?;
     let st = sim.read();
     let a = eca(&st, &app)?;
-    let u = ids::parse_id(ids::USER, &user).map(|n| n as u32).filter(|&u| (u as usize) < st.users.len()).ok_or_else(RestError::not_found)?;
+    let u = ids::parse_id(ids::USER, &user)
+        .map(|n| n as u32)
+        .filter(|&u| (u as usize) < st.users.len())
+        .ok_or_else(RestError::not_found)?;
     let app_rec = &st.apps[a as usize];
     let tokens: Vec<J> = st
         .user_tokens(u)
@@ -159,8 +214,18 @@ async fn user_tokens_list(
             })
         })
         .collect();
-    let (cur, next) = page_urls(&format!("/services/data/v{}/apps/oauth/usage/{app}/{user}/tokens", ctx.version), &p);
-    Ok(json_response(StatusCode::OK, json!({"tokens": slice(&tokens, &p), "currentPageUrl": cur, "nextPageUrl": next}).to_string()))
+    let (cur, next) = page_urls(
+        &format!(
+            "/services/data/v{}/apps/oauth/usage/{app}/{user}/tokens",
+            ctx.version
+        ),
+        &p,
+    );
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"tokens": slice(&tokens, &p), "currentPageUrl": cur, "nextPageUrl": next})
+            .to_string(),
+    ))
 }
 
 async fn user_tokens_delete(
@@ -171,8 +236,14 @@ async fn user_tokens_delete(
     let _ctx = begin(&sim, &headers, &v)?;
     let mut st = sim.write();
     let a = eca(&st, &app)?;
-    let u = ids::parse_id(ids::USER, &user).map(|n| n as u32).filter(|&u| (u as usize) < st.users.len()).ok_or_else(RestError::not_found)?;
-    let list: Vec<u32> = st.user_tokens(u).filter(|&t| st.tokens[t as usize].app == a).collect();
+    let u = ids::parse_id(ids::USER, &user)
+        .map(|n| n as u32)
+        .filter(|&u| (u as usize) < st.users.len())
+        .ok_or_else(RestError::not_found)?;
+    let list: Vec<u32> = st
+        .user_tokens(u)
+        .filter(|&t| st.tokens[t as usize].app == a)
+        .collect();
     for t in list {
         st.revoke_token(t);
     }
@@ -187,7 +258,9 @@ async fn app_tokens_delete(
     let _ctx = begin(&sim, &headers, &v)?;
     let mut st = sim.write();
     let a = eca(&st, &app)?;
-    let list: Vec<u32> = (0..st.tokens.len() as u32).filter(|&t| st.tokens[t as usize].app == a && !st.tokens[t as usize].revoked).collect();
+    let list: Vec<u32> = (0..st.tokens.len() as u32)
+        .filter(|&t| st.tokens[t as usize].app == a && !st.tokens[t as usize].revoked)
+        .collect();
     for t in list {
         st.revoke_token(t);
     }
@@ -201,8 +274,13 @@ async fn token_delete(
 ) -> Result<Response, RestError> {
     let _ctx = begin(&sim, &headers, &v)?;
     let mut st = sim.write();
-    let seq = ids::parse_id(ids::OAUTH_TOKEN, &token).map(|n| n as u32).ok_or_else(RestError::not_found)?;
-    let is_eca = st.tokens.get(seq as usize).is_some_and(|t| !t.revoked && st.apps[t.app as usize].kind == AppKind::External);
+    let seq = ids::parse_id(ids::OAUTH_TOKEN, &token)
+        .map(|n| n as u32)
+        .ok_or_else(RestError::not_found)?;
+    let is_eca = st
+        .tokens
+        .get(seq as usize)
+        .is_some_and(|t| !t.revoked && st.apps[t.app as usize].kind == AppKind::External);
     if !is_eca {
         return Err(RestError::not_found());
     }

@@ -51,12 +51,17 @@ pub fn router(sim: Sim) -> Router {
         .merge(oauth::routes())
         .merge(soap::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(sim.clone(), faults))
         .with_state(sim.clone());
     if sim.inner.config.control {
         app = app.merge(control_routes().with_state(sim));
     }
     app
+}
+
+async fn method_not_allowed(method: http::Method) -> Response {
+    RestError::method_not_allowed(method.as_str()).into_response()
 }
 
 async fn not_found() -> Response {
@@ -116,14 +121,21 @@ async fn faults(State(sim): State<Sim>, req: Request, next: Next) -> Response {
         return resp;
     }
     let (mut parts, body) = resp.into_parts();
-    let bytes = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
+    let bytes = axum::body::to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_default();
     let half = bytes.slice(..bytes.len() / 2);
     if d.drop {
         let stream = futures::stream::iter(vec![
             Ok::<_, std::io::Error>(half),
-            Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "simulated connection drop")),
+            Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionReset,
+                "simulated connection drop",
+            )),
         ]);
-        parts.headers.insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
+        parts
+            .headers
+            .insert(http::header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
         return Response::from_parts(parts, Body::from_stream(stream));
     }
     parts.headers.remove(http::header::CONTENT_LENGTH);
@@ -174,7 +186,13 @@ enum FaultDto {
 async fn fault_add(State(sim): State<Sim>, body: axum::body::Bytes) -> Response {
     let dto: FaultDto = match serde_json::from_slice(&body) {
         Ok(d) => d,
-        Err(e) => return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": format!("invalid fault: {e}")}))).into_response(),
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": format!("invalid fault: {e}")})),
+            )
+                .into_response();
+        }
     };
     let fault = match dto {
         FaultDto::Latency { ms } => Fault::Latency(Duration::from_millis(ms)),
@@ -265,7 +283,11 @@ async fn apps(State(sim): State<Sim>) -> Response {
 async fn refresh_token(State(sim): State<Sim>, Path(id): Path<String>) -> Response {
     match sim.refresh_token_of(&id) {
         Some(rt) => axum::Json(json!({"refresh_token": rt})).into_response(),
-        None => (StatusCode::NOT_FOUND, axum::Json(json!({"error": "no such live token"}))).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": "no such live token"})),
+        )
+            .into_response(),
     }
 }
 
@@ -280,21 +302,34 @@ pub fn activity(st: &mut OrgState, now: Ts, steps: usize) {
             if st.users[user as usize].active && !st.app_blocked(app) {
                 st.add_token(user, app, now);
                 let ip = st.rng.random();
-                st.logins.push(Login { user, time: now, app, subtype: 1, status: 0, ip });
+                st.logins.push(Login {
+                    user,
+                    time: now,
+                    app,
+                    subtype: 1,
+                    status: 0,
+                    ip,
+                });
             }
         } else if r < 0.75 && !st.tokens.is_empty() {
             let t = st.rng.random_range(0..st.tokens.len() as u32);
             if !st.tokens[t as usize].revoked {
                 let bump = st.rng.random_range(1..20);
                 st.mark_used(t, now);
-                st.tokens[t as usize].use_count = st.tokens[t as usize].use_count.saturating_add(bump);
+                st.tokens[t as usize].use_count =
+                    st.tokens[t as usize].use_count.saturating_add(bump);
             }
         } else if r < 0.85 && n_users > 2 {
             let user = st.rng.random_range(2..n_users);
             if st.users[user as usize].active {
                 st.users[user as usize].active = false;
                 st.users[user as usize].modified = now;
-                st.audits.push(Audit { action: AUDIT_DEACTIVATED, target: user, time: now, by: 0 });
+                st.audits.push(Audit {
+                    action: AUDIT_DEACTIVATED,
+                    target: user,
+                    time: now,
+                    by: 0,
+                });
                 // A deactivated user's sessions end; their grants stay (a realistic signal).
                 st.sessions.retain(|_, s| s.user != user);
             }
@@ -327,7 +362,14 @@ pub fn activity(st: &mut OrgState, now: Ts, steps: usize) {
         } else {
             let user = st.rng.random_range(0..n_users);
             let ip = st.rng.random();
-            st.logins.push(Login { user, time: now, app: NONE, subtype: 0, status: 1, ip });
+            st.logins.push(Login {
+                user,
+                time: now,
+                app: NONE,
+                subtype: 0,
+                status: 1,
+                ip,
+            });
         }
     }
     let _ = ids::USER;

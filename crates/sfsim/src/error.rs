@@ -28,18 +28,35 @@ impl RestError {
         RestError::new(401, "INVALID_SESSION_ID", "Session expired or invalid")
     }
     pub fn limit_exceeded() -> RestError {
-        RestError::new(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
+        RestError::new(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+        )
     }
     pub fn malformed_id(id: &str) -> RestError {
-        let mut e = RestError::new(400, "MALFORMED_ID", format!("Provided external ID field does not exist or is not accessible: {id}"));
+        let mut e = RestError::new(
+            400,
+            "MALFORMED_ID",
+            // [C] exact wording not captured.
+            format!("malformed id {id}"),
+        );
         e.fields = Some(vec!["Id".into()]);
         e
     }
     pub fn method_not_allowed(m: &str) -> RestError {
-        RestError::new(405, "METHOD_NOT_ALLOWED", format!("HTTP Method '{m}' not allowed. Allowed are GET"))
+        RestError::new(
+            405,
+            "METHOD_NOT_ALLOWED",
+            format!("HTTP Method '{m}' not allowed. Allowed are GET"),
+        )
     }
     pub fn server_unavailable() -> RestError {
-        RestError::new(503, "SERVER_UNAVAILABLE", "Service temporarily unavailable (simulated fault)")
+        RestError::new(
+            503,
+            "SERVER_UNAVAILABLE",
+            "Service temporarily unavailable (simulated fault)",
+        )
     }
     pub fn body(&self) -> String {
         let mut o = serde_json::json!({"message": self.message, "errorCode": self.code});
@@ -52,7 +69,12 @@ impl RestError {
 
 impl IntoResponse for RestError {
     fn into_response(self) -> Response {
-        (self.status, [(http::header::CONTENT_TYPE, "application/json;charset=UTF-8")], self.body()).into_response()
+        (
+            self.status,
+            [(http::header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+            self.body(),
+        )
+            .into_response()
     }
 }
 
@@ -65,7 +87,11 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(error: &'static str, description: impl Into<String>) -> OAuthError {
-        OAuthError { status: StatusCode::BAD_REQUEST, error, description: description.into() }
+        OAuthError {
+            status: StatusCode::BAD_REQUEST,
+            error,
+            description: description.into(),
+        }
     }
     pub fn with_status(mut self, status: u16) -> OAuthError {
         self.status = StatusCode::from_u16(status).unwrap_or(StatusCode::BAD_REQUEST);
@@ -78,7 +104,13 @@ impl IntoResponse for OAuthError {
         let body = serde_json::json!({"error": self.error, "error_description": self.description});
         (
             self.status,
-            [(http::header::CONTENT_TYPE, "application/json;charset=UTF-8"), (http::header::CACHE_CONTROL, "no-cache,must-revalidate,max-age=0,no-store,private")],
+            [
+                (http::header::CONTENT_TYPE, "application/json;charset=UTF-8"),
+                (
+                    http::header::CACHE_CONTROL,
+                    "no-cache,must-revalidate,max-age=0,no-store,private",
+                ),
+            ],
             body.to_string(),
         )
             .into_response()

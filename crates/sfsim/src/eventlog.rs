@@ -46,7 +46,12 @@ pub const COLUMN_TYPES: &[&str] = &[
 const RESOURCES: &[(&str, &str, &str, &str)] = &[
     ("REST", "/v64.0/query", "GET", "Account"),
     ("REST", "/v64.0/sobjects/Contact", "POST", "Contact"),
-    ("REST", "/v64.0/sobjects/Opportunity/{id}", "PATCH", "Opportunity"),
+    (
+        "REST",
+        "/v64.0/sobjects/Opportunity/{id}",
+        "PATCH",
+        "Opportunity",
+    ),
     ("REST", "/v62.0/composite", "POST", ""),
     ("SOAP", "query", "POST", "Lead"),
     ("Bulk", "/v64.0/jobs/ingest", "POST", "Contact"),
@@ -119,7 +124,11 @@ pub fn generate_logs(
                     app.name.clone(),
                     fam.into(),
                     res.into(),
-                    res.split('/').nth(1).unwrap_or("v64.0").trim_start_matches('v').into(),
+                    res.split('/')
+                        .nth(1)
+                        .unwrap_or("v64.0")
+                        .trim_start_matches('v')
+                        .into(),
                     method.into(),
                     status.into(),
                     entity.into(),

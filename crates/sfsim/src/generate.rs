@@ -61,28 +61,95 @@ const APP_WORDS_A: &[&str] = &[
     "Vector", "Signal", "Atlas", "Pulse", "Zen",
 ];
 const APP_WORDS_B: &[&str] = &[
-    "Connector", "Bridge", "Insights", "Sync", "Hub", "Flow", "Reports", "Mailer", "Dialer",
-    "Forms", "Backup", "Scheduler", "Analytics", "Enrich",
+    "Connector",
+    "Bridge",
+    "Insights",
+    "Sync",
+    "Hub",
+    "Flow",
+    "Reports",
+    "Mailer",
+    "Dialer",
+    "Forms",
+    "Backup",
+    "Scheduler",
+    "Analytics",
+    "Enrich",
 ];
 
 const FIRST: &[&str] = &[
-    "James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David",
-    "Elizabeth", "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah",
-    "Charles", "Karen", "Ana", "Mohammed", "Wei", "Yuki", "Priya", "Olga", "Chidi", "Søren", "José",
+    "James",
+    "Mary",
+    "Robert",
+    "Patricia",
+    "John",
+    "Jennifer",
+    "Michael",
+    "Linda",
+    "David",
+    "Elizabeth",
+    "William",
+    "Barbara",
+    "Richard",
+    "Susan",
+    "Joseph",
+    "Jessica",
+    "Thomas",
+    "Sarah",
+    "Charles",
+    "Karen",
+    "Ana",
+    "Mohammed",
+    "Wei",
+    "Yuki",
+    "Priya",
+    "Olga",
+    "Chidi",
+    "Søren",
+    "José",
     "Zoë",
 ];
 const LAST: &[&str] = &[
-    "Smith", "Johnson", "Williams", "Brown", "Jones", "Garcia", "Miller", "Davis", "Rodriguez",
-    "Martinez", "Hernandez", "Lopez", "Gonzalez", "Wilson", "Anderson", "Thomas", "Taylor", "Moore",
-    "Jackson", "Martin", "Nguyen", "Kim", "Müller", "Kowalski", "Okafor", "Tanaka", "Ivanova",
-    "O'Brien", "Ng", "Dubois",
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Gonzalez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Nguyen",
+    "Kim",
+    "Müller",
+    "Kowalski",
+    "Okafor",
+    "Tanaka",
+    "Ivanova",
+    "O'Brien",
+    "Ng",
+    "Dubois",
 ];
 
 fn hostile_users() -> Vec<(String, String)> {
     vec![
         ("<img src=x onerror=alert(1)>".into(), "Hacker".into()),
         ("Seamus \"The Quote\"".into(), "O'Brien".into()),
-        ("\u{202E}nhoJ".into(), "ﬁ Right\u{200F}To\u{200F}Left".into()),
+        (
+            "\u{202E}nhoJ".into(),
+            "ﬁ Right\u{200F}To\u{200F}Left".into(),
+        ),
         ("🦊 Foxy".into(), "Emoji 😀".into()),
         ("محمد".into(), "العربي".into()),
         ("Long".into(), "Name".repeat(58)),
@@ -125,7 +192,11 @@ fn dev_name(name: &str, idx: usize, seen: &mut HashMap<String, ()>) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    s = s.split('_').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_");
+    s = s
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_");
     s.truncate(30);
     if s.is_empty() || !s.starts_with(|c: char| c.is_ascii_alphabetic()) {
         s = format!("App_{idx}{}", if s.is_empty() { "" } else { "_" }) + &s;
@@ -253,7 +324,11 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
         let a = APP_WORDS_A[k % APP_WORDS_A.len()];
         let b = APP_WORDS_B[(k / APP_WORDS_A.len()) % APP_WORDS_B.len()];
         let round = k / (APP_WORDS_A.len() * APP_WORDS_B.len());
-        names.push(if round == 0 { format!("{a}{b}") } else { format!("{a}{b} {round}") });
+        names.push(if round == 0 {
+            format!("{a}{b}")
+        } else {
+            format!("{a}{b} {round}")
+        });
         k += 1;
     }
     let mut seen = HashMap::new();
@@ -278,11 +353,15 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
             }
         };
         let installed = cockpit || kind == AppKind::External || rng.random::<f64>() < 0.8;
-        let admin_approved_only = !cockpit && (usage == Usage::Service || rng.random::<f64>() < 0.25);
+        let admin_approved_only =
+            !cockpit && (usage == Usage::Service || rng.random::<f64>() < 0.25);
         let mut permitted_users = Vec::new();
         if usage == Usage::Service {
             for _ in 0..rng.random_range(1..=3) {
-                permitted_users.push(rng.random_range(2..n_users.max(3) as u32).min(n_users as u32 - 1));
+                permitted_users.push(
+                    rng.random_range(2..n_users.max(3) as u32)
+                        .min(n_users as u32 - 1),
+                );
             }
         }
         if cockpit {
@@ -297,16 +376,17 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
         };
         let dev = dev_name(&name, i, &mut seen);
         let consumer_key = format!("3MVG9{}", random_string(&mut rng, 80));
-        let consumer_secret = hex::encode(
-            (0..32).map(|_| rng.random::<u8>()).collect::<Vec<u8>>(),
-        )
-        .to_ascii_uppercase();
+        let consumer_secret = hex::encode((0..32).map(|_| rng.random::<u8>()).collect::<Vec<u8>>())
+            .to_ascii_uppercase();
         let callback_urls = if cockpit {
             let mut v = vec!["http://localhost:8080/oauth/callback".to_string()];
             v.extend(cfg.extra_redirect_uris.iter().cloned());
             v
         } else {
-            vec![format!("https://app.{}.example.com/oauth/callback", dev.to_ascii_lowercase())]
+            vec![format!(
+                "https://app.{}.example.com/oauth/callback",
+                dev.to_ascii_lowercase()
+            )]
         };
         let created = if cockpit {
             anchor - 2 * DAY
@@ -330,15 +410,35 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
             run_as: if cockpit { 0 } else { NONE },
             jwt_cert: cockpit,
             permitted_users,
-            permitted_profiles: if cockpit || admin_approved_only { 1 << PROFILE_SYSADMIN } else { 0 },
+            permitted_profiles: if cockpit || admin_approved_only {
+                1 << PROFILE_SYSADMIN
+            } else {
+                0
+            },
             rotate_refresh: cockpit && cfg.rotate_refresh_tokens,
-            managed_namespace: if !cockpit && i % 3 == 0 { Some("vendor") } else { None },
+            managed_namespace: if !cockpit && i % 3 == 0 {
+                Some("vendor")
+            } else {
+                None
+            },
         });
     }
 
     // ---- tokens. App popularity is Zipf-like over a shuffled rank order; the cockpit
     // (app 0) starts with no grants.
-    let third_party: Vec<u32> = (1..n_apps as u32).collect();
+    // An org with some history has blocked an app before: the last generated connected
+    // app (for 12+ apps) carries a BlacklistedConsumer; its grants were purged then, so
+    // it gets none here and the live token count stays exactly `cfg.tokens`.
+    let blocked_app = (n_apps >= 12)
+        .then(|| {
+            (1..n_apps)
+                .rev()
+                .find(|&i| apps[i].kind == AppKind::Connected)
+        })
+        .flatten();
+    let third_party: Vec<u32> = (1..n_apps as u32)
+        .filter(|&i| Some(i as usize) != blocked_app)
+        .collect();
     let mut ranked = third_party.clone();
     for i in (1..ranked.len()).rev() {
         let j = rng.random_range(0..=i);
@@ -379,12 +479,19 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
             *c += 1;
             let user = &users[user_idx as usize];
             let lo = user.created.max(app.created);
-            let hi = if user.active { anchor - MIN } else { deactivated[user_idx as usize] };
+            let hi = if user.active {
+                anchor - MIN
+            } else {
+                deactivated[user_idx as usize]
+            };
             let hi = hi.max(lo + MIN);
             let u: f64 = rng.random();
             let created = hi - ((hi - lo) as f64 * u.powf(1.6)) as Ts;
             let (last_used, use_count) = match app.usage {
-                Usage::Service => (hi - rng.random_range(0..6 * 3_600_000).min(hi - created), rng.random_range(5_000..2_000_000)),
+                Usage::Service => (
+                    hi - rng.random_range(0..6 * 3_600_000).min(hi - created),
+                    rng.random_range(5_000..2_000_000),
+                ),
                 Usage::Abandoned => {
                     let lu = created + rng.random_range(0..(5 * DAY).min(hi - created + 1));
                     (lu, rng.random_range(1..4))
@@ -394,10 +501,16 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
                     if r < 0.04 {
                         (0, 0)
                     } else if r < 0.30 && created < stale_cut {
-                        (created + rng.random_range(0..(stale_cut.min(hi) - created + 1)), rng.random_range(1..60))
+                        (
+                            created + rng.random_range(0..(stale_cut.min(hi) - created + 1)),
+                            rng.random_range(1..60),
+                        )
                     } else {
                         let from = created.max(hi - 30 * DAY);
-                        (from + rng.random_range(0..(hi - from + 1)), 1 + (1.0 / rng.random_range(0.002f64..1.0)) as u32)
+                        (
+                            from + rng.random_range(0..(hi - from + 1)),
+                            1 + (1.0 / rng.random_range(0.002f64..1.0)) as u32,
+                        )
                     }
                 }
             };
@@ -437,7 +550,11 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
     }
     for (seq, t) in tokens.iter().enumerate() {
         if seq % 8 == 0 && t.last_used > anchor - 180 * DAY {
-            let status = if rng.random::<f64>() < 0.05 { rng.random_range(1..4) } else { 0 };
+            let status = if rng.random::<f64>() < 0.05 {
+                rng.random_range(1..4)
+            } else {
+                0
+            };
             logins.push(Login {
                 user: t.user,
                 time: t.last_used,
@@ -455,10 +572,20 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
     let mut audits = Vec::new();
     for (i, u) in users.iter().enumerate() {
         if !u.active {
-            audits.push(Audit { action: AUDIT_DEACTIVATED, target: i as u32, time: deactivated[i], by: 0 });
+            audits.push(Audit {
+                action: AUDIT_DEACTIVATED,
+                target: i as u32,
+                time: deactivated[i],
+                by: 0,
+            });
         }
         if u.created > anchor - 180 * DAY {
-            audits.push(Audit { action: AUDIT_CREATED, target: i as u32, time: u.created, by: 0 });
+            audits.push(Audit {
+                action: AUDIT_CREATED,
+                target: i as u32,
+                time: u.created,
+                by: 0,
+            });
         }
         if rng.random::<f64>() < 0.05 {
             audits.push(Audit {
@@ -473,6 +600,26 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
 
     let event_logs = crate::eventlog::generate_logs(cfg, anchor, &users, &apps, &tokens, &mut rng);
 
+    let mut blocked = BTreeMap::new();
+    if let Some(i) = blocked_app {
+        let a = &apps[i];
+        blocked.insert(
+            a.dev_name.clone(),
+            Blocked {
+                consumer_key: a.consumer_key.clone(),
+                consumer_name: a.dev_name.clone(),
+                master_label: a.name.clone(),
+            },
+        );
+        audits.push(Audit {
+            action: AUDIT_BLOCKED,
+            target: i as u32,
+            time: anchor - 20 * DAY,
+            by: 0,
+        });
+        audits.sort_unstable_by_key(|a| a.time);
+    }
+
     OrgState {
         org_name: format!("{} Corp (sfsim)", capitalise(domain)),
         created: org_created,
@@ -486,11 +633,9 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
         event_logs,
         sessions: HashMap::new(),
         codes: HashMap::new(),
-        blocked: BTreeMap::new(),
+        blocked,
         deploys: HashMap::new(),
         deploy_seq: 0,
-        cursors: HashMap::new(),
-        cursor_seq: 0,
         rng: ChaCha20Rng::seed_from_u64(cfg.seed ^ 0x5EED_F00D ^ secrets_tag(&secrets)),
     }
 }
@@ -504,5 +649,91 @@ fn capitalise(s: &str) -> String {
     match c.next() {
         Some(f) => f.to_uppercase().collect::<String>() + c.as_str(),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(users: usize, apps: usize, tokens: usize) -> SimConfig {
+        SimConfig {
+            users,
+            apps,
+            tokens,
+            ..SimConfig::default()
+        }
+    }
+
+    #[test]
+    fn tiny_and_degenerate_configs_generate() {
+        let anchor = 1_790_000_000_000;
+        for (u, a, t) in [
+            (0, 0, 0),
+            (1, 1, 10),
+            (2, 2, 1_000),
+            (3, 12, 50),
+            (5, 30, 0),
+        ] {
+            let st = generate(&cfg(u, a, t), anchor);
+            assert!(st.users.len() >= 2 && !st.apps.is_empty());
+            assert!(
+                st.tokens.iter().all(|t| t.app != 0),
+                "the cockpit app starts without grants"
+            );
+            // At most 5 grants per user per app.
+            let mut per: HashMap<(u32, u32), usize> = HashMap::new();
+            for tok in &st.tokens {
+                *per.entry((tok.user, tok.app)).or_default() += 1;
+            }
+            assert!(per.values().all(|&n| n <= 5));
+            assert_eq!(st.by_created.len(), st.tokens.len());
+        }
+    }
+
+    #[test]
+    fn default_org_has_the_advertised_shape() {
+        let anchor = 1_790_000_000_000;
+        let st = generate(&SimConfig::default(), anchor);
+        assert_eq!(st.tokens.len(), 2_000);
+        assert_eq!(st.apps[0].name, COCKPIT_APP_NAME);
+        assert!(
+            st.apps.iter().any(|a| a.name == "Drift")
+                && st.apps.iter().any(|a| a.name == "Gainsight")
+        );
+        assert!(st.apps.iter().any(|a| a.name.contains("<script>")));
+        assert!(st.apps.iter().any(|a| a.name.chars().count() >= 240));
+        assert!(st.apps.iter().any(|a| !a.installed));
+        assert!(st.apps.iter().any(|a| a.refresh_validity_days.is_none()));
+        assert!(st.apps.iter().any(|a| a.usage == Usage::Service));
+        assert!(st.apps.iter().any(|a| a.usage == Usage::Abandoned));
+        assert!(st.users.iter().any(|u| !u.active));
+        assert_eq!(st.users[0].perms(), perm::ALL);
+        assert_eq!(st.users[1].perms() & perm::CUSTOMIZE_APP, 0);
+        assert_eq!(st.blocked.len(), 1);
+        let inactive: Vec<u32> = (0..st.users.len() as u32)
+            .filter(|&u| !st.users[u as usize].active)
+            .collect();
+        assert!(
+            st.tokens.iter().any(|t| inactive.contains(&t.user)),
+            "deactivated users still hold tokens"
+        );
+        let stale = anchor - 91 * DAY;
+        assert!(
+            st.tokens
+                .iter()
+                .any(|t| t.last_used != 0 && t.last_used < stale),
+            "stale grants"
+        );
+        // Sorted index.
+        assert!(
+            st.by_created
+                .windows(2)
+                .all(|w| st.tokens[w[0] as usize].created <= st.tokens[w[1] as usize].created)
+        );
+        // Deterministic.
+        let again = generate(&SimConfig::default(), anchor);
+        assert_eq!(again.apps[5].consumer_key, st.apps[5].consumer_key);
+        assert_eq!(again.tokens[1234].created, st.tokens[1234].created);
     }
 }

@@ -3,7 +3,30 @@
 //! The org (users, connected apps, External Client Apps, OAuth tokens, login
 //! history, audit trail, event logs) is generated deterministically from a seed
 //! and served over HTTP with Salesforce's endpoints, JSON shapes, error codes and
-//! quirks (see `/work/shared/salesforce-api.md`). Use [`Sim::spawn`] in tests.
+//! quirks (see `/work/shared/salesforce-api.md`). Items the reference marks as
+//! inferred are flagged `[C]` in comments where they are implemented.
+//!
+//! One listener serves the login host, My Domain and instance URL; URLs in
+//! responses are built from the request's `Host` header.
+//!
+//! Endpoints:
+//! - OAuth: `GET|POST /services/oauth2/authorize` (login + consent pages, PKCE),
+//!   `POST /services/oauth2/token` (authorization_code, refresh_token with optional
+//!   rotation, JWT bearer, client_credentials, password), `GET|POST
+//!   /services/oauth2/revoke`, `POST /services/oauth2/introspect`,
+//!   `GET /services/oauth2/userinfo`, `GET /id/{org}/{user}`.
+//! - SOAP: `POST /services/Soap/u/{v}` (login/logout), `POST /services/Soap/m/{v}`
+//!   (listMetadata/readMetadata for ConnectedApp and BlacklistedConsumer).
+//! - REST under `/services/data/vXX.X` (v59.0-v68.0): `query`, `queryAll` and their
+//!   `nextRecordsUrl` locators, `limits`, `sobjects`, `sobjects/{o}/describe`,
+//!   `sobjects/{o}/{id}` (GET; DELETE/PATCH rejected), `sobjects/EventLogFile/{id}/LogFile`,
+//!   `metadata/deployRequest` (+ `/{id}`), and the Connect `apps/oauth/usage` family.
+//!   `GET /services/data/` lists versions without auth.
+//! - Control (only with `SimConfig::control`): `/_sim/status`, `/_sim/faults`,
+//!   `/_sim/expire-access-tokens`, `/_sim/api-usage`, `/_sim/clock`, `/_sim/activity`,
+//!   `/_sim/credentials`, `/_sim/apps`, `/_sim/tokens/{id}/refresh-token`.
+//!
+//! Use [`Sim::spawn`] in tests; the `sfsim` binary serves an org on a fixed port.
 
 pub mod connect;
 pub mod control;
@@ -107,6 +130,7 @@ pub(crate) struct Inner {
     pub api_used: AtomicU64,
     pub requests: AtomicU64,
     pub faults: Mutex<Vec<ActiveFault>>,
+    pub cursors: Mutex<query::Cursors>,
 }
 
 /// A simulated org. Cheap to clone (shared state).
@@ -154,6 +178,7 @@ impl Sim {
                 api_used: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
                 faults: Mutex::new(Vec::new()),
+                cursors: Mutex::new(query::Cursors::default()),
             }),
         }
     }
@@ -172,9 +197,17 @@ impl Sim {
         Sim::spawn_on(config, listener).await
     }
 
-    pub async fn spawn_on(config: SimConfig, listener: tokio::net::TcpListener) -> std::io::Result<RunningSim> {
+    pub async fn spawn_on(
+        config: SimConfig,
+        listener: tokio::net::TcpListener,
+    ) -> std::io::Result<RunningSim> {
+        Sim::new(config).serve_on(listener)
+    }
+
+    /// Serves an already generated org on a listener, in the background.
+    pub fn serve_on(self, listener: tokio::net::TcpListener) -> std::io::Result<RunningSim> {
         let addr = listener.local_addr()?;
-        let sim = Sim::new(config);
+        let sim = self;
         let base_url = format!("http://{addr}");
         let app = sim.router();
         let task = tokio::spawn(async move {
@@ -183,7 +216,12 @@ impl Sim {
             }
         });
         let credentials = sim.credentials(&base_url);
-        Ok(RunningSim { base_url, credentials, sim, task })
+        Ok(RunningSim {
+            base_url,
+            credentials,
+            sim,
+            task,
+        })
     }
 
     /// Credentials of the admin integration user and the cockpit's app, for a base URL.
@@ -207,7 +245,10 @@ impl Sim {
 
     /// Username and password of an ordinary user without admin permissions.
     pub fn ordinary_user(&self) -> (String, String) {
-        (self.read().users[1].username.clone(), self.inner.secrets.password(1))
+        (
+            self.read().users[1].username.clone(),
+            self.inner.secrets.password(1),
+        )
     }
 
     /// Password of any user (sim convenience for tests and demos).
@@ -243,12 +284,19 @@ impl Sim {
 
     pub fn tokens_for_app(&self, app_name: &str) -> usize {
         let st = self.read();
-        let Some(a) = st.app_by_name(app_name) else { return 0 };
-        st.tokens.iter().filter(|t| !t.revoked && t.app == a).count()
+        let Some(a) = st.app_by_name(app_name) else {
+            return 0;
+        };
+        st.tokens
+            .iter()
+            .filter(|t| !t.revoked && t.app == a)
+            .count()
     }
 
     pub fn tokens_for_user(&self, user_id: &str) -> usize {
-        let Some(u) = ids::parse_id(ids::USER, user_id) else { return 0 };
+        let Some(u) = ids::parse_id(ids::USER, user_id) else {
+            return 0;
+        };
         self.read().user_tokens(u as u32).count()
     }
 
@@ -258,16 +306,31 @@ impl Sim {
 
     pub fn set_fault(&self, fault: Fault) {
         match fault {
-            Fault::ExhaustBudget => self.inner.api_used.store(self.inner.config.daily_api_limit, Ordering::SeqCst),
+            Fault::ExhaustBudget => self
+                .inner
+                .api_used
+                .store(self.inner.config.daily_api_limit, Ordering::SeqCst),
             Fault::ExpireSessions => self.expire_access_tokens(),
             _ => {}
         }
         let start = self.inner.requests.load(Ordering::SeqCst);
-        self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).push(ActiveFault { fault, start, fired: false });
+        self.inner
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(ActiveFault {
+                fault,
+                start,
+                fired: false,
+            });
     }
 
     pub fn clear_faults(&self) {
-        self.inner.faults.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        self.inner
+            .faults
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
     }
 
     /// Every issued access token now answers 401 INVALID_SESSION_ID.
@@ -284,17 +347,23 @@ impl Sim {
     }
 
     pub fn advance_clock(&self, by: chrono::Duration) {
-        self.inner.clock_offset.fetch_add(by.num_milliseconds(), Ordering::SeqCst);
+        self.inner
+            .clock_offset
+            .fetch_add(by.num_milliseconds(), Ordering::SeqCst);
     }
 
     pub fn set_clock(&self, at: DateTime<Utc>) {
         let real = Utc::now().timestamp_millis();
-        self.inner.clock_offset.store(at.timestamp_millis() - real, Ordering::SeqCst);
+        self.inner
+            .clock_offset
+            .store(at.timestamp_millis() - real, Ordering::SeqCst);
     }
 
     /// The simulator's clock: wall time plus any offset set through the control API.
     pub fn now(&self) -> DateTime<Utc> {
-        Utc.timestamp_millis_opt(self.now_ms()).single().unwrap_or_default()
+        Utc.timestamp_millis_opt(self.now_ms())
+            .single()
+            .unwrap_or_default()
     }
 
     pub(crate) fn now_ms(&self) -> Ts {
@@ -334,15 +403,33 @@ impl Sim {
     /// Version check, authentication and API budget for a REST call.
     pub(crate) fn rest_begin(&self, headers: &HeaderMap, version: &str) -> Result<Ctx, RestError> {
         let version = api_version(version).ok_or_else(RestError::not_found)?;
-        let s = self.session(headers).ok_or_else(RestError::invalid_session)?;
+        let s = self
+            .session(headers)
+            .ok_or_else(RestError::invalid_session)?;
+        if self.read().users[s.user as usize].perms() & model::perm::API_ENABLED == 0 {
+            return Err(RestError::new(
+                403,
+                "API_CURRENTLY_DISABLED",
+                "API is disabled for this User",
+            ));
+        }
         self.charge_api()?;
-        Ok(Ctx { user: s.user, version, base: base_url(headers) })
+        Ok(Ctx {
+            user: s.user,
+            version,
+            base: base_url(headers),
+        })
     }
 
     /// Counts one API call against the daily limit.
     pub(crate) fn charge_api(&self) -> Result<(), RestError> {
         let limit = self.inner.config.daily_api_limit;
-        let r = self.inner.api_used.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| (u < limit).then_some(u + 1));
+        let r = self
+            .inner
+            .api_used
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |u| {
+                (u < limit).then_some(u + 1)
+            });
         r.map(|_| ()).map_err(|_| RestError::limit_exceeded())
     }
 
@@ -359,7 +446,11 @@ impl Sim {
     }
 
     pub(crate) fn limit_info(&self) -> String {
-        format!("api-usage={}/{}", self.api_usage(), self.inner.config.daily_api_limit)
+        format!(
+            "api-usage={}/{}",
+            self.api_usage(),
+            self.inner.config.daily_api_limit
+        )
     }
 }
 
@@ -367,13 +458,16 @@ impl Sim {
 pub fn api_version(v: &str) -> Option<String> {
     let n = v.strip_prefix('v')?.strip_suffix(".0")?;
     let n: u32 = n.parse().ok()?;
-    (MIN_API_VERSION..=MAX_API_VERSION).contains(&n).then(|| format!("{n}.0"))
+    (MIN_API_VERSION..=MAX_API_VERSION)
+        .contains(&n)
+        .then(|| format!("{n}.0"))
 }
 
 pub(crate) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let h = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, tok) = h.split_once(' ')?;
-    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth")).then_some(tok.trim())
+    (scheme.eq_ignore_ascii_case("bearer") || scheme.eq_ignore_ascii_case("oauth"))
+        .then_some(tok.trim())
 }
 
 /// The base URL the client used (login host, My Domain and instance are all the

@@ -19,8 +19,14 @@ use crate::{Sim, ids};
 
 pub fn routes() -> Router<Sim> {
     Router::new()
-        .route("/services/data/{v}/metadata/deployRequest", post(deploy_create))
-        .route("/services/data/{v}/metadata/deployRequest/{id}", get(deploy_status))
+        .route(
+            "/services/data/{v}/metadata/deployRequest",
+            post(deploy_create),
+        )
+        .route(
+            "/services/data/{v}/metadata/deployRequest/{id}",
+            get(deploy_status),
+        )
 }
 
 fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
@@ -80,22 +86,46 @@ async fn deploy_create(
     let ctx = sim.rest_begin(&headers, &v)?;
     let now = sim.now_ms();
     if sim.read().users[ctx.user as usize].perms() & perm::CUSTOMIZE_APP == 0 {
-        return Err(RestError::new(403, "INSUFFICIENT_ACCESS", "insufficient access rights on cross-reference id"));
+        return Err(RestError::new(
+            403,
+            "INSUFFICIENT_ACCESS",
+            "insufficient access rights on cross-reference id",
+        ));
     }
-    let ct = headers.get(http::header::CONTENT_TYPE).and_then(|h| h.to_str().ok()).unwrap_or("");
-    let parts = multipart_parts(ct, &body)
-        .ok_or_else(|| RestError::new(400, "INVALID_MULTIPART_REQUEST", "Expected a multipart/form-data request with a json part and a file part"))?;
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("");
+    let parts = multipart_parts(ct, &body).ok_or_else(|| {
+        RestError::new(
+            400,
+            "INVALID_MULTIPART_REQUEST",
+            "Expected a multipart/form-data request with a json part and a file part",
+        )
+    })?;
     let options: J = parts
         .iter()
         .find(|(n, _)| n == "json" || n == "entity_content")
         .and_then(|(_, b)| serde_json::from_slice(b).ok())
         .unwrap_or_else(|| json!({}));
-    let deploy_options = options.get("deployOptions").cloned().unwrap_or_else(|| json!({}));
+    let deploy_options = options
+        .get("deployOptions")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     let Some((_, zip_bytes)) = parts.iter().find(|(n, _)| n == "file") else {
-        return Err(RestError::new(400, "INVALID_MULTIPART_REQUEST", "Missing file part with the zip"));
+        return Err(RestError::new(
+            400,
+            "INVALID_MULTIPART_REQUEST",
+            "Missing file part with the zip",
+        ));
     };
-    let mut zip = zip::ZipArchive::new(Cursor::new(zip_bytes.clone()))
-        .map_err(|_| RestError::new(400, "INVALID_MULTIPART_REQUEST", "The file part is not a valid zip archive"))?;
+    let mut zip = zip::ZipArchive::new(Cursor::new(zip_bytes.clone())).map_err(|_| {
+        RestError::new(
+            400,
+            "INVALID_MULTIPART_REQUEST",
+            "The file part is not a valid zip archive",
+        )
+    })?;
     let mut files: Vec<(String, String)> = Vec::new();
     for i in 0..zip.len() {
         if let Ok(mut f) = zip.by_index(i) {
@@ -116,7 +146,11 @@ async fn deploy_create(
         .find(|(n, _)| n.ends_with("package.xml"))
         .map(|(n, _)| n.trim_end_matches("package.xml").to_string());
     match root {
-        None => failures.push(("package.xml".into(), "package.xml".into(), "No package.xml found".into())),
+        None => failures.push((
+            "package.xml".into(),
+            "package.xml".into(),
+            "No package.xml found".into(),
+        )),
         Some(root) => {
             for (name, content) in &files {
                 let rel = name.strip_prefix(&root).unwrap_or(name);
@@ -127,15 +161,26 @@ async fn deploy_create(
                     // <types><members>X</members><name>BlacklistedConsumer</name></types>
                     let doc = content.replace("\r", "");
                     for chunk in doc.split("<types>").skip(1) {
-                        let ty = texts(&format!("<types>{chunk}"), "name").into_iter().next().unwrap_or_default();
+                        let ty = texts(&format!("<types>{chunk}"), "name")
+                            .into_iter()
+                            .next()
+                            .unwrap_or_default();
                         let members = texts(&format!("<types>{chunk}"), "members");
                         for m in members {
                             if ty != "BlacklistedConsumer" {
-                                failures.push((m.clone(), rel.to_string(), format!("The simulator cannot delete components of type {ty}")));
+                                failures.push((
+                                    m.clone(),
+                                    rel.to_string(),
+                                    format!("The simulator cannot delete components of type {ty}"),
+                                ));
                             } else if st_ro.blocked.contains_key(&m) {
                                 to_unblock.push(m);
                             } else {
-                                failures.push((m.clone(), rel.to_string(), format!("No BlacklistedConsumer named: {m} found")));
+                                failures.push((
+                                    m.clone(),
+                                    rel.to_string(),
+                                    format!("No BlacklistedConsumer named: {m} found"),
+                                ));
                             }
                         }
                     }
@@ -143,19 +188,35 @@ async fn deploy_create(
                 }
                 if let Some(file) = rel.strip_prefix("blacklistedConsumers/") {
                     let full = file.trim_end_matches(".blacklistedConsumer").to_string();
-                    let get = |tag: &str| texts(content, tag).into_iter().next().unwrap_or_default();
-                    let b = Blocked { consumer_key: get("consumerKey"), consumer_name: get("consumerName"), master_label: get("masterLabel") };
-                    if b.consumer_key.is_empty() || b.consumer_name.is_empty() || b.master_label.is_empty() {
+                    let get =
+                        |tag: &str| texts(content, tag).into_iter().next().unwrap_or_default();
+                    let b = Blocked {
+                        consumer_key: get("consumerKey"),
+                        consumer_name: get("consumerName"),
+                        master_label: get("masterLabel"),
+                    };
+                    if b.consumer_key.is_empty()
+                        || b.consumer_name.is_empty()
+                        || b.master_label.is_empty()
+                    {
                         failures.push((full, rel.to_string(), "Required fields are missing: consumerKey, consumerName and masterLabel are required".into()));
                     } else if st_ro.app_by_key(&b.consumer_key).is_none() {
                         // [C] wording; real orgs reject keys of unknown apps.
-                        failures.push((full, rel.to_string(), format!("Invalid consumer key: {}", b.consumer_key)));
+                        failures.push((
+                            full,
+                            rel.to_string(),
+                            format!("Invalid consumer key: {}", b.consumer_key),
+                        ));
                     } else {
                         to_block.push((full, b));
                     }
                     continue;
                 }
-                failures.push((rel.to_string(), rel.to_string(), "The simulator only deploys BlacklistedConsumer components".into()));
+                failures.push((
+                    rel.to_string(),
+                    rel.to_string(),
+                    "The simulator only deploys BlacklistedConsumer components".into(),
+                ));
             }
         }
     }
@@ -163,7 +224,16 @@ async fn deploy_create(
     let mut st = sim.write();
     st.deploy_seq += 1;
     let id = ids::make_id(ids::DEPLOY, st.deploy_seq);
-    let d = Deploy { id: id.clone(), polls: 0, created: now, to_block, to_unblock, failures, finished: None, completed: 0 };
+    let d = Deploy {
+        id: id.clone(),
+        polls: 0,
+        created: now,
+        to_block,
+        to_unblock,
+        failures,
+        finished: None,
+        completed: 0,
+    };
     let result = deploy_result(&d, &deploy_options, false);
     st.deploys.insert(id.clone(), d);
     let mut deploy_options = deploy_options;
@@ -205,7 +275,14 @@ fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
         let succ: Vec<J> = if done && status.starts_with("Succeeded") {
             d.to_block
                 .iter()
-                .map(|(n, _)| component_json(n, &format!("blacklistedConsumers/{n}.blacklistedConsumer"), None, d.completed))
+                .map(|(n, _)| {
+                    component_json(
+                        n,
+                        &format!("blacklistedConsumers/{n}.blacklistedConsumer"),
+                        None,
+                        d.completed,
+                    )
+                })
                 .chain(d.to_unblock.iter().map(|n| {
                     let mut j = component_json(n, "destructiveChanges.xml", None, d.completed);
                     j["deleted"] = json!(true);
@@ -216,7 +293,14 @@ fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
         } else {
             vec![]
         };
-        let fail: Vec<J> = if done { d.failures.iter().map(|(n, f, p)| component_json(n, f, Some(p), d.completed)).collect() } else { vec![] };
+        let fail: Vec<J> = if done {
+            d.failures
+                .iter()
+                .map(|(n, f, p)| component_json(n, f, Some(p), d.completed))
+                .collect()
+        } else {
+            vec![]
+        };
         r["details"] = json!({"componentSuccesses": succ, "componentFailures": fail, "runTestResult": {"numFailures": 0, "numTestsRun": 0, "totalTime": 0.0}});
     }
     r
@@ -234,7 +318,9 @@ async fn deploy_status(
     let now = sim.now_ms();
     let details = q.get("includeDetails").is_some_and(|v| v == "true");
     let mut st = sim.write();
-    let Some(mut d) = st.deploys.remove(&id) else { return Err(RestError::not_found()) };
+    let Some(mut d) = st.deploys.remove(&id) else {
+        return Err(RestError::not_found());
+    };
     if d.finished.is_none() {
         d.polls += 1;
         if d.polls >= 2 {
@@ -249,14 +335,22 @@ async fn deploy_status(
     }
     let result = deploy_result(&d, &json!({}), details);
     st.deploys.insert(id.clone(), d);
-    Ok(json_response(StatusCode::OK, json!({"id": id, "deployResult": result}).to_string()))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"id": id, "deployResult": result}).to_string(),
+    ))
 }
 
 fn apply_deploy(st: &mut OrgState, d: &Deploy, now: Ts) {
     for (full, b) in &d.to_block {
         if let Some(app) = st.app_by_key(&b.consumer_key) {
             st.purge_app(app);
-            st.audits.push(Audit { action: AUDIT_BLOCKED, target: app, time: now, by: 0 });
+            st.audits.push(Audit {
+                action: AUDIT_BLOCKED,
+                target: app,
+                time: now,
+                by: 0,
+            });
         }
         st.blocked.insert(full.clone(), b.clone());
     }
@@ -264,7 +358,12 @@ fn apply_deploy(st: &mut OrgState, d: &Deploy, now: Ts) {
         if let Some(b) = st.blocked.remove(full)
             && let Some(app) = st.app_by_key(&b.consumer_key)
         {
-            st.audits.push(Audit { action: AUDIT_UNBLOCKED, target: app, time: now, by: 0 });
+            st.audits.push(Audit {
+                action: AUDIT_UNBLOCKED,
+                target: app,
+                time: now,
+                by: 0,
+            });
         }
     }
 }

@@ -292,8 +292,6 @@ pub struct OrgState {
     pub blocked: BTreeMap<String, Blocked>,
     pub deploys: HashMap<String, Deploy>,
     pub deploy_seq: u64,
-    pub cursors: HashMap<String, crate::query::Cursor>,
-    pub cursor_seq: u64,
     pub rng: ChaCha20Rng,
 }
 
@@ -342,7 +340,11 @@ impl Secrets {
     }
 
     pub fn delete_token(&self, seq: u32) -> String {
-        format!("DT{}{}", ids::base62(seq as u64, 6), self.mac("dt", seq as u64, 0))
+        format!(
+            "DT{}{}",
+            ids::base62(seq as u64, 6),
+            self.mac("dt", seq as u64, 0)
+        )
     }
 
     pub fn parse_delete_token(&self, s: &str) -> Option<u32> {
@@ -361,7 +363,9 @@ impl Secrets {
 
 pub fn random_string(rng: &mut ChaCha20Rng, len: usize) -> String {
     const CH: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    (0..len).map(|_| CH[rng.random_range(0..CH.len())] as char).collect()
+    (0..len)
+        .map(|_| CH[rng.random_range(0..CH.len())] as char)
+        .collect()
 }
 
 impl OrgState {
@@ -376,11 +380,17 @@ impl OrgState {
     }
 
     pub fn app_by_key(&self, consumer_key: &str) -> Option<u32> {
-        self.apps.iter().position(|a| a.consumer_key == consumer_key).map(|i| i as u32)
+        self.apps
+            .iter()
+            .position(|a| a.consumer_key == consumer_key)
+            .map(|i| i as u32)
     }
 
     pub fn app_by_name(&self, name: &str) -> Option<u32> {
-        self.apps.iter().position(|a| a.name == name).map(|i| i as u32)
+        self.apps
+            .iter()
+            .position(|a| a.name == name)
+            .map(|i| i as u32)
     }
 
     pub fn user_by_username(&self, username: &str) -> Option<u32> {
@@ -391,7 +401,9 @@ impl OrgState {
     }
 
     pub fn is_blocked_key(&self, consumer_key: &str) -> bool {
-        self.blocked.values().any(|b| b.consumer_key == consumer_key)
+        self.blocked
+            .values()
+            .any(|b| b.consumer_key == consumer_key)
     }
 
     pub fn app_blocked(&self, app: u32) -> bool {

@@ -22,14 +22,35 @@ use crate::{Sim, base_url, bearer, ids};
 
 const DAY: Ts = 86_400_000;
 const KNOWN_SCOPES: &[&str] = &[
-    "api", "web", "full", "refresh_token", "offline_access", "openid", "id", "profile", "email",
-    "address", "phone", "chatter_api", "custom_permissions", "visualforce", "wave_api", "lightning",
-    "content", "pardot_api", "cdp_query_api", "eclair_api", "sfap_api",
+    "api",
+    "web",
+    "full",
+    "refresh_token",
+    "offline_access",
+    "openid",
+    "id",
+    "profile",
+    "email",
+    "address",
+    "phone",
+    "chatter_api",
+    "custom_permissions",
+    "visualforce",
+    "wave_api",
+    "lightning",
+    "content",
+    "pardot_api",
+    "cdp_query_api",
+    "eclair_api",
+    "sfap_api",
 ];
 
 pub fn routes() -> Router<Sim> {
     Router::new()
-        .route("/services/oauth2/authorize", get(authorize_get).post(authorize_post))
+        .route(
+            "/services/oauth2/authorize",
+            get(authorize_get).post(authorize_post),
+        )
         .route("/services/oauth2/token", post(token))
         .route("/services/oauth2/revoke", get(revoke_get).post(revoke_post))
         .route("/services/oauth2/introspect", post(introspect))
@@ -74,14 +95,19 @@ fn redirect_ok(app_idx: u32, app: &App, uri: &str) -> bool {
     if app_idx == 0
         && let Ok(u) = url::Url::parse(uri)
     {
-        return u.scheme() == "http" && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+        return u.scheme() == "http"
+            && matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
     }
     false
 }
 
 /// Salesforce redirects with 302 Found.
 fn found(location: &str) -> Response {
-    (StatusCode::FOUND, [(http::header::LOCATION, location.to_string())]).into_response()
+    (
+        StatusCode::FOUND,
+        [(http::header::LOCATION, location.to_string())],
+    )
+        .into_response()
 }
 
 fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
@@ -101,35 +127,74 @@ fn with_params(uri: &str, params: &[(&str, &str)]) -> String {
 }
 
 fn error_redirect(redirect_uri: &str, state: &str, error: &str, desc: &str) -> Response {
-    found(&with_params(redirect_uri, &[("error", error), ("error_description", desc), ("state", state)]))
+    found(&with_params(
+        redirect_uri,
+        &[
+            ("error", error),
+            ("error_description", desc),
+            ("state", state),
+        ],
+    ))
 }
 
 fn error_page_redirect(base: &str, error: &str, desc: &str) -> Response {
-    let u = with_params(&format!("{base}/setup/secur/RemoteAccessErrorPage.apexp"), &[("error", error), ("error_description", desc)]);
+    let u = with_params(
+        &format!("{base}/setup/secur/RemoteAccessErrorPage.apexp"),
+        &[("error", error), ("error_description", desc)],
+    );
     found(&u).into_response()
 }
 
 async fn error_page(Query(q): Query<HashMap<String, String>>) -> Response {
-    let e = q.get("error").map(String::as_str).unwrap_or("unknown_error");
+    let e = q
+        .get("error")
+        .map(String::as_str)
+        .unwrap_or("unknown_error");
     let d = q.get("error_description").map(String::as_str).unwrap_or("");
-    (StatusCode::BAD_REQUEST, page("Remote Access Error", &format!("<p class=\"error\">error={}</p><p>{}</p>", esc(e), esc(d)))).into_response()
+    (
+        StatusCode::BAD_REQUEST,
+        page(
+            "Remote Access Error",
+            &format!("<p class=\"error\">error={}</p><p>{}</p>", esc(e), esc(d)),
+        ),
+    )
+        .into_response()
 }
 
 const AUTH_PARAMS: &[&str] = &[
-    "response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge",
-    "code_challenge_method", "nonce", "prompt", "display", "login_hint",
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+    "nonce",
+    "prompt",
+    "display",
+    "login_hint",
 ];
 
 fn hidden(params: &HashMap<String, String>) -> String {
     AUTH_PARAMS
         .iter()
-        .filter_map(|k| params.get(*k).map(|v| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v))))
+        .filter_map(|k| {
+            params
+                .get(*k)
+                .map(|v| format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", esc(v)))
+        })
         .collect()
 }
 
 fn login_form(params: &HashMap<String, String>, error: Option<&str>) -> Response {
-    let user = params.get("username").or(params.get("login_hint")).cloned().unwrap_or_default();
-    let err = error.map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e))).unwrap_or_default();
+    let user = params
+        .get("username")
+        .or(params.get("login_hint"))
+        .cloned()
+        .unwrap_or_default();
+    let err = error
+        .map(|e| format!("<p class=\"error\" role=\"alert\">{}</p>", esc(e)))
+        .unwrap_or_default();
     page(
         "Login | Salesforce",
         &format!(
@@ -153,40 +218,87 @@ struct Validated {
 
 /// Checks client and redirect URI; errors that can't go to the redirect URI are
 /// sent to the remote-access error page.
-fn validate_authorize(sim: &Sim, base: &str, p: &HashMap<String, String>) -> Result<Validated, Box<Response>> {
+fn validate_authorize(
+    sim: &Sim,
+    base: &str,
+    p: &HashMap<String, String>,
+) -> Result<Validated, Box<Response>> {
     let st = sim.read();
     let state = p.get("state").cloned().unwrap_or_default();
     let client_id = p.get("client_id").map(String::as_str).unwrap_or("");
     let Some(app) = st.app_by_key(client_id) else {
-        return Err(Box::new(error_page_redirect(base, "invalid_client_id", "client identifier invalid")));
+        return Err(Box::new(error_page_redirect(
+            base,
+            "invalid_client_id",
+            "client identifier invalid",
+        )));
     };
     let Some(redirect_uri) = p.get("redirect_uri").cloned() else {
-        return Err(Box::new(error_page_redirect(base, "redirect_uri_missing", "redirect_uri must be provided")));
+        return Err(Box::new(error_page_redirect(
+            base,
+            "redirect_uri_missing",
+            "redirect_uri must be provided",
+        )));
     };
     if !redirect_ok(app, &st.apps[app as usize], &redirect_uri) {
-        return Err(Box::new(error_page_redirect(base, "redirect_uri_mismatch", "redirect_uri must match configuration")));
+        return Err(Box::new(error_page_redirect(
+            base,
+            "redirect_uri_mismatch",
+            "redirect_uri must match configuration",
+        )));
     }
     if st.app_blocked(app) {
-        return Err(Box::new(error_redirect(&redirect_uri, &state, "OAUTH_APP_BLOCKED", "this app is blocked by admin")));
+        return Err(Box::new(error_redirect(
+            &redirect_uri,
+            &state,
+            "OAUTH_APP_BLOCKED",
+            "this app is blocked by admin",
+        )));
     }
     if p.get("response_type").map(String::as_str) != Some("code") {
-        return Err(Box::new(error_redirect(&redirect_uri, &state, "unsupported_response_type", "response type not supported")));
+        return Err(Box::new(error_redirect(
+            &redirect_uri,
+            &state,
+            "unsupported_response_type",
+            "response type not supported",
+        )));
     }
     if let Some(scope) = p.get("scope")
-        && scope.split([' ', '+']).filter(|s| !s.is_empty()).any(|s| !KNOWN_SCOPES.contains(&s))
+        && scope
+            .split([' ', '+'])
+            .filter(|s| !s.is_empty())
+            .any(|s| !KNOWN_SCOPES.contains(&s))
     {
-        return Err(Box::new(error_redirect(&redirect_uri, &state, "invalid_scope", "the requested scope is not allowed")));
+        return Err(Box::new(error_redirect(
+            &redirect_uri,
+            &state,
+            "invalid_scope",
+            "the requested scope is not allowed",
+        )));
     }
     if let Some(m) = p.get("code_challenge_method")
         && m != "S256"
         && m != "plain"
     {
-        return Err(Box::new(error_redirect(&redirect_uri, &state, "invalid_request", "invalid code_challenge_method")));
+        return Err(Box::new(error_redirect(
+            &redirect_uri,
+            &state,
+            "invalid_request",
+            "invalid code_challenge_method",
+        )));
     }
-    Ok(Validated { app, redirect_uri, state })
+    Ok(Validated {
+        app,
+        redirect_uri,
+        state,
+    })
 }
 
-async fn authorize_get(State(sim): State<Sim>, headers: HeaderMap, Query(p): Query<HashMap<String, String>>) -> Response {
+async fn authorize_get(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    Query(p): Query<HashMap<String, String>>,
+) -> Response {
     let base = base_url(&headers);
     if let Err(r) = validate_authorize(&sim, &base, &p) {
         return *r;
@@ -195,7 +307,10 @@ async fn authorize_get(State(sim): State<Sim>, headers: HeaderMap, Query(p): Que
 }
 
 fn ticket(sim: &Sim, user: u32, expires: Ts) -> String {
-    format!("{user}.{expires}.{}", sim.inner.secrets.mac("ticket", user as u64, expires as u64))
+    format!(
+        "{user}.{expires}.{}",
+        sim.inner.secrets.mac("ticket", user as u64, expires as u64)
+    )
 }
 
 fn check_ticket(sim: &Sim, t: &str, now: Ts) -> Option<u32> {
@@ -206,7 +321,11 @@ fn check_ticket(sim: &Sim, t: &str, now: Ts) -> Option<u32> {
     (exp > now && sim.inner.secrets.mac("ticket", user as u64, exp as u64) == mac).then_some(user)
 }
 
-async fn authorize_post(State(sim): State<Sim>, headers: HeaderMap, RawForm(body): RawForm) -> Response {
+async fn authorize_post(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
     let p: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let base = base_url(&headers);
     let v = match validate_authorize(&sim, &base, &p) {
@@ -220,15 +339,30 @@ async fn authorize_post(State(sim): State<Sim>, headers: HeaderMap, RawForm(body
                 return login_form(&p, Some("Your session has expired. Please log in again."));
             };
             if p.get("decision").map(String::as_str) != Some("allow") {
-                return error_redirect(&v.redirect_uri, &v.state, "access_denied", "end-user denied authorization");
+                return error_redirect(
+                    &v.redirect_uri,
+                    &v.state,
+                    "access_denied",
+                    "end-user denied authorization",
+                );
             }
             let mut st = sim.write();
             let app = &st.apps[v.app as usize];
             if !app.installed {
-                return error_redirect(&v.redirect_uri, &v.state, "invalid_client", "app must be installed into org");
+                return error_redirect(
+                    &v.redirect_uri,
+                    &v.state,
+                    "invalid_client",
+                    "app must be installed into org",
+                );
             }
             if !app.permits(user, &st.users[user as usize]) {
-                return error_redirect(&v.redirect_uri, &v.state, "OAUTH_APP_ACCESS_DENIED", "user is not admin approved to access this app");
+                return error_redirect(
+                    &v.redirect_uri,
+                    &v.state,
+                    "OAUTH_APP_ACCESS_DENIED",
+                    "user is not admin approved to access this app",
+                );
             }
             let code = format!("aPrx{}", random_string(&mut st.rng, 60));
             let challenge = p.get("code_challenge").filter(|c| !c.is_empty()).map(|c| {
@@ -238,26 +372,47 @@ async fn authorize_post(State(sim): State<Sim>, headers: HeaderMap, RawForm(body
                     c.clone()
                 }
             });
-            let scope = p.get("scope").cloned().unwrap_or_else(|| "api refresh_token".into());
-            st.codes.insert(code.clone(), AuthCode {
-                user,
-                app: v.app,
-                redirect_uri: v.redirect_uri.clone(),
-                challenge,
-                scope,
-                expires: now + 15 * 60_000,
-            });
-            found(&with_params(&v.redirect_uri, &[("code", &code), ("state", &v.state)])).into_response()
+            let scope = p
+                .get("scope")
+                .cloned()
+                .unwrap_or_else(|| "api refresh_token".into());
+            st.codes.insert(
+                code.clone(),
+                AuthCode {
+                    user,
+                    app: v.app,
+                    redirect_uri: v.redirect_uri.clone(),
+                    challenge,
+                    scope,
+                    expires: now + 15 * 60_000,
+                },
+            );
+            found(&with_params(
+                &v.redirect_uri,
+                &[("code", &code), ("state", &v.state)],
+            ))
+            .into_response()
         }
         _ => {
             let username = p.get("username").map(String::as_str).unwrap_or("");
-            let password = p.get("pw").or(p.get("password")).map(String::as_str).unwrap_or("");
+            let password = p
+                .get("pw")
+                .or(p.get("password"))
+                .map(String::as_str)
+                .unwrap_or("");
             let user = {
                 let st = sim.read();
-                st.user_by_username(username).filter(|&u| st.users[u as usize].active && sim.inner.secrets.password(u) == password)
+                st.user_by_username(username).filter(|&u| {
+                    st.users[u as usize].active && sim.inner.secrets.password(u) == password
+                })
             };
             let Some(user) = user else {
-                return login_form(&p, Some("Please check your username and password. If you still can't log in, contact your Salesforce administrator."));
+                return login_form(
+                    &p,
+                    Some(
+                        "Please check your username and password. If you still can't log in, contact your Salesforce administrator.",
+                    ),
+                );
             };
             let st = sim.read();
             let app = &st.apps[v.app as usize];
@@ -287,6 +442,8 @@ struct TokenResponse {
     access_token: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
     signature: String,
     scope: String,
     instance_url: String,
@@ -297,7 +454,9 @@ struct TokenResponse {
 
 fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     let h = headers.get(http::header::AUTHORIZATION)?.to_str().ok()?;
-    let b = h.strip_prefix("Basic ").or_else(|| h.strip_prefix("basic "))?;
+    let b = h
+        .strip_prefix("Basic ")
+        .or_else(|| h.strip_prefix("basic "))?;
     let raw = String::from_utf8(STANDARD.decode(b.trim()).ok()?).ok()?;
     let (id, secret) = raw.split_once(':')?;
     Some((id.to_string(), secret.to_string()))
@@ -321,19 +480,64 @@ fn issue(
     now: Ts,
 ) -> Response {
     let org15 = sim.org15().to_string();
-    let access = st.new_session(&org15, Session { user, app, token, issued: now, scope: scope.to_string() });
+    let access = st.new_session(
+        &org15,
+        Session {
+            user,
+            app,
+            token,
+            issued: now,
+            scope: scope.to_string(),
+        },
+    );
     let id = identity_url(base, &sim.inner.org_id, user);
     let issued_at = now.to_string();
-    let secret = st.apps.get(app as usize).map(|a| a.consumer_secret.clone()).unwrap_or_default();
+    let secret = st
+        .apps
+        .get(app as usize)
+        .map(|a| a.consumer_secret.clone())
+        .unwrap_or_default();
     let mut m = <Hmac<Sha256> as Mac>::new_from_slice(secret.as_bytes()).expect("hmac key");
     m.update(id.as_bytes());
     m.update(issued_at.as_bytes());
     let signature = STANDARD.encode(m.finalize().into_bytes());
     let ip: u32 = rand::Rng::random(&mut st.rng);
-    st.logins.push(Login { user, time: now, app, subtype, status: 0, ip });
+    st.logins.push(Login {
+        user,
+        time: now,
+        app,
+        subtype,
+        status: 0,
+        ip,
+    });
+    // OpenID Connect: an RS256 id_token when `openid` was granted. [C] signed with the
+    // simulator's fixed key (the same PEM the cockpit's app trusts for JWT bearer).
+    let id_token = scope.split([' ', '+']).any(|s| s == "openid").then(|| {
+        let app_key = st
+            .apps
+            .get(app as usize)
+            .map(|a| a.consumer_key.clone())
+            .unwrap_or_default();
+        let u = &st.users[user as usize];
+        let claims = serde_json::json!({
+            "iss": base, "sub": id, "aud": app_key, "iat": now / 1000, "exp": now / 1000 + 300,
+            "at_hash": URL_SAFE_NO_PAD.encode(&Sha256::digest(access.as_bytes())[..16]),
+            "preferred_username": u.username, "name": u.name(), "email": u.username,
+        });
+        jsonwebtoken::EncodingKey::from_rsa_pem(crate::JWT_PRIVATE_KEY_PEM.as_bytes())
+            .and_then(|k| {
+                jsonwebtoken::encode(
+                    &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+                    &claims,
+                    &k,
+                )
+            })
+            .unwrap_or_default()
+    });
     let body = TokenResponse {
         access_token: access,
         refresh_token,
+        id_token,
         signature,
         scope: scope.to_string(),
         instance_url: base.to_string(),
@@ -343,32 +547,57 @@ fn issue(
     };
     (
         StatusCode::OK,
-        [(http::header::CACHE_CONTROL, "no-cache,must-revalidate,max-age=0,no-store,private")],
+        [(
+            http::header::CACHE_CONTROL,
+            "no-cache,must-revalidate,max-age=0,no-store,private",
+        )],
         axum::Json(body),
     )
         .into_response()
 }
 
-fn client(st: &OrgState, p: &HashMap<String, String>, basic: &Option<(String, String)>) -> Result<(u32, Option<String>), OAuthError> {
+fn client(
+    st: &OrgState,
+    p: &HashMap<String, String>,
+    basic: &Option<(String, String)>,
+) -> Result<(u32, Option<String>), OAuthError> {
     let (cid, secret) = match basic {
         Some((i, s)) => (i.clone(), Some(s.clone())),
-        None => (p.get("client_id").cloned().unwrap_or_default(), p.get("client_secret").cloned()),
+        None => (
+            p.get("client_id").cloned().unwrap_or_default(),
+            p.get("client_secret").cloned(),
+        ),
     };
-    let app = st.app_by_key(&cid).ok_or_else(|| OAuthError::new("invalid_client_id", "client identifier invalid"))?;
+    let app = st
+        .app_by_key(&cid)
+        .ok_or_else(|| OAuthError::new("invalid_client_id", "client identifier invalid"))?;
     if st.app_blocked(app) {
-        return Err(OAuthError::new("app_blocked", "this app is blocked by admin"));
+        return Err(OAuthError::new(
+            "app_blocked",
+            "this app is blocked by admin",
+        ));
     }
     if let Some(s) = &secret
         && *s != st.apps[app as usize].consumer_secret
     {
-        return Err(OAuthError::new("invalid_client", "invalid client credentials"));
+        return Err(OAuthError::new(
+            "invalid_client",
+            "invalid client credentials",
+        ));
     }
     Ok((app, secret))
 }
 
 fn failed_login(st: &mut OrgState, user: u32, app: u32, subtype: u8, status: u8, now: Ts) {
     let ip: u32 = rand::Rng::random(&mut st.rng);
-    st.logins.push(Login { user, time: now, app, subtype, status, ip });
+    st.logins.push(Login {
+        user,
+        time: now,
+        app,
+        subtype,
+        status,
+        ip,
+    });
 }
 
 async fn token(State(sim): State<Sim>, headers: HeaderMap, RawForm(body): RawForm) -> Response {
@@ -381,7 +610,12 @@ async fn token(State(sim): State<Sim>, headers: HeaderMap, RawForm(body): RawFor
     }
 }
 
-fn token_inner(sim: &Sim, base: &str, p: &HashMap<String, String>, basic: &Option<(String, String)>) -> Result<Response, OAuthError> {
+fn token_inner(
+    sim: &Sim,
+    base: &str,
+    p: &HashMap<String, String>,
+    basic: &Option<(String, String)>,
+) -> Result<Response, OAuthError> {
     let now = sim.now_ms();
     let grant = p.get("grant_type").map(String::as_str).unwrap_or("");
     let mut st = sim.write();
@@ -395,7 +629,10 @@ fn token_inner(sim: &Sim, base: &str, p: &HashMap<String, String>, basic: &Optio
                 return Err(bad_code());
             }
             if p.get("redirect_uri").map(String::as_str) != Some(c.redirect_uri.as_str()) {
-                return Err(OAuthError::new("redirect_uri_mismatch", "redirect_uri must match configuration"));
+                return Err(OAuthError::new(
+                    "redirect_uri_mismatch",
+                    "redirect_uri must match configuration",
+                ));
             }
             match &c.challenge {
                 Some(ch) => {
@@ -408,27 +645,44 @@ fn token_inner(sim: &Sim, base: &str, p: &HashMap<String, String>, basic: &Optio
                         return Err(OAuthError::new("invalid_grant", "invalid code verifier"));
                     }
                 }
-                None if secret.is_none() => return Err(OAuthError::new("invalid_client", "invalid client credentials")),
+                None if secret.is_none() => {
+                    return Err(OAuthError::new(
+                        "invalid_client",
+                        "invalid client credentials",
+                    ));
+                }
                 None => {}
             }
-            let wants_refresh = c.scope.split([' ', '+']).any(|s| matches!(s, "refresh_token" | "offline_access" | "full"));
+            let wants_refresh = c
+                .scope
+                .split([' ', '+'])
+                .any(|s| matches!(s, "refresh_token" | "offline_access" | "full"));
             let (seq, rt) = if wants_refresh {
                 let seq = st.add_token(c.user, app, now);
                 (seq, Some(sim.inner.secrets.refresh_token(seq, 0)))
             } else {
                 (NONE, None)
             };
-            Ok(issue(sim, &mut st, base, c.user, app, seq, rt, &c.scope, 1, now))
+            Ok(issue(
+                sim, &mut st, base, c.user, app, seq, rt, &c.scope, 1, now,
+            ))
         }
         "refresh_token" => {
             let (app, secret) = client(&st, p, basic)?;
             if secret.is_none() {
                 // isSecretRequiredForRefreshToken defaults to true.
-                return Err(OAuthError::new("invalid_client", "invalid client credentials"));
+                return Err(OAuthError::new(
+                    "invalid_client",
+                    "invalid client credentials",
+                ));
             }
             let expired = || OAuthError::new("invalid_grant", "expired access/refresh token");
             let rt = p.get("refresh_token").map(String::as_str).unwrap_or("");
-            let (seq, generation) = sim.inner.secrets.parse_refresh_token(rt).ok_or_else(expired)?;
+            let (seq, generation) = sim
+                .inner
+                .secrets
+                .parse_refresh_token(rt)
+                .ok_or_else(expired)?;
             let t = *st.tokens.get(seq as usize).ok_or_else(expired)?;
             if t.revoked || t.app != app {
                 return Err(expired());
@@ -440,7 +694,11 @@ fn token_inner(sim: &Sim, base: &str, p: &HashMap<String, String>, basic: &Optio
                 return Err(expired());
             }
             if let Some(days) = a.refresh_validity_days {
-                let since = if a.refresh_inactivity { t.last_used.max(t.created) } else { t.created };
+                let since = if a.refresh_inactivity {
+                    t.last_used.max(t.created)
+                } else {
+                    t.created
+                };
                 if now - since > days as Ts * DAY {
                     st.revoke_token(seq);
                     return Err(expired());
@@ -452,7 +710,10 @@ fn token_inner(sim: &Sim, base: &str, p: &HashMap<String, String>, basic: &Optio
                 return Err(OAuthError::new("invalid_grant", "inactive user"));
             }
             if !a.permits(t.user, u) {
-                return Err(OAuthError::new("invalid_app_access", "user is not admin approved to access this app"));
+                return Err(OAuthError::new(
+                    "invalid_app_access",
+                    "user is not admin approved to access this app",
+                ));
             }
             st.mark_used(seq, now);
             let new_rt = if a.rotate_refresh {
@@ -463,12 +724,26 @@ fn token_inner(sim: &Sim, base: &str, p: &HashMap<String, String>, basic: &Optio
                 None
             };
             // [C] the grant's scope isn't stored; report the default scope.
-            Ok(issue(sim, &mut st, base, t.user, app, seq, new_rt, "refresh_token api", 2, now))
+            Ok(issue(
+                sim,
+                &mut st,
+                base,
+                t.user,
+                app,
+                seq,
+                new_rt,
+                "refresh_token api",
+                2,
+                now,
+            ))
         }
         "password" => {
             let (app, secret) = client(&st, p, basic)?;
             if secret.is_none() {
-                return Err(OAuthError::new("invalid_client", "invalid client credentials"));
+                return Err(OAuthError::new(
+                    "invalid_client",
+                    "invalid client credentials",
+                ));
             }
             let username = p.get("username").map(String::as_str).unwrap_or("");
             let password = p.get("password").map(String::as_str).unwrap_or("");
@@ -484,29 +759,50 @@ fn token_inner(sim: &Sim, base: &str, p: &HashMap<String, String>, basic: &Optio
                 return Err(OAuthError::new("invalid_grant", "authentication failure"));
             }
             if !st.apps[app as usize].permits(user, &st.users[user as usize]) {
-                return Err(OAuthError::new("invalid_app_access", "user is not admin approved to access this app"));
+                return Err(OAuthError::new(
+                    "invalid_app_access",
+                    "user is not admin approved to access this app",
+                ));
             }
             let scope = p.get("scope").cloned().unwrap_or_else(|| "api".into());
-            Ok(issue(sim, &mut st, base, user, app, NONE, None, &scope, 3, now))
+            Ok(issue(
+                sim, &mut st, base, user, app, NONE, None, &scope, 3, now,
+            ))
         }
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
             let assertion = p.get("assertion").map(String::as_str).unwrap_or("");
             let (user, app) = jwt_bearer(sim, &st, base, assertion, now)?;
-            Ok(issue(sim, &mut st, base, user, app, NONE, None, "api", 4, now))
+            Ok(issue(
+                sim, &mut st, base, user, app, NONE, None, "api", 4, now,
+            ))
         }
         "client_credentials" => {
             let (app, secret) = client(&st, p, basic)?;
             if secret.is_none() {
-                return Err(OAuthError::new("invalid_client", "invalid client credentials"));
+                return Err(OAuthError::new(
+                    "invalid_client",
+                    "invalid client credentials",
+                ));
             }
             let run_as = st.apps[app as usize].run_as;
             if run_as == NONE {
-                return Err(OAuthError::new("invalid_grant", "no client credentials user enabled"));
+                return Err(OAuthError::new(
+                    "invalid_grant",
+                    "no client credentials user enabled",
+                ));
             }
-            Ok(issue(sim, &mut st, base, run_as, app, NONE, None, "api", 5, now))
+            Ok(issue(
+                sim, &mut st, base, run_as, app, NONE, None, "api", 5, now,
+            ))
         }
-        "" => Err(OAuthError::new("unsupported_grant_type", "grant type not supported")),
-        _ => Err(OAuthError::new("unsupported_grant_type", "grant type not supported")),
+        "" => Err(OAuthError::new(
+            "unsupported_grant_type",
+            "grant type not supported",
+        )),
+        _ => Err(OAuthError::new(
+            "unsupported_grant_type",
+            "grant type not supported",
+        )),
     }
 }
 
@@ -518,55 +814,100 @@ struct JwtClaims {
     exp: Option<i64>,
 }
 
-fn jwt_bearer(sim: &Sim, st: &OrgState, base: &str, assertion: &str, now: Ts) -> Result<(u32, u32), OAuthError> {
-    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+fn jwt_bearer(
+    sim: &Sim,
+    st: &OrgState,
+    base: &str,
+    assertion: &str,
+    now: Ts,
+) -> Result<(u32, u32), OAuthError> {
     use jsonwebtoken::dangerous::insecure_decode;
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
     let invalid = || OAuthError::new("invalid_grant", "invalid assertion");
     let header = decode_header(assertion).map_err(|_| invalid())?;
     if header.alg != Algorithm::RS256 {
         return Err(invalid());
     }
-    let unverified = insecure_decode::<JwtClaims>(assertion).map_err(|_| invalid())?.claims;
+    let unverified = insecure_decode::<JwtClaims>(assertion)
+        .map_err(|_| invalid())?
+        .claims;
     let iss = unverified.iss.unwrap_or_default();
-    let app = st.app_by_key(&iss).ok_or_else(|| OAuthError::new("invalid_client_id", "client identifier invalid"))?;
+    let app = st
+        .app_by_key(&iss)
+        .ok_or_else(|| OAuthError::new("invalid_client_id", "client identifier invalid"))?;
     if st.app_blocked(app) {
-        return Err(OAuthError::new("app_blocked", "this app is blocked by admin"));
+        return Err(OAuthError::new(
+            "app_blocked",
+            "this app is blocked by admin",
+        ));
     }
     if !st.apps[app as usize].jwt_cert {
-        return Err(OAuthError::new("invalid_client", "invalid client credentials"));
+        return Err(OAuthError::new(
+            "invalid_client",
+            "invalid client credentials",
+        ));
     }
-    let key = DecodingKey::from_rsa_pem(crate::JWT_PUBLIC_KEY_PEM.as_bytes()).map_err(|_| invalid())?;
+    let key =
+        DecodingKey::from_rsa_pem(crate::JWT_PUBLIC_KEY_PEM.as_bytes()).map_err(|_| invalid())?;
     let mut v = Validation::new(Algorithm::RS256);
     // exp is checked against the simulator clock below, aud by our own rules.
     v.validate_exp = false;
     v.validate_aud = false;
     v.required_spec_claims.clear();
-    let claims = decode::<JwtClaims>(assertion, &key, &v).map_err(|_| invalid())?.claims;
+    let claims = decode::<JwtClaims>(assertion, &key, &v)
+        .map_err(|_| invalid())?
+        .claims;
     let auds: Vec<String> = match &claims.aud {
         Some(serde_json::Value::String(s)) => vec![s.clone()],
-        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect(),
+        Some(serde_json::Value::Array(a)) => a
+            .iter()
+            .filter_map(|x| x.as_str().map(str::to_string))
+            .collect(),
         _ => vec![],
     };
     let trim = |s: &str| s.trim_end_matches('/').to_ascii_lowercase();
-    let accepted = ["https://login.salesforce.com", "https://test.salesforce.com"];
-    if !auds.iter().any(|a| accepted.contains(&trim(a).as_str()) || trim(a) == trim(base)) {
-        return Err(OAuthError::new("invalid_grant", "Audience validation failed"));
+    let accepted = [
+        "https://login.salesforce.com",
+        "https://test.salesforce.com",
+    ];
+    if !auds
+        .iter()
+        .any(|a| accepted.contains(&trim(a).as_str()) || trim(a) == trim(base))
+    {
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "Audience validation failed",
+        ));
     }
     match claims.exp {
         Some(exp) if exp * 1000 >= now => {}
-        _ => return Err(OAuthError::new("invalid_grant", "expired authorization code")),
+        _ => {
+            return Err(OAuthError::new(
+                "invalid_grant",
+                "expired authorization code",
+            ));
+        }
     }
     let sub = claims.sub.unwrap_or_default();
-    let user = st.user_by_username(&sub).ok_or_else(|| OAuthError::new("invalid_grant", "user hasn't approved this consumer"))?;
+    let user = st
+        .user_by_username(&sub)
+        .ok_or_else(|| OAuthError::new("invalid_grant", "user hasn't approved this consumer"))?;
     let u = &st.users[user as usize];
     if !u.active {
         return Err(OAuthError::new("invalid_grant", "inactive user"));
     }
     let a = &st.apps[app as usize];
-    let pre_authorized = a.permitted_users.contains(&user) || a.permitted_profiles & (1 << u.profile) != 0;
-    let approved = pre_authorized || st.user_tokens(user).any(|t| st.tokens[t as usize].app == app);
+    let pre_authorized =
+        a.permitted_users.contains(&user) || a.permitted_profiles & (1 << u.profile) != 0;
+    let approved = pre_authorized
+        || st
+            .user_tokens(user)
+            .any(|t| st.tokens[t as usize].app == app);
     if !approved {
-        return Err(OAuthError::new("invalid_grant", "user hasn't approved this consumer"));
+        return Err(OAuthError::new(
+            "invalid_grant",
+            "user hasn't approved this consumer",
+        ));
     }
     let _ = sim;
     Ok((user, app))
@@ -598,27 +939,50 @@ async fn revoke_get(State(sim): State<Sim>, Query(q): Query<HashMap<String, Stri
     do_revoke(&sim, q.get("token"))
 }
 
-async fn revoke_post(State(sim): State<Sim>, Query(q): Query<HashMap<String, String>>, RawForm(body): RawForm) -> Response {
+async fn revoke_post(
+    State(sim): State<Sim>,
+    Query(q): Query<HashMap<String, String>>,
+    RawForm(body): RawForm,
+) -> Response {
     let p: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     do_revoke(&sim, p.get("token").or(q.get("token")))
 }
 
-async fn introspect(State(sim): State<Sim>, headers: HeaderMap, RawForm(body): RawForm) -> Response {
+async fn introspect(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    RawForm(body): RawForm,
+) -> Response {
     let p: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let basic = basic_auth(&headers);
     let st = sim.read();
     let app = match client(&st, &p, &basic) {
         Ok((a, Some(_))) => a,
-        Ok(_) => return OAuthError::new("invalid_client", "invalid client credentials").into_response(),
+        Ok(_) => {
+            return OAuthError::new("invalid_client", "invalid client credentials").into_response();
+        }
         Err(e) => return e.into_response(),
     };
     let token = p.get("token").map(String::as_str).unwrap_or("");
     let base = base_url(&headers);
-    let found = st.sessions.get(token).map(|s| (s.user, s.app, s.scope.clone(), s.issued, "access_token")).or_else(|| {
-        let (seq, g) = sim.inner.secrets.parse_refresh_token(token)?;
-        let t = st.tokens.get(seq as usize).filter(|t| !t.revoked && t.generation == g)?;
-        Some((t.user, t.app, "refresh_token api".to_string(), t.created, "refresh_token"))
-    });
+    let found = st
+        .sessions
+        .get(token)
+        .map(|s| (s.user, s.app, s.scope.clone(), s.issued, "access_token"))
+        .or_else(|| {
+            let (seq, g) = sim.inner.secrets.parse_refresh_token(token)?;
+            let t = st
+                .tokens
+                .get(seq as usize)
+                .filter(|t| !t.revoked && t.generation == g)?;
+            Some((
+                t.user,
+                t.app,
+                "refresh_token api".to_string(),
+                t.created,
+                "refresh_token",
+            ))
+        });
     let body = match found {
         Some((user, tapp, scope, issued, kind)) if tapp == app => json!({
             "active": true, "scope": scope, "client_id": st.apps[app as usize].consumer_key,
@@ -685,10 +1049,18 @@ fn identity_json(sim: &Sim, st: &OrgState, base: &str, user: u32) -> serde_json:
     })
 }
 
-async fn identity(State(sim): State<Sim>, headers: HeaderMap, Path((org, user)): Path<(String, String)>) -> Response {
-    let Some(s) = sim.session(&headers) else { return bad_oauth_token() };
+async fn identity(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    Path((org, user)): Path<(String, String)>,
+) -> Response {
+    let Some(s) = sim.session(&headers) else {
+        return bad_oauth_token();
+    };
     let st = sim.read();
-    let uid = ids::parse_id(ids::USER, &user).map(|u| u as u32).filter(|&u| (u as usize) < st.users.len());
+    let uid = ids::parse_id(ids::USER, &user)
+        .map(|u| u as u32)
+        .filter(|&u| (u as usize) < st.users.len());
     let org_ok = org.get(..15) == Some(sim.org15());
     let Some(uid) = uid.filter(|_| org_ok) else {
         return (StatusCode::NOT_FOUND, "Bad_Id").into_response();
@@ -703,7 +1075,9 @@ async fn userinfo(State(sim): State<Sim>, headers: HeaderMap) -> Response {
     if bearer(&headers).is_none() {
         return bad_oauth_token();
     }
-    let Some(s) = sim.session(&headers) else { return bad_oauth_token() };
+    let Some(s) = sim.session(&headers) else {
+        return bad_oauth_token();
+    };
     let st = sim.read();
     let base = base_url(&headers);
     let u = &st.users[s.user as usize];

@@ -2,15 +2,15 @@
 //! OauthToken indexes, sorts, pages (cursors) and renders Salesforce JSON.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use chrono::{Datelike, NaiveDate, TimeZone, Utc};
 
 use crate::model::*;
 use crate::schema::{self, Env, FType, FieldDef, Obj, Value};
-use crate::soql::{self, DateLiteral, Expr, Lit, Op, SelectItem, SoqlError, error_at};
+use crate::soql::{self, AggFn, DateLiteral, Expr, Lit, Op, SelectItem, SoqlError, error_at};
 
 const DAY: Ts = 86_400_000;
 /// OauthToken quirk: 500-row pages and a silent stop at 2,500 rows (reference §4.1, §9).
@@ -39,11 +39,29 @@ enum RExpr {
     And(Vec<RExpr>),
     Or(Vec<RExpr>),
     Not(Box<RExpr>),
-    Cmp { path: RPath, op: Op, val: Value },
+    Cmp {
+        path: RPath,
+        op: Op,
+        val: Value,
+    },
     /// Date literal: a half-open [lo, hi) range.
-    Range { path: RPath, op: Op, lo: Ts, hi: Ts },
-    In { path: RPath, negated: bool, keys: HashSet<String>, has_null: bool },
-    Like { path: RPath, pattern: Vec<char>, negated: bool },
+    Range {
+        path: RPath,
+        op: Op,
+        lo: Ts,
+        hi: Ts,
+    },
+    In {
+        path: RPath,
+        negated: bool,
+        keys: HashSet<String>,
+        has_null: bool,
+    },
+    Like {
+        path: RPath,
+        pattern: Vec<char>,
+        negated: bool,
+    },
 }
 
 /// Output shape of a record: fields and nested relationships in select order.
@@ -57,6 +75,13 @@ pub struct Node {
 pub enum Entry {
     Field(&'static FieldDef),
     Rel(&'static FieldDef, Node),
+}
+
+/// Open query cursors (kept apart from the org state so queries only read-lock it).
+#[derive(Default)]
+pub struct Cursors {
+    pub map: HashMap<String, Cursor>,
+    pub seq: u64,
 }
 
 pub struct Cursor {
@@ -95,12 +120,20 @@ fn resolve_path(src: &str, obj: Obj, p: &soql::Path) -> QResult<RPath> {
     let n = p.parts.len();
     for part in &p.parts[..n - 1] {
         let Some(fk) = cur.relationship(part) else {
-            return Err(invalid_field(src, p.pos, format!(
-                "Didn't understand relationship '{part}' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names."
-            )));
+            return Err(invalid_field(
+                src,
+                p.pos,
+                format!(
+                    "Didn't understand relationship '{part}' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names."
+                ),
+            ));
         };
         let Some(next) = Obj::from_name(fk.reference_to) else {
-            return Err(invalid_field(src, p.pos, format!("Didn't understand relationship '{part}' in field path.")));
+            return Err(invalid_field(
+                src,
+                p.pos,
+                format!("Didn't understand relationship '{part}' in field path."),
+            ));
         };
         hops.push(fk);
         cur = next;
@@ -108,10 +141,14 @@ fn resolve_path(src: &str, obj: Obj, p: &soql::Path) -> QResult<RPath> {
     }
     let last = &p.parts[n - 1];
     let Some(field) = cur.field(last) else {
-        return Err(invalid_field(src, p.pos, format!(
-            "No such column '{last}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
-            cur.name()
-        )));
+        return Err(invalid_field(
+            src,
+            p.pos,
+            format!(
+                "No such column '{last}' on entity '{}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.",
+                cur.name()
+            ),
+        ));
     };
     Ok(RPath { hops, objs, field })
 }
@@ -129,7 +166,9 @@ fn eval_path(st: &OrgState, env: &Env, obj: Obj, row: u32, p: &RPath) -> Value {
 }
 
 fn ci_cmp(a: &str, b: &str) -> Ordering {
-    a.chars().flat_map(char::to_lowercase).cmp(b.chars().flat_map(char::to_lowercase))
+    a.chars()
+        .flat_map(char::to_lowercase)
+        .cmp(b.chars().flat_map(char::to_lowercase))
 }
 
 pub fn cmp_values(a: &Value, b: &Value) -> Option<Ordering> {
@@ -144,7 +183,10 @@ pub fn cmp_values(a: &Value, b: &Value) -> Option<Ordering> {
         (Double(x), Int(y)) => x.partial_cmp(&(*y as f64))?,
         (Double(x), Double(y)) => x.partial_cmp(y)?,
         (Bool(x), Bool(y)) => x.cmp(y),
-        (DateTime(x), DateTime(y)) | (Date(x), Date(y)) | (DateTime(x), Date(y)) | (Date(x), DateTime(y)) => x.cmp(y),
+        (DateTime(x), DateTime(y))
+        | (Date(x), Date(y))
+        | (DateTime(x), Date(y))
+        | (Date(x), DateTime(y)) => x.cmp(y),
         _ => return None,
     })
 }
@@ -248,7 +290,12 @@ fn eval(st: &OrgState, env: &Env, obj: Obj, row: u32, e: &RExpr) -> bool {
                 Op::Ge => t >= *lo,
             }
         }
-        RExpr::In { path, negated, keys, has_null } => {
+        RExpr::In {
+            path,
+            negated,
+            keys,
+            has_null,
+        } => {
             let v = eval_path(st, env, obj, row, path);
             let hit = match value_key(&v) {
                 Some(k) => keys.contains(&k),
@@ -256,7 +303,11 @@ fn eval(st: &OrgState, env: &Env, obj: Obj, row: u32, e: &RExpr) -> bool {
             };
             hit != *negated
         }
-        RExpr::Like { path, pattern, negated } => {
+        RExpr::Like {
+            path,
+            pattern,
+            negated,
+        } => {
             let hit = match eval_path(st, env, obj, row, path) {
                 Value::Str(s) | Value::Id(s) => like_match(pattern, &lower_chars(&s)),
                 _ => false,
@@ -270,8 +321,16 @@ fn eval(st: &OrgState, env: &Env, obj: Obj, row: u32, e: &RExpr) -> bool {
 pub fn date_range(d: DateLiteral, now: Ts) -> (Ts, Ts) {
     use DateLiteral::*;
     let today = now - now.rem_euclid(DAY);
-    let date = Utc.timestamp_millis_opt(today).single().unwrap_or_default().date_naive();
-    let ms = |d: NaiveDate| d.and_hms_opt(0, 0, 0).map(|x| x.and_utc().timestamp_millis()).unwrap_or(0);
+    let date = Utc
+        .timestamp_millis_opt(today)
+        .single()
+        .unwrap_or_default()
+        .date_naive();
+    let ms = |d: NaiveDate| {
+        d.and_hms_opt(0, 0, 0)
+            .map(|x| x.and_utc().timestamp_millis())
+            .unwrap_or(0)
+    };
     let month_start = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).map(ms).unwrap_or(0);
     let add_months = |n: i32| {
         let total = date.year() * 12 + date.month0() as i32 + n;
@@ -318,11 +377,15 @@ fn type_name(t: FType) -> &'static str {
 fn lit_value(src: &str, pos: usize, f: &FieldDef, lit: &Lit) -> QResult<Value> {
     let name = f.name;
     let quoted = |should: bool| {
-        invalid_field(src, pos, format!(
-            "value of filter criterion for field '{name}' must be of type {} and should {}be enclosed in quotes",
-            type_name(f.ty),
-            if should { "" } else { "not " }
-        ))
+        invalid_field(
+            src,
+            pos,
+            format!(
+                "value of filter criterion for field '{name}' must be of type {} and should {}be enclosed in quotes",
+                type_name(f.ty),
+                if should { "" } else { "not " }
+            ),
+        )
     };
     Ok(match (f.ty, lit) {
         (_, Lit::Null) => Value::Null,
@@ -332,13 +395,22 @@ fn lit_value(src: &str, pos: usize, f: &FieldDef, lit: &Lit) -> QResult<Value> {
         (FType::Boolean, Lit::Bool(b)) => Value::Bool(*b),
         (FType::Boolean, _) => return Err(quoted(false)),
         (FType::Int, Lit::Num(n)) => {
-            if n.fract() == 0.0 { Value::Int(*n as i64) } else { Value::Double(*n) }
+            if n.fract() == 0.0 {
+                Value::Int(*n as i64)
+            } else {
+                Value::Double(*n)
+            }
         }
         (FType::Double, Lit::Num(n)) => Value::Double(*n),
         (FType::Int | FType::Double, _) => return Err(quoted(false)),
         (FType::Id | FType::Reference, Lit::Str(s)) => {
             if !crate::ids::looks_like_id(s) {
-                return Err(error_at(src, pos, "INVALID_QUERY_FILTER_OPERATOR", &format!("invalid ID field: {s}")));
+                return Err(error_at(
+                    src,
+                    pos,
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    &format!("invalid ID field: {s}"),
+                ));
             }
             Value::Id(s.clone())
         }
@@ -358,35 +430,87 @@ impl Planner<'_> {
     fn filter_path(&self, obj: Obj, p: &soql::Path) -> QResult<RPath> {
         let rp = resolve_path(self.src, obj, p)?;
         if !rp.field.filterable() {
-            return Err(invalid_field(self.src, p.pos, format!("field '{}' can not be filtered in a query call", rp.field.name)));
+            return Err(invalid_field(
+                self.src,
+                p.pos,
+                format!(
+                    "field '{}' can not be filtered in a query call",
+                    rp.field.name
+                ),
+            ));
         }
         Ok(rp)
     }
 
     fn expr(&self, obj: Obj, e: &Expr) -> QResult<RExpr> {
         Ok(match e {
-            Expr::And(v) => RExpr::And(v.iter().map(|e| self.expr(obj, e)).collect::<QResult<_>>()?),
-            Expr::Or(v) => RExpr::Or(v.iter().map(|e| self.expr(obj, e)).collect::<QResult<_>>()?),
+            Expr::And(v) => RExpr::And(
+                v.iter()
+                    .map(|e| self.expr(obj, e))
+                    .collect::<QResult<_>>()?,
+            ),
+            Expr::Or(v) => RExpr::Or(
+                v.iter()
+                    .map(|e| self.expr(obj, e))
+                    .collect::<QResult<_>>()?,
+            ),
             Expr::Not(e) => RExpr::Not(Box::new(self.expr(obj, e)?)),
-            Expr::Cmp { path, op, lit, lit_pos } => {
+            Expr::Cmp {
+                path,
+                op,
+                lit,
+                lit_pos,
+            } => {
                 let rp = self.filter_path(obj, path)?;
                 if let Lit::DateLit(d) = lit {
                     if !rp.field.ty.is_temporal() {
-                        return Err(invalid_field(self.src, *lit_pos, format!(
-                            "value of filter criterion for field '{}' must be of type {} and should {}be enclosed in quotes",
-                            rp.field.name, type_name(rp.field.ty), if matches!(rp.field.ty, FType::Int | FType::Double | FType::Boolean) { "not " } else { "" }
-                        )));
+                        return Err(invalid_field(
+                            self.src,
+                            *lit_pos,
+                            format!(
+                                "value of filter criterion for field '{}' must be of type {} and should {}be enclosed in quotes",
+                                rp.field.name,
+                                type_name(rp.field.ty),
+                                if matches!(
+                                    rp.field.ty,
+                                    FType::Int | FType::Double | FType::Boolean
+                                ) {
+                                    "not "
+                                } else {
+                                    ""
+                                }
+                            ),
+                        ));
                     }
                     let (lo, hi) = date_range(*d, self.now);
-                    return Ok(RExpr::Range { path: rp, op: *op, lo, hi });
+                    return Ok(RExpr::Range {
+                        path: rp,
+                        op: *op,
+                        lo,
+                        hi,
+                    });
                 }
                 if matches!(lit, Lit::Null) && !matches!(op, Op::Eq | Op::Ne) {
-                    return Err(error_at(self.src, *lit_pos, "MALFORMED_QUERY", "unexpected token: 'null'"));
+                    return Err(error_at(
+                        self.src,
+                        *lit_pos,
+                        "MALFORMED_QUERY",
+                        "unexpected token: 'null'",
+                    ));
                 }
                 let val = lit_value(self.src, *lit_pos, rp.field, lit)?;
-                RExpr::Cmp { path: rp, op: *op, val }
+                RExpr::Cmp {
+                    path: rp,
+                    op: *op,
+                    val,
+                }
             }
-            Expr::In { path, negated, list, lit_pos } => {
+            Expr::In {
+                path,
+                negated,
+                list,
+                lit_pos,
+            } => {
                 let rp = self.filter_path(obj, path)?;
                 let mut keys = HashSet::new();
                 let mut has_null = false;
@@ -399,31 +523,63 @@ impl Planner<'_> {
                         None => has_null = true,
                     }
                 }
-                RExpr::In { path: rp, negated: *negated, keys, has_null }
+                RExpr::In {
+                    path: rp,
+                    negated: *negated,
+                    keys,
+                    has_null,
+                }
             }
             Expr::InQuery { path, negated, sub } => {
                 let rp = self.filter_path(obj, path)?;
                 let sub_obj = resolve_object(self.src, sub, self.st, self.env)?;
                 if sub.select.len() != 1 || !matches!(sub.select[0], SelectItem::Field(_)) {
-                    return Err(error_at(self.src, sub.from_pos, "MALFORMED_QUERY", "semi join sub-selects must select exactly one field"));
+                    return Err(error_at(
+                        self.src,
+                        sub.from_pos,
+                        "MALFORMED_QUERY",
+                        "semi join sub-selects must select exactly one field",
+                    ));
                 }
-                let SelectItem::Field(sp) = &sub.select[0] else { unreachable_field() };
+                let SelectItem::Field(sp) = &sub.select[0] else {
+                    unreachable_field()
+                };
                 let sub_path = resolve_path(self.src, sub_obj, sp)?;
-                let filter = sub.where_.as_ref().map(|w| self.expr(sub_obj, w)).transpose()?;
+                let filter = sub
+                    .where_
+                    .as_ref()
+                    .map(|w| self.expr(sub_obj, w))
+                    .transpose()?;
                 let rows = candidate_rows(self.st, self.env, sub_obj, filter.as_ref());
                 let mut keys = HashSet::new();
                 for r in rows {
-                    if filter.as_ref().is_none_or(|f| eval(self.st, self.env, sub_obj, r, f))
-                        && let Some(k) = value_key(&eval_path(self.st, self.env, sub_obj, r, &sub_path))
+                    if filter
+                        .as_ref()
+                        .is_none_or(|f| eval(self.st, self.env, sub_obj, r, f))
+                        && let Some(k) =
+                            value_key(&eval_path(self.st, self.env, sub_obj, r, &sub_path))
                     {
                         keys.insert(k);
                     }
                 }
-                RExpr::In { path: rp, negated: *negated, keys, has_null: false }
+                RExpr::In {
+                    path: rp,
+                    negated: *negated,
+                    keys,
+                    has_null: false,
+                }
             }
-            Expr::Like { path, pattern, negated } => {
+            Expr::Like {
+                path,
+                pattern,
+                negated,
+            } => {
                 let rp = self.filter_path(obj, path)?;
-                RExpr::Like { path: rp, pattern: lower_chars(pattern), negated: *negated }
+                RExpr::Like {
+                    path: rp,
+                    pattern: lower_chars(pattern),
+                    negated: *negated,
+                }
             }
         })
     }
@@ -435,10 +591,15 @@ fn unreachable_field() -> ! {
 
 fn resolve_object(src: &str, q: &soql::Query, st: &OrgState, env: &Env) -> QResult<Obj> {
     let unsupported = || {
-        error_at(src, q.from_pos, "INVALID_TYPE", &format!(
-            "sObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.",
-            q.from
-        ))
+        error_at(
+            src,
+            q.from_pos,
+            "INVALID_TYPE",
+            &format!(
+                "sObject type '{}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names.",
+                q.from
+            ),
+        )
     };
     let obj = Obj::from_name(&q.from).ok_or_else(unsupported)?;
     let perms = st.users[env.running_user as usize].perms();
@@ -446,9 +607,9 @@ fn resolve_object(src: &str, q: &soql::Query, st: &OrgState, env: &Env) -> QResu
         Obj::EventLogFile => perms & (perm::VIEW_EVENT_LOGS | perm::VIEW_ALL_DATA) != 0,
         Obj::SetupAuditTrail => perms & perm::VIEW_SETUP != 0,
         // [C] app metadata objects require Customize Application.
-        Obj::ConnectedApplication | Obj::ExternalClientApplication | Obj::ExtlClntAppOauthPlcyCnfg => {
-            perms & perm::CUSTOMIZE_APP != 0
-        }
+        Obj::ConnectedApplication
+        | Obj::ExternalClientApplication
+        | Obj::ExtlClntAppOauthPlcyCnfg => perms & perm::CUSTOMIZE_APP != 0,
         _ => true,
     };
     if allowed { Ok(obj) } else { Err(unsupported()) }
@@ -469,7 +630,11 @@ fn candidate_rows(st: &OrgState, env: &Env, obj: Obj, filter: Option<&RExpr>) ->
             let mut users: Option<HashSet<u32>> = None;
             for c in conj {
                 match c {
-                    RExpr::Cmp { path, op, val: Value::DateTime(t) } if path.is_direct("CreatedDate") => match op {
+                    RExpr::Cmp {
+                        path,
+                        op,
+                        val: Value::DateTime(t),
+                    } if path.is_direct("CreatedDate") => match op {
                         Op::Eq => {
                             lo = lo.max(*t);
                             hi = hi.min(t + 1);
@@ -480,7 +645,12 @@ fn candidate_rows(st: &OrgState, env: &Env, obj: Obj, filter: Option<&RExpr>) ->
                         Op::Le => hi = hi.min(t + 1),
                         Op::Ne => {}
                     },
-                    RExpr::Range { path, op, lo: a, hi: b } if path.is_direct("CreatedDate") => match op {
+                    RExpr::Range {
+                        path,
+                        op,
+                        lo: a,
+                        hi: b,
+                    } if path.is_direct("CreatedDate") => match op {
                         Op::Eq => {
                             lo = lo.max(*a);
                             hi = hi.min(*b);
@@ -491,14 +661,26 @@ fn candidate_rows(st: &OrgState, env: &Env, obj: Obj, filter: Option<&RExpr>) ->
                         Op::Le => hi = hi.min(*b),
                         Op::Ne => {}
                     },
-                    RExpr::Cmp { path, op: Op::Eq, val: Value::Id(id) } if path.is_direct("UserId") => {
-                        let set: HashSet<u32> = crate::ids::parse_id(crate::ids::USER, id).map(|u| u as u32).into_iter().collect();
+                    RExpr::Cmp {
+                        path,
+                        op: Op::Eq,
+                        val: Value::Id(id),
+                    } if path.is_direct("UserId") => {
+                        let set: HashSet<u32> = crate::ids::parse_id(crate::ids::USER, id)
+                            .map(|u| u as u32)
+                            .into_iter()
+                            .collect();
                         users = Some(match users {
                             Some(u) => u.intersection(&set).copied().collect(),
                             None => set,
                         });
                     }
-                    RExpr::In { path, negated: false, keys, .. } if path.is_direct("UserId") => {
+                    RExpr::In {
+                        path,
+                        negated: false,
+                        keys,
+                        ..
+                    } if path.is_direct("UserId") => {
                         let set: HashSet<u32> = keys
                             .iter()
                             .filter_map(|k| crate::ids::parse_id(crate::ids::USER, k))
@@ -538,7 +720,11 @@ fn candidate_rows(st: &OrgState, env: &Env, obj: Obj, filter: Option<&RExpr>) ->
                     let key = |t: u32| st.tokens[t as usize].created;
                     let a = st.by_created.partition_point(|&t| key(t) < lo);
                     let b = st.by_created.partition_point(|&t| key(t) < hi);
-                    st.by_created[a..b.max(a)].iter().copied().filter(|t| !st.tokens[*t as usize].revoked).collect()
+                    st.by_created[a..b.max(a)]
+                        .iter()
+                        .copied()
+                        .filter(|t| !st.tokens[*t as usize].revoked)
+                        .collect()
                 }
             }
         }
@@ -552,18 +738,28 @@ fn candidate_rows(st: &OrgState, env: &Env, obj: Obj, filter: Option<&RExpr>) ->
 fn insert_path(node: &mut Node, rp: &RPath, depth: usize) {
     if depth == rp.hops.len() {
         if !node.entries.iter().any(|(n, _)| n == rp.field.name) {
-            node.entries.push((rp.field.name.to_string(), Entry::Field(rp.field)));
+            node.entries
+                .push((rp.field.name.to_string(), Entry::Field(rp.field)));
         }
         return;
     }
     let fk = rp.hops[depth];
-    let pos = node.entries.iter().position(|(n, e)| n == fk.relationship && matches!(e, Entry::Rel(..)));
+    let pos = node
+        .entries
+        .iter()
+        .position(|(n, e)| n == fk.relationship && matches!(e, Entry::Rel(..)));
     let idx = match pos {
         Some(i) => i,
         None => {
             node.entries.push((
                 fk.relationship.to_string(),
-                Entry::Rel(fk, Node { obj: rp.objs[depth + 1], entries: Vec::new() }),
+                Entry::Rel(
+                    fk,
+                    Node {
+                        obj: rp.objs[depth + 1],
+                        entries: Vec::new(),
+                    },
+                ),
             ));
             node.entries.len() - 1
         }
@@ -574,52 +770,173 @@ fn insert_path(node: &mut Node, rp: &RPath, depth: usize) {
 }
 
 /// Runs a query and returns the first page; later pages come from `next_page`.
-pub fn run(st: &mut OrgState, env: &Env, req: &Request) -> QResult<String> {
+pub fn run(st: &OrgState, cursors: &Mutex<Cursors>, env: &Env, req: &Request) -> QResult<String> {
     let src = req.soql;
     let q = soql::parse(src)?;
     let obj = resolve_object(src, &q, st, env)?;
-    let planner = Planner { src, st, env, now: req.now };
+    let planner = Planner {
+        src,
+        st,
+        env,
+        now: req.now,
+    };
 
     // SELECT list.
     let mut count_only = false;
-    let mut aggregates: Vec<(String, Option<RPath>)> = Vec::new();
-    let mut node = Node { obj, entries: Vec::new() };
+    let mut aggregates: Vec<(String, AggFn, Option<RPath>)> = Vec::new();
+    let mut plain: Vec<(soql::Path, RPath)> = Vec::new();
+    let mut node = Node {
+        obj,
+        entries: Vec::new(),
+    };
     let mut seen = HashSet::new();
     for item in &q.select {
         match item {
-            SelectItem::Count { field: None, pos, .. } => {
-                if q.select.len() > 1 {
-                    return Err(error_at(src, *pos, "MALFORMED_QUERY", "COUNT() and other fields cannot be selected together"));
+            SelectItem::Agg {
+                func: AggFn::Count,
+                field: None,
+                pos,
+                ..
+            } => {
+                if q.select.len() > 1 || !q.group_by.is_empty() {
+                    return Err(error_at(
+                        src,
+                        *pos,
+                        "MALFORMED_QUERY",
+                        "COUNT() and other fields cannot be selected together",
+                    ));
                 }
                 count_only = true;
             }
-            SelectItem::Count { field: Some(p), alias, .. } => {
-                let rp = resolve_path(src, obj, p)?;
-                let name = alias.clone().unwrap_or_else(|| format!("expr{}", aggregates.len()));
-                aggregates.push((name, Some(rp)));
+            SelectItem::Agg {
+                func,
+                field,
+                alias,
+                pos,
+            } => {
+                let rp = match field {
+                    Some(p) => resolve_path(src, obj, p)?,
+                    None => {
+                        return Err(error_at(
+                            src,
+                            *pos,
+                            "MALFORMED_QUERY",
+                            "aggregate function requires a field",
+                        ));
+                    }
+                };
+                if matches!(func, AggFn::Sum | AggFn::Avg)
+                    && !matches!(rp.field.ty, FType::Int | FType::Double)
+                {
+                    let op = if *func == AggFn::Sum { "SUM" } else { "AVG" };
+                    return Err(invalid_field(
+                        src,
+                        *pos,
+                        format!(
+                            "field {} does not support aggregate operator {op}",
+                            rp.field.name
+                        ),
+                    ));
+                }
+                // [C] implicit names number only the unaliased aggregates: expr0, expr1, ...
+                let name = alias.clone().unwrap_or_else(|| {
+                    let n = aggregates
+                        .iter()
+                        .filter(|(n, _, _)| n.starts_with("expr"))
+                        .count();
+                    format!("expr{n}")
+                });
+                aggregates.push((name, *func, Some(rp)));
             }
             SelectItem::Field(p) => {
                 let rp = resolve_path(src, obj, p)?;
                 let key = p.dotted().to_ascii_lowercase();
                 if !seen.insert(key) {
-                    return Err(error_at(src, p.pos, "MALFORMED_QUERY", &format!("duplicate field selected: {}", p.dotted())));
+                    return Err(error_at(
+                        src,
+                        p.pos,
+                        "MALFORMED_QUERY",
+                        &format!("duplicate field selected: {}", p.dotted()),
+                    ));
                 }
                 insert_path(&mut node, &rp, 0);
+                plain.push((p.clone(), rp));
             }
         }
     }
-    if !aggregates.is_empty() && !node.entries.is_empty() {
-        return Err(error_at(src, q.from_pos, "MALFORMED_QUERY", "Field must be grouped or aggregated"));
+    let mut group: Vec<RPath> = Vec::new();
+    for g in &q.group_by {
+        let rp = resolve_path(src, obj, g)?;
+        if rp.field.flags & schema::GRP == 0 {
+            return Err(invalid_field(
+                src,
+                g.pos,
+                format!(
+                    "field '{}' can not be grouped in a query call",
+                    rp.field.name
+                ),
+            ));
+        }
+        group.push(rp);
     }
-    if (count_only || !aggregates.is_empty()) && !q.order.is_empty() {
-        return Err(error_at(src, q.order[0].path.pos, "MALFORMED_QUERY", "ORDER BY is not supported with aggregate queries"));
+    let grouped = !group.is_empty() || !aggregates.is_empty();
+    if grouped {
+        for (p, _) in &plain {
+            if !q
+                .group_by
+                .iter()
+                .any(|g| g.dotted().eq_ignore_ascii_case(&p.dotted()))
+            {
+                return Err(error_at(
+                    src,
+                    p.pos,
+                    "MALFORMED_QUERY",
+                    &format!(
+                        "Field must be grouped or aggregated: {}",
+                        p.parts.last().cloned().unwrap_or_default()
+                    ),
+                ));
+            }
+        }
     }
-    let filter = q.where_.as_ref().map(|w| planner.expr(obj, w)).transpose()?;
+    if count_only && !q.order.is_empty() {
+        return Err(error_at(
+            src,
+            q.order[0].path.pos,
+            "MALFORMED_QUERY",
+            "ORDER BY is not supported with COUNT()",
+        ));
+    }
+    let filter = q
+        .where_
+        .as_ref()
+        .map(|w| planner.expr(obj, w))
+        .transpose()?;
     let mut order = Vec::new();
     for k in &q.order {
         let rp = resolve_path(src, obj, &k.path)?;
         if !rp.field.sortable() {
-            return Err(invalid_field(src, k.path.pos, format!("field '{}' can not be sorted in a query call", rp.field.name)));
+            return Err(invalid_field(
+                src,
+                k.path.pos,
+                format!(
+                    "field '{}' can not be sorted in a query call",
+                    rp.field.name
+                ),
+            ));
+        }
+        if grouped
+            && !q
+                .group_by
+                .iter()
+                .any(|g| g.dotted().eq_ignore_ascii_case(&k.path.dotted()))
+        {
+            return Err(error_at(
+                src,
+                k.path.pos,
+                "MALFORMED_QUERY",
+                "Ordered field must be grouped or aggregated",
+            ));
         }
         order.push((rp, k.desc, k.nulls_last.unwrap_or(k.desc)));
     }
@@ -628,68 +945,83 @@ pub fn run(st: &mut OrgState, env: &Env, req: &Request) -> QResult<String> {
         && obj != Obj::OauthToken
     {
         // [C] OauthToken is exempted: the Object Reference recommends LIMIT 2500 OFFSET n for it.
-        return Err(error_at(src, q.from_pos, "NUMBER_OUTSIDE_VALID_RANGE", "Maximum SOQL offset allowed is 2000"));
+        return Err(error_at(
+            src,
+            q.from_pos,
+            "NUMBER_OUTSIDE_VALID_RANGE",
+            "Maximum SOQL offset allowed is 2000",
+        ));
     }
 
     let st_ro: &OrgState = st;
-    let mut rows = candidate_rows(st_ro, env, obj, filter.as_ref());
-    if let Some(f) = &filter {
-        rows.retain(|&r| eval(st_ro, env, obj, r, f));
-    }
+    let candidates = candidate_rows(st_ro, env, obj, filter.as_ref());
     // Natural order already satisfies ORDER BY CreatedDate[, Id] ASC for tokens and Id ASC elsewhere.
-    let natural = match order.as_slice() {
-        [] => true,
-        [(p, false, _)] | [(p, false, _), _] if obj == Obj::OauthToken && p.is_direct("CreatedDate") && (order.len() == 1 || (order[1].0.is_direct("Id") && !order[1].1)) => true,
-        [(p, false, _)] if p.is_direct("Id") => true,
-        _ => false,
-    };
-    if !natural {
-        let mut keyed: Vec<(Vec<Value>, u32)> = rows
-            .iter()
-            .map(|&r| (order.iter().map(|(p, _, _)| eval_path(st_ro, env, obj, r, p)).collect(), r))
-            .collect();
-        keyed.sort_by(|a, b| {
-            for (i, (_, desc, nulls_last)) in order.iter().enumerate() {
-                let (x, y) = (&a.0[i], &b.0[i]);
-                let o = match (x, y) {
-                    (Value::Null, Value::Null) => Ordering::Equal,
-                    (Value::Null, _) => if *nulls_last { Ordering::Greater } else { Ordering::Less },
-                    (_, Value::Null) => if *nulls_last { Ordering::Less } else { Ordering::Greater },
-                    _ => {
-                        let o = cmp_values(x, y).unwrap_or(Ordering::Equal);
-                        if *desc { o.reverse() } else { o }
-                    }
-                };
-                if o != Ordering::Equal {
-                    return o;
-                }
+    let natural = !grouped
+        && match order.as_slice() {
+            [] => true,
+            [(p, false, _)] if p.is_direct("Id") => true,
+            [(p, false, _)] if obj == Obj::OauthToken && p.is_direct("CreatedDate") => true,
+            [(p, false, _), (i, false, _)]
+                if obj == Obj::OauthToken && p.is_direct("CreatedDate") && i.is_direct("Id") =>
+            {
+                true
             }
-            a.1.cmp(&b.1)
-        });
-        rows = keyed.into_iter().map(|(_, r)| r).collect();
-    }
+            _ => false,
+        };
+    let reversed = !grouped
+        && obj == Obj::OauthToken
+        && matches!(order.as_slice(), [(p, true, _)] if p.is_direct("CreatedDate"));
     let offset = q.offset.unwrap_or(0) as usize;
+    let keep = |r: &u32| filter.as_ref().is_none_or(|f| eval(st_ro, env, obj, *r, f));
+    let mut rows: Vec<u32> = if (natural || reversed) && q.limit.is_some() && !count_only {
+        // Early exit: only offset + limit matching rows are needed.
+        let want = offset + q.limit.unwrap_or(0) as usize;
+        if reversed {
+            candidates
+                .iter()
+                .rev()
+                .copied()
+                .filter(keep)
+                .take(want)
+                .collect()
+        } else {
+            candidates.iter().copied().filter(keep).take(want).collect()
+        }
+    } else {
+        let mut v: Vec<u32> = candidates.into_iter().filter(keep).collect();
+        if reversed {
+            v.reverse();
+        }
+        v
+    };
+    if !natural && !reversed && !grouped {
+        sort_rows(st_ro, env, obj, &mut rows, &order);
+    }
+
+    if grouped {
+        return Ok(render_groups(
+            st_ro,
+            env,
+            obj,
+            &rows,
+            &group,
+            &aggregates,
+            &order,
+            offset,
+            q.limit,
+        ));
+    }
     if offset > 0 {
         rows.drain(..offset.min(rows.len()));
     }
     if let Some(l) = q.limit {
         rows.truncate(l as usize);
     }
-
     if count_only {
-        return Ok(format!("{{\"totalSize\":{},\"done\":true,\"records\":[]}}", rows.len()));
-    }
-    if !aggregates.is_empty() {
-        let mut out = String::from("{\"totalSize\":1,\"done\":true,\"records\":[{\"attributes\":{\"type\":\"AggregateResult\"}");
-        for (name, rp) in &aggregates {
-            let n = match rp {
-                Some(p) => rows.iter().filter(|&&r| eval_path(st_ro, env, obj, r, p) != Value::Null).count(),
-                None => rows.len(),
-            };
-            let _ = write!(out, ",{}:{}", json_str(name), n);
-        }
-        out.push_str("}]}");
-        return Ok(out);
+        return Ok(format!(
+            "{{\"totalSize\":{},\"done\":true,\"records\":[]}}",
+            rows.len()
+        ));
     }
 
     let total = rows.len();
@@ -703,42 +1035,256 @@ pub fn run(st: &mut OrgState, env: &Env, req: &Request) -> QResult<String> {
     let rows = Arc::new(rows);
     let mut cursor_id = None;
     if rows.len() > batch {
-        st.cursor_seq += 1;
-        let id = crate::ids::make_id(crate::ids::QUERY_CURSOR, st.cursor_seq);
-        if st.cursors.len() >= MAX_CURSORS
-            && let Some(oldest) = st.cursors.iter().min_by_key(|(_, c)| c.last_access).map(|(k, _)| k.clone())
+        let mut cs = cursors.lock().unwrap_or_else(|e| e.into_inner());
+        cs.seq += 1;
+        let id = crate::ids::make_id(crate::ids::QUERY_CURSOR, cs.seq);
+        if cs.map.len() >= MAX_CURSORS
+            && let Some(oldest) = cs
+                .map
+                .iter()
+                .min_by_key(|(_, c)| c.last_access)
+                .map(|(k, _)| k.clone())
         {
-            st.cursors.remove(&oldest);
+            cs.map.remove(&oldest);
         }
-        st.cursors.insert(id.clone(), Cursor {
-            obj,
-            node: node.clone(),
-            rows: rows.clone(),
-            total,
-            batch,
-            last_access: req.now,
-            running_user: env.running_user,
-        });
+        cs.map.insert(
+            id.clone(),
+            Cursor {
+                obj,
+                node: node.clone(),
+                rows: rows.clone(),
+                total,
+                batch,
+                last_access: req.now,
+                running_user: env.running_user,
+            },
+        );
         cursor_id = Some(id);
     }
-    Ok(render_page(st, env, obj, &node, &rows, total, 0, batch, cursor_id.as_deref()))
+    Ok(render_page(
+        st,
+        env,
+        obj,
+        &node,
+        &rows,
+        total,
+        0,
+        batch,
+        cursor_id.as_deref(),
+    ))
 }
 
 /// Serves `nextRecordsUrl` locators `{cursorId}-{offset}`.
-pub fn next_page(st: &mut OrgState, env: &Env, locator: &str, now: Ts) -> Result<String, (u16, &'static str, String)> {
-    let bad = || (400u16, "INVALID_QUERY_LOCATOR", "invalid query locator".to_string());
+pub fn next_page(
+    st: &OrgState,
+    cursors: &Mutex<Cursors>,
+    env: &Env,
+    locator: &str,
+    now: Ts,
+) -> Result<String, (u16, &'static str, String)> {
+    let bad = || {
+        (
+            400u16,
+            "INVALID_QUERY_LOCATOR",
+            "invalid query locator".to_string(),
+        )
+    };
     let (id, off) = locator.rsplit_once('-').ok_or_else(bad)?;
     let off: usize = off.parse().map_err(|_| bad())?;
     let (obj, node, rows, total, batch) = {
-        let Some(c) = st.cursors.get_mut(id) else { return Err(bad()) };
-        if now - c.last_access > CURSOR_TTL || c.running_user != env.running_user || off > c.rows.len() || off == 0 {
-            st.cursors.remove(id);
+        let mut cs = cursors.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(c) = cs.map.get_mut(id) else {
+            return Err(bad());
+        };
+        if now - c.last_access > CURSOR_TTL
+            || c.running_user != env.running_user
+            || off > c.rows.len()
+            || off == 0
+        {
+            cs.map.remove(id);
             return Err(bad());
         }
         c.last_access = now;
         (c.obj, c.node.clone(), c.rows.clone(), c.total, c.batch)
     };
-    Ok(render_page(st, env, obj, &node, &rows, total, off, batch, Some(id)))
+    Ok(render_page(
+        st,
+        env,
+        obj,
+        &node,
+        &rows,
+        total,
+        off,
+        batch,
+        Some(id),
+    ))
+}
+
+type OrderSpec = (RPath, bool, bool);
+
+fn compare_keys(a: &[Value], b: &[Value], order: &[OrderSpec]) -> Ordering {
+    for (i, (_, desc, nulls_last)) in order.iter().enumerate() {
+        let (x, y) = (&a[i], &b[i]);
+        let o = match (x, y) {
+            (Value::Null, Value::Null) => Ordering::Equal,
+            (Value::Null, _) => {
+                if *nulls_last {
+                    Ordering::Greater
+                } else {
+                    Ordering::Less
+                }
+            }
+            (_, Value::Null) => {
+                if *nulls_last {
+                    Ordering::Less
+                } else {
+                    Ordering::Greater
+                }
+            }
+            _ => {
+                let o = cmp_values(x, y).unwrap_or(Ordering::Equal);
+                if *desc { o.reverse() } else { o }
+            }
+        };
+        if o != Ordering::Equal {
+            return o;
+        }
+    }
+    Ordering::Equal
+}
+
+fn sort_rows(st: &OrgState, env: &Env, obj: Obj, rows: &mut Vec<u32>, order: &[OrderSpec]) {
+    let mut keyed: Vec<(Vec<Value>, u32)> = rows
+        .iter()
+        .map(|&r| {
+            (
+                order
+                    .iter()
+                    .map(|(p, _, _)| eval_path(st, env, obj, r, p))
+                    .collect(),
+                r,
+            )
+        })
+        .collect();
+    keyed.sort_by(|a, b| compare_keys(&a.0, &b.0, order).then(a.1.cmp(&b.1)));
+    *rows = keyed.into_iter().map(|(_, r)| r).collect();
+}
+
+/// GROUP BY and aggregate functions: AggregateResult records, no query locator.
+#[allow(clippy::too_many_arguments)]
+fn render_groups(
+    st: &OrgState,
+    env: &Env,
+    obj: Obj,
+    rows: &[u32],
+    group: &[RPath],
+    aggregates: &[(String, AggFn, Option<RPath>)],
+    order: &[OrderSpec],
+    offset: usize,
+    limit: Option<u64>,
+) -> String {
+    let mut index: HashMap<Vec<Option<String>>, usize> = HashMap::new();
+    let mut groups: Vec<(Vec<Value>, Vec<u32>)> = Vec::new();
+    if group.is_empty() {
+        groups.push((Vec::new(), rows.to_vec()));
+    } else {
+        for &r in rows {
+            let key: Vec<Value> = group
+                .iter()
+                .map(|p| eval_path(st, env, obj, r, p))
+                .collect();
+            let k: Vec<Option<String>> = key.iter().map(value_key).collect();
+            match index.get(&k) {
+                Some(&i) => groups[i].1.push(r),
+                None => {
+                    index.insert(k, groups.len());
+                    groups.push((key, vec![r]));
+                }
+            }
+        }
+    }
+    if !order.is_empty() {
+        let pos: Vec<usize> = order
+            .iter()
+            .map(|(p, _, _)| {
+                group
+                    .iter()
+                    .position(|g| g.field.name == p.field.name && g.hops.len() == p.hops.len())
+                    .unwrap_or(0)
+            })
+            .collect();
+        groups.sort_by(|a, b| {
+            let ka: Vec<Value> = pos.iter().map(|&i| a.0[i].clone()).collect();
+            let kb: Vec<Value> = pos.iter().map(|&i| b.0[i].clone()).collect();
+            compare_keys(&ka, &kb, order)
+        });
+    }
+    let groups: Vec<_> = groups
+        .into_iter()
+        .skip(offset)
+        .take(limit.map(|l| l as usize).unwrap_or(2000).min(2000))
+        .collect();
+    let mut out = format!(
+        "{{\"totalSize\":{},\"done\":true,\"records\":[",
+        groups.len()
+    );
+    for (gi, (key, members)) in groups.iter().enumerate() {
+        if gi > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"attributes\":{\"type\":\"AggregateResult\"}");
+        for (i, p) in group.iter().enumerate() {
+            let _ = write!(out, ",{}:", json_str(p.field.name));
+            write_value(&mut out, &key[i]);
+        }
+        for (name, func, path) in aggregates {
+            let _ = write!(out, ",{}:", json_str(name));
+            let vals = || {
+                members.iter().map(|&r| {
+                    path.as_ref()
+                        .map(|p| eval_path(st, env, obj, r, p))
+                        .unwrap_or(Value::Int(1))
+                })
+            };
+            let v = match func {
+                AggFn::Count => Value::Int(vals().filter(|v| *v != Value::Null).count() as i64),
+                AggFn::CountDistinct => Value::Int(
+                    vals()
+                        .filter_map(|v| value_key(&v))
+                        .collect::<HashSet<_>>()
+                        .len() as i64,
+                ),
+                AggFn::Min => vals()
+                    .filter(|v| *v != Value::Null)
+                    .min_by(|a, b| cmp_values(a, b).unwrap_or(Ordering::Equal))
+                    .unwrap_or(Value::Null),
+                AggFn::Max => vals()
+                    .filter(|v| *v != Value::Null)
+                    .max_by(|a, b| cmp_values(a, b).unwrap_or(Ordering::Equal))
+                    .unwrap_or(Value::Null),
+                AggFn::Sum | AggFn::Avg => {
+                    let nums: Vec<f64> = vals()
+                        .filter_map(|v| match v {
+                            Value::Int(i) => Some(i as f64),
+                            Value::Double(d) => Some(d),
+                            _ => None,
+                        })
+                        .collect();
+                    if nums.is_empty() {
+                        Value::Null
+                    } else if *func == AggFn::Sum {
+                        Value::Double(nums.iter().sum())
+                    } else {
+                        Value::Double(nums.iter().sum::<f64>() / nums.len() as f64)
+                    }
+                }
+            };
+            write_value(&mut out, &v);
+        }
+        out.push('}');
+    }
+    out.push_str("]}");
+    out
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -758,7 +1304,11 @@ fn render_page(
     let mut out = String::with_capacity(64 + (end - offset) * 320);
     let _ = write!(out, "{{\"totalSize\":{total},\"done\":{done},");
     if !done && let Some(c) = cursor {
-        let _ = write!(out, "\"nextRecordsUrl\":\"/services/data/v{}/query/{c}-{end}\",", env.version);
+        let _ = write!(
+            out,
+            "\"nextRecordsUrl\":\"/services/data/v{}/query/{c}-{end}\",",
+            env.version
+        );
     }
     out.push_str("\"records\":[");
     for (i, &r) in rows[offset..end].iter().enumerate() {
@@ -778,7 +1328,13 @@ pub fn render_record(out: &mut String, st: &OrgState, env: &Env, obj: Obj, row: 
         _ => String::new(),
     };
     if !id.is_empty() {
-        let _ = write!(out, ",\"url\":\"/services/data/v{}/sobjects/{}/{}\"", env.version, obj.name(), id);
+        let _ = write!(
+            out,
+            ",\"url\":\"/services/data/v{}/sobjects/{}/{}\"",
+            env.version,
+            obj.name(),
+            id
+        );
     }
     out.push('}');
     for (name, e) in &node.entries {
@@ -883,7 +1439,10 @@ mod tests {
         let now = 1_773_576_000_000;
         let today = now - now % DAY;
         assert_eq!(date_range(DateLiteral::Today, now), (today, today + DAY));
-        assert_eq!(date_range(DateLiteral::LastNDays(7), now), (today - 7 * DAY, today + DAY));
+        assert_eq!(
+            date_range(DateLiteral::LastNDays(7), now),
+            (today - 7 * DAY, today + DAY)
+        );
         assert_eq!(date_range(DateLiteral::ThisWeek, now).0, today);
         let (lo, hi) = date_range(DateLiteral::LastMonth, now);
         assert_eq!(sf_datetime(lo), "2026-02-01T00:00:00.000+0000");
@@ -892,6 +1451,9 @@ mod tests {
 
     #[test]
     fn datetime_format() {
-        assert_eq!(sf_datetime(1_767_225_600_123), "2026-01-01T00:00:00.123+0000");
+        assert_eq!(
+            sf_datetime(1_767_225_600_123),
+            "2026-01-01T00:00:00.123+0000"
+        );
     }
 }

@@ -38,11 +38,19 @@ pub fn routes() -> Router<Sim> {
             "/services/data/{v}/sobjects/{obj}/{id}",
             get(record_get).delete(record_delete).patch(record_patch),
         )
-        .route("/services/data/{v}/sobjects/{obj}/{id}/{field}", get(record_blob))
+        .route(
+            "/services/data/{v}/sobjects/{obj}/{id}/{field}",
+            get(record_blob),
+        )
 }
 
 pub(crate) fn json_response(status: StatusCode, body: String) -> Response {
-    (status, [(http::header::CONTENT_TYPE, "application/json;charset=UTF-8")], body).into_response()
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "application/json;charset=UTF-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn label(v: u32) -> String {
@@ -60,7 +68,11 @@ pub async fn versions() -> Response {
     json_response(StatusCode::OK, J::Array(list).to_string())
 }
 
-async fn resources(State(sim): State<Sim>, Path(v): Path<String>, headers: HeaderMap) -> Result<Response, RestError> {
+async fn resources(
+    State(sim): State<Sim>,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, RestError> {
     let ctx = sim.rest_begin(&headers, &v)?;
     let b = format!("/services/data/v{}", ctx.version);
     let body = json!({
@@ -79,20 +91,38 @@ fn batch_hint(headers: &HeaderMap) -> Option<usize> {
     let h = headers.get("sforce-query-options")?.to_str().ok()?;
     h.split([',', ';']).find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
-        k.trim().eq_ignore_ascii_case("batchSize").then(|| v.trim().parse().ok()).flatten()
+        k.trim()
+            .eq_ignore_ascii_case("batchSize")
+            .then(|| v.trim().parse().ok())
+            .flatten()
     })
 }
 
-async fn do_query(sim: &Sim, v: &str, headers: &HeaderMap, params: &HashMap<String, String>, all: bool) -> Result<Response, RestError> {
+async fn do_query(
+    sim: &Sim,
+    v: &str,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    all: bool,
+) -> Result<Response, RestError> {
     let ctx = sim.rest_begin(headers, v)?;
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
-        return Err(RestError::new(400, "MALFORMED_QUERY", "A query string has to be specified"));
+        return Err(RestError::new(
+            400,
+            "MALFORMED_QUERY",
+            "A query string has to be specified",
+        ));
     };
     let now = sim.now_ms();
-    let mut st = sim.write();
+    let st = sim.read();
     let env = sim.env(&st, &ctx);
-    let req = query::Request { soql: q, batch_hint: batch_hint(headers), now, query_all: all };
-    match query::run(&mut st, &env, &req) {
+    let req = query::Request {
+        soql: q,
+        batch_hint: batch_hint(headers),
+        now,
+        query_all: all,
+    };
+    match query::run(&st, &sim.inner.cursors, &env, &req) {
         Ok(body) => Ok(json_response(StatusCode::OK, body)),
         Err(e) => Err(RestError::new(400, e.code, e.message)),
     }
@@ -124,19 +154,27 @@ async fn query_more(
 ) -> Result<Response, RestError> {
     let ctx = sim.rest_begin(&headers, &v)?;
     let now = sim.now_ms();
-    let mut st = sim.write();
+    let st = sim.read();
     let env = sim.env(&st, &ctx);
-    match query::next_page(&mut st, &env, &locator, now) {
+    match query::next_page(&st, &sim.inner.cursors, &env, &locator, now) {
         Ok(body) => Ok(json_response(StatusCode::OK, body)),
         Err((status, code, msg)) => Err(RestError::new(status, code, msg)),
     }
 }
 
-async fn limits(State(sim): State<Sim>, Path(v): Path<String>, headers: HeaderMap) -> Result<Response, RestError> {
+async fn limits(
+    State(sim): State<Sim>,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, RestError> {
     let ctx = sim.rest_begin(&headers, &v)?;
     let st = sim.read();
     if st.users[ctx.user as usize].perms() & perm::VIEW_SETUP == 0 {
-        return Err(RestError::new(403, "INSUFFICIENT_ACCESS", "The user does not have the View Setup and Configuration permission"));
+        return Err(RestError::new(
+            403,
+            "INSUFFICIENT_ACCESS",
+            "The user does not have the View Setup and Configuration permission",
+        ));
     }
     let max = sim.inner.config.daily_api_limit;
     let used = sim.api_usage().min(max);
@@ -173,14 +211,25 @@ fn object_summary(o: Obj, version: &str) -> J {
     })
 }
 
-async fn describe_global(State(sim): State<Sim>, Path(v): Path<String>, headers: HeaderMap) -> Result<Response, RestError> {
+async fn describe_global(
+    State(sim): State<Sim>,
+    Path(v): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, RestError> {
     let ctx = sim.rest_begin(&headers, &v)?;
-    let objs: Vec<J> = ALL_OBJECTS.iter().map(|o| object_summary(*o, &ctx.version)).collect();
-    Ok(json_response(StatusCode::OK, json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objs}).to_string()))
+    let objs: Vec<J> = ALL_OBJECTS
+        .iter()
+        .map(|o| object_summary(*o, &ctx.version))
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": objs}).to_string(),
+    ))
 }
 
 fn find_obj(name: &str) -> Result<Obj, RestError> {
-    Obj::from_name(name).ok_or_else(|| RestError::new(404, "NOT_FOUND", "The requested resource does not exist"))
+    Obj::from_name(name)
+        .ok_or_else(|| RestError::new(404, "NOT_FOUND", "The requested resource does not exist"))
 }
 
 async fn sobject_basic(
@@ -190,7 +239,10 @@ async fn sobject_basic(
 ) -> Result<Response, RestError> {
     let ctx = sim.rest_begin(&headers, &v)?;
     let o = find_obj(&obj)?;
-    Ok(json_response(StatusCode::OK, json!({"objectDescribe": object_summary(o, &ctx.version), "recentItems": []}).to_string()))
+    Ok(json_response(
+        StatusCode::OK,
+        json!({"objectDescribe": object_summary(o, &ctx.version), "recentItems": []}).to_string(),
+    ))
 }
 
 async fn describe(
@@ -236,7 +288,9 @@ fn decode_row(o: Obj, id: &str) -> Result<u32, RestError> {
         Obj::ExternalClientApplication => ids::ECA,
         _ => o.prefix(),
     };
-    ids::parse_id(prefix, id).map(|n| n as u32).ok_or_else(RestError::not_found)
+    ids::parse_id(prefix, id)
+        .map(|n| n as u32)
+        .ok_or_else(RestError::not_found)
 }
 
 async fn record_get(
@@ -248,17 +302,29 @@ async fn record_get(
     let ctx = sim.rest_begin(&headers, &v)?;
     let o = find_obj(&obj)?;
     if !o.retrievable() {
-        return Err(RestError::new(400, "INVALID_TYPE_FOR_OPERATION", format!("entity type {} does not support retrieve", o.name())));
+        return Err(RestError::new(
+            400,
+            "INVALID_TYPE_FOR_OPERATION",
+            format!("entity type {} does not support retrieve", o.name()),
+        ));
     }
     let row = decode_row(o, &id)?;
     let st = sim.read();
     if !schema::row_exists(&st, o, row) {
         return Err(RestError::not_found());
     }
-    let wanted: Option<Vec<String>> = params.get("fields").map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
-    let mut node = Node { obj: o, entries: Vec::new() };
+    let wanted: Option<Vec<String>> = params
+        .get("fields")
+        .map(|f| f.split(',').map(|s| s.trim().to_string()).collect());
+    let mut node = Node {
+        obj: o,
+        entries: Vec::new(),
+    };
     for f in o.fields() {
-        if wanted.as_ref().is_none_or(|w| w.iter().any(|x| x.eq_ignore_ascii_case(f.name))) {
+        if wanted
+            .as_ref()
+            .is_none_or(|w| w.iter().any(|x| x.eq_ignore_ascii_case(f.name)))
+        {
             node.entries.push((f.name.to_string(), Entry::Field(f)));
         }
     }
@@ -277,7 +343,11 @@ async fn record_delete(
     let _ctx = sim.rest_begin(&headers, &v)?;
     let o = find_obj(&obj)?;
     // [C] the real error is not captured; this is the suggested shape.
-    Err(RestError::new(400, "INVALID_TYPE_FOR_OPERATION", format!("entity type {} does not support delete", o.name())))
+    Err(RestError::new(
+        400,
+        "INVALID_TYPE_FOR_OPERATION",
+        format!("entity type {} does not support delete", o.name()),
+    ))
 }
 
 async fn record_patch(
@@ -287,7 +357,11 @@ async fn record_patch(
 ) -> Result<Response, RestError> {
     let _ctx = sim.rest_begin(&headers, &v)?;
     let o = find_obj(&obj)?;
-    Err(RestError::new(400, "INVALID_TYPE_FOR_OPERATION", format!("entity type {} does not support update", o.name())))
+    Err(RestError::new(
+        400,
+        "INVALID_TYPE_FOR_OPERATION",
+        format!("entity type {} does not support update", o.name()),
+    ))
 }
 
 /// `GET /sobjects/EventLogFile/{id}/LogFile`: the CSV, gzipped on request.
@@ -306,9 +380,15 @@ async fn record_blob(
     let st = sim.read();
     let perms = st.users[ctx.user as usize].perms();
     if perms & (perm::VIEW_EVENT_LOGS | perm::VIEW_ALL_DATA) == 0 {
-        return Err(RestError::new(403, "INSUFFICIENT_ACCESS", "insufficient access rights on object id"));
+        return Err(RestError::new(
+            403,
+            "INSUFFICIENT_ACCESS",
+            "insufficient access rights on object id",
+        ));
     }
-    let Some(log) = st.event_logs.get(row as usize) else { return Err(RestError::not_found()) };
+    let Some(log) = st.event_logs.get(row as usize) else {
+        return Err(RestError::not_found());
+    };
     let gzip = headers
         .get(http::header::ACCEPT_ENCODING)
         .and_then(|h| h.to_str().ok())
@@ -318,11 +398,17 @@ async fn record_blob(
         let _ = enc.write_all(&log.csv);
         let body = enc.finish().unwrap_or_default();
         let mut r = (StatusCode::OK, body).into_response();
-        r.headers_mut().insert(http::header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        r.headers_mut().insert(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("gzip"),
+        );
         r
     } else {
         (StatusCode::OK, log.csv.clone()).into_response()
     };
-    resp.headers_mut().insert(http::header::CONTENT_TYPE, HeaderValue::from_static("text/csv"));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv"),
+    );
     Ok(resp)
 }

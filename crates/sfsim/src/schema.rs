@@ -80,10 +80,22 @@ impl FieldDef {
 }
 
 const fn f(name: &'static str, ty: FType, flags: u8) -> FieldDef {
-    FieldDef { name, ty, flags, reference_to: "", relationship: "" }
+    FieldDef {
+        name,
+        ty,
+        flags,
+        reference_to: "",
+        relationship: "",
+    }
 }
 const fn r(name: &'static str, to: &'static str, rel: &'static str, flags: u8) -> FieldDef {
-    FieldDef { name, ty: FType::Reference, flags, reference_to: to, relationship: rel }
+    FieldDef {
+        name,
+        ty: FType::Reference,
+        flags,
+        reference_to: to,
+        relationship: rel,
+    }
 }
 const fn id() -> FieldDef {
     f("Id", FType::Id, FIL | SRT | GRP)
@@ -131,7 +143,12 @@ const USER: &[FieldDef] = &[
     f("CreatedDate", T::DateTime, FIL | SRT),
     r("CreatedById", "User", "CreatedBy", FIL | SRT | GRP),
     f("LastModifiedDate", T::DateTime, FIL | SRT),
-    r("LastModifiedById", "User", "LastModifiedBy", FIL | SRT | GRP),
+    r(
+        "LastModifiedById",
+        "User",
+        "LastModifiedBy",
+        FIL | SRT | GRP,
+    ),
     f("SystemModstamp", T::DateTime, FIL | SRT),
 ];
 
@@ -154,7 +171,12 @@ const CONNECTED_APPLICATION: &[FieldDef] = &[
     f("CreatedDate", T::DateTime, FIL | SRT),
     r("CreatedById", "User", "CreatedBy", FIL | SRT | GRP),
     f("LastModifiedDate", T::DateTime, FIL | SRT),
-    r("LastModifiedById", "User", "LastModifiedBy", FIL | SRT | GRP),
+    r(
+        "LastModifiedById",
+        "User",
+        "LastModifiedBy",
+        FIL | SRT | GRP,
+    ),
     f("SystemModstamp", T::DateTime, FIL | SRT),
     f("MobileSessionTimeout", T::Picklist, STD),
     f("MobileStartUrl", T::Url, STD),
@@ -212,7 +234,12 @@ const ECA: &[FieldDef] = &[
 
 const ECA_POLICY: &[FieldDef] = &[
     id(),
-    r("ExternalClientApplicationId", "ExternalClientApplication", "ExternalClientApplication", STD),
+    r(
+        "ExternalClientApplicationId",
+        "ExternalClientApplication",
+        "ExternalClientApplication",
+        STD,
+    ),
     f("DeveloperName", T::String, FIL | SRT | GRP),
     f("MasterLabel", T::String, FIL | SRT | GRP),
     f("PermittedUsersPolicyType", T::Picklist, STD),
@@ -372,7 +399,10 @@ impl Obj {
         }
     }
     pub fn from_name(s: &str) -> Option<Obj> {
-        ALL_OBJECTS.iter().copied().find(|o| o.name().eq_ignore_ascii_case(s))
+        ALL_OBJECTS
+            .iter()
+            .copied()
+            .find(|o| o.name().eq_ignore_ascii_case(s))
     }
     pub fn prefix(self) -> &'static str {
         match self {
@@ -407,7 +437,9 @@ impl Obj {
         }
     }
     pub fn field(self, name: &str) -> Option<&'static FieldDef> {
-        self.fields().iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields()
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
     pub fn relationship(self, name: &str) -> Option<&'static FieldDef> {
         self.fields()
@@ -453,10 +485,18 @@ fn s(v: impl Into<String>) -> Value {
     Value::Str(v.into())
 }
 fn opt_ts(t: Ts) -> Value {
-    if t == 0 { Value::Null } else { Value::DateTime(t) }
+    if t == 0 {
+        Value::Null
+    } else {
+        Value::DateTime(t)
+    }
 }
 fn uid(u: u32) -> Value {
-    if u == NONE { Value::Null } else { Value::Id(ids::make_id(ids::USER, u as u64)) }
+    if u == NONE {
+        Value::Null
+    } else {
+        Value::Id(ids::make_id(ids::USER, u as u64))
+    }
 }
 
 /// Rows of an object, in natural (id) order. OauthToken rows come from the query
@@ -464,7 +504,12 @@ fn uid(u: u32) -> Value {
 pub fn all_rows(st: &OrgState, env: &Env, obj: Obj) -> Vec<u32> {
     let n = |len: usize| (0..len as u32).collect::<Vec<u32>>();
     match obj {
-        Obj::OauthToken => st.by_created.iter().copied().filter(|&t| !st.tokens[t as usize].revoked).collect(),
+        Obj::OauthToken => st
+            .by_created
+            .iter()
+            .copied()
+            .filter(|&t| !st.tokens[t as usize].revoked)
+            .collect(),
         Obj::User => n(st.users.len()),
         Obj::Profile => n(PROFILES.len()),
         Obj::ConnectedApplication => apps_where(st, |a| a.kind == AppKind::Connected),
@@ -481,7 +526,12 @@ pub fn all_rows(st: &OrgState, env: &Env, obj: Obj) -> Vec<u32> {
 }
 
 fn apps_where(st: &OrgState, pred: impl Fn(&App) -> bool) -> Vec<u32> {
-    st.apps.iter().enumerate().filter(|(_, a)| pred(a)).map(|(i, _)| i as u32).collect()
+    st.apps
+        .iter()
+        .enumerate()
+        .filter(|(_, a)| pred(a))
+        .map(|(i, _)| i as u32)
+        .collect()
 }
 
 /// Whether a row (by id-derived index) exists and is live.
@@ -512,14 +562,21 @@ pub fn follow(st: &OrgState, obj: Obj, row: u32, fk: &str) -> Option<(Obj, u32)>
         (Obj::OauthToken, "UserId") => user(st.tokens[i].user),
         (Obj::OauthToken, "AppMenuItemId") => {
             let a = st.tokens[i].app;
-            st.apps[a as usize].installed.then_some((Obj::AppMenuItem, a))
+            st.apps[a as usize]
+                .installed
+                .then_some((Obj::AppMenuItem, a))
         }
         (Obj::User, "ProfileId") => Some((Obj::Profile, st.users[i].profile as u32)),
         (Obj::User, "ManagerId") => user(st.users[i].manager),
         (Obj::User, "CreatedById" | "LastModifiedById") => user(0),
-        (Obj::ConnectedApplication | Obj::AppMenuItem | Obj::ExternalClientApplication, "CreatedById") => user(0),
+        (
+            Obj::ConnectedApplication | Obj::AppMenuItem | Obj::ExternalClientApplication,
+            "CreatedById",
+        ) => user(0),
         (Obj::ConnectedApplication, "LastModifiedById") => user(0),
-        (Obj::ExtlClntAppOauthPlcyCnfg, "ExternalClientApplicationId") => Some((Obj::ExternalClientApplication, row)),
+        (Obj::ExtlClntAppOauthPlcyCnfg, "ExternalClientApplicationId") => {
+            Some((Obj::ExternalClientApplication, row))
+        }
         (Obj::SetupAuditTrail, "CreatedById") => user(st.audits[i].by),
         (Obj::EventLogFile, "CreatedById") => user(0),
         _ => None,
@@ -550,9 +607,16 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
             match field {
                 // [C] the reference says the content is unclear; we expose a masked
                 // prefix of the refresh token rather than a usable credential.
-                "AccessToken" => s(format!("{}…", &env.secrets.refresh_token(row, t.generation)[..12])),
+                "AccessToken" => s(format!(
+                    "{}…",
+                    &env.secrets.refresh_token(row, t.generation)[..12]
+                )),
                 "AppMenuItemId" => {
-                    if app.installed { Value::Id(ids::make_id(ids::APP_MENU_ITEM, t.app as u64)) } else { Value::Null }
+                    if app.installed {
+                        Value::Id(ids::make_id(ids::APP_MENU_ITEM, t.app as u64))
+                    } else {
+                        Value::Null
+                    }
                 }
                 "AppName" => s(app.name.clone()),
                 "CreatedDate" => Value::DateTime(t.created),
@@ -570,7 +634,13 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
             match field {
                 "Username" => s(u.username.clone()),
                 "Name" => s(u.name()),
-                "FirstName" => if u.first.is_empty() { Value::Null } else { s(u.first.clone()) },
+                "FirstName" => {
+                    if u.first.is_empty() {
+                        Value::Null
+                    } else {
+                        s(u.first.clone())
+                    }
+                }
                 "LastName" => s(u.last.clone()),
                 "Email" => s(u.username.clone()),
                 "Alias" => s(u.username.chars().take(8).collect::<String>()),
@@ -601,7 +671,11 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
             let b = |bit: u8| Value::Bool(p & bit != 0);
             match field {
                 "Name" => s(name),
-                "UserType" => s(if license == "Chatter Free" { "CsnOnly" } else { "Standard" }),
+                "UserType" => s(if license == "Chatter Free" {
+                    "CsnOnly"
+                } else {
+                    "Standard"
+                }),
                 "Description" => s(format!("{license} profile")),
                 "PermissionsApiEnabled" => b(perm::API_ENABLED),
                 "PermissionsCustomizeApplication" => b(perm::CUSTOMIZE_APP),
@@ -643,7 +717,9 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
                 "Label" => s(a.name.clone()),
                 "Type" => app_menu_type(a),
                 "Description" => Value::Null,
-                "IsAccessible" => Value::Bool(a.permits(env.running_user, &st.users[env.running_user as usize])),
+                "IsAccessible" => {
+                    Value::Bool(a.permits(env.running_user, &st.users[env.running_user as usize]))
+                }
                 "IsVisible" => Value::Bool(true),
                 "IsUsingAdminAuthorization" => Value::Bool(a.admin_approved_only),
                 "IsRegisteredDeviceOnly" => Value::Bool(false),
@@ -660,7 +736,11 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
             match field {
                 "MasterLabel" => s(a.name.clone()),
                 "DeveloperName" => s(a.dev_name.clone()),
-                "DistributionState" => s(if a.managed_namespace.is_some() { "Packaged" } else { "Local" }),
+                "DistributionState" => s(if a.managed_namespace.is_some() {
+                    "Packaged"
+                } else {
+                    "Local"
+                }),
                 "Description" => Value::Null,
                 "ContactEmail" => s("admin@example.com"),
                 "NamespacePrefix" => a.managed_namespace.map(s).unwrap_or(Value::Null),
@@ -681,14 +761,21 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
                 } else {
                     "AllSelfAuthorized"
                 }),
-                "IpRelaxationPolicyType" => s(["Enforce", "BypassUsingSecondFactor", "Bypass"][a.ip_relax as usize % 3]),
+                "IpRelaxationPolicyType" => {
+                    s(["Enforce", "BypassUsingSecondFactor", "Bypass"][a.ip_relax as usize % 3])
+                }
                 // [C] picklist values for the refresh policy.
-                "RefreshTokenPolicyType" => s(match (a.refresh_validity_days, a.refresh_inactivity) {
-                    (None, _) => "Infinite",
-                    (Some(_), true) => "ExpireIfNotUsed",
-                    (Some(_), false) => "SpecificLifetime",
-                }),
-                "RefreshTokenValidityPeriod" => a.refresh_validity_days.map(|d| Value::Int(d as i64)).unwrap_or(Value::Null),
+                "RefreshTokenPolicyType" => {
+                    s(match (a.refresh_validity_days, a.refresh_inactivity) {
+                        (None, _) => "Infinite",
+                        (Some(_), true) => "ExpireIfNotUsed",
+                        (Some(_), false) => "SpecificLifetime",
+                    })
+                }
+                "RefreshTokenValidityPeriod" => a
+                    .refresh_validity_days
+                    .map(|d| Value::Int(d as i64))
+                    .unwrap_or(Value::Null),
                 "RefreshTokenValidityUnit" => s("Days"),
                 "IsRefreshTokenRotationEnabled" => Value::Bool(a.rotate_refresh),
                 "CreatedDate" => Value::DateTime(a.created),
@@ -701,21 +788,52 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
             match field {
                 "UserId" => uid(l.user),
                 "LoginTime" => Value::DateTime(l.time),
-                "LoginType" => s(if oauth { "Remote Access 2.0" } else { "Application" }),
-                "LoginSubType" => if oauth { s(LOGIN_SUBTYPES[l.subtype as usize]) } else { Value::Null },
-                "Application" => if oauth {
-                    st.apps.get(l.app as usize).map(|a| s(a.name.clone())).unwrap_or(Value::Null)
+                "LoginType" => s(if oauth {
+                    "Remote Access 2.0"
                 } else {
-                    s("Browser")
-                },
+                    "Application"
+                }),
+                "LoginSubType" => {
+                    if oauth {
+                        s(LOGIN_SUBTYPES[l.subtype as usize])
+                    } else {
+                        Value::Null
+                    }
+                }
+                "Application" => {
+                    if oauth {
+                        st.apps
+                            .get(l.app as usize)
+                            .map(|a| s(a.name.clone()))
+                            .unwrap_or(Value::Null)
+                    } else {
+                        s("Browser")
+                    }
+                }
                 "Status" => s(LOGIN_STATUSES[l.status as usize]),
                 "SourceIp" => s(Ipv4Addr::from(l.ip).to_string()),
                 "Platform" => s(if oauth { "Unknown" } else { "Mac OSX" }),
                 "Browser" => s(if oauth { "Unknown" } else { "Chrome 140" }),
-                "ApiType" => if oauth { s("N/A") } else { Value::Null },
-                "ApiVersion" => if oauth { s("N/A") } else { Value::Null },
+                "ApiType" => {
+                    if oauth {
+                        s("N/A")
+                    } else {
+                        Value::Null
+                    }
+                }
+                "ApiVersion" => {
+                    if oauth {
+                        s("N/A")
+                    } else {
+                        Value::Null
+                    }
+                }
                 "ClientVersion" => s("N/A"),
-                "LoginUrl" => s(env.base_url.trim_start_matches("http://").trim_start_matches("https://").to_string()),
+                "LoginUrl" => s(env
+                    .base_url
+                    .trim_start_matches("http://")
+                    .trim_start_matches("https://")
+                    .to_string()),
                 "CountryIso" => s("US"),
                 "CipherSuite" => s("ECDHE-RSA-AES256-GCM-SHA384"),
                 "TlsProtocol" => s("TLS 1.3"),
@@ -744,7 +862,11 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
                 "CreatedDate" | "LastModifiedDate" | "SystemModstamp" => Value::DateTime(e.created),
                 "Interval" => s("Daily"),
                 "Sequence" => Value::Int(0),
-                "LogFile" => s(format!("/services/data/v{}/sobjects/EventLogFile/{}/LogFile", env.version, obj.id_of(row))),
+                "LogFile" => s(format!(
+                    "/services/data/v{}/sobjects/EventLogFile/{}/LogFile",
+                    env.version,
+                    obj.id_of(row)
+                )),
                 "LogFileLength" => Value::Double(e.csv.len() as f64),
                 "LogFileContentType" => s("CSV"),
                 "LogFileFieldNames" => s(crate::eventlog::COLUMNS.join(",")),
@@ -786,14 +908,30 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
 }
 
 pub fn audit_display(st: &OrgState, a: &Audit) -> String {
-    let uname = |u: u32| st.users.get(u as usize).map(|u| u.username.as_str()).unwrap_or("");
-    let aname = |x: u32| st.apps.get(x as usize).map(|a| a.name.as_str()).unwrap_or("");
+    let uname = |u: u32| {
+        st.users
+            .get(u as usize)
+            .map(|u| u.username.as_str())
+            .unwrap_or("")
+    };
+    let aname = |x: u32| {
+        st.apps
+            .get(x as usize)
+            .map(|a| a.name.as_str())
+            .unwrap_or("")
+    };
     match a.action {
         AUDIT_DEACTIVATED => format!("Deactivated user {}", uname(a.target)),
         1 => format!("Activated user {}", uname(a.target)),
         AUDIT_CREATED => format!("Created new user {}", uname(a.target)),
-        3 => format!("Changed profile for user {} from Standard User to Sales User", uname(a.target)),
-        4 => format!("Permission set Sales_Ops: assigned to user {}", uname(a.target)),
+        3 => format!(
+            "Changed profile for user {} from Standard User to Sales User",
+            uname(a.target)
+        ),
+        4 => format!(
+            "Permission set Sales_Ops: assigned to user {}",
+            uname(a.target)
+        ),
         5 => format!("Froze user {}", uname(a.target)),
         AUDIT_BLOCKED => format!("Blocked connected app {}", aname(a.target)),
         AUDIT_UNBLOCKED => format!("Unblocked connected app {}", aname(a.target)),

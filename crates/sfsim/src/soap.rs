@@ -38,7 +38,9 @@ pub fn texts(xml: &str, local: &str) -> Vec<String> {
                     cur.clear();
                 }
             }
-            Ok(Event::Empty(e)) if depth_in.is_none() && e.local_name().as_ref() == local.as_bytes() => {
+            Ok(Event::Empty(e))
+                if depth_in.is_none() && e.local_name().as_ref() == local.as_bytes() =>
+            {
                 out.push(String::new());
             }
             Ok(Event::Text(t)) if depth_in.is_some() => {
@@ -65,7 +67,11 @@ fn has_element(xml: &str, local: &str) -> bool {
     let mut r = Reader::from_str(xml);
     loop {
         match r.read_event() {
-            Ok(Event::Start(e)) | Ok(Event::Empty(e)) if e.local_name().as_ref() == local.as_bytes() => return true,
+            Ok(Event::Start(e)) | Ok(Event::Empty(e))
+                if e.local_name().as_ref() == local.as_bytes() =>
+            {
+                return true;
+            }
             Ok(Event::Eof) | Err(_) => return false,
             _ => {}
         }
@@ -73,7 +79,12 @@ fn has_element(xml: &str, local: &str) -> bool {
 }
 
 fn xml(status: StatusCode, body: String) -> Response {
-    (status, [(http::header::CONTENT_TYPE, "text/xml;charset=UTF-8")], body).into_response()
+    (
+        status,
+        [(http::header::CONTENT_TYPE, "text/xml;charset=UTF-8")],
+        body,
+    )
+        .into_response()
 }
 
 fn envelope(ns: &str, body: &str) -> String {
@@ -94,34 +105,84 @@ fn fault(code: &str, msg: &str, ns: &str) -> Response {
 const PARTNER_NS: &str = "urn:partner.soap.sforce.com";
 const MD_NS: &str = "http://soap.sforce.com/2006/04/metadata";
 
-async fn partner(State(sim): State<Sim>, headers: HeaderMap, axum::extract::Path(params): axum::extract::Path<Vec<(String, String)>>, body: String) -> Response {
-    let version = params.iter().find(|(k, _)| k == "v").map(|(_, v)| v.clone()).unwrap_or_else(|| "64.0".into());
+async fn partner(
+    State(sim): State<Sim>,
+    headers: HeaderMap,
+    axum::extract::Path(params): axum::extract::Path<Vec<(String, String)>>,
+    body: String,
+) -> Response {
+    let version = params
+        .iter()
+        .find(|(k, _)| k == "v")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| "64.0".into());
     let base = base_url(&headers);
     if has_element(&body, "logout") {
-        let sid = texts(&body, "sessionId").into_iter().next().unwrap_or_default();
+        let sid = texts(&body, "sessionId")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
         sim.write().sessions.remove(&sid);
         return xml(StatusCode::OK, envelope(PARTNER_NS, "<logoutResponse/>"));
     }
     if !has_element(&body, "login") {
-        return fault("UNKNOWN_EXCEPTION", "The simulator supports only login and logout on the partner SOAP API", PARTNER_NS);
+        return fault(
+            "UNKNOWN_EXCEPTION",
+            "The simulator supports only login and logout on the partner SOAP API",
+            PARTNER_NS,
+        );
     }
-    let username = texts(&body, "username").into_iter().next().unwrap_or_default();
-    let password = texts(&body, "password").into_iter().next().unwrap_or_default();
+    let username = texts(&body, "username")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let password = texts(&body, "password")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     let now = sim.now_ms();
     let mut st = sim.write();
     let user = st.user_by_username(&username);
-    let ok = user.filter(|&u| st.users[u as usize].active && sim.inner.secrets.password(u) == password);
+    let ok =
+        user.filter(|&u| st.users[u as usize].active && sim.inner.secrets.password(u) == password);
     let Some(user) = ok else {
         if let Some(u) = user {
             let ip: u32 = rand::Rng::random(&mut st.rng);
-            st.logins.push(Login { user: u, time: now, app: NONE, subtype: 0, status: 1, ip });
+            st.logins.push(Login {
+                user: u,
+                time: now,
+                app: NONE,
+                subtype: 0,
+                status: 1,
+                ip,
+            });
         }
-        return fault("INVALID_LOGIN", "Invalid username, password, security token; or user locked out.", PARTNER_NS);
+        return fault(
+            "INVALID_LOGIN",
+            "Invalid username, password, security token; or user locked out.",
+            PARTNER_NS,
+        );
     };
     let org15 = sim.org15().to_string();
-    let sid = st.new_session(&org15, Session { user, app: NONE, token: NONE, issued: now, scope: "full".into() });
+    let sid = st.new_session(
+        &org15,
+        Session {
+            user,
+            app: NONE,
+            token: NONE,
+            issued: now,
+            scope: "full".into(),
+        },
+    );
     let ip: u32 = rand::Rng::random(&mut st.rng);
-    st.logins.push(Login { user, time: now, app: NONE, subtype: 0, status: 0, ip });
+    st.logins.push(Login {
+        user,
+        time: now,
+        app: NONE,
+        subtype: 0,
+        status: 0,
+        ip,
+    });
     let u = &st.users[user as usize];
     let org = &sim.inner.org_id;
     let uid = ids::make_id(ids::USER, user as u64);
@@ -149,16 +210,31 @@ fn connected_app_full_name(a: &App) -> String {
 }
 
 async fn metadata(State(sim): State<Sim>, body: String) -> Response {
-    let sid = texts(&body, "sessionId").into_iter().next().unwrap_or_default();
+    let sid = texts(&body, "sessionId")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
     let Some(session) = sim.read().sessions.get(&sid).cloned() else {
-        return fault("INVALID_SESSION_ID", "Invalid Session ID found in SessionHeader: Illegal Session", MD_NS);
+        return fault(
+            "INVALID_SESSION_ID",
+            "Invalid Session ID found in SessionHeader: Illegal Session",
+            MD_NS,
+        );
     };
     if sim.charge_api().is_err() {
-        return fault("REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.", MD_NS);
+        return fault(
+            "REQUEST_LIMIT_EXCEEDED",
+            "TotalRequests Limit exceeded.",
+            MD_NS,
+        );
     }
     let st = sim.read();
     if st.users[session.user as usize].perms() & perm::CUSTOMIZE_APP == 0 {
-        return fault("INSUFFICIENT_ACCESS", "insufficient access rights on cross-reference id", MD_NS);
+        return fault(
+            "INSUFFICIENT_ACCESS",
+            "insufficient access rights on cross-reference id",
+            MD_NS,
+        );
     }
     let admin = ids::make_id(ids::USER, 0);
     let admin_name = esc(&st.users[0].name());
@@ -167,7 +243,12 @@ async fn metadata(State(sim): State<Sim>, body: String) -> Response {
         for ty in texts(&body, "type") {
             match ty.as_str() {
                 "ConnectedApp" => {
-                    for (i, a) in st.apps.iter().enumerate().filter(|(_, a)| a.kind == AppKind::Connected) {
+                    for (i, a) in st
+                        .apps
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, a)| a.kind == AppKind::Connected)
+                    {
                         let full = connected_app_full_name(a);
                         out.push_str(&format!(
                             "<result><createdById>{admin}</createdById><createdByName>{admin_name}</createdByName><createdDate>{c}</createdDate><fileName>connectedApps/{f}.connectedApp</fileName><fullName>{f}</fullName><id>{id}</id><lastModifiedById>{admin}</lastModifiedById><lastModifiedByName>{admin_name}</lastModifiedByName><lastModifiedDate>{c}</lastModifiedDate>{ns}<manageableState>{ms}</manageableState><type>ConnectedApp</type></result>",
@@ -220,7 +301,11 @@ async fn metadata(State(sim): State<Sim>, body: String) -> Response {
         out.push_str("</result></readMetadataResponse>");
         return xml(StatusCode::OK, envelope(MD_NS, &out));
     }
-    fault("UNKNOWN_EXCEPTION", "The simulator supports only listMetadata and readMetadata", MD_NS)
+    fault(
+        "UNKNOWN_EXCEPTION",
+        "The simulator supports only listMetadata and readMetadata",
+        MD_NS,
+    )
 }
 
 fn connected_app_xml(a: &App, full: &str) -> String {
@@ -228,7 +313,11 @@ fn connected_app_xml(a: &App, full: &str) -> String {
         None => "<refreshTokenPolicy>infinite</refreshTokenPolicy>".to_string(),
         Some(d) => format!(
             "<refreshTokenPolicy>{}</refreshTokenPolicy><refreshTokenValidityPeriod>{d}</refreshTokenValidityPeriod><refreshTokenValidityUnit>Days</refreshTokenValidityUnit>",
-            if a.refresh_inactivity { "expire_if_not_used" } else { "specific_lifetime" }
+            if a.refresh_inactivity {
+                "expire_if_not_used"
+            } else {
+                "specific_lifetime"
+            }
         ),
     };
     let ip = ["ENFORCE", "BYPASS_2FA", "BYPASS"][a.ip_relax as usize % 3];
@@ -236,7 +325,10 @@ fn connected_app_xml(a: &App, full: &str) -> String {
         "<records xsi:type=\"ConnectedApp\"><fullName>{}</fullName><contactEmail>admin@example.com</contactEmail><label>{}</label><oauthConfig>{}<consumerKey>{}</consumerKey><isAdminApproved>{}</isAdminApproved><isSecretRequiredForRefreshToken>true</isSecretRequiredForRefreshToken><scopes>Api</scopes><scopes>RefreshToken</scopes></oauthConfig><oauthPolicy><ipRelaxation>{ip}</ipRelaxation>{policy}</oauthPolicy></records>",
         esc(full),
         esc(&a.name),
-        a.callback_urls.iter().map(|c| format!("<callbackUrl>{}</callbackUrl>", esc(c))).collect::<String>(),
+        a.callback_urls
+            .iter()
+            .map(|c| format!("<callbackUrl>{}</callbackUrl>", esc(c)))
+            .collect::<String>(),
         esc(&a.consumer_key),
         a.admin_approved_only,
     )

@@ -12,7 +12,13 @@ async fn jsforce_logs_in_queries_past_the_cap_and_revokes() {
         dir.join("node_modules/jsforce").exists(),
         "jsforce is not installed: run `npm ci --prefix crates/sfsim/tests/jsforce` (node v20+ required)"
     );
-    let rs = Sim::spawn(SimConfig { tokens: 6_000, users: 600, ..SimConfig::default() }).await.expect("spawn");
+    let rs = Sim::spawn(SimConfig {
+        tokens: 6_000,
+        users: 600,
+        ..SimConfig::default()
+    })
+    .await
+    .expect("spawn");
     let creds = serde_json::to_string(&rs.credentials).expect("creds");
     let out = tokio::process::Command::new("node")
         .arg(dir.join("run.js"))
@@ -23,8 +29,15 @@ async fn jsforce_logs_in_queries_past_the_cap_and_revokes() {
         .unwrap_or_else(|e| panic!("cannot run `node` ({e}); install node v20+ and run `npm ci --prefix crates/sfsim/tests/jsforce`"));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "node failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    let line = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_else(|| panic!("no JSON output: {stdout} {stderr}"));
+    assert!(
+        out.status.success(),
+        "node failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let line = stdout
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("no JSON output: {stdout} {stderr}"));
     let v: serde_json::Value = serde_json::from_str(line).expect("json");
     assert_eq!(v["orgId"], rs.credentials.org_id.as_str());
     assert_eq!(v["count"], 6000);

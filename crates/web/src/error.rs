@@ -91,6 +91,7 @@ impl AppError {
 #[derive(Template)]
 #[template(path = "pages/error.html")]
 pub struct ErrorPage {
+    pub layout: crate::layout::Layout,
     pub status: u16,
     pub title: &'static str,
     pub message: String,
@@ -102,6 +103,7 @@ impl IntoResponse for AppError {
         let status = self.status();
         let (title, message) = self.public();
         let page = ErrorPage {
+            layout: crate::layout::Layout::bare(),
             status: status.as_u16(),
             title,
             message,

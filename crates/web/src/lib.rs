@@ -1,9 +1,15 @@
 //! The web layer: router, pages, errors.
 
+mod chart;
+mod csv_export;
 mod error;
+mod filters;
+mod layout;
 pub mod pages;
 mod router;
 mod serve;
+#[cfg(test)]
+mod testutil;
 
 pub use error::{ApiError, AppError};
 pub use router::router;

@@ -1,6 +1,7 @@
 //! Everything that calls Salesforce on the cockpit's behalf: connecting orgs,
 //! the database-backed token provider, the sync, and the job runner.
 
+pub mod actions;
 pub mod connect;
 mod error;
 pub mod provider;

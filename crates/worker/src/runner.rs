@@ -114,6 +114,28 @@ pub async fn run_one(
                 Err(_) => cockpit_db::jobs::complete(pool, job.id).await?,
             }
         }
+        ("action", _) => {
+            let Some(action) = job.payload["action_id"].as_i64() else {
+                cockpit_db::jobs::complete(pool, job.id).await?;
+                return Ok(true);
+            };
+            match crate::actions::execute(pool, keyring.clone(), action).await {
+                Ok(crate::actions::Next::Done(_)) => {
+                    cockpit_db::jobs::complete(pool, job.id).await?
+                }
+                Ok(crate::actions::Next::Later(why, secs)) => {
+                    let later = chrono::Utc::now() + chrono::Duration::seconds(secs);
+                    cockpit_db::jobs::release(pool, job.id, &why, later).await?
+                }
+                Err(e) => {
+                    // The intent is durable: retry with backoff, never drop it.
+                    tracing::warn!(action, error = %e, "action could not run; will retry");
+                    let delay = 30 * i64::from(job.attempts.clamp(1, 20));
+                    let later = chrono::Utc::now() + chrono::Duration::seconds(delay);
+                    cockpit_db::jobs::release(pool, job.id, &e.to_string(), later).await?
+                }
+            }
+        }
         (kind, _) => {
             tracing::error!(job = job.id, kind, "unknown job kind; dropped");
             cockpit_db::jobs::complete(pool, job.id).await?;

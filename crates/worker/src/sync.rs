@@ -19,6 +19,7 @@ use cockpit_salesforce::{
     LoginHistory, OauthToken, SalesforceClient, SetupAuditTrail, User,
 };
 use futures::{StreamExt, TryStreamExt};
+use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::WorkerError;
@@ -32,6 +33,8 @@ pub struct SyncSettings {
     pub stale_days: i32,
     /// Days of event logs and login history to read.
     pub usage_days: u32,
+    /// Where to report progress (the CLI and the demo draw it).
+    pub progress: Option<watch::Sender<SyncProgress>>,
 }
 
 impl Default for SyncSettings {
@@ -39,7 +42,24 @@ impl Default for SyncSettings {
         SyncSettings {
             stale_days: 90,
             usage_days: 7,
+            progress: None,
         }
+    }
+}
+
+/// How far a sync has come.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncProgress {
+    pub phase: &'static str,
+    pub users: u64,
+    pub tokens: u64,
+    /// The org's token count, once Salesforce has told it.
+    pub tokens_expected: Option<u64>,
+}
+
+fn report(settings: &SyncSettings, update: impl FnOnce(&mut SyncProgress)) {
+    if let Some(tx) = &settings.progress {
+        tx.send_modify(update);
     }
 }
 
@@ -141,15 +161,21 @@ async fn pull(
     integration_user: Option<&str>,
 ) -> Result<Pulled, WorkerError> {
     // Deactivation dates first: users are staged with them.
+    report(settings, |p| p.phase = "users");
     let deactivations = deactivations(client).await?;
     let users = pull_users(client, conn, &deactivations).await?;
+    report(settings, |p| p.users = users);
+    report(settings, |p| p.phase = "apps");
     let mut apps = pull_apps(client).await?;
-    let (tokens, token_parts) = pull_tokens(client, conn, &mut apps).await?;
+    report(settings, |p| p.phase = "tokens");
+    let (tokens, token_parts) = pull_tokens(client, conn, &mut apps, settings).await?;
     let app_count = apps.len() as u64;
     let staged: Vec<StagedApp> = apps.into_values().collect();
     conn.stage_apps(&staged).await?;
+    report(settings, |p| p.phase = "usage");
     pull_usage(client, conn, &staged, settings.usage_days).await?;
     pull_logins(client, conn, settings.usage_days, integration_user).await?;
+    report(settings, |p| p.phase = "saving");
     Ok(Pulled {
         users,
         apps: app_count,
@@ -400,6 +426,7 @@ async fn pull_tokens(
     client: &SalesforceClient,
     conn: &mut SyncConn,
     apps: &mut BTreeMap<String, StagedApp>,
+    settings: &SyncSettings,
 ) -> Result<(u64, u64), WorkerError> {
     let mut stream = client.oauth_tokens_complete();
     let mut by_name = HashMap::new();
@@ -422,9 +449,15 @@ async fn pull_tokens(
         if batch.len() == BATCH {
             n += conn.stage_tokens(&batch).await?;
             batch.clear();
+            let expected = stream.stats().expected;
+            report(settings, |p| {
+                p.tokens = n;
+                p.tokens_expected = expected;
+            });
         }
     }
     n += conn.stage_tokens(&batch).await?;
+    report(settings, |p| p.tokens = n);
     let stats = stream.stats();
     if !stats.complete {
         return Err(WorkerError::Invalid(

@@ -118,6 +118,15 @@ pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
 }
 /// Drive the simulator's login and consent pages like a browser; returns (code, state).
 pub async fn browser_login(authorize: &Url, username: &str, password: &str) -> (String, String) {
+    let query = browser_callback(authorize, username, password).await;
+    let q: HashMap<_, _> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    (q["code"].clone(), q["state"].clone())
+}
+
+/// Drive the login and consent pages; returns the query string of the callback redirect.
+pub async fn browser_callback(authorize: &Url, username: &str, password: &str) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let browser = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -152,18 +161,17 @@ pub async fn browser_login(authorize: &Url, username: &str, password: &str) -> (
     assert!(resp.status().is_redirection(), "{}", resp.status());
     let location = Url::parse(resp.headers()["location"].to_str().unwrap()).unwrap();
     assert!(location.as_str().starts_with(REDIRECT), "{location}");
-    let q: HashMap<_, _> = location.query_pairs().into_owned().collect();
-    (q["code"].clone(), q["state"].clone())
+    location.query().unwrap_or_default().to_owned()
 }
 /// Web-server flow with PKCE through the sim's HTML pages.
 pub async fn connect_web(running: &RunningSim) -> (OAuthClient, TokenResponse) {
     let c = &running.credentials;
     let oauth = oauth(c);
     let auth = oauth.authorize_url().unwrap();
-    let (code, state) = browser_login(&auth.url, &c.username, &c.password).await;
-    assert_eq!(state, auth.state.expose_secret());
+    let query = browser_callback(&auth.url, &c.username, &c.password).await;
+    let code = cockpit_salesforce::callback_code(&query, &auth.state).unwrap();
     let t = oauth
-        .exchange_code(&code, &auth.pkce_verifier)
+        .exchange_code(code.expose_secret(), &auth.pkce_verifier)
         .await
         .unwrap();
     (oauth, t)

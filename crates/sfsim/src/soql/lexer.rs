@@ -40,21 +40,34 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SoqlError> {
                     i += 1;
                 }
             }
-            out.push(Token { tok: Tok::Ident(src[start..i].to_string()), pos: start });
-        } else if c.is_ascii_digit() || (c == b'-' && i + 1 < b.len() && b[i + 1].is_ascii_digit()) {
+            out.push(Token {
+                tok: Tok::Ident(src[start..i].to_string()),
+                pos: start,
+            });
+        } else if c.is_ascii_digit() || (c == b'-' && i + 1 < b.len() && b[i + 1].is_ascii_digit())
+        {
             i += 1;
             while i < b.len()
-                && (b[i].is_ascii_digit() || matches!(b[i], b'.' | b':' | b'-' | b'+' | b'T' | b'Z'))
+                && (b[i].is_ascii_digit()
+                    || matches!(b[i], b'.' | b':' | b'-' | b'+' | b'T' | b'Z'))
             {
                 i += 1;
             }
-            out.push(Token { tok: Tok::Num(src[start..i].to_string()), pos: start });
+            out.push(Token {
+                tok: Tok::Num(src[start..i].to_string()),
+                pos: start,
+            });
         } else if c == b'\'' {
             i += 1;
             let mut s = String::new();
             loop {
                 if i >= b.len() {
-                    return Err(error_at(src, start, "MALFORMED_QUERY", "unterminated string literal"));
+                    return Err(error_at(
+                        src,
+                        start,
+                        "MALFORMED_QUERY",
+                        "unterminated string literal",
+                    ));
                 }
                 match b[i] {
                     b'\'' => {
@@ -76,7 +89,12 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SoqlError> {
                             b'%' | b'_' => e as char,
                             b'\'' | b'"' | b'\\' => e as char,
                             _ => {
-                                return Err(error_at(src, i, "MALFORMED_QUERY", "Invalid string literal. Illegal character sequence."));
+                                return Err(error_at(
+                                    src,
+                                    i,
+                                    "MALFORMED_QUERY",
+                                    "Invalid string literal. Illegal character sequence.",
+                                ));
                             }
                         });
                         i += 2;
@@ -88,7 +106,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SoqlError> {
                     }
                 }
             }
-            out.push(Token { tok: Tok::Str(s), pos: start });
+            out.push(Token {
+                tok: Tok::Str(s),
+                pos: start,
+            });
         } else {
             let two = if i + 1 < b.len() { &src[i..i + 2] } else { "" };
             let sym: &'static str = match two {
@@ -105,14 +126,25 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SoqlError> {
                     b',' => ",",
                     _ => {
                         let ch = src[i..].chars().next().unwrap_or(' ');
-                        return Err(error_at(src, i, "MALFORMED_QUERY", &format!("unexpected token: '{ch}'")));
+                        return Err(error_at(
+                            src,
+                            i,
+                            "MALFORMED_QUERY",
+                            &format!("unexpected token: '{ch}'"),
+                        ));
                     }
                 },
             };
             i += sym.len().min(if two == "<>" { 2 } else { sym.len() });
-            out.push(Token { tok: Tok::Sym(sym), pos: start });
+            out.push(Token {
+                tok: Tok::Sym(sym),
+                pos: start,
+            });
         }
     }
-    out.push(Token { tok: Tok::Eof, pos: src.len() });
+    out.push(Token {
+        tok: Tok::Eof,
+        pos: src.len(),
+    });
     Ok(out)
 }

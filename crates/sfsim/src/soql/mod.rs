@@ -23,8 +23,23 @@ impl Path {
 #[derive(Clone, Debug, PartialEq)]
 pub enum SelectItem {
     Field(Path),
-    /// `COUNT()` (field None) or `COUNT(field)`.
-    Count { field: Option<Path>, alias: Option<String>, pos: usize },
+    /// An aggregate: `COUNT()` (field None), `COUNT(f)`, `COUNT_DISTINCT(f)`, `MIN`, `MAX`, `SUM`, `AVG`.
+    Agg {
+        func: AggFn,
+        field: Option<Path>,
+        alias: Option<String>,
+        pos: usize,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AggFn {
+    Count,
+    CountDistinct,
+    Min,
+    Max,
+    Sum,
+    Avg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -77,10 +92,28 @@ pub enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Not(Box<Expr>),
-    Cmp { path: Path, op: Op, lit: Lit, lit_pos: usize },
-    In { path: Path, negated: bool, list: Vec<Lit>, lit_pos: usize },
-    InQuery { path: Path, negated: bool, sub: Box<Query> },
-    Like { path: Path, pattern: String, negated: bool },
+    Cmp {
+        path: Path,
+        op: Op,
+        lit: Lit,
+        lit_pos: usize,
+    },
+    In {
+        path: Path,
+        negated: bool,
+        list: Vec<Lit>,
+        lit_pos: usize,
+    },
+    InQuery {
+        path: Path,
+        negated: bool,
+        sub: Box<Query>,
+    },
+    Like {
+        path: Path,
+        pattern: String,
+        negated: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -97,6 +130,7 @@ pub struct Query {
     pub from: String,
     pub from_pos: usize,
     pub where_: Option<Expr>,
+    pub group_by: Vec<Path>,
     pub order: Vec<OrderKey>,
     pub limit: Option<u64>,
     pub offset: Option<u64>,

@@ -72,16 +72,29 @@ impl<'a> P<'a> {
             Tok::Sym(s) => s.to_string(),
             Tok::Eof => "<EOF>".to_string(),
         };
-        error_at(self.src, t.pos, "MALFORMED_QUERY", &format!("unexpected token: '{text}'"))
+        error_at(
+            self.src,
+            t.pos,
+            "MALFORMED_QUERY",
+            &format!("unexpected token: '{text}'"),
+        )
     }
     fn malformed(&self, pos: usize, msg: &str) -> SoqlError {
         error_at(self.src, pos, "MALFORMED_QUERY", msg)
     }
     fn expect_kw(&mut self, kw: &str) -> Result<(), SoqlError> {
-        if self.eat_kw(kw) { Ok(()) } else { Err(self.unexpected()) }
+        if self.eat_kw(kw) {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
     }
     fn expect_sym(&mut self, s: &str) -> Result<(), SoqlError> {
-        if self.eat_sym(s) { Ok(()) } else { Err(self.unexpected()) }
+        if self.eat_sym(s) {
+            Ok(())
+        } else {
+            Err(self.unexpected())
+        }
     }
 
     fn path(&mut self) -> Result<Path, SoqlError> {
@@ -92,7 +105,10 @@ impl<'a> P<'a> {
                     return Err(self.unexpected());
                 }
                 self.next();
-                Ok(Path { parts: s.split('.').map(str::to_string).collect(), pos })
+                Ok(Path {
+                    parts: s.split('.').map(str::to_string).collect(),
+                    pos,
+                })
             }
             _ => Err(self.unexpected()),
         }
@@ -104,22 +120,55 @@ impl<'a> P<'a> {
         loop {
             let pos = self.pos();
             if self.is_kw("TYPEOF") || self.is_sym("(") {
-                return Err(self.malformed(pos, "The simulator does not support TYPEOF or sub-queries in the SELECT list"));
+                return Err(self.malformed(
+                    pos,
+                    "The simulator does not support TYPEOF or sub-queries in the SELECT list",
+                ));
             }
-            let is_count = self.is_kw("COUNT") && matches!(self.toks.get(self.i + 1).map(|t| &t.tok), Some(Tok::Sym("(")));
-            if is_count {
+            let func = match self.peek() {
+                Tok::Ident(s)
+                    if matches!(
+                        self.toks.get(self.i + 1).map(|t| &t.tok),
+                        Some(Tok::Sym("("))
+                    ) =>
+                {
+                    match s.to_ascii_uppercase().as_str() {
+                        "COUNT" => Some(AggFn::Count),
+                        "COUNT_DISTINCT" => Some(AggFn::CountDistinct),
+                        "MIN" => Some(AggFn::Min),
+                        "MAX" => Some(AggFn::Max),
+                        "SUM" => Some(AggFn::Sum),
+                        "AVG" => Some(AggFn::Avg),
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            if let Some(func) = func {
                 self.next();
                 self.expect_sym("(")?;
-                let field = if self.is_sym(")") { None } else { Some(self.path()?) };
+                let field = if self.is_sym(")") && func == AggFn::Count {
+                    None
+                } else {
+                    Some(self.path()?)
+                };
                 self.expect_sym(")")?;
                 let alias = match self.peek().clone() {
-                    Tok::Ident(s) if !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&s)) && field.is_some() => {
+                    Tok::Ident(s)
+                        if !RESERVED.iter().any(|r| r.eq_ignore_ascii_case(&s))
+                            && field.is_some() =>
+                    {
                         self.next();
                         Some(s)
                     }
                     _ => None,
                 };
-                select.push(SelectItem::Count { field, alias, pos });
+                select.push(SelectItem::Agg {
+                    func,
+                    field,
+                    alias,
+                    pos,
+                });
             } else {
                 select.push(SelectItem::Field(self.path()?));
             }
@@ -137,21 +186,43 @@ impl<'a> P<'a> {
             }
         };
         // Optional alias is not supported by the simulator; treat as error below.
-        let where_ = if self.eat_kw("WHERE") { Some(self.or_expr()?) } else { None };
+        let where_ = if self.eat_kw("WHERE") {
+            Some(self.or_expr()?)
+        } else {
+            None
+        };
         if self.is_kw("WITH") {
             self.next();
             // WITH SECURITY_ENFORCED / USER_MODE / SYSTEM_MODE are accepted and ignored.
             match self.peek().clone() {
                 Tok::Ident(s)
-                    if ["SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"].iter().any(|k| k.eq_ignore_ascii_case(&s)) =>
+                    if ["SECURITY_ENFORCED", "USER_MODE", "SYSTEM_MODE"]
+                        .iter()
+                        .any(|k| k.eq_ignore_ascii_case(&s)) =>
                 {
                     self.next();
                 }
                 _ => return Err(self.unexpected()),
             }
         }
-        if self.is_kw("GROUP") {
-            return Err(self.malformed(self.pos(), "GROUP BY is not supported by the simulator"));
+        let mut group_by = Vec::new();
+        if self.eat_kw("GROUP") {
+            self.expect_kw("BY")?;
+            if self.is_kw("ROLLUP") || self.is_kw("CUBE") {
+                return Err(self.malformed(
+                    self.pos(),
+                    "GROUP BY ROLLUP/CUBE is not supported by the simulator",
+                ));
+            }
+            loop {
+                group_by.push(self.path()?);
+                if !self.eat_sym(",") {
+                    break;
+                }
+            }
+            if self.is_kw("HAVING") {
+                return Err(self.malformed(self.pos(), "HAVING is not supported by the simulator"));
+            }
         }
         let mut order = Vec::new();
         if self.eat_kw("ORDER") {
@@ -174,7 +245,11 @@ impl<'a> P<'a> {
                         return Err(self.unexpected());
                     }
                 }
-                order.push(OrderKey { path, desc, nulls_last });
+                order.push(OrderKey {
+                    path,
+                    desc,
+                    nulls_last,
+                });
                 if !self.eat_sym(",") {
                     break;
                 }
@@ -191,7 +266,16 @@ impl<'a> P<'a> {
         if self.eat_kw("FOR") && !(self.eat_kw("VIEW") || self.eat_kw("REFERENCE")) {
             return Err(self.unexpected());
         }
-        Ok(Query { select, from, from_pos, where_, order, limit, offset })
+        Ok(Query {
+            select,
+            from,
+            from_pos,
+            where_,
+            group_by,
+            order,
+            limit,
+            offset,
+        })
     }
 
     fn uint(&mut self) -> Result<u64, SoqlError> {
@@ -251,7 +335,11 @@ impl<'a> P<'a> {
             if self.is_kw("SELECT") {
                 let sub = self.query()?;
                 self.expect_sym(")")?;
-                return Ok(Expr::InQuery { path, negated, sub: Box::new(sub) });
+                return Ok(Expr::InQuery {
+                    path,
+                    negated,
+                    sub: Box::new(sub),
+                });
             }
             let lit_pos = self.pos();
             let mut list = Vec::new();
@@ -262,11 +350,20 @@ impl<'a> P<'a> {
                 }
             }
             self.expect_sym(")")?;
-            return Ok(Expr::In { path, negated, list, lit_pos });
+            return Ok(Expr::In {
+                path,
+                negated,
+                list,
+                lit_pos,
+            });
         }
         if self.eat_kw("LIKE") {
             return match self.next().tok {
-                Tok::Str(pattern) => Ok(Expr::Like { path, pattern, negated }),
+                Tok::Str(pattern) => Ok(Expr::Like {
+                    path,
+                    pattern,
+                    negated,
+                }),
                 _ => {
                     self.i -= 1;
                     Err(self.unexpected())
@@ -288,7 +385,12 @@ impl<'a> P<'a> {
         self.next();
         let lit_pos = self.pos();
         let lit = self.literal()?;
-        Ok(Expr::Cmp { path, op, lit, lit_pos })
+        Ok(Expr::Cmp {
+            path,
+            op,
+            lit,
+            lit_pos,
+        })
     }
 
     fn literal(&mut self) -> Result<Lit, SoqlError> {
@@ -296,16 +398,21 @@ impl<'a> P<'a> {
         let t = self.next();
         match t.tok {
             Tok::Str(s) => Ok(Lit::Str(s)),
-            Tok::Num(n) => parse_num_or_date(&n).ok_or_else(|| self.malformed(pos, &format!("line 1:{} no viable alternative at character '{n}'", pos))),
+            Tok::Num(n) => parse_num_or_date(&n).ok_or_else(|| {
+                self.malformed(
+                    pos,
+                    &format!("line 1:{} no viable alternative at character '{n}'", pos),
+                )
+            }),
             Tok::Ident(s) => {
                 let up = s.to_ascii_uppercase();
                 match up.as_str() {
                     "NULL" => Ok(Lit::Null),
                     "TRUE" => Ok(Lit::Bool(true)),
                     "FALSE" => Ok(Lit::Bool(false)),
-                    _ => date_literal(&up).map(Lit::DateLit).ok_or_else(|| {
-                        self.malformed(pos, &format!("unexpected token: '{s}'"))
-                    }),
+                    _ => date_literal(&up)
+                        .map(Lit::DateLit)
+                        .ok_or_else(|| self.malformed(pos, &format!("unexpected token: '{s}'"))),
                 }
             }
             _ => {
@@ -320,7 +427,9 @@ fn parse_num_or_date(n: &str) -> Option<Lit> {
     if n.len() >= 10 && n.as_bytes().get(4) == Some(&b'-') {
         if n.len() == 10 {
             let d = NaiveDate::parse_from_str(n, "%Y-%m-%d").ok()?;
-            return Some(Lit::Date(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis()));
+            return Some(Lit::Date(
+                d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis(),
+            ));
         }
         if let Ok(dt) = DateTime::parse_from_rfc3339(n) {
             return Some(Lit::DateTime(dt.timestamp_millis()));
@@ -335,7 +444,10 @@ fn parse_num_or_date(n: &str) -> Option<Lit> {
         }
         return None;
     }
-    n.parse::<f64>().ok().filter(|f| f.is_finite()).map(Lit::Num)
+    n.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(Lit::Num)
 }
 
 fn date_literal(up: &str) -> Option<DateLiteral> {
@@ -380,7 +492,9 @@ mod tests {
 
     #[test]
     fn parses_field_list_with_relationships() {
-        let q = p("SELECT Id, AppName, User.Name, User.Profile.Name, AppMenuItem.ApplicationId FROM OauthToken");
+        let q = p(
+            "SELECT Id, AppName, User.Name, User.Profile.Name, AppMenuItem.ApplicationId FROM OauthToken",
+        );
         assert_eq!(q.from, "OauthToken");
         assert_eq!(q.select.len(), 5);
         match &q.select[3] {
@@ -391,8 +505,17 @@ mod tests {
 
     #[test]
     fn parses_count_and_where_precedence() {
-        let q = p("select count() from OauthToken where AppName = 'a' or AppName = 'b' and not UseCount > 5");
-        assert!(matches!(q.select[0], SelectItem::Count { field: None, .. }));
+        let q = p(
+            "select count() from OauthToken where AppName = 'a' or AppName = 'b' and not UseCount > 5",
+        );
+        assert!(matches!(
+            q.select[0],
+            SelectItem::Agg {
+                func: AggFn::Count,
+                field: None,
+                ..
+            }
+        ));
         match q.where_.unwrap() {
             Expr::Or(v) => {
                 assert_eq!(v.len(), 2);
@@ -404,23 +527,62 @@ mod tests {
 
     #[test]
     fn parses_literals() {
-        let q = p("SELECT Id FROM OauthToken WHERE CreatedDate >= 2026-01-01T00:00:00Z AND CreatedDate < 2026-02-01T00:00:00.000+0000 AND LastUsedDate = LAST_N_DAYS:90 AND UseCount > -1 AND UserId IN ('005A', '005B') AND AppName NOT IN ('x') AND AppName LIKE 'Dr%' AND LastUsedDate != null AND X = true");
-        let Some(Expr::And(v)) = q.where_ else { panic!() };
+        let q = p(
+            "SELECT Id FROM OauthToken WHERE CreatedDate >= 2026-01-01T00:00:00Z AND CreatedDate < 2026-02-01T00:00:00.000+0000 AND LastUsedDate = LAST_N_DAYS:90 AND UseCount > -1 AND UserId IN ('005A', '005B') AND AppName NOT IN ('x') AND AppName LIKE 'Dr%' AND LastUsedDate != null AND X = true",
+        );
+        let Some(Expr::And(v)) = q.where_ else {
+            panic!()
+        };
         assert_eq!(v.len(), 9);
-        assert!(matches!(&v[0], Expr::Cmp { op: Op::Ge, lit: Lit::DateTime(1_767_225_600_000), .. }));
-        assert!(matches!(&v[1], Expr::Cmp { op: Op::Lt, lit: Lit::DateTime(1_769_904_000_000), .. }));
-        assert!(matches!(&v[2], Expr::Cmp { lit: Lit::DateLit(DateLiteral::LastNDays(90)), .. }));
+        assert!(matches!(
+            &v[0],
+            Expr::Cmp {
+                op: Op::Ge,
+                lit: Lit::DateTime(1_767_225_600_000),
+                ..
+            }
+        ));
+        assert!(matches!(
+            &v[1],
+            Expr::Cmp {
+                op: Op::Lt,
+                lit: Lit::DateTime(1_769_904_000_000),
+                ..
+            }
+        ));
+        assert!(matches!(
+            &v[2],
+            Expr::Cmp {
+                lit: Lit::DateLit(DateLiteral::LastNDays(90)),
+                ..
+            }
+        ));
         assert!(matches!(&v[3], Expr::Cmp { lit: Lit::Num(n), .. } if *n == -1.0));
         assert!(matches!(&v[4], Expr::In { negated: false, list, .. } if list.len() == 2));
         assert!(matches!(&v[5], Expr::In { negated: true, .. }));
         assert!(matches!(&v[6], Expr::Like { .. }));
-        assert!(matches!(&v[7], Expr::Cmp { op: Op::Ne, lit: Lit::Null, .. }));
-        assert!(matches!(&v[8], Expr::Cmp { lit: Lit::Bool(true), .. }));
+        assert!(matches!(
+            &v[7],
+            Expr::Cmp {
+                op: Op::Ne,
+                lit: Lit::Null,
+                ..
+            }
+        ));
+        assert!(matches!(
+            &v[8],
+            Expr::Cmp {
+                lit: Lit::Bool(true),
+                ..
+            }
+        ));
     }
 
     #[test]
     fn parses_order_limit_offset() {
-        let q = p("SELECT Id FROM OauthToken ORDER BY CreatedDate DESC NULLS LAST, Id LIMIT 2500 OFFSET 10");
+        let q = p(
+            "SELECT Id FROM OauthToken ORDER BY CreatedDate DESC NULLS LAST, Id LIMIT 2500 OFFSET 10",
+        );
         assert_eq!(q.order.len(), 2);
         assert!(q.order[0].desc);
         assert_eq!(q.order[0].nulls_last, Some(true));
@@ -430,9 +592,33 @@ mod tests {
     }
 
     #[test]
+    fn parses_group_by_and_aggregates() {
+        let q = p(
+            "SELECT Application, COUNT(Id) n, MAX(LoginTime) FROM LoginHistory GROUP BY Application ORDER BY Application",
+        );
+        assert_eq!(q.group_by.len(), 1);
+        assert!(
+            matches!(&q.select[1], SelectItem::Agg { func: AggFn::Count, alias: Some(a), .. } if a == "n")
+        );
+        assert!(matches!(
+            &q.select[2],
+            SelectItem::Agg {
+                func: AggFn::Max,
+                alias: None,
+                ..
+            }
+        ));
+        assert!(parse("SELECT COUNT(Id) FROM User GROUP BY Name HAVING COUNT(Id) > 1").is_err());
+    }
+
+    #[test]
     fn parses_semi_join_and_escapes() {
-        let q = p("SELECT Id FROM OauthToken WHERE UserId IN (SELECT Id FROM User WHERE IsActive = false) AND AppName = 'O\\'Brien'");
-        let Some(Expr::And(v)) = q.where_ else { panic!() };
+        let q = p(
+            "SELECT Id FROM OauthToken WHERE UserId IN (SELECT Id FROM User WHERE IsActive = false) AND AppName = 'O\\'Brien'",
+        );
+        let Some(Expr::And(v)) = q.where_ else {
+            panic!()
+        };
         assert!(matches!(&v[0], Expr::InQuery { .. }));
         assert!(matches!(&v[1], Expr::Cmp { lit: Lit::Str(s), .. } if s == "O'Brien"));
     }
@@ -453,7 +639,11 @@ mod tests {
         ] {
             let e = parse(bad).expect_err(bad);
             assert_eq!(e.code, "MALFORMED_QUERY", "{bad}");
-            assert!(e.message.contains("ERROR at Row:1:Column:"), "{}", e.message);
+            assert!(
+                e.message.contains("ERROR at Row:1:Column:"),
+                "{}",
+                e.message
+            );
         }
     }
 
@@ -461,6 +651,10 @@ mod tests {
     fn error_message_points_at_token() {
         let e = parse("SELECT Id FRM OauthToken").unwrap_err();
         assert!(e.message.contains("Column:11"), "{}", e.message);
-        assert!(e.message.contains("unexpected token: 'FRM'"), "{}", e.message);
+        assert!(
+            e.message.contains("unexpected token: 'FRM'"),
+            "{}",
+            e.message
+        );
     }
 }

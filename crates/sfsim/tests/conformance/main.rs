@@ -1,5 +1,6 @@
 //! Conformance tests: drive the real HTTP server with reqwest, as a client would.
 
+mod binary;
 mod connect_eca;
 mod faults;
 mod metadata_block;
@@ -28,8 +29,19 @@ pub async fn start(cfg: SimConfig) -> T {
     let rs = Sim::spawn(cfg).await.expect("spawn");
     let http = client();
     let c = rs.credentials.clone();
-    let tok = password_login(&http, &rs.base_url, &c.username, &c.password, &c.client_id, &c.client_secret).await;
-    let token = tok["access_token"].as_str().expect("access_token").to_string();
+    let tok = password_login(
+        &http,
+        &rs.base_url,
+        &c.username,
+        &c.password,
+        &c.client_id,
+        &c.client_secret,
+    )
+    .await;
+    let token = tok["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string();
     T { rs, http, token }
 }
 
@@ -37,10 +49,23 @@ pub async fn start_default() -> T {
     start(SimConfig::default()).await
 }
 
-pub async fn password_login(http: &reqwest::Client, base: &str, user: &str, pw: &str, cid: &str, secret: &str) -> Value {
+pub async fn password_login(
+    http: &reqwest::Client,
+    base: &str,
+    user: &str,
+    pw: &str,
+    cid: &str,
+    secret: &str,
+) -> Value {
     let r = http
         .post(format!("{base}/services/oauth2/token"))
-        .form(&[("grant_type", "password"), ("username", user), ("password", pw), ("client_id", cid), ("client_secret", secret)])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", user),
+            ("password", pw),
+            ("client_id", cid),
+            ("client_secret", secret),
+        ])
         .send()
         .await
         .expect("token request");
@@ -56,7 +81,12 @@ impl T {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(&self.token).send().await.expect("send")
+        self.http
+            .get(self.url(path))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("send")
     }
 
     pub async fn query_as(&self, token: &str, soql: &str) -> (StatusCode, Value) {
@@ -102,7 +132,9 @@ impl T {
 /// Asserts a Salesforce REST error array with the given code.
 pub fn assert_rest_error(status: StatusCode, body: &Value, want_status: u16, code: &str) {
     assert_eq!(status.as_u16(), want_status, "{body}");
-    let arr = body.as_array().unwrap_or_else(|| panic!("error body must be an array: {body}"));
+    let arr = body
+        .as_array()
+        .unwrap_or_else(|| panic!("error body must be an array: {body}"));
     assert_eq!(arr[0]["errorCode"], code, "{body}");
     assert!(arr[0]["message"].is_string(), "{body}");
 }

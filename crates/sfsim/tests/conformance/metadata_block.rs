@@ -8,25 +8,51 @@ use crate::*;
 fn zip_of(files: &[(&str, String)]) -> Vec<u8> {
     let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
     for (name, content) in files {
-        w.start_file(*name, zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file(*name, zip::write::SimpleFileOptions::default())
+            .unwrap();
         w.write_all(content.as_bytes()).unwrap();
     }
     w.finish().unwrap().into_inner()
 }
 
 fn package(types: &str) -> String {
-    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><Package xmlns=\"http://soap.sforce.com/2006/04/metadata\">{types}<version>64.0</version></Package>")
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Package xmlns=\"http://soap.sforce.com/2006/04/metadata\">{types}<version>64.0</version></Package>"
+    )
 }
 
 fn blacklisted(key: &str, name: &str) -> String {
-    format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?><BlacklistedConsumer xmlns=\"http://soap.sforce.com/2006/04/metadata\"><blockedByApiWhitelisting>false</blockedByApiWhitelisting><consumerKey>{key}</consumerKey><consumerName>{name}</consumerName><masterLabel>{name}</masterLabel></BlacklistedConsumer>")
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><BlacklistedConsumer xmlns=\"http://soap.sforce.com/2006/04/metadata\"><blockedByApiWhitelisting>false</blockedByApiWhitelisting><consumerKey>{key}</consumerKey><consumerName>{name}</consumerName><masterLabel>{name}</masterLabel></BlacklistedConsumer>"
+    )
 }
 
 async fn deploy(t: &T, zip: Vec<u8>) -> (StatusCode, Value) {
     let form = reqwest::multipart::Form::new()
-        .part("json", reqwest::multipart::Part::text(json!({"deployOptions": {"singlePackage": true, "rollbackOnError": true}}).to_string()).mime_str("application/json").unwrap())
-        .part("file", reqwest::multipart::Part::bytes(zip).file_name("deploy.zip").mime_str("application/zip").unwrap());
-    let r = t.http.post(t.url(&format!("{V}/metadata/deployRequest"))).bearer_auth(&t.token).multipart(form).send().await.unwrap();
+        .part(
+            "json",
+            reqwest::multipart::Part::text(
+                json!({"deployOptions": {"singlePackage": true, "rollbackOnError": true}})
+                    .to_string(),
+            )
+            .mime_str("application/json")
+            .unwrap(),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(zip)
+                .file_name("deploy.zip")
+                .mime_str("application/zip")
+                .unwrap(),
+        );
+    let r = t
+        .http
+        .post(t.url(&format!("{V}/metadata/deployRequest")))
+        .bearer_auth(&t.token)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
     let s = r.status();
     (s, r.json().await.unwrap())
 }
@@ -35,7 +61,14 @@ async fn deploy(t: &T, zip: Vec<u8>) -> (StatusCode, Value) {
 async fn poll(t: &T, id: &str) -> (Vec<String>, Value) {
     let mut seen = Vec::new();
     for _ in 0..10 {
-        let v: Value = t.get(&format!("{V}/metadata/deployRequest/{id}?includeDetails=true")).await.json().await.unwrap();
+        let v: Value = t
+            .get(&format!(
+                "{V}/metadata/deployRequest/{id}?includeDetails=true"
+            ))
+            .await
+            .json()
+            .await
+            .unwrap();
         seen.push(v["deployResult"]["status"].as_str().unwrap().to_string());
         if v["deployResult"]["done"] == true {
             return (seen, v);
@@ -46,12 +79,17 @@ async fn poll(t: &T, id: &str) -> (Vec<String>, Value) {
 
 /// An installed connected app (has an AppMenuItem) to block.
 async fn installed_connected_app(t: &T) -> String {
-    let v = t.query_ok("SELECT Label, ApplicationId FROM AppMenuItem").await;
+    let v = t
+        .query_ok("SELECT Label, ApplicationId FROM AppMenuItem")
+        .await;
     v["records"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|r| r["ApplicationId"].as_str().unwrap().starts_with("0H4") && !r["Label"].as_str().unwrap().contains('<'))
+        .find(|r| {
+            r["ApplicationId"].as_str().unwrap().starts_with("0H4")
+                && !r["Label"].as_str().unwrap().contains('<')
+        })
         .map(|r| r["Label"].as_str().unwrap().to_string())
         .expect("an installed connected app")
 }
@@ -62,18 +100,48 @@ async fn block_and_unblock_an_app_with_blacklisted_consumer() {
     let app = installed_connected_app(&t).await;
     let (key, secret) = t.rs.sim.app_credentials(&app).unwrap();
     let redirect = {
-        let v: Value = t.query_ok(&format!("SELECT Id FROM ConnectedApplication WHERE Name = '{app}'")).await;
+        let v: Value = t
+            .query_ok(&format!(
+                "SELECT Id FROM ConnectedApplication WHERE Name = '{app}'"
+            ))
+            .await;
         assert_eq!(v["totalSize"], 1);
-        format!("https://app.{}.example.com/oauth/callback", app.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect::<String>().split('_').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_").to_ascii_lowercase())
+        format!(
+            "https://app.{}.example.com/oauth/callback",
+            app.chars()
+                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+                .collect::<String>()
+                .split('_')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join("_")
+                .to_ascii_lowercase()
+        )
     };
     // A live session for the app, via the password flow as the admin.
     let c = t.rs.credentials.clone();
-    let tok = password_login(&t.http, &t.rs.base_url, &c.username, &c.password, &key, &secret).await;
+    let tok = password_login(
+        &t.http,
+        &t.rs.base_url,
+        &c.username,
+        &c.password,
+        &key,
+        &secret,
+    )
+    .await;
     let app_session = tok["access_token"].as_str().unwrap().to_string();
 
     let zip = zip_of(&[
-        ("package.xml", package("<types><members>Blocked_App</members><name>BlacklistedConsumer</name></types>")),
-        ("blacklistedConsumers/Blocked_App.blacklistedConsumer", blacklisted(&key, "Blocked_App")),
+        (
+            "package.xml",
+            package(
+                "<types><members>Blocked_App</members><name>BlacklistedConsumer</name></types>",
+            ),
+        ),
+        (
+            "blacklistedConsumers/Blocked_App.blacklistedConsumer",
+            blacklisted(&key, "Blocked_App"),
+        ),
     ]);
     let (s, created) = deploy(&t, zip).await;
     assert_eq!(s, StatusCode::CREATED, "{created}");
@@ -85,16 +153,31 @@ async fn block_and_unblock_an_app_with_blacklisted_consumer() {
     let (seen, done) = poll(&t, &id).await;
     assert_eq!(seen, vec!["InProgress", "Succeeded"]);
     assert_eq!(done["deployResult"]["success"], true);
-    assert_eq!(done["deployResult"]["details"]["componentSuccesses"][0]["fullName"], "Blocked_App");
+    assert_eq!(
+        done["deployResult"]["details"]["componentSuccesses"][0]["fullName"],
+        "Blocked_App"
+    );
 
     assert!(t.rs.sim.is_blocked(&key));
-    assert_eq!(t.rs.sim.tokens_for_app(&app), 0, "blocking removes every token");
-    let (s, b) = t.query_as(&app_session, "SELECT Id FROM User LIMIT 1").await;
+    assert_eq!(
+        t.rs.sim.tokens_for_app(&app),
+        0,
+        "blocking removes every token"
+    );
+    let (s, b) = t
+        .query_as(&app_session, "SELECT Id FROM User LIMIT 1")
+        .await;
     assert_rest_error(s, &b, 401, "INVALID_SESSION_ID");
     let r = t
         .http
         .post(t.url("/services/oauth2/token"))
-        .form(&[("grant_type", "password"), ("username", c.username.as_str()), ("password", c.password.as_str()), ("client_id", key.as_str()), ("client_secret", secret.as_str())])
+        .form(&[
+            ("grant_type", "password"),
+            ("username", c.username.as_str()),
+            ("password", c.password.as_str()),
+            ("client_id", key.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -104,16 +187,35 @@ async fn block_and_unblock_an_app_with_blacklisted_consumer() {
     let r = t
         .http
         .get(t.url("/services/oauth2/authorize"))
-        .query(&[("response_type", "code"), ("client_id", key.as_str()), ("redirect_uri", redirect.as_str()), ("state", "s1")])
+        .query(&[
+            ("response_type", "code"),
+            ("client_id", key.as_str()),
+            ("redirect_uri", redirect.as_str()),
+            ("state", "s1"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FOUND);
     let loc = r.headers()["location"].to_str().unwrap();
     assert!(loc.starts_with(&redirect), "{loc}");
-    assert!(loc.contains("error=OAUTH_APP_BLOCKED") && loc.contains("state=s1"), "{loc}");
-    let audit = t.query_ok("SELECT Action, Display FROM SetupAuditTrail WHERE Action = 'connectedAppBlocked'").await;
-    assert_eq!(audit["totalSize"], 1);
+    assert!(
+        loc.contains("error=OAUTH_APP_BLOCKED") && loc.contains("state=s1"),
+        "{loc}"
+    );
+    let audit = t
+        .query_ok(
+            "SELECT Action, Display FROM SetupAuditTrail WHERE Action = 'connectedAppBlocked' ORDER BY CreatedDate DESC",
+        )
+        .await;
+    assert_eq!(
+        audit["totalSize"], 2,
+        "the generated org already blocked one app"
+    );
+    assert_eq!(
+        audit["records"][0]["Display"],
+        format!("Blocked connected app {app}")
+    );
 
     // The block is visible through the SOAP Metadata API.
     let list = soap_md(&t, "<listMetadata><queries><type>BlacklistedConsumer</type></queries><asOfVersion>64.0</asOfVersion></listMetadata>").await;
@@ -122,22 +224,41 @@ async fn block_and_unblock_an_app_with_blacklisted_consumer() {
     // Unblock: destructive change deleting the component.
     let zip = zip_of(&[
         ("package.xml", package("")),
-        ("destructiveChanges.xml", package("<types><members>Blocked_App</members><name>BlacklistedConsumer</name></types>")),
+        (
+            "destructiveChanges.xml",
+            package(
+                "<types><members>Blocked_App</members><name>BlacklistedConsumer</name></types>",
+            ),
+        ),
     ]);
     let (s, created) = deploy(&t, zip).await;
     assert_eq!(s, StatusCode::CREATED);
     let (_, done) = poll(&t, created["id"].as_str().unwrap()).await;
     assert_eq!(done["deployResult"]["status"], "Succeeded");
     assert!(!t.rs.sim.is_blocked(&key));
-    password_login(&t.http, &t.rs.base_url, &c.username, &c.password, &key, &secret).await;
+    password_login(
+        &t.http,
+        &t.rs.base_url,
+        &c.username,
+        &c.password,
+        &key,
+        &secret,
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn failed_deploys_report_component_failures() {
     let t = start_default().await;
     let zip = zip_of(&[
-        ("package.xml", package("<types><members>X</members><name>BlacklistedConsumer</name></types>")),
-        ("blacklistedConsumers/X.blacklistedConsumer", blacklisted("3MVG9NoSuchKey", "X")),
+        (
+            "package.xml",
+            package("<types><members>X</members><name>BlacklistedConsumer</name></types>"),
+        ),
+        (
+            "blacklistedConsumers/X.blacklistedConsumer",
+            blacklisted("3MVG9NoSuchKey", "X"),
+        ),
     ]);
     let (_, created) = deploy(&t, zip).await;
     let (seen, done) = poll(&t, created["id"].as_str().unwrap()).await;
@@ -148,14 +269,26 @@ async fn failed_deploys_report_component_failures() {
     assert_eq!(f["problemType"], "Error");
     let zip = zip_of(&[
         ("package.xml", package("")),
-        ("destructiveChanges.xml", package("<types><members>NotBlocked</members><name>BlacklistedConsumer</name></types>")),
+        (
+            "destructiveChanges.xml",
+            package("<types><members>NotBlocked</members><name>BlacklistedConsumer</name></types>"),
+        ),
     ]);
     let (_, created) = deploy(&t, zip).await;
     let (_, done) = poll(&t, created["id"].as_str().unwrap()).await;
     assert_eq!(done["deployResult"]["status"], "Failed");
-    let r = t.get(&format!("{V}/metadata/deployRequest/0Af5g000000BOGUS")).await;
+    let r = t
+        .get(&format!("{V}/metadata/deployRequest/0Af5g000000BOGUS"))
+        .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
-    let r = t.http.post(t.url(&format!("{V}/metadata/deployRequest"))).bearer_auth(&t.token).body("not multipart").send().await.unwrap();
+    let r = t
+        .http
+        .post(t.url(&format!("{V}/metadata/deployRequest")))
+        .bearer_auth(&t.token)
+        .body("not multipart")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -164,7 +297,15 @@ async fn soap_md(t: &T, op: &str) -> String {
         "<?xml version=\"1.0\" encoding=\"utf-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:met=\"http://soap.sforce.com/2006/04/metadata\"><soapenv:Header><met:SessionHeader><met:sessionId>{}</met:sessionId></met:SessionHeader></soapenv:Header><soapenv:Body>{op}</soapenv:Body></soapenv:Envelope>",
         t.token
     );
-    let r = t.http.post(t.url("/services/Soap/m/64.0")).header("SOAPAction", "\"\"").header("Content-Type", "text/xml").body(env).send().await.unwrap();
+    let r = t
+        .http
+        .post(t.url("/services/Soap/m/64.0"))
+        .header("SOAPAction", "\"\"")
+        .header("Content-Type", "text/xml")
+        .body(env)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     r.text().await.unwrap()
 }
@@ -173,11 +314,43 @@ async fn soap_md(t: &T, op: &str) -> String {
 async fn soap_metadata_list_and_read_connected_apps() {
     let t = start_default().await;
     let list = soap_md(&t, "<met:listMetadata><met:queries><met:type>ConnectedApp</met:type></met:queries></met:listMetadata>").await;
-    let full = list.split("<fullName>").nth(1).unwrap().split("</fullName>").next().unwrap().to_string();
+    let full = list
+        .split("<fullName>")
+        .nth(1)
+        .unwrap()
+        .split("</fullName>")
+        .next()
+        .unwrap()
+        .to_string();
     assert!(list.contains("<type>ConnectedApp</type>"));
     let read = soap_md(&t, &format!("<met:readMetadata><met:type>ConnectedApp</met:type><met:fullNames>{full}</met:fullNames></met:readMetadata>")).await;
-    let key = read.split("<consumerKey>").nth(1).unwrap().split("</consumerKey>").next().unwrap();
+    let key = read
+        .split("<consumerKey>")
+        .nth(1)
+        .unwrap()
+        .split("</consumerKey>")
+        .next()
+        .unwrap();
     assert!(key.starts_with("3MVG9"), "{read}");
+    // The generated org starts with one blocked app.
+    let list = soap_md(&t, "<met:listMetadata><met:queries><met:type>BlacklistedConsumer</met:type></met:queries></met:listMetadata>").await;
+    let blocked = list
+        .split("<fullName>")
+        .nth(1)
+        .unwrap()
+        .split("</fullName>")
+        .next()
+        .unwrap()
+        .to_string();
+    let read = soap_md(&t, &format!("<met:readMetadata><met:type>BlacklistedConsumer</met:type><met:fullNames>{blocked}</met:fullNames></met:readMetadata>")).await;
+    let bkey = read
+        .split("<consumerKey>")
+        .nth(1)
+        .unwrap()
+        .split("</consumerKey>")
+        .next()
+        .unwrap();
+    assert!(t.rs.sim.is_blocked(bkey));
     assert!(!t.rs.sim.is_blocked(key));
     // Bad session: a SOAP fault.
     let r = t.http.post(t.url("/services/Soap/m/64.0")).body("<Envelope><Header><sessionId>nope</sessionId></Header><Body><listMetadata/></Body></Envelope>").send().await.unwrap();

@@ -1,5 +1,14 @@
 //! One page per file: template struct, handler, queries and tests together.
 
+pub mod app_detail;
+pub mod apps;
 pub mod assets;
 pub mod health;
 pub mod home;
+pub mod report_new_apps;
+pub mod report_offboarding;
+pub mod report_stale;
+pub mod reports;
+pub mod timeline;
+pub mod user_detail;
+pub mod users;

@@ -1,0 +1,190 @@
+//! Sync figures (issue: scheduled sync). Prints; asserts nothing.
+//!
+//! sfsim runs in this process with no added latency; the cockpit runs as the
+//! real `oauth-cockpit` binary in a child process, so that its peak memory is
+//! its own. Run: `cargo bench -p oauth-cockpit --bench sync_bench`
+//! (`SYNC_BENCH_TOKENS`, `SYNC_BENCH_USERS`, `SYNC_BENCH_APPS` change the size).
+
+use std::{process::Command, time::Instant};
+
+use sfsim::{Sim, SimConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
+const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn figure(out: &str, prefix: &str, suffix: &str) -> Option<u64> {
+    let start = out.find(prefix)? + prefix.len();
+    let rest = &out[start..];
+    let end = rest.find(suffix)?;
+    rest[..end].trim().replace(',', "").parse().ok()
+}
+
+fn run(db: &str, args: &[&str]) -> (String, f64) {
+    let started = Instant::now();
+    let out = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env("COCKPIT_MASTER_KEY", KEY)
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run oauth-cockpit");
+    let secs = started.elapsed().as_secs_f64();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "oauth-cockpit {args:?} failed:\n{text}"
+    );
+    (text, secs)
+}
+
+#[tokio::main]
+async fn main() {
+    let tokens = env_or("SYNC_BENCH_TOKENS", 1_000_000);
+    let users = env_or("SYNC_BENCH_USERS", 100_000);
+    let apps = env_or("SYNC_BENCH_APPS", 2_000);
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut url = url::Url::parse(&server).unwrap();
+    let db_name = format!("cockpit_sync_bench_{}", std::process::id());
+    url.set_path(&db_name);
+    let db = url.to_string();
+
+    println!("sync benchmark: {tokens} tokens, {users} users, {apps} apps");
+    let t = Instant::now();
+    let sim = Sim::spawn(SimConfig {
+        tokens,
+        users,
+        apps,
+        daily_api_limit: 10_000_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    println!(
+        "  sfsim generated the org in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let c = sim.credentials.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, &c.jwt_private_key_pem).unwrap();
+
+    let db2 = db.clone();
+    let key_s = key.to_str().unwrap().to_owned();
+    tokio::task::spawn_blocking(move || {
+        run(
+            &db2,
+            &[
+                "org",
+                "add",
+                "--name",
+                "bench",
+                "--login-url",
+                &c.login_url,
+                "--client-id",
+                &c.client_id,
+                "--jwt-key",
+                &key_s,
+                "--username",
+                &c.username,
+            ],
+        )
+    })
+    .await
+    .unwrap();
+
+    let mut results = Vec::new();
+    for label in ["first full load", "resync, nothing changed"] {
+        let db2 = db.clone();
+        let (out, secs) = tokio::task::spawn_blocking(move || {
+            run(&db2, &["sync", "--org", "bench", "--report-peak-rss"])
+        })
+        .await
+        .unwrap();
+        let synced = figure(&out, "apps, ", " tokens").unwrap_or(0);
+        let parts = figure(&out, "tokens (", " parts)").unwrap_or(0);
+        let calls = figure(&out, "parts), ", " API calls").unwrap_or(0);
+        let written = figure(&out, "API calls; ", " rows written").unwrap_or(0);
+        let rss = figure(&out, "peak RSS: ", " KiB").unwrap_or(0);
+        let budget = 1.1 * (synced as f64 / 500.0).ceil() + parts as f64 + 10.0;
+        println!(
+            "  {label}: {synced} tokens in {secs:.1} s = {:.0} tokens/s (process start to exit)",
+            synced as f64 / secs
+        );
+        println!(
+            "    API calls {calls} (budget 1.1 x ceil(tokens/500) + parts + 10 = {budget:.0}; {parts} parts)"
+        );
+        println!(
+            "    rows written {written}; peak RSS of the cockpit {:.0} MiB",
+            rss as f64 / 1024.0
+        );
+        results.push((synced, secs));
+    }
+
+    // Baseline: a raw COPY of the same rows into the same table.
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let mut conn = pool.acquire().await.unwrap();
+    let rows: Vec<(String, String, String, String)> =
+        sqlx::query_as("SELECT id, app_key, user_id, app_name FROM sf_tokens")
+            .fetch_all(&mut *conn)
+            .await
+            .unwrap();
+    let org: uuid::Uuid = sqlx::query_scalar("SELECT id FROM orgs")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    sqlx::raw_sql("CREATE TEMP TABLE copy_target (LIKE sf_tokens INCLUDING ALL)")
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let mut buf = String::with_capacity(rows.len() * 100);
+    for (id, app, user, name) in &rows {
+        cockpit_db::copy::CopyRow::new(&mut buf)
+            .text(&org.to_string())
+            .text(id)
+            .text(app)
+            .text(user)
+            .text(name)
+            .end();
+    }
+    let t = Instant::now();
+    let mut copy = conn
+        .copy_in_raw("COPY copy_target (org_id, id, app_key, user_id, app_name) FROM STDIN")
+        .await
+        .unwrap();
+    copy.send(buf.as_bytes()).await.unwrap();
+    copy.finish().await.unwrap();
+    let copy_secs = t.elapsed().as_secs_f64();
+    let copy_rate = rows.len() as f64 / copy_secs;
+    println!(
+        "  raw COPY of the same {} rows: {copy_secs:.2} s = {copy_rate:.0} rows/s",
+        rows.len()
+    );
+    let (synced, secs) = results[0];
+    println!(
+        "  ratio sync/COPY (first load): {:.3}",
+        (synced as f64 / secs) / copy_rate
+    );
+    drop(conn);
+    pool.close().await;
+
+    let mut admin = url::Url::parse(&server).unwrap();
+    admin.set_path("postgres");
+    let admin = sqlx::PgPool::connect(admin.as_str()).await.unwrap();
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
+}

@@ -1,0 +1,200 @@
+//! `oauth-cockpit demo`: the whole product against two simulated orgs, with
+//! nothing to configure. The orgs are connected and synced through exactly
+//! the code a real org goes through; only their URLs point at sfsim.
+
+use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
+
+use anyhow::Context as _;
+use clap::Args;
+use cockpit_domain::secret::{Keyring, MasterKey};
+use cockpit_worker::connect::{ConnectRequest, Credentials, connect};
+use secrecy::SecretString;
+use sfsim::{RunningSim, Sim, SimConfig};
+
+use crate::cli::DbArgs;
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Address of the cockpit's web interface.
+    #[arg(long, env = "COCKPIT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Folder for the demo's master key and the simulators' credentials.
+    #[arg(long, env = "COCKPIT_DEMO_DIR", default_value = "demo-data")]
+    pub data_dir: PathBuf,
+    /// Database the demo creates on the PostgreSQL server of DATABASE_URL.
+    #[arg(long, default_value = "oauth_cockpit_demo")]
+    pub database: String,
+    /// Port of the simulated production org (the sandbox uses the next one).
+    #[arg(long, default_value_t = 7071)]
+    pub sim_port: u16,
+    /// Tokens in the simulated production org.
+    #[arg(long, default_value_t = 20_000)]
+    pub tokens: usize,
+    /// Seconds between bursts of simulated activity (new grants, use, leavers).
+    #[arg(long, default_value_t = 20)]
+    pub activity_every: u64,
+}
+
+fn load_or_create_key(dir: &std::path::Path) -> anyhow::Result<Arc<Keyring>> {
+    let path = dir.join("master.key");
+    let key = match std::fs::read_to_string(&path) {
+        Ok(k) => k,
+        Err(_) => {
+            let k = MasterKey::generate_base64();
+            write_private(&path, &k)?;
+            k
+        }
+    };
+    Ok(Arc::new(Keyring::new(
+        MasterKey::from_base64(&key).with_context(|| format!("{}", path.display()))?,
+        vec![],
+    )))
+}
+
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    std::io::Write::write_all(&mut file, contents.as_bytes())?;
+    Ok(())
+}
+
+async fn start_sim(
+    config: SimConfig,
+    port: u16,
+    dir: &std::path::Path,
+    file: &str,
+) -> anyhow::Result<RunningSim> {
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+        .await
+        .with_context(|| {
+            format!(
+                "port {port} is taken (is another demo running?); choose others with --sim-port"
+            )
+        })?;
+    let sim = Sim::spawn_on(config, listener).await?;
+    write_private(
+        &dir.join(file),
+        &serde_json::to_string_pretty(&sim.credentials)?,
+    )?;
+    Ok(sim)
+}
+
+pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
+    let keyring = load_or_create_key(&args.data_dir)?;
+    let mut url = url::Url::parse(&db.database_url).context("DATABASE_URL")?;
+    url.set_path(&args.database);
+    eprintln!("OAuth Cockpit demo");
+    eprintln!(
+        "  database: {} on {}:{}",
+        args.database,
+        url.host_str().unwrap_or("?"),
+        url.port().unwrap_or(5432)
+    );
+    let pool = crate::serve::open_database_url(url.as_str(), db.db_connect_attempts).await?;
+
+    eprintln!("  starting two simulated Salesforce orgs…");
+    let prod = start_sim(
+        SimConfig {
+            seed: 42,
+            users: 3_000,
+            apps: 120,
+            tokens: args.tokens,
+            control: true,
+            ..SimConfig::default()
+        },
+        args.sim_port,
+        &args.data_dir,
+        "sfsim-production.json",
+    )
+    .await?;
+    let sandbox = start_sim(
+        SimConfig {
+            seed: 7,
+            users: 600,
+            apps: 40,
+            tokens: (args.tokens / 6).max(1_000),
+            control: true,
+            sandbox: true,
+            my_domain: "acme--uat".into(),
+            ..SimConfig::default()
+        },
+        args.sim_port + 1,
+        &args.data_dir,
+        "sfsim-sandbox.json",
+    )
+    .await?;
+
+    for (name, sim) in [("Acme Production", &prod), ("Acme UAT sandbox", &sandbox)] {
+        let id = match cockpit_db::orgs::find_by_name(&pool, name).await? {
+            Some(id) => id,
+            None => {
+                let c = &sim.credentials;
+                let connected = connect(
+                    &pool,
+                    &keyring,
+                    ConnectRequest {
+                        name: name.into(),
+                        login_url: url::Url::parse(&c.login_url)?,
+                        client_id: c.client_id.clone(),
+                        client_secret: Some(SecretString::from(c.client_secret.clone())),
+                        sandbox: c.sandbox,
+                        api_version: cockpit_salesforce::DEFAULT_API_VERSION.into(),
+                        credentials: Credentials::JwtBearer {
+                            private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
+                            username: c.username.clone(),
+                        },
+                    },
+                )
+                .await
+                .with_context(|| format!("connecting {name}"))?;
+                eprintln!(
+                    "  connected {name} (Salesforce org {}) through the JWT bearer flow",
+                    connected.sf_org_id
+                );
+                connected.id
+            }
+        };
+        match crate::sync::sync_with_progress(&pool, keyring.clone(), id, name, "cli").await {
+            Ok(o) => eprintln!(
+                "  {name}: {} users, {} apps, {} tokens synced with {} API calls",
+                o.users, o.apps, o.tokens, o.api_calls
+            ),
+            Err(e) => eprintln!("  {name}: first sync failed: {e} (the scheduler will try again)"),
+        }
+    }
+
+    // Life goes on in the simulated orgs, so the next syncs see change.
+    let sims = [prod.sim.clone(), sandbox.sim.clone()];
+    let every = Duration::from_secs(args.activity_every.max(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            for sim in &sims {
+                sim.simulate_activity(25);
+            }
+        }
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (set --listen)", args.listen))?;
+    let public = format!("http://{}", args.listen);
+    eprintln!();
+    eprintln!("  Open {public}");
+    eprintln!(
+        "  Simulated orgs: {} and {} (credentials in {})",
+        prod.base_url,
+        sandbox.base_url,
+        args.data_dir.display()
+    );
+    eprintln!("  Syncs run every 15 minutes; press Ctrl-C to stop.");
+    crate::serve::run_server(pool, Some(keyring), listener, &public).await
+}

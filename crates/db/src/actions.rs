@@ -1,0 +1,482 @@
+//! Actions (revoke, block) as durable intents: the action, its items and its
+//! audit entry are committed together before anything is sent to Salesforce;
+//! if the audit entry cannot be written, the action does not exist.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{self, NewEntry};
+
+/// What an admin can ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionKind {
+    /// One authorization.
+    RevokeToken,
+    /// All of one user's authorizations for one app.
+    RevokeUserApp,
+    /// All of one user's authorizations in the org (offboarding).
+    RevokeUserAll,
+    /// Every authorization of an app.
+    RevokeAppAll,
+    BlockApp,
+    UnblockApp,
+    /// A selection from a report.
+    BulkRevoke,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::RevokeToken => "revoke_token",
+            ActionKind::RevokeUserApp => "revoke_user_app",
+            ActionKind::RevokeUserAll => "revoke_user_all",
+            ActionKind::RevokeAppAll => "revoke_app_all",
+            ActionKind::BlockApp => "block_app",
+            ActionKind::UnblockApp => "unblock_app",
+            ActionKind::BulkRevoke => "bulk_revoke",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ActionKind> {
+        [
+            ActionKind::RevokeToken,
+            ActionKind::RevokeUserApp,
+            ActionKind::RevokeUserAll,
+            ActionKind::RevokeAppAll,
+            ActionKind::BlockApp,
+            ActionKind::UnblockApp,
+            ActionKind::BulkRevoke,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == s)
+    }
+
+    /// Words for people.
+    pub fn label(self) -> &'static str {
+        match self {
+            ActionKind::RevokeToken => "Revoke one authorization",
+            ActionKind::RevokeUserApp => "Revoke a user's authorizations for an app",
+            ActionKind::RevokeUserAll => "Revoke all of a user's authorizations",
+            ActionKind::RevokeAppAll => "Revoke all authorizations of an app",
+            ActionKind::BlockApp => "Block an app",
+            ActionKind::UnblockApp => "Unblock an app",
+            ActionKind::BulkRevoke => "Revoke selected authorizations",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct NewAction<'a> {
+    pub org_id: Uuid,
+    pub kind: ActionKind,
+    pub app_key: Option<&'a str>,
+    pub user_id: Option<&'a str>,
+    /// For `RevokeToken` and `BulkRevoke`.
+    pub token_ids: &'a [String],
+    pub requested_by: &'a str,
+    pub reason: &'a str,
+    pub idempotency_key: &'a str,
+}
+
+/// What an action would touch, for the confirmation page.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BlastRadius {
+    pub tokens: i64,
+    pub users: i64,
+    /// The app's API requests on the latest day of usage logs.
+    pub requests_24h: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requested {
+    pub id: i64,
+    /// False when the same form was submitted before: nothing new was created.
+    pub created: bool,
+    pub items: i64,
+}
+
+/// The live authorizations an action covers.
+async fn target_tokens(
+    db: impl PgExecutor<'_>,
+    a: &NewAction<'_>,
+) -> sqlx::Result<Vec<(String, String, String)>> {
+    let rows = sqlx::query!(
+        "SELECT id, app_key, user_id FROM sf_tokens
+         WHERE org_id = $1 AND gone_at IS NULL
+           AND CASE $2::text
+                 WHEN 'revoke_token' THEN id = ANY($5)
+                 WHEN 'bulk_revoke' THEN id = ANY($5)
+                 WHEN 'revoke_user_app' THEN user_id = $4 AND app_key = $3
+                 WHEN 'revoke_user_all' THEN user_id = $4
+                 WHEN 'revoke_app_all' THEN app_key = $3
+                 WHEN 'block_app' THEN app_key = $3
+                 ELSE false END
+         ORDER BY id",
+        a.org_id,
+        a.kind.as_str(),
+        a.app_key,
+        a.user_id,
+        a.token_ids
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, r.app_key, r.user_id))
+        .collect())
+}
+
+pub async fn blast_radius(db: &PgPool, a: &NewAction<'_>) -> sqlx::Result<BlastRadius> {
+    let tokens = target_tokens(db, a).await?;
+    let mut users: Vec<&str> = tokens.iter().map(|t| t.2.as_str()).collect();
+    users.sort_unstable();
+    users.dedup();
+    let mut apps: Vec<&str> = tokens
+        .iter()
+        .map(|t| t.1.as_str())
+        .chain(a.app_key)
+        .collect();
+    apps.sort_unstable();
+    apps.dedup();
+    let apps: Vec<String> = apps.into_iter().map(str::to_owned).collect();
+    let requests = sqlx::query_scalar!(
+        "SELECT coalesce(sum(requests_24h), 0)::bigint AS \"n!\" FROM app_summary WHERE org_id = $1 AND app_key = ANY($2)",
+        a.org_id,
+        &apps
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(BlastRadius {
+        tokens: tokens.len() as i64,
+        users: users.len() as i64,
+        requests_24h: requests,
+    })
+}
+
+/// Records the action, its items, its audit entry and the job that will run
+/// it, in one transaction. A second submit of the same form returns the first
+/// action.
+pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested> {
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO actions (org_id, kind, app_key, user_id, requested_by, reason, idempotency_key)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)
+         ON CONFLICT (idempotency_key) DO NOTHING
+         RETURNING id",
+        a.org_id,
+        a.kind.as_str(),
+        a.app_key,
+        a.user_id,
+        a.requested_by,
+        a.reason,
+        a.idempotency_key
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(id) = id else {
+        tx.rollback().await?;
+        let existing = sqlx::query!(
+            "SELECT a.id, (SELECT count(*) FROM action_items i WHERE i.action_id = a.id) AS \"items!\"
+             FROM actions a WHERE idempotency_key = $1",
+            a.idempotency_key
+        )
+        .fetch_one(pool)
+        .await?;
+        return Ok(Requested {
+            id: existing.id,
+            created: false,
+            items: existing.items,
+        });
+    };
+    let tokens = target_tokens(&mut *tx, a).await?;
+    let (ids, rest): (Vec<String>, Vec<(String, String)>) =
+        tokens.into_iter().map(|(i, app, u)| (i, (app, u))).unzip();
+    let (apps, users): (Vec<String>, Vec<String>) = rest.into_iter().unzip();
+    sqlx::query!(
+        "INSERT INTO action_items (action_id, token_id, app_key, user_id)
+         SELECT $1, * FROM unnest($2::text[], $3::text[], $4::text[])",
+        id,
+        &ids,
+        &apps,
+        &users
+    )
+    .execute(&mut *tx)
+    .await?;
+    let mut distinct_users = users.clone();
+    distinct_users.sort_unstable();
+    distinct_users.dedup();
+    let app_name = match a.app_key {
+        Some(k) => {
+            sqlx::query_scalar!(
+                "SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+                a.org_id,
+                k
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        None => None,
+    };
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor: a.requested_by,
+            action: "action.requested",
+            org_id: Some(a.org_id),
+            target: serde_json::json!({
+                "action": id,
+                "kind": a.kind.as_str(),
+                "app_key": a.app_key,
+                "app": app_name,
+                "user_id": a.user_id,
+                "authorizations": ids.len(),
+                "users": distinct_users.len(),
+            }),
+            reason: Some(a.reason),
+            outcome: Some("pending"),
+            detail: serde_json::json!({ "token_ids": if ids.len() <= 100 { serde_json::json!(ids) } else { serde_json::Value::Null } }),
+        },
+    )
+    .await?;
+    sqlx::query!("INSERT INTO jobs (kind, org_id, payload) VALUES ('action', $1, jsonb_build_object('action_id', $2::bigint))", a.org_id, id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(Requested {
+        id,
+        created: true,
+        items: ids.len() as i64,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct ActionRow {
+    pub id: i64,
+    pub org_id: Uuid,
+    pub kind: String,
+    pub app_key: Option<String>,
+    pub user_id: Option<String>,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub reason: String,
+    pub status: String,
+    pub detail: Option<String>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<ActionRow>> {
+    sqlx::query_as!(
+        ActionRow,
+        "SELECT id, org_id, kind, app_key, user_id, requested_by, requested_at, reason, status, detail, started_at, finished_at
+         FROM actions WHERE id = $1",
+        id
+    )
+    .fetch_optional(db)
+    .await
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemCounts {
+    pub pending: i64,
+    pub revoked: i64,
+    pub gone: i64,
+    pub failed: i64,
+}
+
+pub async fn item_counts(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<ItemCounts> {
+    let r = sqlx::query!(
+        "SELECT count(*) FILTER (WHERE status = 'pending') AS \"pending!\",
+                count(*) FILTER (WHERE status = 'revoked') AS \"revoked!\",
+                count(*) FILTER (WHERE status = 'gone') AS \"gone!\",
+                count(*) FILTER (WHERE status = 'failed') AS \"failed!\"
+         FROM action_items WHERE action_id = $1",
+        id
+    )
+    .fetch_one(db)
+    .await?;
+    Ok(ItemCounts {
+        pending: r.pending,
+        revoked: r.revoked,
+        gone: r.gone,
+        failed: r.failed,
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct ItemRow {
+    pub token_id: String,
+    pub app_key: String,
+    pub user_id: String,
+    pub status: String,
+    pub attempts: i32,
+    pub error: Option<String>,
+}
+
+pub async fn items(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    status: Option<&str>,
+    limit: i64,
+) -> sqlx::Result<Vec<ItemRow>> {
+    sqlx::query_as!(
+        ItemRow,
+        "SELECT token_id, app_key, user_id, status, attempts, error FROM action_items
+         WHERE action_id = $1 AND ($2::text IS NULL OR status = $2) ORDER BY token_id LIMIT $3",
+        id,
+        status,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+pub async fn pending_items(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<ItemRow>> {
+    items(db, id, Some("pending"), limit).await
+}
+
+pub async fn mark_running(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE actions SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = $1 AND status IN ('pending', 'running')",
+        id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records what happened to one authorization.
+pub async fn set_item(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    token: &str,
+    status: &str,
+    error: Option<&str>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE action_items SET status = $3, error = $4, attempts = attempts + 1,
+                done_at = CASE WHEN $3 = 'pending' THEN NULL ELSE now() END
+         WHERE action_id = $1 AND token_id = $2",
+        id,
+        token,
+        status,
+        error
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Finishes an action: its outcome, the revoked tokens marked gone with a
+/// history event each, and the audit entry — one transaction.
+pub async fn finish(
+    pool: &PgPool,
+    id: i64,
+    actor: &str,
+    detail: Option<&str>,
+) -> sqlx::Result<String> {
+    let mut tx = pool.begin().await?;
+    let action = get(&mut *tx, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let counts = item_counts(&mut *tx, id).await?;
+    let blockish = matches!(action.kind.as_str(), "block_app" | "unblock_app");
+    let status = if counts.failed + counts.pending > 0 {
+        if counts.revoked + counts.gone > 0 {
+            "partially_failed"
+        } else {
+            "failed"
+        }
+    } else if detail.is_some() && (blockish || counts.revoked + counts.gone == 0) {
+        // `detail` is the error that stopped the action.
+        "failed"
+    } else {
+        "succeeded"
+    };
+    sqlx::query!(
+        "UPDATE actions SET status = $2, detail = $3, finished_at = now() WHERE id = $1",
+        id,
+        status,
+        detail
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "WITH gone AS (
+            UPDATE sf_tokens t SET gone_at = now()
+            FROM action_items i
+            WHERE i.action_id = $1 AND i.status IN ('revoked', 'gone') AND t.org_id = $2 AND t.id = i.token_id
+              AND t.gone_at IS NULL
+            RETURNING t.id, t.app_key, t.user_id)
+         INSERT INTO events (org_id, at, kind, app_key, user_id, token_id, detail)
+         SELECT $2, now(), 'token_gone', app_key, user_id, id, jsonb_build_object('action', $1::bigint) FROM gone",
+        id,
+        action.org_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor,
+            action: "action.completed",
+            org_id: Some(action.org_id),
+            target: serde_json::json!({ "action": id, "kind": action.kind, "app_key": action.app_key, "user_id": action.user_id }),
+            reason: None,
+            outcome: Some(status),
+            detail: serde_json::json!({
+                "revoked": counts.revoked, "already_gone": counts.gone, "failed": counts.failed,
+                "pending": counts.pending, "error": detail,
+            }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(status.to_owned())
+}
+
+/// Puts an action's failed items back to work (the "retry" button).
+pub async fn retry(pool: &PgPool, id: i64, actor: &str) -> sqlx::Result<i64> {
+    let mut tx = pool.begin().await?;
+    let action = get(&mut *tx, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    let n = sqlx::query!(
+        "UPDATE action_items SET status = 'pending', error = NULL, done_at = NULL WHERE action_id = $1 AND status = 'failed'",
+        id
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected() as i64;
+    let blockish = matches!(action.kind.as_str(), "block_app" | "unblock_app");
+    if n == 0 && !blockish {
+        tx.rollback().await?;
+        return Ok(0);
+    }
+    sqlx::query!(
+        "UPDATE actions SET status = 'pending', detail = NULL, finished_at = NULL WHERE id = $1",
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor,
+            action: "action.retried",
+            org_id: Some(action.org_id),
+            target: serde_json::json!({ "action": id, "kind": action.kind }),
+            reason: None,
+            outcome: Some("pending"),
+            detail: serde_json::json!({ "items": n }),
+        },
+    )
+    .await?;
+    sqlx::query!("INSERT INTO jobs (kind, org_id, payload) VALUES ('action', $1, jsonb_build_object('action_id', $2::bigint))", action.org_id, id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(n.max(1))
+}

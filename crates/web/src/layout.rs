@@ -1,0 +1,145 @@
+//! What every page shows around its content: the navigation and the org
+//! switcher. The chosen org travels as `?org=<uuid>`; absent means all orgs.
+
+use serde::Deserialize;
+use sqlx::PgExecutor;
+use url::form_urlencoded;
+use uuid::Uuid;
+
+/// One entry of the org switcher.
+#[derive(Debug, Clone)]
+pub struct OrgChoice {
+    pub id: Uuid,
+    pub name: String,
+}
+
+/// The page frame: section for `aria-current`, the orgs to switch between,
+/// and the org in view.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub section: &'static str,
+    /// Where the org switcher sends its choice (a list page).
+    pub switch_to: &'static str,
+    pub orgs: Vec<OrgChoice>,
+    pub org: Option<Uuid>,
+}
+
+impl Layout {
+    pub async fn load(
+        db: impl PgExecutor<'_>,
+        section: &'static str,
+        switch_to: &'static str,
+        org: Option<Uuid>,
+    ) -> sqlx::Result<Layout> {
+        let orgs = sqlx::query_as!(
+            OrgChoice,
+            "SELECT id, name FROM orgs ORDER BY lower(name), id"
+        )
+        .fetch_all(db)
+        .await?;
+        // An org that does not exist (deleted, mistyped) shows all orgs.
+        let org = org.filter(|id| orgs.iter().any(|o| o.id == *id));
+        Ok(Layout {
+            section,
+            switch_to,
+            orgs,
+            org,
+        })
+    }
+
+    /// The frame without orgs, for error pages (which must render without
+    /// the database).
+    pub fn bare() -> Layout {
+        Layout {
+            section: "",
+            switch_to: "/",
+            orgs: Vec::new(),
+            org: None,
+        }
+    }
+
+    /// `?org=…` to append to a bare path, or nothing.
+    pub fn org_q(&self) -> String {
+        match self.org {
+            Some(id) => format!("?org={id}"),
+            None => String::new(),
+        }
+    }
+
+    pub fn is_org(&self, id: &Uuid) -> bool {
+        self.org == Some(*id)
+    }
+
+    pub fn org_name(&self) -> &str {
+        self.org
+            .and_then(|id| self.orgs.iter().find(|o| o.id == id))
+            .map_or("All orgs", |o| o.name.as_str())
+    }
+
+    pub fn current(&self, section: &str) -> bool {
+        self.section == section
+    }
+}
+
+/// Parses `?org=` leniently: empty or malformed means all orgs.
+pub fn parse_org(raw: Option<&str>) -> Option<Uuid> {
+    raw.and_then(|s| Uuid::parse_str(s.trim()).ok())
+}
+
+/// Builds query strings for links: `Query::new().add("org", …).finish()`.
+#[derive(Default)]
+pub struct Query {
+    ser: Option<form_urlencoded::Serializer<'static, String>>,
+}
+
+impl Query {
+    pub fn new() -> Query {
+        Query::default()
+    }
+
+    /// Adds a pair unless the value is empty.
+    pub fn add(mut self, key: &str, value: &str) -> Query {
+        if !value.is_empty() {
+            self.ser
+                .get_or_insert_with(|| form_urlencoded::Serializer::new(String::new()))
+                .append_pair(key, value);
+        }
+        self
+    }
+
+    /// `?a=1&b=2`, or an empty string.
+    pub fn finish(self) -> String {
+        match self.ser {
+            Some(mut s) => format!("?{}", s.finish()),
+            None => String::new(),
+        }
+    }
+}
+
+/// The `org` parameter alone, for pages that take nothing else.
+#[derive(Debug, Default, Deserialize)]
+pub struct OrgOnly {
+    pub org: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queries_skip_empty_values_and_encode() {
+        assert_eq!(Query::new().add("q", "").finish(), "");
+        assert_eq!(
+            Query::new().add("q", "a&b c").add("sort", "name").finish(),
+            "?q=a%26b+c&sort=name"
+        );
+    }
+
+    #[test]
+    fn malformed_org_means_all() {
+        assert_eq!(parse_org(Some("")), None);
+        assert_eq!(parse_org(Some("nope")), None);
+        let id = Uuid::new_v4();
+        assert_eq!(parse_org(Some(&id.to_string())), Some(id));
+    }
+}

@@ -1,0 +1,368 @@
+//! `/apps/{id}`: one app — policies, figures, every authorization (keyset
+//! pages; an app may hold 100k), 30 days of usage and logins, and its
+//! history. Revoke and block buttons come later, in the actions section.
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    response::Html,
+};
+use chrono::{DateTime, Duration, Utc};
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    AppError,
+    chart::{self, BarChart},
+    filters,
+    layout::{Layout, Query as Qs},
+    pages::{
+        apps::{kind_label, policy_label},
+        timeline::{self, EventRow},
+    },
+};
+
+pub const PAGE: i64 = 100;
+const USAGE_DAYS: u32 = 30;
+
+pub struct AppInfo {
+    pub id: i64,
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub app_key: String,
+    pub kind: String,
+    pub sf_app_id: Option<String>,
+    pub name: String,
+    pub installed: bool,
+    pub consumer_key: Option<String>,
+    pub admin_approved_only: Option<bool>,
+    pub refresh_policy: Option<String>,
+    pub ip_relaxation: Option<String>,
+    pub permitted_users: Option<String>,
+    pub first_seen_at: DateTime<Utc>,
+    pub gone_at: Option<DateTime<Utc>>,
+    pub users: Option<i64>,
+    pub tokens: Option<i64>,
+    pub total_use: Option<i64>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub requests_24h: Option<i64>,
+    pub errors_24h: Option<i64>,
+    pub requests_7d: Option<i64>,
+    pub errors_7d: Option<i64>,
+    pub stale_tokens: Option<i64>,
+    pub inactive_users: Option<i64>,
+}
+
+impl AppInfo {
+    pub fn kind_label(&self) -> &'static str {
+        kind_label(&self.kind)
+    }
+    pub fn refresh(&self) -> String {
+        policy_label(self.refresh_policy.as_deref())
+    }
+    pub fn permitted(&self) -> String {
+        policy_label(self.permitted_users.as_deref())
+    }
+    pub fn ip(&self) -> String {
+        policy_label(self.ip_relaxation.as_deref())
+    }
+    pub fn rate_7d(&self) -> String {
+        filters::rate(self.errors_7d.unwrap_or(0), self.requests_7d.unwrap_or(0))
+    }
+}
+
+pub struct Authorization {
+    pub token_id: String,
+    pub user_id: String,
+    pub uid: Option<i64>,
+    pub user_name: Option<String>,
+    pub username: Option<String>,
+    pub is_active: Option<bool>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub use_count: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DetailQuery {
+    /// Authorizations after this position: `<unix micros>~<token id>`.
+    pub after: Option<String>,
+    /// History before this position: `<unix micros>~<event id>`.
+    pub before: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/app_detail.html")]
+pub struct AppDetailPage {
+    pub layout: Layout,
+    pub app: AppInfo,
+    pub auths: Vec<Authorization>,
+    pub next: Option<String>,
+    pub paged: bool,
+    pub usage: BarChart,
+    pub logins: BarChart,
+    pub events: Vec<EventRow>,
+    pub older: Option<String>,
+}
+
+fn epoch() -> DateTime<Utc> {
+    DateTime::UNIX_EPOCH
+}
+
+fn parse_after(s: &str) -> Option<(DateTime<Utc>, String)> {
+    let (micros, id) = s.split_once('~')?;
+    Some((
+        DateTime::from_timestamp_micros(micros.parse().ok()?)?,
+        id.to_owned(),
+    ))
+}
+
+pub async fn app_show(
+    State(pool): State<PgPool>,
+    Path(id): Path<i64>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Html<String>, AppError> {
+    let app = sqlx::query_as!(
+        AppInfo,
+        "SELECT a.id, a.org_id, o.name AS org_name, a.app_key, a.kind, a.sf_app_id, a.name, a.installed,
+                a.consumer_key, a.admin_approved_only, a.refresh_policy, a.ip_relaxation, a.permitted_users,
+                a.first_seen_at, a.gone_at,
+                s.users AS \"users?\", s.tokens AS \"tokens?\", s.total_use AS \"total_use?\", s.last_used_at,
+                s.requests_24h AS \"requests_24h?\", s.errors_24h AS \"errors_24h?\",
+                s.requests_7d AS \"requests_7d?\", s.errors_7d AS \"errors_7d?\",
+                s.stale_tokens AS \"stale_tokens?\", s.inactive_users AS \"inactive_users?\"
+         FROM sf_apps a JOIN orgs o ON o.id = a.org_id
+         LEFT JOIN app_summary s ON s.org_id = a.org_id AND s.app_key = a.app_key
+         WHERE a.id = $1",
+        id
+    )
+    .fetch_optional(&pool)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let layout = Layout::load(&pool, "apps", "/apps", Some(app.org_id)).await?;
+
+    let after = q.after.as_deref().and_then(parse_after);
+    let (after_used, after_id) = match &after {
+        Some((t, id)) => (*t, Some(id.as_str())),
+        None => (epoch(), None),
+    };
+    let mut auths = sqlx::query_as!(
+        Authorization,
+        "SELECT t.id AS token_id, t.user_id, u.uid AS \"uid?\", u.name AS \"user_name?\", u.username AS \"username?\",
+                u.is_active AS \"is_active?\", u.deactivated_at, t.created_at, t.last_used_at, t.use_count
+         FROM sf_tokens t
+         LEFT JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
+         WHERE t.org_id = $1 AND t.app_key = $2 AND t.gone_at IS NULL
+           AND ($4::text IS NULL
+                OR (coalesce(t.last_used_at, '1970-01-01 00:00:00+00'::timestamptz), t.id) < ($3, $4))
+         ORDER BY coalesce(t.last_used_at, '1970-01-01 00:00:00+00'::timestamptz) DESC, t.id DESC
+         LIMIT $5",
+        app.org_id,
+        app.app_key,
+        after_used,
+        after_id,
+        PAGE + 1
+    )
+    .fetch_all(&pool)
+    .await?;
+    let next = (auths.len() as i64 > PAGE).then(|| {
+        auths.truncate(PAGE as usize);
+        let last = auths.last().expect("a full page");
+        let key = format!(
+            "{}~{}",
+            last.last_used_at.unwrap_or_else(epoch).timestamp_micros(),
+            last.token_id
+        );
+        format!(
+            "/apps/{}{}#authorizations",
+            app.id,
+            Qs::new().add("after", &key).finish()
+        )
+    });
+
+    let today = Utc::now().date_naive();
+    let since = today - Duration::days(i64::from(USAGE_DAYS) - 1);
+    let usage_rows = sqlx::query!(
+        "SELECT day, requests, errors FROM app_usage_daily
+         WHERE org_id = $1 AND app_key = $2 AND day >= $3 ORDER BY day",
+        app.org_id,
+        app.app_key,
+        since
+    )
+    .fetch_all(&pool)
+    .await?;
+    let usage = chart::daily_bars(
+        "API requests per day (event logs)",
+        today,
+        USAGE_DAYS,
+        &usage_rows
+            .iter()
+            .map(|r| (r.day, r.requests - r.errors, r.errors))
+            .collect::<Vec<_>>(),
+        [("ok", "#0b5cad"), ("errors", "#b42318")],
+    );
+    let login_rows = sqlx::query!(
+        "SELECT day, successes, failures FROM app_logins_daily
+         WHERE org_id = $1 AND app_name = $2 AND day >= $3 ORDER BY day",
+        app.org_id,
+        app.name,
+        since
+    )
+    .fetch_all(&pool)
+    .await?;
+    let logins = chart::daily_bars(
+        "OAuth logins per day (login history)",
+        today,
+        USAGE_DAYS,
+        &login_rows
+            .iter()
+            .map(|r| (r.day, r.successes, r.failures))
+            .collect::<Vec<_>>(),
+        [("logins", "#1a7f37"), ("failures", "#b42318")],
+    );
+
+    let (events, older) =
+        timeline::for_app(&pool, app.org_id, &app.app_key, q.before.as_deref()).await?;
+    let older = older.map(|before| {
+        format!(
+            "/apps/{}{}#history",
+            app.id,
+            Qs::new().add("before", &before).finish()
+        )
+    });
+    Ok(Html(
+        AppDetailPage {
+            layout,
+            paged: after.is_some(),
+            app,
+            auths,
+            next,
+            usage,
+            logins,
+            events,
+            older,
+        }
+        .render()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use sqlx::PgPool;
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn shows_authorizations_usage_policies_and_history(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let id = app_id(&pool, org, "0H4A").await;
+        let page = get_page(&pool, &format!("/apps/{id}")).await;
+        assert_eq!(page.texts("h1 bdi"), ["Data Loader"]);
+        // Most recently used first; users linked; deactivated users marked.
+        let users = page.texts("#authorizations tbody td.user a");
+        assert_eq!(users, ["Alice Smith", "Carol Jones"]);
+        let alice = user_uid(&pool, org, "005A").await;
+        assert_eq!(
+            page.attr("#authorizations tbody td.user a", "href"),
+            format!("/users/{alice}")
+        );
+        let status = page.texts("#authorizations tbody td.status");
+        assert_eq!(status[0], "active");
+        assert!(status[1].starts_with("deactivated"), "{status:?}");
+        assert_eq!(page.texts("#authorizations tbody td.uses"), ["500", "3"]);
+        // Each authorization shows when it was first used, with exact UTC on hover.
+        let created = page.attr("#authorizations tbody td.created time", "title");
+        assert!(created.ends_with(" UTC"), "{created}");
+        // Policies.
+        assert!(
+            page.texts("#policies dd")
+                .contains(&"Valid until revoked".to_owned())
+        );
+        // 30 days of usage: today's bar has 95 ok and 5 errors.
+        let titles = page.texts("#usage svg rect title");
+        assert!(
+            titles.iter().any(|t| t.contains("95 ok, 5 errors")),
+            "{titles:?}"
+        );
+        let logins = page.texts("#logins svg rect title");
+        assert!(
+            logins.iter().any(|t| t.contains("3 logins, 1 failures")),
+            "{logins:?}"
+        );
+        // The action buttons' place exists (empty until revoke/block arrive).
+        assert_eq!(page.select("section.actions").len(), 1);
+        // History: the first sighting.
+        assert!(
+            page.texts("#history li")
+                .iter()
+                .any(|t| t.contains("First seen"))
+        );
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn hostile_names_render_as_text(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let id = app_id(&pool, org, "0xIB").await;
+        let html = get_html(&pool, &format!("/apps/{id}")).await;
+        assert!(!html.contains(HOSTILE));
+        assert!(
+            html.contains("&#60;script&#62;") || html.contains("&lt;script&gt;"),
+            "escaped"
+        );
+        let page = Page(scraper::Html::parse_document(&html));
+        assert_eq!(page.texts("h1 bdi"), [HOSTILE]);
+        // The RTL user's name is isolated so it cannot flip the row.
+        assert_eq!(page.texts("#authorizations tbody td.user a bdi"), [RTL]);
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn authorizations_page_by_keyset(pool: PgPool) {
+        let org = new_org(&pool, "Acme").await;
+        let a = app("0H4A", "Busy", "connected_app", true, "");
+        let mut s = Snapshot::default();
+        let n = super::PAGE * 2 + 3;
+        for i in 0..n {
+            s.users
+                .push(user(&format!("005{i:05}"), &format!("User {i}"), true));
+            // Some never used; many share a last-used time.
+            let used = if i % 5 == 0 { None } else { Some(i % 7) };
+            s.tokens.push(token(
+                &format!("0CQ{i:05}"),
+                &a,
+                &format!("005{i:05}"),
+                used,
+                i,
+            ));
+        }
+        s.apps.push(a);
+        sync(&pool, org, &s).await;
+        let id = app_id(&pool, org, "0H4A").await;
+        let mut uri = format!("/apps/{id}");
+        let mut seen = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = get_page(&pool, &uri).await;
+            seen.extend(page.texts("#authorizations tbody td.user a"));
+            pages += 1;
+            match page.select("a[rel=next]").first() {
+                Some(a) => uri = a.value().attr("href").unwrap().to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(pages, 3);
+        assert_eq!(seen.len() as i64, n);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len() as i64, n, "every authorization exactly once");
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn unknown_app_is_404(pool: PgPool) {
+        let (status, _, body) = get_raw(&pool, "/apps/999999").await;
+        assert_eq!(status, 404);
+        assert!(body.contains("Not found"));
+        let (status, _, _) = get_raw(&pool, "/apps/abc").await;
+        assert_eq!(status, 400);
+    }
+}

@@ -1,0 +1,273 @@
+//! `/reports/offboarding`: deactivated users whose tokens still work — one
+//! row per token, most recent deactivation first, with a CSV export.
+
+use askama::Template;
+use axum::{
+    extract::{Query, State},
+    response::{Html, Response},
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    AppError, csv_export, filters,
+    layout::{Layout, Query as Qs, parse_org},
+};
+
+pub const PAGE: i64 = 100;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct LeakQuery {
+    pub org: Option<String>,
+    pub after: Option<String>,
+}
+
+/// Keyset position, in the order of the `sf_users_deactivated` index.
+#[derive(Debug, Clone)]
+pub struct LeakCursor {
+    pub deactivated: DateTime<Utc>,
+    pub org_id: Uuid,
+    pub user_id: String,
+    pub token_id: String,
+}
+
+impl LeakCursor {
+    fn encode(&self) -> String {
+        format!(
+            "{}~{}~{}~{}",
+            self.deactivated.timestamp_micros(),
+            self.org_id,
+            self.user_id,
+            self.token_id
+        )
+    }
+    fn decode(s: &str) -> Option<LeakCursor> {
+        let mut p = s.splitn(4, '~');
+        Some(LeakCursor {
+            deactivated: DateTime::from_timestamp_micros(p.next()?.parse().ok()?)?,
+            org_id: Uuid::parse_str(p.next()?).ok()?,
+            user_id: p.next()?.to_owned(),
+            token_id: p.next()?.to_owned(),
+        })
+    }
+}
+
+pub struct LeakRow {
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub user_id: String,
+    pub uid: i64,
+    pub user_name: String,
+    pub username: String,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub sort_at: DateTime<Utc>,
+    pub token_id: String,
+    pub app_id: Option<i64>,
+    pub app_name: String,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub use_count: Option<i64>,
+}
+
+impl LeakRow {
+    fn cursor(&self) -> LeakCursor {
+        LeakCursor {
+            deactivated: self.sort_at,
+            org_id: self.org_id,
+            user_id: self.user_id.clone(),
+            token_id: self.token_id.clone(),
+        }
+    }
+    /// Used after the user was deactivated: someone still uses the access.
+    pub fn used_after(&self) -> bool {
+        matches!((self.last_used_at, self.deactivated_at), (Some(u), Some(d)) if u > d)
+    }
+    fn cells(&self) -> Vec<String> {
+        let t = |t: Option<DateTime<Utc>>| {
+            t.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string())
+                .unwrap_or_default()
+        };
+        vec![
+            self.user_name.clone(),
+            self.username.clone(),
+            self.org_name.clone(),
+            t(self.deactivated_at),
+            self.app_name.clone(),
+            t(self.created_at),
+            t(self.last_used_at),
+            self.use_count.map(|n| n.to_string()).unwrap_or_default(),
+            if self.used_after() { "yes" } else { "no" }.to_owned(),
+        ]
+    }
+}
+
+pub const HEADER: [&str; 9] = [
+    "User",
+    "Username",
+    "Org",
+    "Deactivated",
+    "App",
+    "Authorized",
+    "Last used",
+    "Uses",
+    "Used after deactivation",
+];
+
+pub async fn fetch(
+    pool: &PgPool,
+    org: Option<Uuid>,
+    after: Option<&LeakCursor>,
+    limit: i64,
+) -> sqlx::Result<Vec<LeakRow>> {
+    let (c_at, c_org, c_user, c_tok) = match after {
+        Some(c) => (
+            c.deactivated,
+            Some(c.org_id),
+            c.user_id.as_str(),
+            Some(c.token_id.as_str()),
+        ),
+        None => (DateTime::UNIX_EPOCH, None, "", None),
+    };
+    sqlx::query_as!(
+        LeakRow,
+        r#"SELECT u.org_id, o.name AS org_name, u.id AS user_id, u.uid, u.name AS user_name, u.username,
+                  u.deactivated_at, coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz) AS "sort_at!",
+                  t.id AS token_id, a.id AS "app_id?", coalesce(a.name, t.app_name) AS "app_name!",
+                  t.created_at, t.last_used_at, t.use_count
+           FROM sf_users u
+           JOIN orgs o ON o.id = u.org_id
+           JOIN sf_tokens t ON t.org_id = u.org_id AND t.user_id = u.id AND t.gone_at IS NULL
+           LEFT JOIN sf_apps a ON a.org_id = t.org_id AND a.app_key = t.app_key
+           WHERE NOT u.is_active AND u.gone_at IS NULL AND ($1::uuid IS NULL OR u.org_id = $1)
+             AND ($5::text IS NULL
+                  OR (coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz), u.org_id, u.id, t.id)
+                     < ($2, $3, $4, $5))
+           ORDER BY coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz) DESC, u.org_id DESC,
+                    u.id DESC, t.id DESC
+           LIMIT $6"#,
+        org,
+        c_at,
+        c_org,
+        c_user,
+        c_tok,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Template)]
+#[template(path = "pages/report_offboarding.html")]
+pub struct LeakPage {
+    pub layout: Layout,
+    pub rows: Vec<LeakRow>,
+    pub next: Option<String>,
+    pub paged: bool,
+    pub csv_href: String,
+}
+
+fn qs(org: Option<Uuid>, after: Option<&LeakCursor>) -> String {
+    Qs::new()
+        .add("org", &org.map(|o| o.to_string()).unwrap_or_default())
+        .add("after", &after.map(LeakCursor::encode).unwrap_or_default())
+        .finish()
+}
+
+pub async fn offboarding_report(
+    State(pool): State<PgPool>,
+    Query(q): Query<LeakQuery>,
+) -> Result<Html<String>, AppError> {
+    let layout = Layout::load(
+        &pool,
+        "reports",
+        "/reports/offboarding",
+        parse_org(q.org.as_deref()),
+    )
+    .await?;
+    let org = layout.org;
+    let after = q.after.as_deref().and_then(LeakCursor::decode);
+    let mut rows = fetch(&pool, org, after.as_ref(), PAGE + 1).await?;
+    let next = (rows.len() as i64 > PAGE).then(|| {
+        rows.truncate(PAGE as usize);
+        format!(
+            "/reports/offboarding{}",
+            qs(org, rows.last().map(LeakRow::cursor).as_ref())
+        )
+    });
+    Ok(Html(
+        LeakPage {
+            layout,
+            rows,
+            next,
+            paged: after.is_some(),
+            csv_href: format!("/reports/offboarding.csv{}", qs(org, None)),
+        }
+        .render()?,
+    ))
+}
+
+pub async fn offboarding_csv(
+    State(pool): State<PgPool>,
+    Query(q): Query<LeakQuery>,
+) -> Result<Response, AppError> {
+    let org = parse_org(q.org.as_deref());
+    Ok(csv_export::paged(
+        &csv_export::dated("offboarding-leaks"),
+        HEADER.iter().map(|h| (*h).to_owned()).collect(),
+        move |cursor: Option<LeakCursor>| {
+            let pool = pool.clone();
+            async move {
+                let rows = fetch(&pool, org, cursor.as_ref(), csv_export::BATCH).await?;
+                let next = (rows.len() as i64 == csv_export::BATCH)
+                    .then(|| rows.last().map(LeakRow::cursor))
+                    .flatten();
+                Ok((rows.iter().map(LeakRow::cells).collect(), next))
+            }
+        },
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use sqlx::PgPool;
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn deactivated_users_still_holding_tokens(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let html = get_html(&pool, "/reports/offboarding").await;
+        assert!(!html.contains(HOSTILE));
+        let page = Page(scraper::Html::parse_document(&html));
+        let mut users = page.texts("table.report tbody td.user a");
+        users.sort();
+        assert_eq!(users, [HOSTILE, "Carol Jones"]);
+        let dates = page.select("table.report tbody td.deactivated time");
+        assert_eq!(dates.len(), 2, "the deactivation date is shown");
+        let carol = user_uid(&pool, org, "005C").await;
+        assert!(page.select(&format!("a[href='/users/{carol}']")).len() == 1);
+
+        let page = get_page(&pool, "/reports/offboarding").await;
+        let rows = get_csv(&pool, &page.attr("a.export", "href")).await;
+        assert_eq!(rows[0], page.texts("table.report thead th"));
+        assert_eq!(rows.len(), 3);
+        assert!(
+            rows.iter()
+                .any(|r| r[0] == "Carol Jones" && r[4] == "Data Loader")
+        );
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn nobody_leaks_empty_state(pool: PgPool) {
+        let org = new_org(&pool, "Clean").await;
+        let mut s = standard();
+        s.users.iter_mut().for_each(|u| {
+            u.is_active = true;
+            u.deactivated_at = None;
+        });
+        sync(&pool, org, &s).await;
+        let page = get_page(&pool, "/reports/offboarding").await;
+        assert!(page.text().contains("No deactivated user holds a token"));
+    }
+}

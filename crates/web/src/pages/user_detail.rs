@@ -1,0 +1,183 @@
+//! `/users/{uid}`: one person — active or deactivated (and since when), every
+//! app they authorized with dates and counts, and their history.
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    response::Html,
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::{
+    AppError, filters,
+    layout::{Layout, Query as Qs},
+    pages::{
+        apps::kind_label,
+        timeline::{self, EventRow},
+    },
+};
+
+/// A person rarely holds more; the page says so if they do.
+pub const MAX_TOKENS: i64 = 1_000;
+
+pub struct UserInfo {
+    pub uid: i64,
+    pub org_id: Uuid,
+    pub org_name: String,
+    pub id: String,
+    pub username: String,
+    pub name: String,
+    pub email: Option<String>,
+    pub is_active: bool,
+    pub user_type: Option<String>,
+    pub profile: Option<String>,
+    pub department: Option<String>,
+    pub manager_name: Option<String>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub first_seen_at: DateTime<Utc>,
+    pub gone_at: Option<DateTime<Utc>>,
+}
+
+pub struct UserToken {
+    pub token_id: String,
+    pub app_id: Option<i64>,
+    pub app_name: String,
+    pub kind: Option<String>,
+    pub created_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub use_count: Option<i64>,
+    pub first_seen_at: DateTime<Utc>,
+}
+
+impl UserToken {
+    pub fn kind_label(&self) -> &'static str {
+        kind_label(self.kind.as_deref().unwrap_or("unknown"))
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UserQuery {
+    pub before: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/user_detail.html")]
+pub struct UserDetailPage {
+    pub layout: Layout,
+    pub user: UserInfo,
+    pub tokens: Vec<UserToken>,
+    pub truncated: bool,
+    pub events: Vec<EventRow>,
+    pub older: Option<String>,
+}
+
+pub async fn user_show(
+    State(pool): State<PgPool>,
+    Path(uid): Path<i64>,
+    Query(q): Query<UserQuery>,
+) -> Result<Html<String>, AppError> {
+    let user = sqlx::query_as!(
+        UserInfo,
+        "SELECT u.uid, u.org_id, o.name AS org_name, u.id, u.username, u.name, u.email, u.is_active, u.user_type,
+                u.profile, u.department, u.manager_name, u.last_login_at, u.created_at, u.deactivated_at,
+                u.first_seen_at, u.gone_at
+         FROM sf_users u JOIN orgs o ON o.id = u.org_id WHERE u.uid = $1",
+        uid
+    )
+    .fetch_optional(&pool)
+    .await?
+    .ok_or(AppError::NotFound)?;
+    let layout = Layout::load(&pool, "users", "/users", Some(user.org_id)).await?;
+    let mut tokens = sqlx::query_as!(
+        UserToken,
+        "SELECT t.id AS token_id, a.id AS \"app_id?\", coalesce(a.name, t.app_name) AS \"app_name!\",
+                a.kind AS \"kind?\", t.created_at, t.last_used_at, t.use_count, t.first_seen_at
+         FROM sf_tokens t LEFT JOIN sf_apps a ON a.org_id = t.org_id AND a.app_key = t.app_key
+         WHERE t.org_id = $1 AND t.user_id = $2 AND t.gone_at IS NULL
+         ORDER BY t.last_used_at DESC NULLS LAST, t.id
+         LIMIT $3",
+        user.org_id,
+        user.id,
+        MAX_TOKENS + 1
+    )
+    .fetch_all(&pool)
+    .await?;
+    let truncated = tokens.len() as i64 > MAX_TOKENS;
+    tokens.truncate(MAX_TOKENS as usize);
+    let (events, older) =
+        timeline::for_user(&pool, user.org_id, &user.id, q.before.as_deref()).await?;
+    let older = older.map(|b| {
+        format!(
+            "/users/{}{}#history",
+            user.uid,
+            Qs::new().add("before", &b).finish()
+        )
+    });
+    Ok(Html(
+        UserDetailPage {
+            layout,
+            user,
+            tokens,
+            truncated,
+            events,
+            older,
+        }
+        .render()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use sqlx::PgPool;
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn shows_apps_status_and_history(pool: PgPool) {
+        let (org, mut s) = seeded(&pool, "Acme").await;
+        // Carol is deactivated and still holds a Data Loader token; later she
+        // also loses it.
+        let carol = user_uid(&pool, org, "005C").await;
+        let page = get_page(&pool, &format!("/users/{carol}")).await;
+        assert_eq!(page.texts("h1 bdi"), ["Carol Jones"]);
+        let status = page.texts(".user-status");
+        assert!(status[0].starts_with("Deactivated"), "{status:?}");
+        assert_eq!(page.attr(".user-status time", "datetime").len(), 20);
+        assert_eq!(page.texts("#apps tbody td.app a"), ["Data Loader"]);
+        assert_eq!(page.texts("#apps tbody td.uses"), ["3"]);
+
+        s.tokens.retain(|t| t.id != "0CQ2");
+        sync(&pool, org, &s).await;
+        let page = get_page(&pool, &format!("/users/{carol}")).await;
+        assert!(page.text().contains("holds no OAuth tokens"));
+        let history = page.texts("#history li");
+        assert!(
+            history
+                .iter()
+                .any(|h| h.contains("Token revoked or expired") && h.contains("Data Loader")),
+            "{history:?}"
+        );
+
+        // Alice is active.
+        let alice = user_uid(&pool, org, "005A").await;
+        let page = get_page(&pool, &format!("/users/{alice}")).await;
+        assert!(page.texts(".user-status")[0].starts_with("Active"));
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn hostile_user_names_are_text(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let e = user_uid(&pool, org, "005E").await;
+        let html = get_html(&pool, &format!("/users/{e}")).await;
+        assert!(!html.contains(HOSTILE));
+        let page = Page(scraper::Html::parse_document(&html));
+        assert_eq!(page.texts("h1 bdi"), [HOSTILE]);
+        assert_eq!(page.texts("#apps tbody td.app a"), [FORMULA]);
+        let (status, _, _) = get_raw(&pool, "/users/424242").await;
+        assert_eq!(status, 404);
+    }
+}

@@ -1,0 +1,215 @@
+//! `/users?q=`: find a person by the start of their name, username or email
+//! (case-insensitive, using the `lower(…) text_pattern_ops` indexes), in one
+//! org or all of them, in keyset pages ordered by name.
+
+use askama::Template;
+use axum::{
+    extract::{Query, State},
+    response::Html,
+};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::PgPool;
+
+use crate::{
+    AppError, filters,
+    layout::{Layout, Query as Qs, parse_org},
+};
+
+pub const PAGE: i64 = 50;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UsersQuery {
+    pub org: Option<String>,
+    pub q: Option<String>,
+    /// `<lower(name)>~<uid>` of the last row shown.
+    pub after: Option<String>,
+}
+
+pub struct UserRow {
+    pub uid: i64,
+    pub org_name: String,
+    pub name: String,
+    pub username: String,
+    pub email: Option<String>,
+    pub is_active: bool,
+    pub deactivated_at: Option<DateTime<Utc>>,
+    pub last_login_at: Option<DateTime<Utc>>,
+    pub apps: i64,
+    pub sort_name: String,
+}
+
+#[derive(Template)]
+#[template(path = "pages/users.html")]
+pub struct UsersPage {
+    pub layout: Layout,
+    pub q: String,
+    pub rows: Vec<UserRow>,
+    pub next: Option<String>,
+    pub paged: bool,
+}
+
+/// The exclusive upper bound of strings starting with `prefix` in byte
+/// order (`text_pattern_ops`): the range keeps the search on the index
+/// whatever plan the prepared statement gets.
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+pub async fn users_list(
+    State(pool): State<PgPool>,
+    Query(q): Query<UsersQuery>,
+) -> Result<Html<String>, AppError> {
+    let layout = Layout::load(&pool, "users", "/users", parse_org(q.org.as_deref())).await?;
+    let org = layout.org;
+    let search: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
+    let prefix = search.to_lowercase();
+    let after = q
+        .after
+        .as_deref()
+        .and_then(|a| a.rsplit_once('~'))
+        .and_then(|(n, id)| Some((n.to_owned(), id.parse::<i64>().ok()?)));
+    let (after_name, after_uid) = match &after {
+        Some((n, id)) => (n.as_str(), Some(*id)),
+        None => ("", None),
+    };
+    let mut rows = sqlx::query_as!(
+        UserRow,
+        r#"SELECT u.uid, o.name AS org_name, u.name, u.username, u.email, u.is_active, u.deactivated_at,
+                  u.last_login_at, n.apps AS "apps!", lower(u.name) AS "sort_name!"
+           FROM sf_users u
+           JOIN orgs o ON o.id = u.org_id
+           CROSS JOIN LATERAL (SELECT count(DISTINCT t.app_key) AS apps FROM sf_tokens t
+                               WHERE t.org_id = u.org_id AND t.user_id = u.id AND t.gone_at IS NULL) n
+           WHERE ($1::uuid IS NULL OR u.org_id = $1) AND u.gone_at IS NULL
+             AND ($2 = ''
+                  OR (lower(u.name) ~>=~ $2 AND lower(u.name) ~<~ $3 AND starts_with(lower(u.name), $2))
+                  OR (lower(u.username) ~>=~ $2 AND lower(u.username) ~<~ $3 AND starts_with(lower(u.username), $2))
+                  OR (lower(u.email) ~>=~ $2 AND lower(u.email) ~<~ $3 AND starts_with(lower(u.email), $2)))
+             AND ($5::bigint IS NULL OR (lower(u.name), u.uid) > ($4, $5))
+           ORDER BY lower(u.name), u.uid
+           LIMIT $6"#,
+        org,
+        prefix,
+        prefix_end(&prefix),
+        after_name,
+        after_uid,
+        PAGE + 1
+    )
+    .fetch_all(&pool)
+    .await?;
+    let next = (rows.len() as i64 > PAGE).then(|| {
+        rows.truncate(PAGE as usize);
+        let last = rows.last().expect("a full page");
+        format!(
+            "/users{}",
+            Qs::new()
+                .add("org", &org.map(|o| o.to_string()).unwrap_or_default())
+                .add("q", &search)
+                .add("after", &format!("{}~{}", last.sort_name, last.uid))
+                .finish()
+        )
+    });
+    Ok(Html(
+        UsersPage {
+            layout,
+            q: search,
+            rows,
+            next,
+            paged: after.is_some(),
+        }
+        .render()?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use sqlx::PgPool;
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn search_by_name_username_or_email_prefix(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let page = get_page(&pool, "/users?q=alI").await;
+        assert_eq!(page.texts("table.users tbody td.name a"), ["Alice Smith"]);
+        let alice = user_uid(&pool, org, "005A").await;
+        assert_eq!(
+            page.attr("table.users tbody td.name a", "href"),
+            format!("/users/{alice}")
+        );
+        assert_eq!(page.texts("table.users tbody td.apps"), ["1"]);
+        // Username prefix, then email prefix.
+        assert_eq!(page_names(&pool, "/users?q=005c@").await, ["Carol Jones"]);
+        assert_eq!(
+            page_names(&pool, "/users?q=005b@mail").await,
+            ["Bob \"quoted\" O'Neil"]
+        );
+        // Prefix, not substring.
+        assert!(page_names(&pool, "/users?q=smith").await.is_empty());
+        // LIKE wildcards are plain characters.
+        assert!(page_names(&pool, "/users?q=%25").await.is_empty());
+        assert!(page_names(&pool, "/users?q=_").await.is_empty());
+        let page = get_page(&pool, "/users?q=zzz").await;
+        assert!(page.text().contains("No user matches"));
+        // The label is tied to the input.
+        assert_eq!(
+            page.attr("label[for=u-q]", "for"),
+            page.attr("input#u-q", "id")
+        );
+    }
+
+    async fn page_names(pool: &PgPool, uri: &str) -> Vec<String> {
+        get_page(pool, uri)
+            .await
+            .texts("table.users tbody td.name a")
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn status_and_escaping(pool: PgPool) {
+        seeded(&pool, "Acme").await;
+        let html = get_html(&pool, "/users").await;
+        assert!(!html.contains(HOSTILE));
+        let page = Page(scraper::Html::parse_document(&html));
+        let names = page.texts("table.users tbody td.name a");
+        assert_eq!(names.len(), 5);
+        assert!(names.contains(&RTL.to_owned()));
+        assert!(names.contains(&HOSTILE.to_owned()));
+        let carol = page
+            .select("table.users tbody tr")
+            .into_iter()
+            .find(|tr| tr.text().any(|t| t.contains("Carol")))
+            .unwrap();
+        assert!(carol.text().collect::<String>().contains("deactivated"));
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn pages_by_keyset_across_orgs(pool: PgPool) {
+        for name in ["One", "Two", "Three"] {
+            let org = new_org(&pool, name).await;
+            let mut s = Snapshot::default();
+            for i in 0..25 {
+                s.users
+                    .push(user(&format!("005{i:03}"), &format!("Person {i:02}"), true));
+            }
+            sync(&pool, org, &s).await;
+        }
+        let mut uri = "/users?q=person".to_owned();
+        let mut seen = Vec::new();
+        loop {
+            let page = get_page(&pool, &uri).await;
+            seen.extend(
+                page.select("table.users tbody td.name a")
+                    .iter()
+                    .map(|a| a.value().attr("href").unwrap().to_owned()),
+            );
+            match page.select("a[rel=next]").first() {
+                Some(a) => uri = a.value().attr("href").unwrap().to_owned(),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 75);
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), 75);
+    }
+}

@@ -1,0 +1,331 @@
+//! The action executor: works a requested action to the end, resuming after
+//! a restart where it stopped. Each authorization is revoked at most once: an
+//! item is marked right after Salesforce answers, and an item left pending by
+//! a crash is re-queried first — if its token is gone, it is not sent again.
+
+use std::{collections::HashSet, sync::Arc};
+
+use cockpit_db::{
+    PgPool,
+    actions::{self, ActionRow},
+};
+use cockpit_domain::secret::Keyring;
+use cockpit_salesforce::{
+    BlockTarget, DeleteToken, Error as SfError, SalesforceClient, developer_name,
+};
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+
+use crate::WorkerError;
+
+/// Revokes in flight at once, per action (and so per org: one action of an
+/// org runs at a time).
+pub const MAX_IN_FLIGHT: usize = 10;
+/// Ids per re-query of OauthToken.
+const BATCH: usize = 200;
+/// Attempts before an authorization is reported failed.
+const MAX_ATTEMPTS: i32 = 3;
+
+const ACTOR: &str = "system:executor";
+
+/// What the runner should do with the action's job.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Next {
+    Done(String),
+    /// Try again after this many seconds (Salesforce said to slow down, or
+    /// another action of the org is running).
+    Later(String, i64),
+}
+
+fn lock_key(org: uuid::Uuid) -> i64 {
+    let b = org.as_bytes();
+    i64::from_be_bytes([b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]]) ^ 0x4143_5453 // "ACTS"
+}
+
+#[derive(Deserialize)]
+struct TokenRow {
+    #[serde(rename = "Id")]
+    id: String,
+    #[serde(rename = "DeleteToken")]
+    delete_token: Option<DeleteToken>,
+}
+
+fn quoted(ids: &[String]) -> String {
+    ids.iter()
+        .filter(|id| id.chars().all(|c| c.is_ascii_alphanumeric()))
+        .map(|id| format!("'{id}'"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The tokens of `ids` that still exist, with their DeleteTokens.
+async fn still_there(client: &SalesforceClient, ids: &[String]) -> Result<Vec<TokenRow>, SfError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let soql = format!(
+        "SELECT Id, DeleteToken FROM OauthToken WHERE Id IN ({})",
+        quoted(ids)
+    );
+    client.query::<TokenRow>(&soql).try_collect().await
+}
+
+fn is_invalid_token(e: &SfError) -> bool {
+    matches!(e, SfError::OAuth { code, .. } if code == "invalid_token")
+        || matches!(e, SfError::Http { status: 400, .. }) && e.to_string().contains("invalid_token")
+}
+
+fn slow_down(e: &SfError) -> bool {
+    matches!(
+        e,
+        SfError::RequestLimitExceeded { .. } | SfError::BudgetPaused { .. }
+    )
+}
+
+/// Runs one action as far as it can go.
+pub async fn execute(pool: &PgPool, keyring: Arc<Keyring>, id: i64) -> Result<Next, WorkerError> {
+    let action = actions::get(pool, id).await?.ok_or(WorkerError::NotFound)?;
+    if !matches!(action.status.as_str(), "pending" | "running") {
+        return Ok(Next::Done(action.status));
+    }
+    let org = cockpit_db::orgs::get(pool, action.org_id)
+        .await?
+        .ok_or(WorkerError::NotFound)?;
+    // One action per org at a time, across processes. The lock lives on a
+    // connection of its own, closed (never returned to the pool) at the end,
+    // so it is released whatever happens, a crash included.
+    let mut lock = pool.acquire().await?;
+    let got = sqlx::query_scalar!(
+        "SELECT pg_try_advisory_lock($1) AS \"got!\"",
+        lock_key(org.id)
+    )
+    .fetch_one(&mut *lock)
+    .await?;
+    if !got {
+        return Ok(Next::Later(
+            "another action of this org is running".into(),
+            5,
+        ));
+    }
+    let result = run_locked(pool, keyring, &action, &org).await;
+    drop(lock.detach());
+    result
+}
+
+async fn run_locked(
+    pool: &PgPool,
+    keyring: Arc<Keyring>,
+    action: &ActionRow,
+    org: &cockpit_db::orgs::OrgRow,
+) -> Result<Next, WorkerError> {
+    let id = action.id;
+    actions::mark_running(pool, id).await?;
+    let client = crate::provider::session(pool, keyring, org).await?;
+    let outcome = match action.kind.as_str() {
+        "block_app" => block(pool, &client, action, true).await,
+        "unblock_app" => block(pool, &client, action, false).await,
+        _ => revoke_items(pool, &client, id).await,
+    };
+    match outcome {
+        Ok(()) => {
+            verify(pool, &client, id).await?;
+            Ok(Next::Done(actions::finish(pool, id, ACTOR, None).await?))
+        }
+        Err(WorkerError::Salesforce(e)) if slow_down(&e) => Ok(Next::Later(e.to_string(), 60)),
+        Err(e) => {
+            let message = e.to_string();
+            // What was revoked before the error stays revoked and recorded.
+            let _ = verify(pool, &client, id).await;
+            Ok(Next::Done(
+                actions::finish(pool, id, ACTOR, Some(&message)).await?,
+            ))
+        }
+    }
+}
+
+async fn revoke_items(
+    pool: &PgPool,
+    client: &SalesforceClient,
+    id: i64,
+) -> Result<(), WorkerError> {
+    loop {
+        let pending: Vec<_> = actions::pending_items(pool, id, BATCH as i64)
+            .await?
+            .into_iter()
+            .filter(|i| i.attempts < MAX_ATTEMPTS)
+            .collect();
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = pending.iter().map(|i| i.token_id.clone()).collect();
+        let present = still_there(client, &ids).await?;
+        let present_ids: HashSet<&str> = present.iter().map(|t| t.id.as_str()).collect();
+        for gone in ids.iter().filter(|i| !present_ids.contains(i.as_str())) {
+            actions::set_item(pool, id, gone, "gone", None).await?;
+        }
+        let results: Vec<(String, Result<(), SfError>)> =
+            futures::stream::iter(present)
+                .map(|t| async move {
+                    let r = match &t.delete_token {
+                        Some(dt) => client.revoke_delete_token(dt).await,
+                        None => Err(SfError::Protocol(
+                            "Salesforce returned no DeleteToken for this authorization".into(),
+                        )),
+                    };
+                    (t.id, r)
+                })
+                .buffer_unordered(MAX_IN_FLIGHT)
+                .collect()
+                .await;
+        let mut limited = None;
+        for (token, result) in results {
+            match result {
+                Ok(()) => actions::set_item(pool, id, &token, "revoked", None).await?,
+                // Possibly revoked meanwhile: the verification re-query decides.
+                Err(e) if is_invalid_token(&e) => {
+                    actions::set_item(pool, id, &token, "pending", Some("invalid_token")).await?
+                }
+                Err(e) if slow_down(&e) => {
+                    actions::set_item(pool, id, &token, "pending", Some(&e.to_string())).await?;
+                    limited = Some(e);
+                }
+                Err(e) => {
+                    let attempts = pending
+                        .iter()
+                        .find(|i| i.token_id == token)
+                        .map_or(0, |i| i.attempts)
+                        + 1;
+                    let status = if attempts >= MAX_ATTEMPTS {
+                        "failed"
+                    } else {
+                        "pending"
+                    };
+                    actions::set_item(pool, id, &token, status, Some(&e.to_string())).await?;
+                }
+            }
+        }
+        if let Some(e) = limited {
+            return Err(e.into());
+        }
+    }
+}
+
+/// Re-queries Salesforce for every item not yet confirmed gone: the outcome
+/// an admin sees is what Salesforce says after the action, not what it said
+/// during it.
+async fn verify(pool: &PgPool, client: &SalesforceClient, id: i64) -> Result<(), WorkerError> {
+    let items = actions::items(pool, id, None, i64::MAX).await?;
+    let check: Vec<_> = items.iter().filter(|i| i.status != "gone").collect();
+    for chunk in check.chunks(BATCH) {
+        let ids: Vec<String> = chunk.iter().map(|i| i.token_id.clone()).collect();
+        let present: HashSet<String> = still_there(client, &ids)
+            .await?
+            .into_iter()
+            .map(|t| t.id)
+            .collect();
+        for item in chunk {
+            match (present.contains(&item.token_id), item.status.as_str()) {
+                (false, "revoked") => {}
+                (false, _) => actions::set_item(pool, id, &item.token_id, "gone", None).await?,
+                (true, "revoked") => {
+                    actions::set_item(
+                        pool,
+                        id,
+                        &item.token_id,
+                        "failed",
+                        Some("still present after Salesforce confirmed the revoke"),
+                    )
+                    .await?
+                }
+                (true, "pending") if item.attempts >= MAX_ATTEMPTS => {
+                    actions::set_item(pool, id, &item.token_id, "failed", item.error.as_deref())
+                        .await?
+                }
+                (true, _) => {}
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Blocks (or unblocks) a connected app org-wide with a BlacklistedConsumer
+/// metadata deploy. Salesforce then ends the app's sessions and removes its
+/// tokens; the verification re-query confirms it.
+async fn block(
+    pool: &PgPool,
+    client: &SalesforceClient,
+    action: &ActionRow,
+    block: bool,
+) -> Result<(), WorkerError> {
+    let app_key = action
+        .app_key
+        .as_deref()
+        .ok_or_else(|| WorkerError::Invalid("the action names no app".into()))?;
+    let app = sqlx::query!(
+        "SELECT name, kind, sf_app_id, consumer_key FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+        action.org_id,
+        app_key
+    )
+    .fetch_optional(pool)
+    .await?
+    .ok_or(WorkerError::NotFound)?;
+    let name = developer_name(&app.name);
+    if !block {
+        client.unblock_connected_app(&name).await?;
+        return Ok(());
+    }
+    if app.kind == "external_client_app" {
+        // An ECA's tokens go with one Connect call; its OAuth plugin is
+        // turned off in the ECA's own policies, which the org's admin owns.
+        let eca = app
+            .sf_app_id
+            .as_deref()
+            .ok_or_else(|| WorkerError::Invalid("the app has no id".into()))?;
+        client.eca_revoke_all_tokens(eca).await?;
+        return Ok(());
+    }
+    let consumer_key = match app.consumer_key {
+        Some(k) => k,
+        None => consumer_key_of(client, &app.name).await?,
+    };
+    client
+        .block_connected_app(&BlockTarget {
+            developer_name: name,
+            consumer_key: consumer_key.clone(),
+            label: app.name.clone(),
+        })
+        .await?;
+    sqlx::query!(
+        "UPDATE sf_apps SET consumer_key = $3 WHERE org_id = $1 AND app_key = $2",
+        action.org_id,
+        app_key,
+        consumer_key
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// The consumer key of a connected app, read from its metadata.
+async fn consumer_key_of(client: &SalesforceClient, app_name: &str) -> Result<String, WorkerError> {
+    let listed = client.list_metadata("ConnectedApp").await?;
+    let wanted = developer_name(app_name);
+    let mut names: Vec<&str> = listed
+        .iter()
+        .map(|m| m.full_name.as_str())
+        .filter(|n| n.eq_ignore_ascii_case(&wanted))
+        .collect();
+    if names.is_empty() {
+        names = listed.iter().map(|m| m.full_name.as_str()).collect();
+    }
+    let read = client.read_connected_apps(&names).await?;
+    read.into_iter()
+        .find(|m| m.label.as_deref() == Some(app_name) || m.full_name.eq_ignore_ascii_case(&wanted))
+        .and_then(|m| m.consumer_key)
+        .ok_or_else(|| {
+            WorkerError::Invalid(format!(
+                "the consumer key of {app_name:?} cannot be read from the org's metadata, so it cannot be blocked \
+                 through the API; block it in Setup, or revoke all its authorizations instead"
+            ))
+        })
+}
