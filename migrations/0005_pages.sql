@@ -24,8 +24,10 @@ CREATE INDEX sf_users_deactivated ON sf_users
 CREATE INDEX sf_users_name_all ON sf_users (lower(name) text_pattern_ops);
 CREATE INDEX sf_users_username_all ON sf_users (lower(username) text_pattern_ops);
 CREATE INDEX sf_users_email_all ON sf_users (lower(email) text_pattern_ops);
--- The user list without a search, in name order.
+-- The user list in name order (keyset on lower(name), uid), across orgs and
+-- in one; the text_pattern_ops indexes above sort differently.
 CREATE INDEX sf_users_by_name ON sf_users (lower(name), uid);
+CREATE INDEX sf_users_org_by_name ON sf_users (org_id, lower(name), uid);
 
 -- New apps report and the "new" flag.
 CREATE INDEX sf_apps_first_seen ON sf_apps (first_seen_at DESC, id DESC) WHERE gone_at IS NULL;

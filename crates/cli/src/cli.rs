@@ -126,6 +126,12 @@ pub enum Command {
     Keys(crate::keys::KeysCommand),
     /// Run the whole product against two simulated orgs, with nothing to configure.
     Demo(crate::demo::DemoArgs),
+    /// Manage local accounts.
+    #[command(subcommand)]
+    User(crate::user::UserCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(crate::audit::AuditCommand),
 }
 
 #[derive(Debug, Args)]
@@ -172,5 +178,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sync(args) => crate::sync::run(&cli.db, &cli.keys, args).await,
         Command::Keys(cmd) => crate::keys::run(&cli.db, &cli.keys, cmd).await,
         Command::Demo(args) => crate::demo::run(&cli.db, args).await,
+        Command::User(cmd) => crate::user::run(&cli.db, cmd).await,
+        Command::Audit(cmd) => crate::audit::run(&cli.db, cmd).await,
     }
 }

@@ -1,11 +1,13 @@
 //! `oauth-cockpit`: the one binary. Subcommands live in their own modules.
 
+mod audit;
 mod cli;
 mod demo;
 mod keys;
 mod org;
 mod serve;
 mod sync;
+mod user;
 
 use clap::Parser;
 

@@ -3,6 +3,7 @@
 //! Query functions are free functions over `impl PgExecutor<'_>` so the same
 //! query runs on the pool or inside a caller's transaction.
 
+pub mod accounts;
 pub mod actions;
 pub mod audit;
 mod connect;

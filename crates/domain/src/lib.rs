@@ -1,4 +1,6 @@
 //! Domain types of the cockpit. No I/O here.
 
 pub mod ids;
+pub mod password;
+pub mod role;
 pub mod secret;

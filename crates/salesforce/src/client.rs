@@ -233,7 +233,9 @@ impl SalesforceClient {
             .inner
             .http
             .request(call.method.clone(), call.url.clone())
-            .bearer_auth(token.expose());
+            .bearer_auth(token.expose())
+            // Shows up as CLIENT_NAME in event logs, so the cockpit can tell its own calls apart.
+            .header("Sforce-Call-Options", "client=oauth-cockpit");
         for (k, v) in &call.headers {
             b = b.header(*k, v);
         }

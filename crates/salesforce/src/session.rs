@@ -14,6 +14,12 @@ use crate::auth::{AccessToken, OAuthClient, TokenResponse};
 use crate::error::{Error, Result};
 
 /// Source of access tokens for an API session.
+///
+/// A database-backed implementation should, in `refresh`: take the org's lock, re-read the
+/// stored access token and return it if it differs from `rejected` (another worker already
+/// refreshed); otherwise call [`OAuthClient::refresh`], store the new access token and, when
+/// the response carries one (rotation), the new refresh token in the same transaction; map
+/// [`Error::NeedsReauthorization`] to "org disconnected" and return it so callers stop.
 pub trait TokenProvider: Send + Sync {
     /// The current access token (may fetch one if none is cached).
     fn access_token(&self) -> BoxFuture<'_, Result<AccessToken>>;

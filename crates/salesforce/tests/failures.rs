@@ -491,3 +491,154 @@ async fn open_cursors_are_limited() {
     let all: Vec<User> = client.query_vec(soql).await.unwrap();
     assert_eq!(all.len(), 2);
 }
+
+#[tokio::test]
+async fn requests_identify_the_cockpit() {
+    let router = Router::new().route(
+        "/services/data/v66.0/limits",
+        get(|headers: HeaderMap| async move {
+            let ok = headers[header::USER_AGENT]
+                .to_str()
+                .unwrap()
+                .starts_with("oauth-cockpit/")
+                && headers["sforce-call-options"] == "client=oauth-cockpit"
+                && headers[header::AUTHORIZATION] == "Bearer tok"
+                && headers[header::ACCEPT] == "application/json"
+                && headers[header::ACCEPT_ENCODING]
+                    .to_str()
+                    .unwrap()
+                    .contains("gzip");
+            if ok {
+                json_response(StatusCode::OK, limits_body())
+            } else {
+                json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!([{"errorCode": "BAD_HEADERS", "message": format!("{headers:?}")}]),
+                )
+            }
+        }),
+    );
+    let base = common::serve(router).await;
+    common::fixed_client(&base, "tok").limits().await.unwrap();
+}
+
+#[tokio::test]
+async fn gzip_event_log_is_streamed_into_rows() {
+    use std::io::Write;
+    let mut csv = String::from(
+        "\"EVENT_TYPE\",\"TIMESTAMP_DERIVED\",\"USER_ID\",\"CONNECTED_APP_ID\",\"CONNECTED_APP_NAME\",\"API_FAMILY\",\"STATUS_CODE\"\n",
+    );
+    for i in 0..5_000 {
+        csv.push_str(&format!(
+            "\"ApiTotalUsage\",\"2026-09-15T12:34:56.789Z\",\"0055g00000AbCdE\",\"0H45g000000Abc{}\",\"App {}\",\"REST\",\"{}\"\n",
+            i % 7,
+            i % 7,
+            if i % 10 == 0 { 401 } else { 200 }
+        ));
+    }
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    enc.write_all(csv.as_bytes()).unwrap();
+    let gz = enc.finish().unwrap();
+    let router = Router::new()
+        .route(
+            "/services/data/v66.0/query",
+            get(|| async {
+                json_response(
+                    StatusCode::OK,
+                    json!({"totalSize": 1, "done": true, "records": [{
+                        "attributes": {"type": "EventLogFile"},
+                        "Id": "0AT1", "EventType": "ApiTotalUsage",
+                        "LogDate": "2026-09-15T00:00:00.000+0000", "Interval": "Daily",
+                        "LogFileLength": 2692.0,
+                        "LogFile": "/services/data/v66.0/sobjects/EventLogFile/0AT1/LogFile"}]}),
+                )
+            }),
+        )
+        .route(
+            "/services/data/v66.0/sobjects/EventLogFile/0AT1/LogFile",
+            get(move |headers: HeaderMap| {
+                let gz = gz.clone();
+                async move {
+                    assert!(
+                        headers[header::ACCEPT_ENCODING]
+                            .to_str()
+                            .unwrap()
+                            .contains("gzip")
+                    );
+                    (
+                        [
+                            (header::CONTENT_TYPE, "text/csv"),
+                            (header::CONTENT_ENCODING, "gzip"),
+                        ],
+                        gz,
+                    )
+                }
+            }),
+        );
+    let base = common::serve(router).await;
+    let client = common::fixed_client(&base, "t");
+    let files = client.event_log_files("ApiTotalUsage", 7).await.unwrap();
+    assert_eq!(files.len(), 1);
+    let rows: Vec<cockpit_salesforce::ApiTotalUsageRow> = client
+        .api_total_usage_rows(&files[0])
+        .await
+        .unwrap()
+        .map(|r| r.unwrap())
+        .collect()
+        .await;
+    assert_eq!(rows.len(), 5_000);
+    assert_eq!(
+        rows.iter().filter(|r| r.status_code == Some(401)).count(),
+        500
+    );
+    assert_eq!(rows[3].connected_app_name.as_deref(), Some("App 3"));
+    assert!(client.event_log_files("Api'Total", 7).await.is_err());
+}
+
+#[tokio::test]
+async fn concurrent_401s_share_one_refresh() {
+    let refreshes = Arc::new(AtomicU64::new(0));
+    let r = refreshes.clone();
+    let router = Router::new()
+        .route(
+            "/services/oauth2/token",
+            post(move |headers: HeaderMap| {
+                let n = r.fetch_add(1, Ordering::SeqCst) + 1;
+                async move {
+                    let host = headers[header::HOST].to_str().unwrap().to_owned();
+                    json_response(
+                        StatusCode::OK,
+                        json!({"access_token": format!("new{n}"), "instance_url": format!("http://{host}"),
+                               "token_type": "Bearer", "issued_at": "1790000000000"}),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/services/data/v66.0/limits",
+            get(|headers: HeaderMap| async move {
+                if headers[header::AUTHORIZATION] == "Bearer new1" {
+                    json_response(StatusCode::OK, limits_body())
+                } else {
+                    invalid_session()
+                }
+            }),
+        );
+    let base = common::serve(router).await;
+    let oauth = OAuthClient::new(OAuthConfig::new(Url::parse(&base).unwrap(), "cid")).unwrap();
+    let provider = Arc::new(cockpit_salesforce::InMemoryTokenProvider::new(
+        oauth,
+        Some(AccessToken::new("old")),
+        cockpit_salesforce::Renewal::RefreshToken(SecretString::from("RT")),
+    ));
+    let client = common::client_with(&base, provider.clone());
+    let calls = (0..8).map(|_| {
+        let c = client.clone();
+        async move { c.limits().await }
+    });
+    for r in futures::future::join_all(calls).await {
+        r.unwrap();
+    }
+    assert_eq!(refreshes.load(Ordering::SeqCst), 1);
+    assert_eq!(provider.refresh_count().await, 1);
+}

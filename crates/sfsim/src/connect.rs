@@ -78,13 +78,17 @@ fn paging(q: &HashMap<String, String>) -> Result<Paging, RestError> {
 fn page_urls(path: &str, p: &Paging) -> (String, String) {
     (
         format!("{path}?page={}&pageSize={}", p.page, p.size),
-        format!("{path}?page={}&pageSize={}", p.page + 1, p.size),
+        format!(
+            "{path}?page={}&pageSize={}",
+            p.page.saturating_add(1),
+            p.size
+        ),
     )
 }
 
 fn slice<T: Clone>(v: &[T], p: &Paging) -> Vec<T> {
     v.iter()
-        .skip(p.page * p.size)
+        .skip(p.page.saturating_mul(p.size))
         .take(p.size)
         .cloned()
         .collect()

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::error::RestError;
 use crate::model::*;
-use crate::{Sim, base_url, connect, ids, metadata, oauth, rest, soap};
+use crate::{Sim, base_url, connect, metadata, oauth, rest, soap};
 
 /// Injected failures. `nth` counts requests from the moment the fault is set
 /// (1 = the next request); each `nth` fault fires once.
@@ -92,7 +92,7 @@ async fn faults(State(sim): State<Sim>, req: Request, next: Next) -> Response {
         let mut faults = sim.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
         for f in faults.iter_mut() {
             let nth_hit = |k: u64, fired: &mut bool| {
-                let hit = !*fired && n == f.start + k.max(1);
+                let hit = !*fired && n == f.start.saturating_add(k.max(1));
                 if hit {
                     *fired = true;
                 }
@@ -242,7 +242,15 @@ async fn clock_set(State(sim): State<Sim>, axum::Json(c): axum::Json<ClockDto>) 
         sim.set_clock(at);
     }
     if let Some(s) = c.advance_seconds {
-        sim.advance_clock(chrono::Duration::seconds(s));
+        let Some(d) = chrono::Duration::try_seconds(s).filter(|d| d.num_days().abs() < 36_500)
+        else {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": "advance_seconds out of range"})),
+            )
+                .into_response();
+        };
+        sim.advance_clock(d);
     }
     axum::Json(json!({"now": sim.now().to_rfc3339()})).into_response()
 }
@@ -358,6 +366,7 @@ pub fn activity(st: &mut OrgState, now: Ts, steps: usize) {
                 permitted_profiles: 0,
                 rotate_refresh: false,
                 managed_namespace: None,
+                disabled: false,
             });
         } else {
             let user = st.rng.random_range(0..n_users);
@@ -372,5 +381,4 @@ pub fn activity(st: &mut OrgState, now: Ts, steps: usize) {
             });
         }
     }
-    let _ = ids::USER;
 }

@@ -416,6 +416,7 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
                 0
             },
             rotate_refresh: cockpit && cfg.rotate_refresh_tokens,
+            disabled: false,
             managed_namespace: if !cockpit && i % 3 == 0 {
                 Some("vendor")
             } else {
@@ -457,7 +458,8 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
             let app_idx = ranked[app_zipf.sample(&mut rng)];
             let app = &apps[app_idx as usize];
             let user_idx: u32 = match app.usage {
-                Usage::Service if !app.permitted_users.is_empty() && rng.random::<f64>() < 0.9 => {
+                // Service-account apps only ever get their 1-3 integration users.
+                Usage::Service if !app.permitted_users.is_empty() => {
                     app.permitted_users[rng.random_range(0..app.permitted_users.len())]
                 }
                 Usage::Abandoned => rng.random_range(0..n_users as u32),

@@ -304,6 +304,13 @@ impl Sim {
         self.read().is_blocked_key(consumer_key)
     }
 
+    /// Whether an External Client App's plugins are disabled by policy.
+    pub fn is_disabled(&self, consumer_key: &str) -> bool {
+        let st = self.read();
+        st.app_by_key(consumer_key)
+            .is_some_and(|a| st.app_disabled(a))
+    }
+
     pub fn set_fault(&self, fault: Fault) {
         match fault {
             Fault::ExhaustBudget => self
@@ -433,8 +440,7 @@ impl Sim {
         r.map(|_| ()).map_err(|_| RestError::limit_exceeded())
     }
 
-    pub(crate) fn env<'a>(&'a self, st: &OrgState, ctx: &'a Ctx) -> schema::Env<'a> {
-        let _ = st;
+    pub(crate) fn env<'a>(&'a self, ctx: &'a Ctx) -> schema::Env<'a> {
         schema::Env {
             secrets: &self.inner.secrets,
             org_id: &self.inner.org_id,

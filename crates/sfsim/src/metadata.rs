@@ -64,9 +64,17 @@ pub fn multipart_parts(content_type: &str, body: &[u8]) -> Option<Vec<(String, V
     Some(parts)
 }
 
+fn component_type(file: &str) -> &'static str {
+    if file.starts_with("extlClntAppPolicies/") {
+        "ExtlClntAppConfigurablePolicies"
+    } else {
+        "BlacklistedConsumer"
+    }
+}
+
 fn component_json(full: &str, file: &str, problem: Option<&str>, now: Ts) -> J {
     let mut j = json!({
-        "changed": problem.is_none(), "componentType": "BlacklistedConsumer", "created": problem.is_none(),
+        "changed": problem.is_none(), "componentType": component_type(file), "created": problem.is_none(),
         "createdDate": crate::query::sf_datetime(now), "deleted": false, "fileName": file, "fullName": full,
         "success": problem.is_none(),
     });
@@ -140,6 +148,7 @@ async fn deploy_create(
     let st_ro = sim.read();
     let mut to_block = Vec::new();
     let mut to_unblock = Vec::new();
+    let mut policies = Vec::new();
     let mut failures: Vec<(String, String, String)> = Vec::new();
     let root = files
         .iter()
@@ -212,10 +221,38 @@ async fn deploy_create(
                     }
                     continue;
                 }
+                if let Some(file) = rel.strip_prefix("extlClntAppPolicies/") {
+                    // Disabling an External Client App's plugins (reference §5.3).
+                    let full = file.trim_end_matches(".ecaPlcy").to_string();
+                    let get = |tag: &str| texts(content, tag).into_iter().next();
+                    let flag = |tag: &str| get(tag).map(|v| v.trim() == "true");
+                    let eca = get("externalClientApplication").unwrap_or_default();
+                    let app = st_ro
+                        .apps
+                        .iter()
+                        .position(|a| a.kind == AppKind::External && a.dev_name == eca);
+                    match (app, flag("isEnabled")) {
+                        (Some(app), Some(enabled)) => {
+                            let oauth = flag("isOauthPluginEnabled").unwrap_or(true);
+                            policies.push((full, app as u32, enabled && oauth));
+                        }
+                        (None, _) => failures.push((
+                            full,
+                            rel.to_string(),
+                            format!("no ExternalClientApplication named {eca} found"),
+                        )),
+                        (_, None) => failures.push((
+                            full,
+                            rel.to_string(),
+                            "Required field is missing: isEnabled".into(),
+                        )),
+                    }
+                    continue;
+                }
                 failures.push((
                     rel.to_string(),
                     rel.to_string(),
-                    "The simulator only deploys BlacklistedConsumer components".into(),
+                    "The simulator only deploys BlacklistedConsumer and ExtlClntAppConfigurablePolicies components".into(),
                 ));
             }
         }
@@ -230,6 +267,7 @@ async fn deploy_create(
         created: now,
         to_block,
         to_unblock,
+        policies,
         failures,
         finished: None,
         completed: 0,
@@ -257,7 +295,7 @@ fn status_of(d: &Deploy) -> &'static str {
 fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
     let status = status_of(d);
     let done = d.finished.is_some();
-    let total = d.to_block.len() + d.to_unblock.len() + d.failures.len();
+    let total = d.to_block.len() + d.to_unblock.len() + d.policies.len() + d.failures.len();
     let mut r = json!({
         "id": d.id, "status": status, "done": done, "success": done && status.starts_with("Succeeded"),
         "checkOnly": options.get("checkOnly").and_then(J::as_bool).unwrap_or(false),
@@ -283,6 +321,14 @@ fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
                         d.completed,
                     )
                 })
+                .chain(d.policies.iter().map(|(n, _, _)| {
+                    component_json(
+                        n,
+                        &format!("extlClntAppPolicies/{n}.ecaPlcy"),
+                        None,
+                        d.completed,
+                    )
+                }))
                 .chain(d.to_unblock.iter().map(|n| {
                     let mut j = component_json(n, "destructiveChanges.xml", None, d.completed);
                     j["deleted"] = json!(true);
@@ -342,6 +388,15 @@ async fn deploy_status(
 }
 
 fn apply_deploy(st: &mut OrgState, d: &Deploy, now: Ts) {
+    for (_, app, enabled) in &d.policies {
+        if let Some(a) = st.apps.get_mut(*app as usize) {
+            a.disabled = !enabled;
+        }
+        if !enabled {
+            // [C] disabling the OAuth plugin ends sessions; grants stay until revoked.
+            st.sessions.retain(|_, s| s.app != *app);
+        }
+    }
     for (full, b) in &d.to_block {
         if let Some(app) = st.app_by_key(&b.consumer_key) {
             st.purge_app(app);

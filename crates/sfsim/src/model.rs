@@ -142,6 +142,8 @@ pub struct App {
     pub permitted_profiles: u8,
     pub rotate_refresh: bool,
     pub managed_namespace: Option<&'static str>,
+    /// External Client App whose plugins are disabled (ExtlClntAppConfigurablePolicies).
+    pub disabled: bool,
 }
 
 impl App {
@@ -268,6 +270,8 @@ pub struct Deploy {
     /// Components to block (fullName, record) and unblock (fullName).
     pub to_block: Vec<(String, Blocked)>,
     pub to_unblock: Vec<String>,
+    /// ExtlClntAppConfigurablePolicies: (fullName, app index, plugins enabled).
+    pub policies: Vec<(String, u32, bool)>,
     pub failures: Vec<(String, String, String)>,
     pub finished: Option<bool>,
     pub completed: Ts,
@@ -404,6 +408,11 @@ impl OrgState {
         self.blocked
             .values()
             .any(|b| b.consumer_key == consumer_key)
+    }
+
+    /// The ECA's OAuth plugin is disabled by policy.
+    pub fn app_disabled(&self, app: u32) -> bool {
+        self.apps.get(app as usize).is_some_and(|a| a.disabled)
     }
 
     pub fn app_blocked(&self, app: u32) -> bool {

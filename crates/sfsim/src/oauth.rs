@@ -255,6 +255,15 @@ fn validate_authorize(
             "this app is blocked by admin",
         )));
     }
+    if st.app_disabled(app) {
+        // [C] wording: the reference names the policy, not the error it causes.
+        return Err(Box::new(error_redirect(
+            &redirect_uri,
+            &state,
+            "oauth_flow_disabled",
+            "OAuth is disabled for this external client app",
+        )));
+    }
     if p.get("response_type").map(String::as_str) != Some("code") {
         return Err(Box::new(error_redirect(
             &redirect_uri,
@@ -577,6 +586,12 @@ fn client(
             "this app is blocked by admin",
         ));
     }
+    if st.app_disabled(app) {
+        return Err(OAuthError::new(
+            "oauth_flow_disabled",
+            "OAuth is disabled for this external client app",
+        ));
+    }
     if let Some(s) = &secret
         && *s != st.apps[app as usize].consumer_secret
     {
@@ -771,7 +786,7 @@ fn token_inner(
         }
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
             let assertion = p.get("assertion").map(String::as_str).unwrap_or("");
-            let (user, app) = jwt_bearer(sim, &st, base, assertion, now)?;
+            let (user, app) = jwt_bearer(&st, base, assertion, now)?;
             Ok(issue(
                 sim, &mut st, base, user, app, NONE, None, "api", 4, now,
             ))
@@ -815,7 +830,6 @@ struct JwtClaims {
 }
 
 fn jwt_bearer(
-    sim: &Sim,
     st: &OrgState,
     base: &str,
     assertion: &str,
@@ -839,6 +853,12 @@ fn jwt_bearer(
         return Err(OAuthError::new(
             "app_blocked",
             "this app is blocked by admin",
+        ));
+    }
+    if st.app_disabled(app) {
+        return Err(OAuthError::new(
+            "oauth_flow_disabled",
+            "OAuth is disabled for this external client app",
         ));
     }
     if !st.apps[app as usize].jwt_cert {
@@ -880,7 +900,7 @@ fn jwt_bearer(
         ));
     }
     match claims.exp {
-        Some(exp) if exp * 1000 >= now => {}
+        Some(exp) if exp.saturating_mul(1000) >= now => {}
         _ => {
             return Err(OAuthError::new(
                 "invalid_grant",
@@ -909,7 +929,6 @@ fn jwt_bearer(
             "user hasn't approved this consumer",
         ));
     }
-    let _ = sim;
     Ok((user, app))
 }
 

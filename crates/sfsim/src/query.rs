@@ -533,16 +533,13 @@ impl Planner<'_> {
             Expr::InQuery { path, negated, sub } => {
                 let rp = self.filter_path(obj, path)?;
                 let sub_obj = resolve_object(self.src, sub, self.st, self.env)?;
-                if sub.select.len() != 1 || !matches!(sub.select[0], SelectItem::Field(_)) {
+                let [SelectItem::Field(sp)] = sub.select.as_slice() else {
                     return Err(error_at(
                         self.src,
                         sub.from_pos,
                         "MALFORMED_QUERY",
                         "semi join sub-selects must select exactly one field",
                     ));
-                }
-                let SelectItem::Field(sp) = &sub.select[0] else {
-                    unreachable_field()
                 };
                 let sub_path = resolve_path(self.src, sub_obj, sp)?;
                 let filter = sub
@@ -583,10 +580,6 @@ impl Planner<'_> {
             }
         })
     }
-}
-
-fn unreachable_field() -> ! {
-    panic!("checked above")
 }
 
 fn resolve_object(src: &str, q: &soql::Query, st: &OrgState, env: &Env) -> QResult<Obj> {
@@ -975,7 +968,7 @@ pub fn run(st: &OrgState, cursors: &Mutex<Cursors>, env: &Env, req: &Request) ->
     let keep = |r: &u32| filter.as_ref().is_none_or(|f| eval(st_ro, env, obj, *r, f));
     let mut rows: Vec<u32> = if (natural || reversed) && q.limit.is_some() && !count_only {
         // Early exit: only offset + limit matching rows are needed.
-        let want = offset + q.limit.unwrap_or(0) as usize;
+        let want = offset.saturating_add(q.limit.unwrap_or(0) as usize);
         if reversed {
             candidates
                 .iter()

@@ -115,7 +115,7 @@ async fn do_query(
     };
     let now = sim.now_ms();
     let st = sim.read();
-    let env = sim.env(&st, &ctx);
+    let env = sim.env(&ctx);
     let req = query::Request {
         soql: q,
         batch_hint: batch_hint(headers),
@@ -155,7 +155,7 @@ async fn query_more(
     let ctx = sim.rest_begin(&headers, &v)?;
     let now = sim.now_ms();
     let st = sim.read();
-    let env = sim.env(&st, &ctx);
+    let env = sim.env(&ctx);
     match query::next_page(&st, &sim.inner.cursors, &env, &locator, now) {
         Ok(body) => Ok(json_response(StatusCode::OK, body)),
         Err((status, code, msg)) => Err(RestError::new(status, code, msg)),
@@ -328,7 +328,7 @@ async fn record_get(
             node.entries.push((f.name.to_string(), Entry::Field(f)));
         }
     }
-    let env = sim.env(&st, &ctx);
+    let env = sim.env(&ctx);
     let mut out = String::new();
     query::render_record(&mut out, &st, &env, o, row, &node);
     Ok(json_response(StatusCode::OK, out))

@@ -583,8 +583,8 @@ pub fn follow(st: &OrgState, obj: Obj, row: u32, fk: &str) -> Option<(Obj, u32)>
     }
 }
 
-fn app_menu_type(a: &App) -> Value {
-    let _ = a;
+/// [C] every generated menu item is a connected app (ECAs included).
+fn app_menu_type() -> Value {
     s("ConnectedApplication")
 }
 
@@ -715,7 +715,7 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
                 "ApplicationId" => Value::Id(a.sobject_id(row)),
                 "Name" => s(a.dev_name.clone()),
                 "Label" => s(a.name.clone()),
-                "Type" => app_menu_type(a),
+                "Type" => app_menu_type(),
                 "Description" => Value::Null,
                 "IsAccessible" => {
                     Value::Bool(a.permits(env.running_user, &st.users[env.running_user as usize]))

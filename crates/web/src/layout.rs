@@ -142,4 +142,59 @@ mod tests {
         let id = Uuid::new_v4();
         assert_eq!(parse_org(Some(&id.to_string())), Some(id));
     }
+
+    /// Every page: the frame (skip link, navigation, org switcher), a label
+    /// for every input, and nothing the CSP would block (no inline script,
+    /// no inline style, no event handler attributes).
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn every_page_has_the_frame_and_nothing_inline(pool: sqlx::PgPool) {
+        use crate::testutil::*;
+        let (org, _) = seeded(&pool, "Acme").await;
+        let app = app_id(&pool, org, "0H4A").await;
+        let user = user_uid(&pool, org, "005C").await;
+        for uri in [
+            "/".to_owned(),
+            format!("/?org={org}"),
+            "/apps".to_owned(),
+            format!("/apps/{app}"),
+            "/users".to_owned(),
+            format!("/users/{user}"),
+            "/reports".to_owned(),
+            "/reports/stale".to_owned(),
+            "/reports/offboarding".to_owned(),
+            "/reports/new-apps".to_owned(),
+            "/nowhere".to_owned(),
+        ] {
+            let (_, _, html) = get_raw(&pool, &uri).await;
+            let page = Page(scraper::Html::parse_document(&html));
+            assert_eq!(page.attr("a.skip", "href"), "#main", "{uri}");
+            assert_eq!(page.select("main#main").len(), 1, "{uri}");
+            assert_eq!(
+                page.texts("nav[aria-label=Main] a"),
+                ["Overview", "Apps", "Users", "Reports"],
+                "{uri}"
+            );
+            assert!(page.select("script").is_empty(), "{uri}: no script at all");
+            assert!(page.select("[style]").is_empty(), "{uri}: no inline style");
+            assert!(page.select("style").is_empty(), "{uri}: no style element");
+            for el in page.select("*") {
+                assert!(
+                    !el.value().attrs().any(|(name, _)| name.starts_with("on")),
+                    "{uri}: event handler attribute on {:?}",
+                    el.value().name()
+                );
+            }
+            for input in page.select("input:not([type=hidden]), select") {
+                let id = input
+                    .value()
+                    .id()
+                    .unwrap_or_else(|| panic!("{uri}: input without id"));
+                assert_eq!(
+                    page.select(&format!("label[for='{id}']")).len(),
+                    1,
+                    "{uri}: label for #{id}"
+                );
+            }
+        }
+    }
 }

@@ -163,20 +163,19 @@ async fn revoke_items(
         for gone in ids.iter().filter(|i| !present_ids.contains(i.as_str())) {
             actions::set_item(pool, id, gone, "gone", None).await?;
         }
-        let results: Vec<(String, Result<(), SfError>)> =
-            futures::stream::iter(present)
-                .map(|t| async move {
-                    let r = match &t.delete_token {
-                        Some(dt) => client.revoke_delete_token(dt).await,
-                        None => Err(SfError::Protocol(
-                            "Salesforce returned no DeleteToken for this authorization".into(),
-                        )),
-                    };
-                    (t.id, r)
-                })
-                .buffer_unordered(MAX_IN_FLIGHT)
-                .collect()
-                .await;
+        let results: Vec<(String, Result<(), SfError>)> = futures::stream::iter(present)
+            .map(|t| async move {
+                let r = match &t.delete_token {
+                    Some(dt) => client.revoke_delete_token(dt).await,
+                    None => Err(SfError::Protocol(
+                        "Salesforce returned no DeleteToken for this authorization".into(),
+                    )),
+                };
+                (t.id, r)
+            })
+            .buffer_unordered(MAX_IN_FLIGHT)
+            .collect()
+            .await;
         let mut limited = None;
         for (token, result) in results {
             match result {

@@ -111,12 +111,13 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SoqlError> {
                 pos: start,
             });
         } else {
-            let two = if i + 1 < b.len() { &src[i..i + 2] } else { "" };
+            // Byte-wise: the next character may be multi-byte.
+            let two: &[u8] = if i + 1 < b.len() { &b[i..i + 2] } else { b"" };
             let sym: &'static str = match two {
-                "!=" => "!=",
-                "<>" => "!=",
-                "<=" => "<=",
-                ">=" => ">=",
+                b"!=" => "!=",
+                b"<>" => "!=",
+                b"<=" => "<=",
+                b">=" => ">=",
                 _ => match c {
                     b'=' => "=",
                     b'<' => "<",
@@ -135,7 +136,7 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SoqlError> {
                     }
                 },
             };
-            i += sym.len().min(if two == "<>" { 2 } else { sym.len() });
+            i += sym.len();
             out.push(Token {
                 tok: Tok::Sym(sym),
                 pos: start,

@@ -453,7 +453,7 @@ fn parse_num_or_date(n: &str) -> Option<Lit> {
 fn date_literal(up: &str) -> Option<DateLiteral> {
     use DateLiteral::*;
     if let Some((name, n)) = up.split_once(':') {
-        let n: i64 = n.parse().ok()?;
+        let n: i64 = n.parse::<i64>().ok()?.min(100_000);
         return Some(match name {
             "LAST_N_DAYS" => LastNDays(n),
             "NEXT_N_DAYS" => NextNDays(n),
@@ -645,6 +645,29 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    #[test]
+    fn hostile_input_never_panics() {
+        for q in [
+            "SELECT Id FROM User WHERE Name =é",
+            "SELECT Id FROM User WHERE Name <é",
+            "SELECT Id FROM User WHERE Name = 'é",
+            "SELECT Id FROM User WHERE Name = '\\",
+            "SELECT Id FROM User WHERE Name = 'x\\q'",
+            "SELECT Id FROM User WHERE 🦊 = 1",
+            "SELECT Id FROM User WHERE Name IN ()",
+            "SELECT Id FROM User ORDER BY",
+            "SELECT",
+            "",
+            "(((((",
+            "SELECT Id FROM User WHERE CreatedDate > 2026-01-01T",
+            "SELECT Id FROM User LIMIT 99999999999999999999999",
+        ] {
+            let _ = parse(q);
+        }
+        let e = parse("SELECT Id FROM User WHERE Name =é").unwrap_err();
+        assert_eq!(e.code, "MALFORMED_QUERY");
     }
 
     #[test]

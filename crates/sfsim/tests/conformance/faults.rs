@@ -177,3 +177,163 @@ async fn control_api_exists_only_when_enabled() {
         StatusCode::UNAUTHORIZED
     );
 }
+
+#[tokio::test]
+async fn hostile_requests_never_cause_server_errors() {
+    let t = start(SimConfig {
+        control: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let queries = [
+        "SELECT Id FROM User WHERE Name =é",
+        "SELECT Id FROM User WHERE Name = '🦊' OR Name LIKE '%\\%%'",
+        "SELECT Id FROM OauthToken WHERE CreatedDate = LAST_N_DAYS:99999999999",
+        "SELECT Id FROM OauthToken LIMIT 18446744073709551615 OFFSET 5",
+        "SELECT Id FROM OauthToken WHERE UserId IN (SELECT Id FROM Nope)",
+        "SELECT Id FROM OauthToken WHERE UserId IN (SELECT Id, Name FROM User)",
+        "SELECT COUNT(Id), MAX(Name) FROM User GROUP BY Profile.Name",
+        "SELECT SUM(Name) FROM User",
+        "SELECT User.Profile.Bogus.Name FROM OauthToken",
+        "SELECT Id FROM User WHERE CreatedDate > 9999-12-31T23:59:59Z",
+        "SELECT Id FROM User WHERE CreatedDate > 0001-01-01T00:00:00Z ORDER BY Manager.Name DESC NULLS FIRST",
+    ];
+    for q in queries {
+        let (s, b) = t.query(q).await;
+        assert!(s.as_u16() < 500, "{q}: {s} {b}");
+    }
+    let paths = [
+        format!("{V}/query/%00-1"),
+        format!("{V}/query/01g-99999999999999999999"),
+        format!("{V}/sobjects/EventLogFile/0AT5g0000000999ZZZ/LogFile"),
+        format!("{V}/sobjects/User/005%F0%9F%A6%8A"),
+        format!("{V}/apps/oauth/usage?page=18446744073709551615&pageSize=100"),
+        format!("{V}/apps/oauth/usage/0xI/users"),
+        "/id/x/y".to_string(),
+        "/services/oauth2/authorize?response_type=code".to_string(),
+        "/services/oauth2/revoke?token=%F0%9F%A6%8A".to_string(),
+    ];
+    for p in &paths {
+        let r = t.get(p).await;
+        assert!(r.status().as_u16() < 500, "{p}: {}", r.status());
+    }
+    for body in [
+        "",
+        "grant_type=",
+        "grant_type=refresh_token&refresh_token=5Aep861%F0%9F%A6%8A.x",
+        "%%%",
+        "assertion=a.b.c&grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer",
+    ] {
+        let r = t
+            .http
+            .post(t.url("/services/oauth2/token"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+    }
+    let r = t
+        .http
+        .post(t.url("/_sim/clock"))
+        .json(&json!({"advance_seconds": i64::MAX}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    for soap in [
+        "",
+        "<",
+        "<Envelope><Body><login><username>&bogus;</username></login></Body></Envelope>",
+    ] {
+        let r = t
+            .http
+            .post(t.url("/services/Soap/u/64.0"))
+            .body(soap)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().as_u16() == 500 && r.text().await.unwrap().contains("faultcode"),
+            "SOAP faults use 500 with a fault body"
+        );
+    }
+}
+
+#[tokio::test]
+async fn introspection_and_third_party_refresh_token_lookup() {
+    let t = start(SimConfig {
+        control: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let c = &t.rs.credentials;
+    let form = [
+        ("token", t.token.as_str()),
+        ("client_id", c.client_id.as_str()),
+        ("client_secret", c.client_secret.as_str()),
+    ];
+    let v: Value = t
+        .http
+        .post(t.url("/services/oauth2/introspect"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["active"], true);
+    assert_eq!(v["username"], c.username.as_str());
+    let form = [
+        ("token", "nope"),
+        ("client_id", c.client_id.as_str()),
+        ("client_secret", c.client_secret.as_str()),
+    ];
+    let v: Value = t
+        .http
+        .post(t.url("/services/oauth2/introspect"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["active"], false);
+
+    let tok = t.query_ok("SELECT Id FROM OauthToken LIMIT 1").await;
+    let id = tok["records"][0]["Id"].as_str().unwrap();
+    let v: Value = t
+        .http
+        .get(t.url(&format!("/_sim/tokens/{id}/refresh-token")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        v["refresh_token"].as_str(),
+        t.rs.sim.refresh_token_of(id).as_deref()
+    );
+    let apps: Value = t
+        .http
+        .get(t.url("/_sim/apps"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(apps.as_array().unwrap().len(), 20);
+    assert_eq!(
+        apps.as_array()
+            .unwrap()
+            .iter()
+            .filter(|a| a["blocked"] == true)
+            .count(),
+        1
+    );
+}

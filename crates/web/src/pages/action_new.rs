@@ -1,0 +1,196 @@
+//! The confirmation page before any revoke or block: what will be touched,
+//! what will break, and why — then the durable intent.
+
+use askama::Template;
+use axum::{
+    extract::{Query, State},
+    http::StatusCode,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use axum_extra::extract::Form;
+use cockpit_db::actions::{ActionKind, BlastRadius, NewAction};
+use cockpit_domain::role::Role;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{AppError, AppState, auth::CurrentUser, auth::random_token, layout::Layout};
+
+/// Kinds that act on everyone at once and so ask for the password again.
+pub fn needs_reauth(kind: ActionKind) -> bool {
+    matches!(kind, ActionKind::BlockApp | ActionKind::UnblockApp | ActionKind::RevokeAppAll | ActionKind::BulkRevoke)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActionParams {
+    pub org: Uuid,
+    pub kind: String,
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub token: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "pages/action_new.html")]
+pub struct ActionNewPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub params: ActionParams,
+    pub kind_label: &'static str,
+    pub block: bool,
+    pub org_name: String,
+    pub app_name: Option<String>,
+    pub user_name: Option<String>,
+    pub radius: BlastRadius,
+    pub idempotency_key: String,
+    pub reason: String,
+    pub error: Option<String>,
+}
+
+fn parse_kind(s: &str) -> Result<ActionKind, AppError> {
+    ActionKind::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown action {:?}", s.chars().take(40).collect::<String>())))
+}
+
+fn new_action<'a>(p: &'a ActionParams, kind: ActionKind, user: &'a str, reason: &'a str, key: &'a str) -> NewAction<'a> {
+    NewAction {
+        org_id: p.org,
+        kind,
+        app_key: p.app.as_deref().filter(|s| !s.is_empty()),
+        user_id: p.user.as_deref().filter(|s| !s.is_empty()),
+        token_ids: &p.token,
+        requested_by: user,
+        reason,
+        idempotency_key: key,
+    }
+}
+
+fn validate(p: &ActionParams, kind: ActionKind) -> Result<(), AppError> {
+    let has = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
+    let ok = match kind {
+        ActionKind::RevokeToken => p.token.len() == 1,
+        ActionKind::BulkRevoke => !p.token.is_empty() && p.token.len() <= 10_000,
+        ActionKind::RevokeUserApp => has(&p.app) && has(&p.user),
+        ActionKind::RevokeUserAll => has(&p.user),
+        ActionKind::RevokeAppAll | ActionKind::BlockApp | ActionKind::UnblockApp => has(&p.app),
+    };
+    if ok { Ok(()) } else { Err(AppError::BadRequest("The action is missing what it applies to (app, user or authorizations).".into())) }
+}
+
+async fn page(
+    state: &AppState,
+    user: &CurrentUser,
+    params: ActionParams,
+    key: String,
+    reason: String,
+    error: Option<String>,
+) -> Result<ActionNewPage, AppError> {
+    let kind = parse_kind(&params.kind)?;
+    let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", params.org)
+        .fetch_optional(&state.pool)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let app_name = match params.app.as_deref() {
+        Some(k) => sqlx::query_scalar!("SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2", params.org, k)
+            .fetch_optional(&state.pool)
+            .await?,
+        None => None,
+    };
+    let user_name = match params.user.as_deref() {
+        Some(u) => sqlx::query_scalar!("SELECT name FROM sf_users WHERE org_id = $1 AND id = $2", params.org, u)
+            .fetch_optional(&state.pool)
+            .await?,
+        None => None,
+    };
+    let radius = cockpit_db::actions::blast_radius(&state.pool, &new_action(&params, kind, "", "", "")).await?;
+    let layout = Layout::load(&state.pool, "", "/apps", Some(params.org)).await?;
+    Ok(ActionNewPage {
+        layout,
+        csrf: user.csrf.clone(),
+        kind_label: kind.label(),
+        block: matches!(kind, ActionKind::BlockApp),
+        params,
+        org_name,
+        app_name,
+        user_name,
+        radius,
+        idempotency_key: key,
+        reason,
+        error,
+    })
+}
+
+fn reauth_redirect(params: &ActionParams) -> Response {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("org", &params.org.to_string()).append_pair("kind", &params.kind);
+    if let Some(a) = &params.app {
+        q.append_pair("app", a);
+    }
+    if let Some(u) = &params.user {
+        q.append_pair("user", u);
+    }
+    for t in &params.token {
+        q.append_pair("token", t);
+    }
+    let next = format!("/actions/new?{}", q.finish());
+    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish();
+    Redirect::to(&format!("/reauth?{q}")).into_response()
+}
+
+pub async fn action_new(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum_extra::extract::Query(params): axum_extra::extract::Query<ActionParams>,
+) -> Result<Response, AppError> {
+    user.require(params.org, Role::Admin)?;
+    let kind = parse_kind(&params.kind)?;
+    validate(&params, kind)?;
+    if needs_reauth(kind) && !user.recently_authenticated(state.auth.reauth_after) {
+        return Ok(reauth_redirect(&params));
+    }
+    let page = page(&state, &user, params, random_token(), String::new(), None).await?;
+    Ok(Html(page.render()?).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    #[serde(flatten)]
+    pub params: ActionParams,
+    pub reason: String,
+    pub idempotency_key: String,
+}
+
+pub async fn action_create(State(state): State<AppState>, user: CurrentUser, Form(form): Form<ActionForm>) -> Result<Response, AppError> {
+    user.require(form.params.org, Role::Admin)?;
+    let kind = parse_kind(&form.params.kind)?;
+    validate(&form.params, kind)?;
+    if needs_reauth(kind) && !user.recently_authenticated(state.auth.reauth_after) {
+        return Ok(reauth_redirect(&form.params));
+    }
+    let reason = form.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 2000 {
+        let page = page(
+            &state,
+            &user,
+            form.params,
+            form.idempotency_key.clone(),
+            form.reason.clone(),
+            Some("Say why (up to 2,000 characters): the reason goes into the audit log.".into()),
+        )
+        .await?;
+        return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+    }
+    if form.idempotency_key.len() < 16 || form.idempotency_key.len() > 100 {
+        return Err(AppError::BadRequest("The form is incomplete; reload it and try again.".into()));
+    }
+    let actor = user.actor();
+    let requested = cockpit_db::actions::request(&state.pool, &new_action(&form.params, kind, &actor, reason, &form.idempotency_key))
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "action refused: intent or audit entry could not be written");
+            AppError::Internal(format!("action not recorded: {e}"))
+        })?;
+    state.wake_worker();
+    Ok(Redirect::to(&format!("/actions/{}", requested.id)).into_response())
+}

@@ -1,0 +1,116 @@
+//! One action: progress while it runs, the verified outcome after, every
+//! authorization that failed with its reason, and a retry.
+
+use askama::Template;
+use axum::{
+    extract::{Path, Query, State},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use chrono::{DateTime, Utc};
+use cockpit_db::actions::{ActionRow, ItemCounts, ItemRow};
+use cockpit_domain::role::Role;
+use serde::Deserialize;
+
+use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
+
+#[derive(Template)]
+#[template(path = "pages/action_show.html")]
+pub struct ActionShowPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub action: ActionRow,
+    pub kind_label: &'static str,
+    pub org_name: String,
+    pub app_name: Option<String>,
+    pub counts: ItemCounts,
+    pub failed: Vec<ItemRow>,
+    pub can_retry: bool,
+    pub now: DateTime<Utc>,
+}
+
+impl ActionShowPage {
+    pub fn in_progress(&self) -> bool {
+        matches!(self.action.status.as_str(), "pending" | "running")
+    }
+    pub fn total(&self) -> i64 {
+        self.counts.pending + self.counts.revoked + self.counts.gone + self.counts.failed
+    }
+}
+
+pub async fn action_show(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Html<String>, AppError> {
+    let action = cockpit_db::actions::get(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let role = user.require(action.org_id, Role::Viewer)?;
+    let counts = cockpit_db::actions::item_counts(&state.pool, id).await?;
+    let failed = cockpit_db::actions::items(&state.pool, id, Some("failed"), 500).await?;
+    let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", action.org_id).fetch_one(&state.pool).await?;
+    let app_name = match action.app_key.as_deref() {
+        Some(k) => sqlx::query_scalar!("SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2", action.org_id, k)
+            .fetch_optional(&state.pool)
+            .await?,
+        None => None,
+    };
+    let kind_label = cockpit_db::actions::ActionKind::parse(&action.kind).map_or("Action", |k| k.label());
+    let layout = Layout::load(&state.pool, "actions", "/actions", Some(action.org_id)).await?;
+    let can_retry = role >= Role::Admin && matches!(action.status.as_str(), "partially_failed" | "failed");
+    Ok(Html(
+        ActionShowPage { layout, csrf: user.csrf.clone(), action, kind_label, org_name, app_name, counts, failed, can_retry, now: Utc::now() }
+            .render()?,
+    ))
+}
+
+pub async fn action_retry(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Response, AppError> {
+    let action = cockpit_db::actions::get(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    user.require(action.org_id, Role::Admin)?;
+    cockpit_db::actions::retry(&state.pool, id, &user.actor()).await?;
+    state.wake_worker();
+    Ok(Redirect::to(&format!("/actions/{id}")).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "pages/actions.html")]
+pub struct ActionsPage {
+    pub layout: Layout,
+    pub actions: Vec<ActionListRow>,
+    pub now: DateTime<Utc>,
+}
+
+pub struct ActionListRow {
+    pub id: i64,
+    pub org_name: String,
+    pub kind: String,
+    pub app_name: Option<String>,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub status: String,
+    pub reason: String,
+}
+
+impl ActionListRow {
+    pub fn kind_label(&self) -> &'static str {
+        cockpit_db::actions::ActionKind::parse(&self.kind).map_or("Action", |k| k.label())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActionsQuery {
+    pub org: Option<String>,
+}
+
+pub async fn actions_list(State(state): State<AppState>, user: CurrentUser, Query(q): Query<ActionsQuery>) -> Result<Html<String>, AppError> {
+    let org = crate::layout::parse_org(q.org.as_deref());
+    let visible = user.visible_orgs();
+    let actions = sqlx::query_as!(
+        ActionListRow,
+        "SELECT a.id, o.name AS org_name, a.kind, s.name AS \"app_name?\", a.requested_by, a.requested_at, a.status, a.reason
+         FROM actions a JOIN orgs o ON o.id = a.org_id
+         LEFT JOIN sf_apps s ON s.org_id = a.org_id AND s.app_key = a.app_key
+         WHERE a.org_id = ANY($1) AND ($2::uuid IS NULL OR a.org_id = $2)
+         ORDER BY a.id DESC LIMIT 200",
+        &visible,
+        org
+    )
+    .fetch_all(&state.pool)
+    .await?;
+    let layout = Layout::load(&state.pool, "actions", "/actions", org).await?;
+    Ok(Html(ActionsPage { layout, actions, now: Utc::now() }.render()?))
+}
