@@ -8,8 +8,10 @@ pub mod actions;
 pub mod audit;
 mod connect;
 pub mod copy;
+pub mod inventory;
 pub mod jobs;
 pub mod orgs;
+pub mod reviews;
 pub mod sync;
 
 pub use connect::{ConnectError, ConnectOptions, DbTarget, connect, migrate, readiness, target};

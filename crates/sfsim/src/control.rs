@@ -280,7 +280,7 @@ async fn apps(State(sim): State<Sim>) -> Response {
                 "id": a.sobject_id(i as u32), "name": a.name, "developer_name": a.dev_name,
                 "kind": if a.kind == AppKind::External { "ExternalClientApp" } else { "ConnectedApp" },
                 "consumer_key": a.consumer_key, "consumer_secret": a.consumer_secret,
-                "installed": a.installed, "blocked": st.is_blocked_key(&a.consumer_key),
+                "installed": a.installed, "blocked": st.is_blocked_key(&a.consumer_key), "disabled": a.disabled,
                 "callback_urls": a.callback_urls,
             })
         })
@@ -307,7 +307,7 @@ pub fn activity(st: &mut OrgState, now: Ts, steps: usize) {
         if r < 0.40 && st.apps.len() > 1 {
             let app = st.rng.random_range(1..st.apps.len() as u32);
             let user = st.rng.random_range(1..n_users);
-            if st.users[user as usize].active && !st.app_blocked(app) {
+            if st.users[user as usize].active && !st.app_blocked(app) && !st.app_disabled(app) {
                 st.add_token(user, app, now);
                 let ip = st.rng.random();
                 st.logins.push(Login {

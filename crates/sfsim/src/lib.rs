@@ -20,7 +20,8 @@
 //! - REST under `/services/data/vXX.X` (v59.0-v68.0): `query`, `queryAll` and their
 //!   `nextRecordsUrl` locators, `limits`, `sobjects`, `sobjects/{o}/describe`,
 //!   `sobjects/{o}/{id}` (GET; DELETE/PATCH rejected), `sobjects/EventLogFile/{id}/LogFile`,
-//!   `metadata/deployRequest` (+ `/{id}`), and the Connect `apps/oauth/usage` family.
+//!   `metadata/deployRequest` (+ `/{id}`; BlacklistedConsumer and
+//!   ExtlClntAppConfigurablePolicies components), and the Connect `apps/oauth/usage` family.
 //!   `GET /services/data/` lists versions without auth.
 //! - Control (only with `SimConfig::control`): `/_sim/status`, `/_sim/faults`,
 //!   `/_sim/expire-access-tokens`, `/_sim/api-usage`, `/_sim/clock`, `/_sim/activity`,

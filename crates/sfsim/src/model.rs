@@ -302,20 +302,21 @@ pub struct OrgState {
 /// Keys derived from the seed for MACs on tokens.
 #[derive(Clone)]
 pub struct Secrets {
-    key: [u8; 32],
+    /// Keyed once; cloning the prepared state is cheaper than re-keying per MAC
+    /// (a DeleteToken is derived for every OauthToken row rendered).
+    keyed: Hmac<Sha256>,
 }
 
 impl Secrets {
     pub fn new(seed: u64) -> Secrets {
         use sha2::Digest;
         let d = Sha256::digest(format!("sfsim-secret-{seed}").as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(&d);
-        Secrets { key }
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(&d).expect("hmac accepts any key length");
+        Secrets { keyed }
     }
 
     pub fn mac(&self, tag: &str, a: u64, b: u64) -> String {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("hmac key");
+        let mut m = self.keyed.clone();
         m.update(tag.as_bytes());
         m.update(&a.to_le_bytes());
         m.update(&b.to_le_bytes());

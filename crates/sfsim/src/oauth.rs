@@ -791,6 +791,7 @@ fn token_inner(
                 sim, &mut st, base, user, app, NONE, None, "api", 4, now,
             ))
         }
+        // Only valid on the My Domain host; with one listener every host is the My Domain.
         "client_credentials" => {
             let (app, secret) = client(&st, p, basic)?;
             if secret.is_none() {

@@ -357,3 +357,109 @@ async fn soap_metadata_list_and_read_connected_apps() {
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(r.text().await.unwrap().contains("INVALID_SESSION_ID"));
 }
+
+fn eca_policy(eca: &str, enabled: bool) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ExtlClntAppConfigurablePolicies xmlns=\"http://soap.sforce.com/2006/04/metadata\"><externalClientApplication>{eca}</externalClientApplication><isEnabled>{enabled}</isEnabled><isOauthPluginEnabled>true</isOauthPluginEnabled><label>{eca}</label></ExtlClntAppConfigurablePolicies>"
+    )
+}
+
+#[tokio::test]
+async fn disabling_an_external_client_app_by_policy() {
+    let t = start_default().await;
+    let ecas = t.query_ok("SELECT MasterLabel, DeveloperName FROM ExternalClientApplication WHERE MasterLabel != 'OAuth Usage Cockpit'").await;
+    let eca = &ecas["records"][0];
+    let (label, dev) = (
+        eca["MasterLabel"].as_str().unwrap().to_string(),
+        eca["DeveloperName"].as_str().unwrap().to_string(),
+    );
+    let (key, secret) = t.rs.sim.app_credentials(&label).unwrap();
+    let c = t.rs.credentials.clone();
+    let tok = password_login(
+        &t.http,
+        &t.rs.base_url,
+        &c.username,
+        &c.password,
+        &key,
+        &secret,
+    )
+    .await;
+    let session = tok["access_token"].as_str().unwrap().to_string();
+    let tokens_before = t.rs.sim.tokens_for_app(&label);
+
+    let policy_file = format!("extlClntAppPolicies/{dev}_plcy.ecaPlcy");
+    let deploy_policy = |enabled: bool| {
+        zip_of(&[
+            (
+                "package.xml",
+                package(&format!(
+                    "<types><members>{dev}_plcy</members><name>ExtlClntAppConfigurablePolicies</name></types>"
+                )),
+            ),
+            (policy_file.as_str(), eca_policy(&dev, enabled)),
+        ])
+    };
+    let (s, created) = deploy(&t, deploy_policy(false)).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (_, done) = poll(&t, created["id"].as_str().unwrap()).await;
+    assert_eq!(done["deployResult"]["status"], "Succeeded", "{done}");
+    assert_eq!(
+        done["deployResult"]["details"]["componentSuccesses"][0]["componentType"],
+        "ExtlClntAppConfigurablePolicies"
+    );
+    assert!(t.rs.sim.is_disabled(&key));
+    assert!(!t.rs.sim.is_blocked(&key));
+    let (s, b) = t.query_as(&session, "SELECT Id FROM User LIMIT 1").await;
+    assert_rest_error(s, &b, 401, "INVALID_SESSION_ID");
+    let r = t
+        .http
+        .post(t.url("/services/oauth2/token"))
+        .form(&[
+            ("grant_type", "password"),
+            ("username", c.username.as_str()),
+            ("password", c.password.as_str()),
+            ("client_id", key.as_str()),
+            ("client_secret", secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"], "oauth_flow_disabled");
+    assert_eq!(
+        t.rs.sim.tokens_for_app(&label),
+        tokens_before,
+        "grants stay until revoked"
+    );
+
+    let (_, created) = deploy(&t, deploy_policy(true)).await;
+    let (_, done) = poll(&t, created["id"].as_str().unwrap()).await;
+    assert_eq!(done["deployResult"]["status"], "Succeeded");
+    assert!(!t.rs.sim.is_disabled(&key));
+    password_login(
+        &t.http,
+        &t.rs.base_url,
+        &c.username,
+        &c.password,
+        &key,
+        &secret,
+    )
+    .await;
+
+    // Unknown ECA: a component failure.
+    let zip = zip_of(&[
+        ("package.xml", package("")),
+        (
+            "extlClntAppPolicies/Nope.ecaPlcy",
+            eca_policy("Nope", false),
+        ),
+    ]);
+    let (_, created) = deploy(&t, zip).await;
+    let (_, done) = poll(&t, created["id"].as_str().unwrap()).await;
+    assert_eq!(done["deployResult"]["status"], "Failed");
+    assert_eq!(
+        done["deployResult"]["details"]["componentFailures"][0]["componentType"],
+        "ExtlClntAppConfigurablePolicies"
+    );
+}

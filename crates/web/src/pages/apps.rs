@@ -418,7 +418,8 @@ pub async fn apps_list(
                     (true, true) => "descending",
                     (true, false) => "ascending",
                 },
-                numeric: *numeric,
+                // Times sort newest first but read as text.
+                numeric: *numeric && !matches!(*key, "last_used" | "first_seen"),
             }
         })
         .collect();
