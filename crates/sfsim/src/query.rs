@@ -1024,6 +1024,8 @@ pub fn run(st: &OrgState, cursors: &Mutex<Cursors>, env: &Env, req: &Request) ->
     } else {
         req.batch_hint.unwrap_or(2000).clamp(200, 2000)
     };
+    // Cursors keep the row list: drop the spare capacity left by filtering and the cap.
+    rows.shrink_to_fit();
     let node = Arc::new(node);
     let rows = Arc::new(rows);
     let mut cursor_id = None;

@@ -74,6 +74,20 @@ pub fn oauth_for(req: &ConnectRequest) -> Result<OAuthClient, WorkerError> {
     ))?)
 }
 
+/// The OAuth client for the web-server flow: the org's login URL and the
+/// cockpit's callback.
+pub fn oauth_for_web(
+    login_url: Url,
+    client_id: &str,
+    client_secret: Option<SecretString>,
+    sandbox: bool,
+    redirect_uri: Url,
+) -> Result<OAuthClient, WorkerError> {
+    let mut config = oauth_config(login_url, client_id, client_secret, sandbox);
+    config.redirect_uri = Some(redirect_uri);
+    Ok(OAuthClient::new(config)?)
+}
+
 pub async fn connect(
     pool: &PgPool,
     keyring: &Keyring,
