@@ -61,11 +61,13 @@ pub async fn run_server(
     public_url: &str,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
+    let wake = Arc::new(tokio::sync::Notify::new());
     let runner = keyring.map(|keyring| {
         tokio::spawn(cockpit_worker::runner::run(
             pool.clone(),
             keyring,
             Default::default(),
+            wake.clone(),
             stop_rx.clone(),
         ))
     });

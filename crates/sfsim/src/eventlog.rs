@@ -77,10 +77,23 @@ pub fn generate_logs(
     rng: &mut ChaCha20Rng,
 ) -> Vec<EventLog> {
     let org15 = ids::org_id(cfg.seed)[..15].to_string();
+    (1..=LOG_DAYS)
+        .map(|d| generate_day(&org15, anchor - d * DAY, users, apps, tokens, rng))
+        .collect()
+}
+
+/// One daily `ApiTotalUsage` file for the UTC day starting at `day`, sampled from the
+/// org's grants (errors included).
+pub fn generate_day(
+    org15: &str,
+    day: Ts,
+    users: &[User],
+    apps: &[App],
+    tokens: &[Token],
+    rng: &mut ChaCha20Rng,
+) -> EventLog {
     let rows_per_day = (50 + tokens.len() / 50).min(1500);
-    let mut out = Vec::new();
-    for d in 1..=LOG_DAYS {
-        let day = anchor - d * DAY;
+    {
         let mut w = csv::WriterBuilder::new()
             .quote_style(csv::QuoteStyle::Always)
             .from_writer(Vec::new());
@@ -91,6 +104,9 @@ pub fn generate_logs(
                 break;
             }
             let t = &tokens[rng.random_range(0..tokens.len())];
+            if t.revoked {
+                continue;
+            }
             let user = &users[t.user as usize];
             let app = &apps[t.app as usize];
             let at = day + rng.random_range(0..DAY);
@@ -115,7 +131,7 @@ pub fn generate_logs(
                     ts_compact(at),
                     ts_derived(at),
                     random_string(rng, 9),
-                    org15.clone(),
+                    org15.to_string(),
                     ids::make_id(ids::USER, t.user as u64)[..15].to_string(),
                     user.username.clone(),
                     format!("203.0.113.{}", rng.random_range(1..255)),
@@ -145,12 +161,11 @@ pub fn generate_logs(
             let _ = w.write_record(&r);
         }
         let csv = w.into_inner().unwrap_or_default();
-        out.push(EventLog {
+        EventLog {
             event_type: "ApiTotalUsage",
             log_date: day,
             created: day + DAY + 3 * 3_600_000,
             csv,
-        });
+        }
     }
-    out
 }

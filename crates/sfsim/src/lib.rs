@@ -385,6 +385,40 @@ impl Sim {
         control::activity(&mut st, now, steps);
     }
 
+    /// Daily event log files appear for days the clock has moved past (the last 30 days
+    /// at most), generated deterministically from the seed and the day.
+    pub(crate) fn ensure_event_logs(&self) {
+        const DAY: Ts = 86_400_000;
+        let today = generate::anchor_for(self.now_ms());
+        let latest = self.read().event_logs.iter().map(|e| e.log_date).max();
+        if latest.is_some_and(|l| l + DAY >= today) {
+            return;
+        }
+        let mut st = self.write();
+        let latest = st
+            .event_logs
+            .iter()
+            .map(|e| e.log_date)
+            .max()
+            .unwrap_or(today - 2 * DAY);
+        let mut day = (latest + DAY).max(today - 30 * DAY);
+        while day < today {
+            use rand::SeedableRng;
+            let mut rng =
+                rand_chacha::ChaCha20Rng::seed_from_u64(self.inner.config.seed ^ day as u64);
+            let log = eventlog::generate_day(
+                &self.inner.org_id[..15],
+                day,
+                &st.users,
+                &st.apps,
+                &st.tokens,
+                &mut rng,
+            );
+            st.event_logs.push(log);
+            day += DAY;
+        }
+    }
+
     /// API requests served (every HTTP request except `/_sim/` control calls).
     pub fn request_count(&self) -> u64 {
         self.inner.requests.load(Ordering::SeqCst)

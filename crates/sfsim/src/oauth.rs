@@ -385,6 +385,7 @@ async fn authorize_post(
                 .get("scope")
                 .cloned()
                 .unwrap_or_else(|| "api refresh_token".into());
+            st.codes.retain(|_, c| c.expires > now);
             st.codes.insert(
                 code.clone(),
                 AuthCode {

@@ -106,6 +106,7 @@ async fn do_query(
     all: bool,
 ) -> Result<Response, RestError> {
     let ctx = sim.rest_begin(headers, v)?;
+    sim.ensure_event_logs();
     let Some(q) = params.get("q").filter(|q| !q.trim().is_empty()) else {
         return Err(RestError::new(
             400,
@@ -377,6 +378,7 @@ async fn record_blob(
         return Err(RestError::not_found());
     }
     let row = decode_row(o, &id)?;
+    sim.ensure_event_logs();
     let st = sim.read();
     let perms = st.users[ctx.user as usize].perms();
     if perms & (perm::VIEW_EVENT_LOGS | perm::VIEW_ALL_DATA) == 0 {

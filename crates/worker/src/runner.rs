@@ -44,6 +44,7 @@ pub async fn run(
     pool: PgPool,
     keyring: Arc<Keyring>,
     config: RunnerConfig,
+    wake: Arc<tokio::sync::Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     match cockpit_db::sync::fail_abandoned_runs(&pool).await {
@@ -77,6 +78,7 @@ pub async fn run(
         }
         tokio::select! {
             _ = tokio::time::sleep(config.tick) => {}
+            _ = wake.notified() => {}
             _ = shutdown.changed() => {}
         }
     }

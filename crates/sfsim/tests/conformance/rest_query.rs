@@ -604,6 +604,31 @@ async fn event_log_files_list_and_download() {
 }
 
 #[tokio::test]
+async fn new_daily_event_logs_appear_as_the_clock_moves() {
+    let t = start_default().await;
+    let soql = "SELECT Id, LogDate FROM EventLogFile WHERE EventType = 'ApiTotalUsage' ORDER BY LogDate DESC";
+    let before = t.query_ok(soql).await;
+    let n = before["totalSize"].as_u64().unwrap();
+    t.rs.sim.advance_clock(chrono::Duration::days(2));
+    let after = t.query_ok(soql).await;
+    assert_eq!(after["totalSize"].as_u64().unwrap(), n + 2);
+    assert!(
+        after["records"][0]["LogDate"].as_str().unwrap()
+            > before["records"][0]["LogDate"].as_str().unwrap()
+    );
+    let id = after["records"][0]["Id"].as_str().unwrap();
+    let csv = t
+        .get(&format!("{V}/sobjects/EventLogFile/{id}/LogFile"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(csv.lines().count() > 1);
+    let again = t.query_ok(soql).await;
+    assert_eq!(again["totalSize"], after["totalSize"], "generated once");
+}
+
+#[tokio::test]
 async fn org_data_has_realistic_and_hostile_signals() {
     let t = start_default().await;
     let deact = t.query_ok("SELECT Action, Display, CreatedDate FROM SetupAuditTrail WHERE Action = 'deactivateduser'").await;
