@@ -171,6 +171,38 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
         }
     }
 
+    // A demo admin, with a password kept in the data folder.
+    let admin_email = "admin@demo.example";
+    let password_file = args.data_dir.join("admin-password");
+    let password = match std::fs::read_to_string(&password_file) {
+        Ok(p)
+            if cockpit_db::accounts::by_email(&pool, admin_email)
+                .await?
+                .is_some() =>
+        {
+            p.trim().to_owned()
+        }
+        _ => {
+            let p = crate::user::generate_password();
+            let hash = cockpit_domain::password::hash(&p);
+            match cockpit_db::accounts::by_email(&pool, admin_email).await? {
+                Some(a) => cockpit_db::accounts::set_password(&pool, a.id, &hash).await?,
+                None => {
+                    cockpit_db::accounts::create(
+                        &pool,
+                        admin_email,
+                        Some("Demo admin"),
+                        Some(&hash),
+                        Some(cockpit_domain::role::Role::Admin),
+                    )
+                    .await?;
+                }
+            }
+            write_private(&password_file, &p)?;
+            p
+        }
+    };
+
     // Life goes on in the simulated orgs, so the next syncs see change.
     let sims = [prod.sim.clone(), sandbox.sim.clone()];
     let every = Duration::from_secs(args.activity_every.max(1));
@@ -188,7 +220,7 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {} (set --listen)", args.listen))?;
     let public = format!("http://{}", args.listen);
     eprintln!();
-    eprintln!("  Open {public}");
+    eprintln!("  Open {public} and sign in as {admin_email} with password {password}");
     eprintln!(
         "  Simulated orgs: {} and {} (credentials in {})",
         prod.base_url,

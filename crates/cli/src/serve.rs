@@ -61,7 +61,17 @@ pub async fn run_server(
     public_url: &str,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let wake = Arc::new(tokio::sync::Notify::new());
+    let mut state = AppState::new(pool.clone(), public_url);
+    state.keyring = keyring.clone();
+    if cockpit_db::accounts::count(&pool).await? == 0 {
+        let token = cockpit_web::auth::random_token();
+        tracing::warn!(
+            "no account exists yet: open {public_url}/setup and enter the setup token {token} to create the first \
+             admin (or run `oauth-cockpit user add --email you@example.com --role admin`)"
+        );
+        state.setup_token = Some(token);
+    }
+    let wake = state.wake.clone();
     let runner = keyring.map(|keyring| {
         tokio::spawn(cockpit_worker::runner::run(
             pool.clone(),
@@ -76,7 +86,7 @@ pub async fn run_server(
         cockpit_web::shutdown_signal().await;
         let _ = stop_tx.send(true);
     };
-    cockpit_web::serve(AppState { pool }, listener, shutdown)
+    cockpit_web::serve(state, listener, shutdown)
         .await
         .context("server failed")?;
     if let Some(runner) = runner {

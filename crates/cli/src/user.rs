@@ -40,7 +40,7 @@ pub enum UserCommand {
 
 /// A passphrase of five words from zxcvbn-unrelated random letters: long,
 /// and easy to type once.
-fn generate_password() -> String {
+pub fn generate_password() -> String {
     use rand::Rng as _;
     const ALPHABET: &[u8] = b"abcdefghijkmnopqrstuvwxyz23456789";
     let mut rng = rand::rng();

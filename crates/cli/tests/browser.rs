@@ -26,11 +26,18 @@ impl Drop for Killed {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn shots() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).parent().unwrap().join("e2e-screenshots");
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("e2e-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -56,7 +63,11 @@ fn cockpit(db: &str, args: &[&str], stdin: Option<&str>) -> String {
     }
     drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "oauth-cockpit {args:?}: {text}");
     text
 }
@@ -83,20 +94,59 @@ async fn browser(driver: &str) -> Client {
                      "--disable-sync", "--window-size=1366,900"]
         }),
     );
-    ClientBuilder::rustls().unwrap().capabilities(caps).connect(driver).await.expect("chromedriver session")
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(driver)
+        .await
+        .expect("chromedriver session")
 }
 
 async fn sign_in(c: &Client, base: &str, who: (&str, &str)) {
     c.goto(&format!("{base}/signin")).await.unwrap();
-    c.find(Locator::Css("#email")).await.unwrap().send_keys(who.0).await.unwrap();
-    c.find(Locator::Css("#password")).await.unwrap().send_keys(who.1).await.unwrap();
-    c.find(Locator::Css("form[action='/signin'] button[type=submit]")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("#email"))
+        .await
+        .unwrap()
+        .send_keys(who.0)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#password"))
+        .await
+        .unwrap()
+        .send_keys(who.1)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/signin'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if !wait_path(c, |p| !p.starts_with("/signin")).await {
+        shot(c, "signin-failed").await;
+        panic!("could not sign in as {}: {}", who.0, text(c, "main").await);
+    }
     c.wait().for_element(Locator::Css("h1")).await.unwrap();
-    assert!(!c.current_url().await.unwrap().path().starts_with("/signin"), "signed in as {}", who.0);
+}
+
+/// Waits (bounded) for the browser to land on a path that satisfies `ok`.
+async fn wait_path(c: &Client, ok: impl Fn(&str) -> bool) -> bool {
+    for _ in 0..100 {
+        if ok(c.current_url().await.unwrap().path()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
 /// Reloads an action's page until it has finished.
@@ -118,19 +168,72 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
     opts: sqlx::postgres::PgConnectOptions,
 ) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let db = format!("postgres://{}@{}:{}/{}", opts.get_username(), opts.get_host(), opts.get_port(), opts.get_database().unwrap());
-    let sim = Sim::spawn(SimConfig { tokens: 3_000, users: 500, apps: 20, ..SimConfig::default() }).await.unwrap();
+    let db = format!(
+        "postgres://{}@{}:{}/{}",
+        opts.get_username(),
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().unwrap()
+    );
+    let sim = Sim::spawn(SimConfig {
+        tokens: 3_000,
+        users: 500,
+        apps: 20,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let c = sim.credentials.clone();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
     std::fs::write(&key, &c.jwt_private_key_pem).unwrap();
     let db2 = db.clone();
     tokio::task::spawn_blocking(move || {
-        cockpit(&db2, &["org", "add", "--name", "Acme", "--login-url", &c.login_url, "--client-id", &c.client_id,
-                        "--jwt-key", key.to_str().unwrap(), "--username", &c.username], None);
+        cockpit(
+            &db2,
+            &[
+                "org",
+                "add",
+                "--name",
+                "Acme",
+                "--login-url",
+                &c.login_url,
+                "--client-id",
+                &c.client_id,
+                "--jwt-key",
+                key.to_str().unwrap(),
+                "--username",
+                &c.username,
+            ],
+            None,
+        );
         cockpit(&db2, &["sync"], None);
-        cockpit(&db2, &["user", "add", "--email", ADMIN.0, "--role", "admin", "--password-stdin"], Some(ADMIN.1));
-        cockpit(&db2, &["user", "add", "--email", VIEWER.0, "--role", "viewer", "--password-stdin"], Some(VIEWER.1));
+        cockpit(
+            &db2,
+            &[
+                "user",
+                "add",
+                "--email",
+                ADMIN.0,
+                "--role",
+                "admin",
+                "--password-stdin",
+            ],
+            Some(ADMIN.1),
+        );
+        cockpit(
+            &db2,
+            &[
+                "user",
+                "add",
+                "--email",
+                VIEWER.0,
+                "--role",
+                "viewer",
+                "--password-stdin",
+            ],
+            Some(VIEWER.1),
+        );
     })
     .await
     .unwrap();
@@ -164,22 +267,39 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
 
     // Sign in.
     b.goto(&base).await.unwrap();
-    assert!(b.current_url().await.unwrap().path().starts_with("/signin"), "anonymous people are sent to sign in");
+    assert!(
+        b.current_url().await.unwrap().path().starts_with("/signin"),
+        "anonymous people are sent to sign in"
+    );
     shot(&b, "01-signin").await;
     sign_in(&b, &base, ADMIN).await;
     shot(&b, "02-overview").await;
 
-    // Find the stalest app and open it.
-    b.goto(&format!("{base}/apps?sort=last_used&dir=asc")).await.unwrap();
-    shot(&b, "03-apps-stalest-first").await;
-    b.find(Locator::Css("table.grid tbody tr td a[href^='/apps/']")).await.unwrap().click().await.unwrap();
-    b.wait().for_element(Locator::Css("section.actions")).await.unwrap();
+    // Find the stalest app (the stale-authorizations report lists the
+    // longest-unused first) and open it.
+    b.goto(&format!("{base}/apps")).await.unwrap();
+    shot(&b, "03-apps").await;
+    b.goto(&format!("{base}/reports/stale")).await.unwrap();
+    shot(&b, "03b-stale-report").await;
+    b.find(Locator::Css("table.grid tbody tr td.app a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css("section.actions"))
+        .await
+        .unwrap();
     let app_url = b.current_url().await.unwrap();
     let app_name = text(&b, "h1").await;
     shot(&b, "04-app-detail").await;
 
     // Revoke one user's authorization, with a reason.
-    let revoke = b.find(Locator::Css("a[data-action=revoke_token]")).await.unwrap();
+    let revoke = b
+        .find(Locator::Css("a[data-action=revoke_token]"))
+        .await
+        .unwrap();
     let href = revoke.attr("href").await.unwrap().unwrap();
     let token_id = url::Url::parse(&format!("{base}{href}"))
         .unwrap()
@@ -189,56 +309,147 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
         .unwrap();
     assert!(sim.sim.refresh_token_of(&token_id).is_some());
     revoke.click().await.unwrap();
-    b.wait().for_element(Locator::Css("textarea#reason")).await.unwrap();
+    b.wait()
+        .for_element(Locator::Css("textarea#reason"))
+        .await
+        .unwrap();
     shot(&b, "05-confirm-revoke").await;
-    b.find(Locator::Css("textarea#reason")).await.unwrap().send_keys("INC-42: token replayed from an unknown IP").await.unwrap();
-    b.find(Locator::Css("form[action='/actions'] button[type=submit]")).await.unwrap().click().await.unwrap();
-    b.wait().for_element(Locator::Css("#count-revoked")).await.unwrap();
+    b.find(Locator::Css("textarea#reason"))
+        .await
+        .unwrap()
+        .send_keys("INC-42: token replayed from an unknown IP")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form[action='/actions'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    if b.wait()
+        .for_element(Locator::Css("#count-revoked"))
+        .await
+        .is_err()
+    {
+        shot(&b, "05-error").await;
+        panic!("no action page after submit: {}", text(&b, "main").await);
+    }
     assert_eq!(wait_for_action(&b).await, "succeeded");
     assert_eq!(text(&b, "#count-revoked").await, "1");
     shot(&b, "06-revoke-confirmed").await;
-    assert!(sim.sim.refresh_token_of(&token_id).is_none(), "the token is gone in sfsim");
+    assert!(
+        sim.sim.refresh_token_of(&token_id).is_none(),
+        "the token is gone in sfsim"
+    );
 
     // The audit history shows it.
     b.goto(&format!("{base}/audit")).await.unwrap();
     let audit = text(&b, "main").await;
-    assert!(audit.contains("action.completed") && audit.contains("INC-42: token replayed"), "{audit}");
+    assert!(
+        audit.contains("action.completed") && audit.contains("INC-42: token replayed"),
+        "{audit}"
+    );
     shot(&b, "07-audit").await;
 
     // Block the app: every token gone, new authorizations refused by sfsim.
     b.goto(app_url.as_str()).await.unwrap();
-    b.find(Locator::Css("a[data-action=block_app]")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("a[data-action=block_app]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(wait_path(&b, |p| p == "/actions/new" || p == "/reauth").await);
     if b.current_url().await.unwrap().path() == "/reauth" {
-        b.find(Locator::Css("#password")).await.unwrap().send_keys(ADMIN.1).await.unwrap();
-        b.find(Locator::Css("form[action='/reauth'] button")).await.unwrap().click().await.unwrap();
+        b.find(Locator::Css("#password"))
+            .await
+            .unwrap()
+            .send_keys(ADMIN.1)
+            .await
+            .unwrap();
+        b.find(Locator::Css("form[action='/reauth'] button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
     }
-    b.wait().for_element(Locator::Css("textarea#reason")).await.unwrap();
+    b.wait()
+        .for_element(Locator::Css("textarea#reason"))
+        .await
+        .unwrap();
     let warning = text(&b, "main").await;
-    assert!(warning.contains("immediate and affects everyone"), "{warning}");
+    assert!(
+        warning.contains("immediate and affects everyone"),
+        "{warning}"
+    );
     shot(&b, "08-confirm-block").await;
-    b.find(Locator::Css("textarea#reason")).await.unwrap().send_keys("Vendor breach: block until rotated").await.unwrap();
-    b.find(Locator::Css("form[action='/actions'] button[type=submit]")).await.unwrap().click().await.unwrap();
-    b.wait().for_element(Locator::Css("#count-revoked")).await.unwrap();
+    b.find(Locator::Css("textarea#reason"))
+        .await
+        .unwrap()
+        .send_keys("Vendor breach: block until rotated")
+        .await
+        .unwrap();
+    b.find(Locator::Css("form[action='/actions'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    b.wait()
+        .for_element(Locator::Css("#count-revoked"))
+        .await
+        .unwrap();
     assert_eq!(wait_for_action(&b).await, "succeeded");
     shot(&b, "09-block-confirmed").await;
-    assert_eq!(sim.sim.tokens_for_app(&app_name), 0, "blocking removed every token of {app_name}");
+    assert_eq!(
+        sim.sim.tokens_for_app(&app_name),
+        0,
+        "blocking removed every token of {app_name}"
+    );
     if let Some((client_id, secret)) = sim.sim.app_credentials(&app_name) {
         let res = reqwest::Client::new()
             .post(format!("{}/services/oauth2/token", sim.base_url))
-            .form(&[("grant_type", "client_credentials"), ("client_id", &client_id), ("client_secret", &secret)])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", &client_id),
+                ("client_secret", &secret),
+            ])
             .send()
             .await
             .unwrap();
         let body = res.text().await.unwrap();
-        assert!(body.contains("app_blocked"), "new authorizations are refused: {body}");
+        assert!(
+            body.contains("app_blocked"),
+            "new authorizations are refused: {body}"
+        );
     }
-    b.find(Locator::Css("form[action='/signout'] button")).await.unwrap().click().await.unwrap();
+    b.find(Locator::Css("form[action='/signout'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        wait_path(&b, |p| p.starts_with("/signin")).await,
+        "signed out"
+    );
 
     // A viewer sees no action buttons and cannot post them.
     sign_in(&b, &base, VIEWER).await;
     b.goto(app_url.as_str()).await.unwrap();
-    b.wait().for_element(Locator::Css("section.actions")).await.unwrap();
-    assert!(b.find_all(Locator::Css("section.actions a, section.actions button, a[data-action]")).await.unwrap().is_empty());
+    b.wait()
+        .for_element(Locator::Css("section.actions"))
+        .await
+        .unwrap();
+    assert!(
+        b.find_all(Locator::Css(
+            "section.actions a, section.actions button, a[data-action]"
+        ))
+        .await
+        .unwrap()
+        .is_empty()
+    );
     shot(&b, "10-viewer-app-detail").await;
     let csrf = b
         .find(Locator::Css("form[action='/signout'] input[name=csrf]"))
@@ -248,15 +459,28 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
         .await
         .unwrap()
         .unwrap();
-    let cookie = b.get_all_cookies().await.unwrap().into_iter().find(|c| c.name().contains("cockpit_session")).unwrap();
-    let org = app_url.query_pairs().find(|(k, _)| k == "org").map(|(_, v)| v.into_owned());
+    let cookie = b
+        .get_all_cookies()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name().contains("cockpit_session"))
+        .unwrap();
+    let org = app_url
+        .query_pairs()
+        .find(|(k, _)| k == "org")
+        .map(|(_, v)| v.into_owned());
     let res = reqwest::Client::new()
         .post(format!("{base}/actions"))
         .header("cookie", format!("{}={}", cookie.name(), cookie.value()))
         .header("origin", &base)
         .form(&[
             ("csrf", csrf.as_str()),
-            ("org", org.as_deref().unwrap_or("00000000-0000-0000-0000-000000000000")),
+            (
+                "org",
+                org.as_deref()
+                    .unwrap_or("00000000-0000-0000-0000-000000000000"),
+            ),
             ("kind", "revoke_token"),
             ("token", "0CQ000000000001AAA"),
             ("reason", "viewer tries"),
@@ -265,6 +489,10 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
         .send()
         .await
         .unwrap();
-    assert!(matches!(res.status().as_u16(), 403 | 404), "a viewer cannot act: {}", res.status());
+    assert!(
+        matches!(res.status().as_u16(), 403 | 404),
+        "a viewer cannot act: {}",
+        res.status()
+    );
     b.close().await.unwrap();
 }

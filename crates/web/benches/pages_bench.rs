@@ -3,7 +3,8 @@
 //! Prints p50/p99 and requests per second per page; no pass/fail.
 //!
 //! Size with BENCH_TOKENS (default 200000), BENCH_USERS (20000), BENCH_APPS
-//! (500); BENCH_REQUESTS per page (default 4000). Needs the PostgreSQL named
+//! (500); BENCH_REQUESTS per page (default 4000); BENCH_REUSE=1 measures the
+//! database a previous run loaded. Needs the PostgreSQL named
 //! by DATABASE_URL (its server; the bench creates `oauth_cockpit_bench`).
 //!
 //!     cargo bench -p cockpit-web --bench pages_bench
@@ -31,6 +32,33 @@ fn env(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
+}
+
+/// The bench database: fresh, or (BENCH_REUSE=1) the one a previous run
+/// loaded, to measure again without reloading.
+async fn database() -> (PgPool, bool) {
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/oauth_cockpit".into());
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("DATABASE_URL ends with /dbname");
+    if std::env::var("BENCH_REUSE").is_ok_and(|v| v == "1")
+        && let Ok(pool) = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(CLIENTS as u32 + 4)
+            .connect(&format!("{server}/oauth_cockpit_bench"))
+            .await
+    {
+        let orgs: i64 = sqlx::query_scalar("SELECT count(*) FROM orgs")
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0);
+        if orgs > 0 {
+            cockpit_db::migrate(&pool).await.unwrap();
+            println!("reusing the loaded bench database");
+            return (pool, true);
+        }
+    }
+    (fresh_database().await, false)
 }
 
 async fn fresh_database() -> PgPool {
@@ -161,12 +189,36 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-async fn drive(base: &str, name: &str, urls: &[String], requests: usize) {
+/// A signed-in global admin: the pages sit behind sign-in.
+async fn admin_session(pool: &PgPool) -> String {
+    let session = "bench-session-0123456789abcdef0123456789abcdef";
+    sqlx::query(
+        "INSERT INTO accounts (id, email, role) VALUES ('00000000-0000-0000-0000-0000000be4c4', 'bench@example.com', 'admin')
+         ON CONFLICT DO NOTHING",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, account_id, csrf_token) VALUES ($1, '00000000-0000-0000-0000-0000000be4c4', 'bench-csrf-0123456789abcdef0123456789')
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(cockpit_web::auth::hash_token(session))
+    .execute(pool)
+    .await
+    .unwrap();
+    format!("__Host-cockpit_session={session}")
+}
+
+async fn drive(base: &str, cookie: &str, name: &str, urls: &[String], requests: usize) {
     if urls.is_empty() {
         println!("{name:<28} skipped: nothing to request");
         return;
     }
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
     let client = reqwest::Client::builder()
+        .default_headers(headers)
         .pool_max_idle_per_host(CLIENTS)
         .build()
         .unwrap();
@@ -230,19 +282,23 @@ fn main() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let pool = fresh_database().await;
-        load(&pool).await;
+        let (pool, reused) = database().await;
+        if !reused {
+            load(&pool).await;
+        }
         let targets = targets(&pool).await;
+        let cookie = admin_session(&pool).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let state = AppState::new(pool, &base);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(cockpit_web::serve(AppState { pool }, listener, async {
+        let server = tokio::spawn(cockpit_web::serve(state, listener, async {
             let _ = stop_rx.await;
         }));
         let requests = env("BENCH_REQUESTS", 4_000);
         println!("{CLIENTS} concurrent clients over loopback, {requests} requests per page");
         for (name, urls) in &targets {
-            drive(&base, name, urls, requests).await;
+            drive(&base, &cookie, name, urls, requests).await;
         }
         let _ = stop_tx.send(());
         let _ = server.await;

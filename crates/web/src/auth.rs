@@ -44,7 +44,10 @@ pub struct AuthConfig {
 impl AuthConfig {
     pub fn for_public_url(public_url: &str) -> AuthConfig {
         let url = url::Url::parse(public_url).ok();
-        let origin = url.as_ref().map(|u| u.origin().ascii_serialization()).unwrap_or_default();
+        let origin = url
+            .as_ref()
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
         let loopback = url
             .as_ref()
             .and_then(|u| u.host_str().map(str::to_owned))
@@ -60,11 +63,19 @@ impl AuthConfig {
     }
 
     pub fn session_cookie(&self) -> &'static str {
-        if self.secure_cookies { "__Host-cockpit_session" } else { "cockpit_session" }
+        if self.secure_cookies {
+            "__Host-cockpit_session"
+        } else {
+            "cockpit_session"
+        }
     }
 
     pub fn presession_cookie(&self) -> &'static str {
-        if self.secure_cookies { "__Host-cockpit_form" } else { "cockpit_form" }
+        if self.secure_cookies {
+            "__Host-cockpit_form"
+        } else {
+            "cockpit_form"
+        }
     }
 
     /// `Set-Cookie` for a value; `None` clears it.
@@ -92,7 +103,10 @@ pub fn hash_token(token: &str) -> Vec<u8> {
 /// Comparison that takes as long whatever the inputs share.
 pub fn same(a: &str, b: &str) -> bool {
     let (a, b) = (Sha256::digest(a.as_bytes()), Sha256::digest(b.as_bytes()));
-    a.iter().zip(b.iter()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    a.iter()
+        .zip(b.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+        == 0
 }
 
 pub fn cookie_value<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -131,7 +145,11 @@ impl CurrentUser {
 
     /// The highest role held anywhere (decides what the navigation offers).
     pub fn max_role(&self) -> Option<Role> {
-        self.org_roles.values().copied().chain(self.global_role).max()
+        self.org_roles
+            .values()
+            .copied()
+            .chain(self.global_role)
+            .max()
     }
 
     /// At least `min` in `org`; an org without any role is "not found".
@@ -145,13 +163,20 @@ impl CurrentUser {
 
     /// At least `min` somewhere (for pages that are not about one org).
     pub fn require_any(&self, min: Role) -> Result<(), AppError> {
-        if self.max_role().is_some_and(|r| r >= min) { Ok(()) } else { Err(AppError::Forbidden) }
+        if self.max_role().is_some_and(|r| r >= min) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
     }
 
     /// Whether the password (or SSO) was confirmed recently enough for a
     /// dangerous action.
     pub fn recently_authenticated(&self, within: Duration) -> bool {
-        Utc::now().signed_duration_since(self.reauth_at).to_std().is_ok_and(|age| age <= within)
+        Utc::now()
+            .signed_duration_since(self.reauth_at)
+            .to_std()
+            .is_ok_and(|age| age <= within)
     }
 
     pub fn actor(&self) -> String {
@@ -163,13 +188,111 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     type Rejection = AppError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts.extensions.get::<CurrentUser>().cloned().ok_or(AppError::Unauthenticated)
+        parts
+            .extensions
+            .get::<CurrentUser>()
+            .cloned()
+            .ok_or(AppError::Unauthenticated)
     }
+}
+
+tokio::task_local! {
+    /// The signed-in person for the request being handled, so the page frame
+    /// can show who is signed in and only the orgs they may see.
+    static CURRENT: Option<CurrentUser>;
+}
+
+/// The signed-in person of the request being handled, if any.
+pub fn current() -> Option<CurrentUser> {
+    CURRENT.try_with(|u| u.clone()).ok().flatten()
+}
+
+/// Pages written for every org (lists, reports, their exports) may only
+/// show orgs the person has a role in. An org named in `?org=` or an app or
+/// user id from an org they have no role in answers 404; someone with roles
+/// in some orgs only is shown one of them rather than "all orgs".
+async fn scope_guard(
+    state: &AppState,
+    user: &CurrentUser,
+    uri: &axum::http::Uri,
+) -> Result<Option<Response>, AppError> {
+    let path = uri.path();
+    let org_param = uri
+        .query()
+        .and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "org")
+                .map(|(_, v)| v.into_owned())
+        })
+        .filter(|v| !v.trim().is_empty());
+    if let Some(org) = &org_param {
+        let visible = Uuid::parse_str(org.trim()).is_ok_and(|id| user.role_in(id).is_some());
+        if !visible {
+            return Err(AppError::NotFound);
+        }
+    }
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let object_org = match segments.as_slice() {
+        ["apps", id] if !id.ends_with(".csv") => match id.parse::<i64>() {
+            Ok(id) => Some(
+                sqlx::query_scalar!("SELECT org_id FROM sf_apps WHERE id = $1", id)
+                    .fetch_optional(&state.pool)
+                    .await?
+                    .ok_or(AppError::NotFound)?,
+            ),
+            Err(_) => return Err(AppError::NotFound),
+        },
+        ["users", uid] => match uid.parse::<i64>() {
+            Ok(uid) => Some(
+                sqlx::query_scalar!("SELECT org_id FROM sf_users WHERE uid = $1", uid)
+                    .fetch_optional(&state.pool)
+                    .await?
+                    .ok_or(AppError::NotFound)?,
+            ),
+            Err(_) => return Err(AppError::NotFound),
+        },
+        _ => None,
+    };
+    if let Some(org) = object_org
+        && user.role_in(org).is_none()
+    {
+        return Err(AppError::NotFound);
+    }
+    let cross_org_page = matches!(
+        segments.first().copied(),
+        Some("" | "apps" | "apps.csv" | "users" | "reports")
+    ) && object_org.is_none();
+    if cross_org_page && org_param.is_none() && user.global_role.is_none() {
+        let mut orgs: Vec<Uuid> = user.visible_orgs();
+        orgs.sort();
+        let Some(first) = orgs.first() else {
+            return Err(AppError::NotFound);
+        };
+        let sep = if uri.query().is_some_and(|q| !q.is_empty()) {
+            "&"
+        } else {
+            "?"
+        };
+        let q = uri.query().unwrap_or("");
+        return Ok(Some(
+            Redirect::to(&format!("{path}?{q}{sep}org={first}").replace("??", "?")).into_response(),
+        ));
+    }
+    Ok(None)
 }
 
 /// Paths anyone may reach.
 fn is_public(path: &str) -> bool {
-    matches!(path, "/signin" | "/setup" | "/healthz" | "/readyz" | "/static/app.css" | "/signin/sso" | "/signin/sso/callback")
+    matches!(
+        path,
+        "/signin"
+            | "/setup"
+            | "/healthz"
+            | "/readyz"
+            | "/static/app.css"
+            | "/signin/sso"
+            | "/signin/sso/callback"
+    )
 }
 
 fn is_api(path: &str) -> bool {
@@ -179,10 +302,10 @@ fn is_api(path: &str) -> bool {
 /// A request with a side effect must come from our own pages: Origin (when
 /// the browser sends it) is ours, and Sec-Fetch-Site is not cross-site.
 fn same_origin(headers: &HeaderMap, public_origin: &str) -> bool {
-    if let Some(origin) = headers.get(header::ORIGIN) {
-        if origin.to_str().map_or(true, |o| o != public_origin) {
-            return false;
-        }
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && origin.to_str().map_or(true, |o| o != public_origin)
+    {
+        return false;
     }
     match headers.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
         Some("same-origin") | Some("none") | None => true,
@@ -194,15 +317,25 @@ fn forbidden(msg: &str) -> Response {
     AppError::BadOrigin(msg.to_owned()).into_response()
 }
 
-pub async fn load_user(state: &AppState, headers: &HeaderMap) -> Result<Option<CurrentUser>, AppError> {
-    let Some(token) = cookie_value(headers, state.auth.session_cookie()) else { return Ok(None) };
+pub async fn load_user(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentUser>, AppError> {
+    let Some(token) = cookie_value(headers, state.auth.session_cookie()) else {
+        return Ok(None);
+    };
     let hash = hash_token(token);
     let idle = chrono::Duration::from_std(state.auth.idle).unwrap_or_default();
     let absolute = chrono::Duration::from_std(state.auth.absolute).unwrap_or_default();
-    let Some(session) = cockpit_db::accounts::live_session(&state.pool, &hash, idle, absolute).await? else {
+    let Some(session) =
+        cockpit_db::accounts::live_session(&state.pool, &hash, idle, absolute).await?
+    else {
         return Ok(None);
     };
-    let org_roles = cockpit_db::accounts::org_roles(&state.pool, session.account_id).await?.into_iter().collect();
+    let org_roles = cockpit_db::accounts::org_roles(&state.pool, session.account_id)
+        .await?
+        .into_iter()
+        .collect();
     Ok(Some(CurrentUser {
         account_id: session.account_id,
         email: session.email,
@@ -221,12 +354,26 @@ async fn form_token(body: Body) -> Result<(Bytes, Option<String>), Response> {
     let bytes = axum::body::to_bytes(body, 1024 * 1024)
         .await
         .map_err(|_| AppError::TooLarge.into_response())?;
-    let token = url::form_urlencoded::parse(&bytes).find(|(k, _)| k == "csrf").map(|(_, v)| v.into_owned());
+    let token = url::form_urlencoded::parse(&bytes)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned());
     Ok((bytes, token))
 }
 
 /// Runs before every route: see the module docs.
 pub async fn session_layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let hsts = state.auth.public_origin.starts_with("https://");
+    let mut res = session_checks(state, req, next).await;
+    if hsts {
+        res.headers_mut().insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    res
+}
+
+async fn session_checks(state: AppState, req: Request, next: Next) -> Response {
     let path = req.uri().path().to_owned();
     let mutating = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if is_api(&path) {
@@ -254,26 +401,43 @@ pub async fn session_layer(State(state): State<AppState>, req: Request, next: Ne
         };
         match (expected, token) {
             (Some(e), Some(t)) if !e.is_empty() && same(&e, &t) => {}
-            _ => return forbidden("The form's anti-forgery token is missing or stale. Reload the page and try again."),
+            _ => {
+                return forbidden(
+                    "The form's anti-forgery token is missing or stale. Reload the page and try again.",
+                );
+            }
         }
         let mut req = Request::from_parts(parts, Body::from(bytes));
-        if let Some(u) = user {
-            req.extensions_mut().insert(u);
-        } else if !is_public(&path) {
-            return Redirect::to("/signin").into_response();
-        }
-        return finish(next.run(req).await, true);
+        let Some(u) = user else {
+            if !is_public(&path) {
+                return Redirect::to("/signin").into_response();
+            }
+            return next.run(req).await;
+        };
+        req.extensions_mut().insert(u.clone());
+        return finish(CURRENT.scope(Some(u), next.run(req)).await, true);
     }
     let mut req = req;
     match user {
         Some(u) => {
-            req.extensions_mut().insert(u);
-            finish(next.run(req).await, true)
+            match scope_guard(&state, &u, req.uri()).await {
+                Ok(None) => {}
+                Ok(Some(redirect)) => return redirect,
+                Err(e) => return e.into_response(),
+            }
+            req.extensions_mut().insert(u.clone());
+            finish(CURRENT.scope(Some(u), next.run(req)).await, true)
         }
         None if is_public(&path) => next.run(req).await,
         None => {
-            let target = req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/");
-            let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", target).finish();
+            let target = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/");
+            let q = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("next", target)
+                .finish();
             Redirect::to(&format!("/signin?{q}")).into_response()
         }
     }
@@ -282,7 +446,8 @@ pub async fn session_layer(State(state): State<AppState>, req: Request, next: Ne
 /// Pages for signed-in people are never cached.
 fn finish(mut res: Response, signed_in: bool) -> Response {
     if signed_in {
-        res.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        res.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     res
 }
@@ -314,6 +479,18 @@ pub fn status_for_throttle() -> StatusCode {
     StatusCode::TOO_MANY_REQUESTS
 }
 
+/// The client's address, or "unknown" when the server was not started with
+/// connection info (tests drive the router directly).
+pub struct ClientIp(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientIp(client_ip(&parts.extensions)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -330,12 +507,18 @@ mod tests {
     fn origin_check() {
         let mut h = HeaderMap::new();
         assert!(same_origin(&h, "https://cockpit.example"));
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://cockpit.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://cockpit.example"),
+        );
         assert!(same_origin(&h, "https://cockpit.example"));
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
         assert!(!same_origin(&h, "https://cockpit.example"));
         let mut h = HeaderMap::new();
-        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
         assert!(!same_origin(&h, "https://cockpit.example"));
     }
 
@@ -350,7 +533,10 @@ mod tests {
         }
         assert!(!v.contains("Domain"));
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("a=1; __Host-cockpit_session=tok; b=2"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; __Host-cockpit_session=tok; b=2"),
+        );
         assert_eq!(cookie_value(&h, "__Host-cockpit_session"), Some("tok"));
         assert!(same("abc", "abc") && !same("abc", "abd"));
         assert_eq!(random_token().len(), 43);

@@ -10,6 +10,14 @@ use axum::{
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
+    /// No session: pages send people to sign in, the API answers 401.
+    #[error("not signed in")]
+    Unauthenticated,
+    /// A state change from another site, or without the anti-forgery token.
+    #[error("refused: {0}")]
+    BadOrigin(String),
+    #[error("request body too large")]
+    TooLarge,
     #[error("not found")]
     NotFound,
     #[error("forbidden")]
@@ -48,6 +56,9 @@ impl From<askama::Error> for AppError {
 impl AppError {
     pub fn status(&self) -> StatusCode {
         match self {
+            AppError::Unauthenticated => StatusCode::UNAUTHORIZED,
+            AppError::BadOrigin(_) => StatusCode::FORBIDDEN,
+            AppError::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
@@ -60,6 +71,9 @@ impl AppError {
     /// Title and explanation a person may read.
     fn public(&self) -> (&'static str, String) {
         match self {
+            AppError::Unauthenticated => ("Sign in first", "Your session has ended or you are not signed in.".into()),
+            AppError::BadOrigin(msg) => ("Refused", msg.clone()),
+            AppError::TooLarge => ("Too large", "That request is larger than the cockpit accepts.".into()),
             AppError::NotFound => ("Not found", "There is nothing at this address, or you have no access to it.".into()),
             AppError::Forbidden => ("Not allowed", "Your role does not allow this.".into()),
             AppError::BadRequest(msg) => ("That did not work", msg.clone()),
@@ -99,6 +113,9 @@ pub struct ErrorPage {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        if matches!(self, AppError::Unauthenticated) {
+            return axum::response::Redirect::to("/signin").into_response();
+        }
         self.log();
         let status = self.status();
         let (title, message) = self.public();

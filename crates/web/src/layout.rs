@@ -15,8 +15,31 @@ pub struct OrgChoice {
 
 /// The page frame: section for `aria-current`, the orgs to switch between,
 /// and the org in view.
+/// Who is signed in, for the navigation and the sign-out form.
+#[derive(Debug, Clone)]
+pub struct NavUser {
+    pub email: String,
+    pub csrf: String,
+    pub analyst: bool,
+    pub admin: bool,
+}
+
+fn nav_user() -> Option<NavUser> {
+    crate::auth::current().map(|u| {
+        let top = u.max_role();
+        NavUser {
+            email: u.email.clone(),
+            csrf: u.csrf.clone(),
+            analyst: top.is_some_and(|r| r >= cockpit_domain::role::Role::Analyst),
+            admin: top.is_some_and(|r| r >= cockpit_domain::role::Role::Admin),
+        }
+    })
+}
+
 #[derive(Debug, Clone)]
 pub struct Layout {
+    /// `None` on pages shown before sign-in.
+    pub user: Option<NavUser>,
     pub section: &'static str,
     /// Where the org switcher sends its choice (a list page).
     pub switch_to: &'static str,
@@ -37,9 +60,15 @@ impl Layout {
         )
         .fetch_all(db)
         .await?;
+        let mut orgs = orgs;
+        // Only the orgs the person has a role in.
+        if let Some(user) = crate::auth::current() {
+            orgs.retain(|o| user.role_in(o.id).is_some());
+        }
         // An org that does not exist (deleted, mistyped) shows all orgs.
         let org = org.filter(|id| orgs.iter().any(|o| o.id == *id));
         Ok(Layout {
+            user: nav_user(),
             section,
             switch_to,
             orgs,
@@ -51,6 +80,7 @@ impl Layout {
     /// the database).
     pub fn bare() -> Layout {
         Layout {
+            user: nav_user(),
             section: "",
             switch_to: "/",
             orgs: Vec::new(),
@@ -169,9 +199,11 @@ mod tests {
             let page = Page(scraper::Html::parse_document(&html));
             assert_eq!(page.attr("a.skip", "href"), "#main", "{uri}");
             assert_eq!(page.select("main#main").len(), 1, "{uri}");
+            // The pages' sections come first; other sections may follow.
+            let nav = page.texts("nav[aria-label=Main] a");
             assert_eq!(
-                page.texts("nav[aria-label=Main] a"),
-                ["Overview", "Apps", "Users", "Reports"],
+                nav.get(..4),
+                Some(&["Overview", "Apps", "Users", "Reports"].map(String::from)[..]),
                 "{uri}"
             );
             assert!(page.select("script").is_empty(), "{uri}: no script at all");

@@ -1,9 +1,11 @@
 //! The web layer: router, pages, errors.
 
+pub mod auth;
 mod chart;
 mod csv_export;
 mod error;
 mod filters;
+pub mod form;
 mod layout;
 pub mod pages;
 mod router;
@@ -13,14 +15,46 @@ mod testutil;
 
 pub use error::{ApiError, AppError};
 pub use router::router;
-pub use serve::{ServeConfig, serve, shutdown_signal};
+pub use serve::{serve, shutdown_signal};
 
+use std::sync::Arc;
+
+use cockpit_domain::secret::Keyring;
 use sqlx::PgPool;
 
 /// Everything a handler may need, handed out through `State`.
 #[derive(Clone)]
 pub struct AppState {
     pub pool: PgPool,
+    /// The URL people use to reach the cockpit (no trailing slash).
+    pub public_url: String,
+    pub auth: auth::AuthConfig,
+    /// Seals org secrets; `None` when COCKPIT_MASTER_KEY is not set (then
+    /// orgs cannot be connected from the web).
+    pub keyring: Option<Arc<Keyring>>,
+    /// Printed at start while no account exists; creates the first admin.
+    pub setup_token: Option<String>,
+    pub sso_enabled: bool,
+    /// Wakes the job runner when a button enqueues work.
+    pub wake: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    pub fn new(pool: PgPool, public_url: &str) -> AppState {
+        AppState {
+            pool,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            auth: auth::AuthConfig::for_public_url(public_url),
+            keyring: None,
+            setup_token: None,
+            sso_enabled: false,
+            wake: Arc::new(tokio::sync::Notify::new()),
+        }
+    }
+
+    pub fn wake_worker(&self) {
+        self.wake.notify_one();
+    }
 }
 
 impl axum::extract::FromRef<AppState> for PgPool {

@@ -6,8 +6,9 @@ use axum::{
     Router,
     extract::{MatchedPath, Request},
     http::{HeaderValue, header},
+    middleware,
     response::Response,
-    routing::get,
+    routing::{get, post},
 };
 use tower_http::{
     catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, set_header::SetResponseHeaderLayer,
@@ -15,7 +16,7 @@ use tower_http::{
 };
 use tracing::Span;
 
-use crate::{AppState, pages};
+use crate::{AppState, auth, pages};
 
 /// Form bodies are small; anything larger is refused with 413.
 const BODY_LIMIT: usize = 256 * 1024;
@@ -35,10 +36,40 @@ pub fn router(state: AppState) -> Router {
         .route("/reports/offboarding.csv", get(pages::report_offboarding::offboarding_csv))
         .route("/reports/new-apps", get(pages::report_new_apps::new_apps_report))
         .route("/reports/new-apps.csv", get(pages::report_new_apps::new_apps_csv))
+        .route("/signin", get(pages::signin::signin_form).post(pages::signin::signin_submit))
+        .route("/signout", post(pages::signin::signout))
+        .route("/setup", get(pages::signin::setup_form).post(pages::signin::setup_submit))
+        .route("/reauth", get(pages::signin::reauth_form).post(pages::signin::reauth_submit))
+        .route("/orgs", get(pages::orgs::orgs_list))
+        .route("/orgs/connect", get(pages::orgs::org_connect_form).post(pages::orgs::org_connect_start))
+        .route("/orgs/callback", get(pages::orgs::org_connect_callback))
+        .route("/orgs/{id}", get(pages::orgs::org_show))
+        .route("/orgs/{id}/sync", post(pages::orgs::org_sync))
+        .route("/orgs/{id}/disconnect", post(pages::orgs::org_disconnect))
+        .route("/actions", get(pages::action_show::actions_list).post(pages::action_new::action_create))
+        .route("/actions/new", get(pages::action_new::action_new))
+        .route("/actions/{id}", get(pages::action_show::action_show))
+        .route("/actions/{id}/retry", post(pages::action_show::action_retry))
+        .route("/audit", get(pages::audit::audit_list))
+        .route("/audit.csv", get(pages::audit::audit_csv))
+        .route("/audit.json", get(pages::audit::audit_json))
+        .route("/inventory", get(pages::inventory::inventory_list).post(pages::inventory::inventory_save))
+        .route("/inventory.csv", get(pages::inventory::inventory_csv))
+        .route("/inventory/new", get(pages::inventory::inventory_new))
+        .route("/inventory/import", post(pages::inventory::inventory_import))
+        .route("/inventory/{id}", get(pages::inventory::inventory_edit))
+        .route("/reviews", get(pages::reviews::reviews_list).post(pages::reviews::review_start))
+        .route("/reviews/{id}", get(pages::reviews::review_show))
+        .route("/reviews/{id}/decide", post(pages::reviews::review_decide))
+        .route("/reviews/{id}/send", post(pages::reviews::review_send))
+        .route("/reviews/{id}/complete", post(pages::reviews::review_complete))
+        .route("/reviews/{id}/evidence", get(pages::reviews::review_evidence))
+        .route("/reviews/{id}/evidence.csv", get(pages::reviews::review_evidence_csv))
         .route("/healthz", get(pages::health::healthz))
         .route("/readyz", get(pages::health::readyz))
         .route("/static/app.css", get(pages::assets::css))
         .fallback(pages::assets::not_found)
+        .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(CatchPanicLayer::custom(pages::assets::panic_page))

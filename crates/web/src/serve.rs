@@ -6,11 +6,6 @@ use tokio::net::TcpListener;
 
 use crate::{AppState, router};
 
-#[derive(Debug, Clone)]
-pub struct ServeConfig {
-    pub listen: SocketAddr,
-}
-
 /// Serves until `shutdown` resolves, then finishes the requests in flight.
 pub async fn serve(
     state: AppState,
@@ -18,9 +13,13 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Connection info gives sign-in throttling the client's address.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

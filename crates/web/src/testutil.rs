@@ -206,9 +206,46 @@ pub async fn user_uid(pool: &PgPool, org: Uuid, id: &str) -> i64 {
     .unwrap()
 }
 
+/// The state of a cockpit reached at http://127.0.0.1 (loopback: `__Host-`
+/// cookies apply).
+pub fn state(pool: &PgPool) -> AppState {
+    AppState::new(pool.clone(), "http://127.0.0.1:8080")
+}
+
+pub const TEST_SESSION: &str = "test-session-of-the-admin-0123456789abcdef";
+pub const TEST_CSRF: &str = "test-csrf-token-0123456789abcdef0123456789";
+
+/// Makes sure a global admin with a known session exists, and returns the
+/// Cookie header that carries it.
+pub async fn admin_cookie(pool: &PgPool) -> String {
+    sqlx::query!(
+        "INSERT INTO accounts (id, email, role) VALUES ('00000000-0000-0000-0000-00000000a0a0', 'admin@example.com', 'admin')
+         ON CONFLICT DO NOTHING"
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "INSERT INTO sessions (id_hash, account_id, csrf_token) VALUES ($1, '00000000-0000-0000-0000-00000000a0a0', $2)
+         ON CONFLICT (id_hash) DO NOTHING",
+        crate::auth::hash_token(TEST_SESSION),
+        TEST_CSRF
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    format!("__Host-cockpit_session={TEST_SESSION}")
+}
+
 pub async fn get_raw(pool: &PgPool, uri: &str) -> (StatusCode, HeaderMap, String) {
-    let res = router(AppState { pool: pool.clone() })
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+    let cookie = admin_cookie(pool).await;
+    let res = router(state(pool))
+        .oneshot(
+            Request::get(uri)
+                .header(http::header::COOKIE, cookie)
+                .body(Body::empty())
+                .unwrap(),
+        )
         .await
         .unwrap();
     let status = res.status();

@@ -104,23 +104,25 @@ async fn database_outage_gives_503_then_recovers(
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(cockpit_web::serve(AppState { pool }, listener, async {
-        let _ = stop_rx.await;
-    }));
+    let server = tokio::spawn(cockpit_web::serve(
+        AppState::new(pool, &base),
+        listener,
+        async {
+            let _ = stop_rx.await;
+        },
+    ));
     let client = reqwest::Client::new();
 
     assert_eq!(get(&client, &format!("{base}/readyz")).await.0, 200);
-    let (status, body) = get(&client, &format!("{base}/")).await;
+    // A page that reads the database (a fresh installation asks for its first admin).
+    let (status, body) = get(&client, &format!("{base}/setup")).await;
     assert_eq!(status, 200);
-    assert!(
-        body.contains("No Salesforce org is connected yet"),
-        "{body}"
-    );
+    assert!(body.contains("create the first admin"), "{body}");
 
     proxy.cut().await;
     let (status, body) = get(&client, &format!("{base}/readyz")).await;
     assert_eq!(status, 503, "{body}");
-    let (status, body) = get(&client, &format!("{base}/")).await;
+    let (status, body) = get(&client, &format!("{base}/setup")).await;
     assert_eq!(status, 503);
     assert!(
         body.contains("database is unavailable"),
@@ -150,7 +152,7 @@ async fn database_outage_gives_503_then_recovers(
         recovered,
         "server did not recover after the database came back"
     );
-    assert_eq!(get(&client, &format!("{base}/")).await.0, 200);
+    assert_eq!(get(&client, &format!("{base}/setup")).await.0, 200);
 
     let _ = stop_tx.send(());
     server.await.unwrap().unwrap();

@@ -1,23 +1,30 @@
 //! The confirmation page before any revoke or block: what will be touched,
 //! what will break, and why — then the durable intent.
 
+use crate::form::Form;
 use askama::Template;
 use axum::{
-    extract::{Query, State},
+    extract::State,
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::Form;
 use cockpit_db::actions::{ActionKind, BlastRadius, NewAction};
 use cockpit_domain::role::Role;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::filters;
 use crate::{AppError, AppState, auth::CurrentUser, auth::random_token, layout::Layout};
 
 /// Kinds that act on everyone at once and so ask for the password again.
 pub fn needs_reauth(kind: ActionKind) -> bool {
-    matches!(kind, ActionKind::BlockApp | ActionKind::UnblockApp | ActionKind::RevokeAppAll | ActionKind::BulkRevoke)
+    matches!(
+        kind,
+        ActionKind::BlockApp
+            | ActionKind::UnblockApp
+            | ActionKind::RevokeAppAll
+            | ActionKind::BulkRevoke
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -49,11 +56,28 @@ pub struct ActionNewPage {
     pub error: Option<String>,
 }
 
-fn parse_kind(s: &str) -> Result<ActionKind, AppError> {
-    ActionKind::parse(s).ok_or_else(|| AppError::BadRequest(format!("unknown action {:?}", s.chars().take(40).collect::<String>())))
+struct ActionFormParts {
+    params: ActionParams,
+    reason: String,
+    idempotency_key: String,
 }
 
-fn new_action<'a>(p: &'a ActionParams, kind: ActionKind, user: &'a str, reason: &'a str, key: &'a str) -> NewAction<'a> {
+fn parse_kind(s: &str) -> Result<ActionKind, AppError> {
+    ActionKind::parse(s).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "unknown action {:?}",
+            s.chars().take(40).collect::<String>()
+        ))
+    })
+}
+
+fn new_action<'a>(
+    p: &'a ActionParams,
+    kind: ActionKind,
+    user: &'a str,
+    reason: &'a str,
+    key: &'a str,
+) -> NewAction<'a> {
     NewAction {
         org_id: p.org,
         kind,
@@ -75,7 +99,13 @@ fn validate(p: &ActionParams, kind: ActionKind) -> Result<(), AppError> {
         ActionKind::RevokeUserAll => has(&p.user),
         ActionKind::RevokeAppAll | ActionKind::BlockApp | ActionKind::UnblockApp => has(&p.app),
     };
-    if ok { Ok(()) } else { Err(AppError::BadRequest("The action is missing what it applies to (app, user or authorizations).".into())) }
+    if ok {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(
+            "The action is missing what it applies to (app, user or authorizations).".into(),
+        ))
+    }
 }
 
 async fn page(
@@ -92,18 +122,32 @@ async fn page(
         .await?
         .ok_or(AppError::NotFound)?;
     let app_name = match params.app.as_deref() {
-        Some(k) => sqlx::query_scalar!("SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2", params.org, k)
+        Some(k) => {
+            sqlx::query_scalar!(
+                "SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+                params.org,
+                k
+            )
             .fetch_optional(&state.pool)
-            .await?,
+            .await?
+        }
         None => None,
     };
     let user_name = match params.user.as_deref() {
-        Some(u) => sqlx::query_scalar!("SELECT name FROM sf_users WHERE org_id = $1 AND id = $2", params.org, u)
+        Some(u) => {
+            sqlx::query_scalar!(
+                "SELECT name FROM sf_users WHERE org_id = $1 AND id = $2",
+                params.org,
+                u
+            )
             .fetch_optional(&state.pool)
-            .await?,
+            .await?
+        }
         None => None,
     };
-    let radius = cockpit_db::actions::blast_radius(&state.pool, &new_action(&params, kind, "", "", "")).await?;
+    let radius =
+        cockpit_db::actions::blast_radius(&state.pool, &new_action(&params, kind, "", "", ""))
+            .await?;
     let layout = Layout::load(&state.pool, "", "/apps", Some(params.org)).await?;
     Ok(ActionNewPage {
         layout,
@@ -123,7 +167,8 @@ async fn page(
 
 fn reauth_redirect(params: &ActionParams) -> Response {
     let mut q = url::form_urlencoded::Serializer::new(String::new());
-    q.append_pair("org", &params.org.to_string()).append_pair("kind", &params.kind);
+    q.append_pair("org", &params.org.to_string())
+        .append_pair("kind", &params.kind);
     if let Some(a) = &params.app {
         q.append_pair("app", a);
     }
@@ -134,7 +179,9 @@ fn reauth_redirect(params: &ActionParams) -> Response {
         q.append_pair("token", t);
     }
     let next = format!("/actions/new?{}", q.finish());
-    let q = url::form_urlencoded::Serializer::new(String::new()).append_pair("next", &next).finish();
+    let q = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", &next)
+        .finish();
     Redirect::to(&format!("/reauth?{q}")).into_response()
 }
 
@@ -155,13 +202,34 @@ pub async fn action_new(
 
 #[derive(Debug, Deserialize)]
 pub struct ActionForm {
-    #[serde(flatten)]
-    pub params: ActionParams,
+    pub org: Uuid,
+    pub kind: String,
+    #[serde(default)]
+    pub app: Option<String>,
+    #[serde(default)]
+    pub user: Option<String>,
+    #[serde(default)]
+    pub token: Vec<String>,
     pub reason: String,
     pub idempotency_key: String,
 }
 
-pub async fn action_create(State(state): State<AppState>, user: CurrentUser, Form(form): Form<ActionForm>) -> Result<Response, AppError> {
+pub async fn action_create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(f): Form<ActionForm>,
+) -> Result<Response, AppError> {
+    let form = ActionFormParts {
+        params: ActionParams {
+            org: f.org,
+            kind: f.kind,
+            app: f.app,
+            user: f.user,
+            token: f.token,
+        },
+        reason: f.reason,
+        idempotency_key: f.idempotency_key,
+    };
     user.require(form.params.org, Role::Admin)?;
     let kind = parse_kind(&form.params.kind)?;
     validate(&form.params, kind)?;
@@ -182,15 +250,20 @@ pub async fn action_create(State(state): State<AppState>, user: CurrentUser, For
         return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
     }
     if form.idempotency_key.len() < 16 || form.idempotency_key.len() > 100 {
-        return Err(AppError::BadRequest("The form is incomplete; reload it and try again.".into()));
+        return Err(AppError::BadRequest(
+            "The form is incomplete; reload it and try again.".into(),
+        ));
     }
     let actor = user.actor();
-    let requested = cockpit_db::actions::request(&state.pool, &new_action(&form.params, kind, &actor, reason, &form.idempotency_key))
-        .await
-        .map_err(|e| {
-            tracing::error!(error = %e, "action refused: intent or audit entry could not be written");
-            AppError::Internal(format!("action not recorded: {e}"))
-        })?;
+    let requested = cockpit_db::actions::request(
+        &state.pool,
+        &new_action(&form.params, kind, &actor, reason, &form.idempotency_key),
+    )
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "action refused: intent or audit entry could not be written");
+        AppError::Internal(format!("action not recorded: {e}"))
+    })?;
     state.wake_worker();
     Ok(Redirect::to(&format!("/actions/{}", requested.id)).into_response())
 }

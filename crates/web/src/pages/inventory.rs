@@ -1,18 +1,19 @@
 //! The app inventory: what is expected, who owns it, and whether it is
 //! approved. Analysts and admins edit it; CSV in and out.
 
+use crate::form::Form;
 use askama::Template;
 use axum::{
     extract::{Multipart, Path, State},
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
 };
-use axum_extra::extract::Form;
 use chrono::{DateTime, Utc};
 use cockpit_db::inventory::{AppMatch, InventoryRow};
 use cockpit_domain::{inventory::InventoryEntry, role::Role};
 use serde::Deserialize;
 
+use crate::filters;
 use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
 
 #[derive(Template)]
@@ -28,7 +29,12 @@ pub struct InventoryPage {
     pub now: DateTime<Utc>,
 }
 
-async fn render(state: &AppState, user: &CurrentUser, flash: Option<String>, errors: Vec<(u64, String)>) -> Result<InventoryPage, AppError> {
+async fn render(
+    state: &AppState,
+    user: &CurrentUser,
+    flash: Option<String>,
+    errors: Vec<(u64, String)>,
+) -> Result<InventoryPage, AppError> {
     let rows = cockpit_db::inventory::list(&state.pool).await?;
     let visible = user.visible_orgs();
     let unknown = cockpit_db::inventory::matches(&state.pool)
@@ -50,9 +56,14 @@ async fn render(state: &AppState, user: &CurrentUser, flash: Option<String>, err
     })
 }
 
-pub async fn inventory_list(State(state): State<AppState>, user: CurrentUser) -> Result<Html<String>, AppError> {
+pub async fn inventory_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Html<String>, AppError> {
     user.require_any(Role::Viewer)?;
-    Ok(Html(render(&state, &user, None, Vec::new()).await?.render()?))
+    Ok(Html(
+        render(&state, &user, None, Vec::new()).await?.render()?,
+    ))
 }
 
 #[derive(Template)]
@@ -70,7 +81,10 @@ impl InventoryEditPage {
         v.as_deref().unwrap_or("")
     }
     pub fn users(&self) -> String {
-        self.entry.expected_users.map(|n| n.to_string()).unwrap_or_default()
+        self.entry
+            .expected_users
+            .map(|n| n.to_string())
+            .unwrap_or_default()
     }
 }
 
@@ -85,16 +99,44 @@ pub async fn inventory_new(
     axum::extract::Query(q): axum::extract::Query<NewQuery>,
 ) -> Result<Html<String>, AppError> {
     user.require_any(Role::Analyst)?;
-    let entry = InventoryEntry { name: q.name.unwrap_or_default(), status: "under_review".into(), ..Default::default() };
+    let entry = InventoryEntry {
+        name: q.name.unwrap_or_default(),
+        status: "under_review".into(),
+        ..Default::default()
+    };
     let layout = Layout::load(&state.pool, "inventory", "/inventory", None).await?;
-    Ok(Html(InventoryEditPage { layout, csrf: user.csrf.clone(), id: None, entry, error: None }.render()?))
+    Ok(Html(
+        InventoryEditPage {
+            layout,
+            csrf: user.csrf.clone(),
+            id: None,
+            entry,
+            error: None,
+        }
+        .render()?,
+    ))
 }
 
-pub async fn inventory_edit(State(state): State<AppState>, user: CurrentUser, Path(id): Path<i64>) -> Result<Html<String>, AppError> {
+pub async fn inventory_edit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Html<String>, AppError> {
     user.require_any(Role::Analyst)?;
-    let row = cockpit_db::inventory::get(&state.pool, id).await?.ok_or(AppError::NotFound)?;
+    let row = cockpit_db::inventory::get(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let layout = Layout::load(&state.pool, "inventory", "/inventory", None).await?;
-    Ok(Html(InventoryEditPage { layout, csrf: user.csrf.clone(), id: Some(id), entry: row.entry(), error: None }.render()?))
+    Ok(Html(
+        InventoryEditPage {
+            layout,
+            csrf: user.csrf.clone(),
+            id: Some(id),
+            entry: row.entry(),
+            error: None,
+        }
+        .render()?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -123,11 +165,19 @@ fn opt(s: &str) -> Option<String> {
     (!t.is_empty()).then(|| t.to_owned())
 }
 
-pub async fn inventory_save(State(state): State<AppState>, user: CurrentUser, Form(f): Form<EntryForm>) -> Result<Response, AppError> {
+pub async fn inventory_save(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Form(f): Form<EntryForm>,
+) -> Result<Response, AppError> {
     user.require_any(Role::Analyst)?;
     let users = match f.expected_users.trim() {
         "" => Ok(None),
-        n => n.replace(',', "").parse::<i32>().map(Some).map_err(|_| "Expected users is a whole number.".to_owned()),
+        n => n
+            .replace(',', "")
+            .parse::<i32>()
+            .map(Some)
+            .map_err(|_| "Expected users is a whole number.".to_owned()),
     };
     let entry = InventoryEntry {
         name: f.name.clone(),
@@ -147,37 +197,75 @@ pub async fn inventory_save(State(state): State<AppState>, user: CurrentUser, Fo
         }
         Err(message) => {
             let layout = Layout::load(&state.pool, "inventory", "/inventory", None).await?;
-            let page = InventoryEditPage { layout, csrf: user.csrf.clone(), id: None, entry, error: Some(message) };
+            let page = InventoryEditPage {
+                layout,
+                csrf: user.csrf.clone(),
+                id: None,
+                entry,
+                error: Some(message),
+            };
             Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response())
         }
     }
 }
 
-pub async fn inventory_csv(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+pub async fn inventory_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
     user.require_any(Role::Analyst)?;
     let rows = cockpit_db::inventory::list(&state.pool).await?;
     let entries: Vec<InventoryEntry> = rows.iter().map(InventoryRow::entry).collect();
-    Ok(crate::csv_export::attachment(&crate::csv_export::dated("inventory"), cockpit_domain::inventory::to_csv(&entries)))
+    Ok(crate::csv_export::attachment(
+        &crate::csv_export::dated("inventory"),
+        cockpit_domain::inventory::to_csv(&entries),
+    ))
 }
 
 /// CSV import from a file upload: all rows or none, every problem listed.
-pub async fn inventory_import(State(state): State<AppState>, user: CurrentUser, mut form: Multipart) -> Result<Response, AppError> {
+pub async fn inventory_import(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut form: Multipart,
+) -> Result<Response, AppError> {
     user.require_any(Role::Analyst)?;
     let mut bytes = None;
-    while let Some(field) = form.next_field().await.map_err(|_| AppError::BadRequest("The upload could not be read.".into()))? {
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|_| AppError::BadRequest("The upload could not be read.".into()))?
+    {
         if field.name() == Some("file") {
-            bytes = Some(field.bytes().await.map_err(|_| AppError::BadRequest("The upload could not be read.".into()))?);
+            bytes = Some(
+                field
+                    .bytes()
+                    .await
+                    .map_err(|_| AppError::BadRequest("The upload could not be read.".into()))?,
+            );
         }
     }
-    let bytes = bytes.filter(|b| !b.is_empty()).ok_or_else(|| AppError::BadRequest("Choose a CSV file to import.".into()))?;
+    let bytes = bytes
+        .filter(|b| !b.is_empty())
+        .ok_or_else(|| AppError::BadRequest("Choose a CSV file to import.".into()))?;
     match cockpit_domain::inventory::parse_csv(&bytes) {
         Ok(entries) => {
             let done = cockpit_db::inventory::import(&state.pool, &entries, &user.actor()).await?;
             let flash = format!("Imported: {} new, {} updated.", done.created, done.updated);
-            Ok(Html(render(&state, &user, Some(flash), Vec::new()).await?.render()?).into_response())
+            Ok(Html(
+                render(&state, &user, Some(flash), Vec::new())
+                    .await?
+                    .render()?,
+            )
+            .into_response())
         }
         Err(errors) => {
-            let page = render(&state, &user, Some("Nothing was imported: fix these lines and try again.".into()), errors.0).await?;
+            let page = render(
+                &state,
+                &user,
+                Some("Nothing was imported: fix these lines and try again.".into()),
+                errors.0,
+            )
+            .await?;
             Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response())
         }
     }

@@ -1,14 +1,21 @@
 //! One page per file: template struct, handler, queries and tests together.
 
+pub mod action_new;
+pub mod action_show;
 pub mod app_detail;
 pub mod apps;
 pub mod assets;
+pub mod audit;
 pub mod health;
 pub mod home;
+pub mod inventory;
+pub mod orgs;
 pub mod report_new_apps;
 pub mod report_offboarding;
 pub mod report_stale;
 pub mod reports;
+pub mod reviews;
+pub mod signin;
 pub mod timeline;
 pub mod user_detail;
 pub mod users;

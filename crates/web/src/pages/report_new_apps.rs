@@ -104,9 +104,10 @@ pub async fn fetch(
     limit: i64,
 ) -> sqlx::Result<Vec<NewAppRow>> {
     let since = since.and_time(NaiveTime::MIN).and_utc();
+    // The first page starts after every row (no `IS NULL OR` in the keyset).
     let (c_at, c_id) = match after {
-        Some((t, id)) => (t, Some(id)),
-        None => (DateTime::UNIX_EPOCH, None),
+        Some((t, id)) => (t, id),
+        None => (crate::pages::app_detail::end_of_time(), i64::MAX),
     };
     sqlx::query_as!(
         NewAppRow,
@@ -117,7 +118,7 @@ pub async fn fetch(
            LEFT JOIN app_summary s ON s.org_id = a.org_id AND s.app_key = a.app_key
            WHERE a.gone_at IS NULL AND ($1::uuid IS NULL OR a.org_id = $1)
              AND a.first_seen_at >= $2 AND a.first_seen_at > coalesce(o.first_synced_at, '-infinity')
-             AND ($4::bigint IS NULL OR (a.first_seen_at, a.id) < ($3, $4))
+             AND (a.first_seen_at, a.id) < ($3, $4)
            ORDER BY a.first_seen_at DESC, a.id DESC
            LIMIT $5"#,
         org,

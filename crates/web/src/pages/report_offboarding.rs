@@ -121,14 +121,21 @@ pub async fn fetch(
     after: Option<&LeakCursor>,
     limit: i64,
 ) -> sqlx::Result<Vec<LeakRow>> {
+    // The first page starts after every row: the largest uuid and a user
+    // and token id above any Salesforce id (no `IS NULL OR` in the keyset).
     let (c_at, c_org, c_user, c_tok) = match after {
         Some(c) => (
             c.deactivated,
-            Some(c.org_id),
+            c.org_id,
             c.user_id.as_str(),
-            Some(c.token_id.as_str()),
+            c.token_id.as_str(),
         ),
-        None => (DateTime::UNIX_EPOCH, None, "", None),
+        None => (
+            crate::pages::app_detail::end_of_time(),
+            Uuid::max(),
+            "\u{10FFFF}",
+            "\u{10FFFF}",
+        ),
     };
     sqlx::query_as!(
         LeakRow,
@@ -141,9 +148,8 @@ pub async fn fetch(
            JOIN sf_tokens t ON t.org_id = u.org_id AND t.user_id = u.id AND t.gone_at IS NULL
            LEFT JOIN sf_apps a ON a.org_id = t.org_id AND a.app_key = t.app_key
            WHERE NOT u.is_active AND u.gone_at IS NULL AND ($1::uuid IS NULL OR u.org_id = $1)
-             AND ($5::text IS NULL
-                  OR (coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz), u.org_id, u.id, t.id)
-                     < ($2, $3, $4, $5))
+             AND (coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz), u.org_id, u.id, t.id)
+                 < ($2, $3, $4, $5)
            ORDER BY coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz) DESC, u.org_id DESC,
                     u.id DESC, t.id DESC
            LIMIT $6"#,

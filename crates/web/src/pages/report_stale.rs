@@ -116,6 +116,11 @@ pub const HEADER: [&str; 9] = [
     "Days idle",
 ];
 
+/// Sorts before every real time: the keyset start of an oldest-first list.
+fn beginning_of_time() -> DateTime<Utc> {
+    DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or(DateTime::<Utc>::MIN_UTC)
+}
+
 fn days(raw: Option<&str>) -> i64 {
     raw.and_then(|d| d.trim().parse::<i64>().ok())
         .map_or(DEFAULT_DAYS, |d| d.clamp(1, 3_650))
@@ -129,9 +134,11 @@ pub async fn fetch(
     limit: i64,
 ) -> sqlx::Result<Vec<StaleRow>> {
     let cutoff = Utc::now() - Duration::days(days);
+    // The first page starts before every row (no `IS NULL OR` in the keyset,
+    // so prepared statements keep their index plans).
     let (c_at, c_org, c_id) = match after {
-        Some(c) => (c.idle_since, Some(c.org_id), Some(c.token_id.as_str())),
-        None => (DateTime::UNIX_EPOCH, None, None),
+        Some(c) => (c.idle_since, c.org_id, c.token_id.as_str()),
+        None => (beginning_of_time(), Uuid::nil(), ""),
     };
     sqlx::query_as!(
         StaleRow,
@@ -145,8 +152,7 @@ pub async fn fetch(
            LEFT JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
            WHERE t.gone_at IS NULL AND ($1::uuid IS NULL OR t.org_id = $1)
              AND coalesce(t.last_used_at, t.created_at, t.first_seen_at) < $2
-             AND ($5::text IS NULL
-                  OR (coalesce(t.last_used_at, t.created_at, t.first_seen_at), t.org_id, t.id) > ($3, $4, $5))
+             AND (coalesce(t.last_used_at, t.created_at, t.first_seen_at), t.org_id, t.id) > ($3, $4, $5)
            ORDER BY coalesce(t.last_used_at, t.created_at, t.first_seen_at), t.org_id, t.id
            LIMIT $6"#,
         org,

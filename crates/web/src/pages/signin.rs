@@ -3,8 +3,7 @@
 
 use askama::Template;
 use axum::{
-    Form,
-    extract::{ConnectInfo, Query, State},
+    extract::{Query, State},
     http::{HeaderMap, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -15,6 +14,7 @@ use serde::Deserialize;
 use crate::{
     AppError, AppState,
     auth::{self, CurrentUser, random_token, safe_next},
+    form::Form,
     layout::Layout,
 };
 
@@ -53,7 +53,11 @@ fn with_cookie(mut res: Response, cookie: Option<axum::http::HeaderValue>) -> Re
     res
 }
 
-pub async fn signin_form(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<NextQuery>) -> Result<Response, AppError> {
+pub async fn signin_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<NextQuery>,
+) -> Result<Response, AppError> {
     if cockpit_db::accounts::count(&state.pool).await? == 0 {
         return Ok(Redirect::to("/setup").into_response());
     }
@@ -78,11 +82,10 @@ pub struct SigninForm {
 
 pub async fn signin_submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    auth::ClientIp(ip): auth::ClientIp,
     headers: HeaderMap,
     Form(form): Form<SigninForm>,
 ) -> Result<Response, AppError> {
-    let ip = peer.ip().to_string();
     let email = form.email.trim().to_owned();
     let next = safe_next(form.next.as_deref());
     let (csrf, _) = presession(&state, &headers);
@@ -95,23 +98,32 @@ pub async fn signin_submit(
         sso: state.sso_enabled,
     };
     let (by_email, by_ip) =
-        cockpit_db::accounts::recent_failures(&state.pool, &email, &ip, auth::THROTTLE_WINDOW).await?;
+        cockpit_db::accounts::recent_failures(&state.pool, &email, &ip, auth::THROTTLE_WINDOW)
+            .await?;
     if by_email >= auth::MAX_FAILURES_PER_ACCOUNT || by_ip >= auth::MAX_FAILURES_PER_ADDRESS {
         record(&state, &email, &ip, "signin.throttled", "refused").await?;
-        let page = again("Too many failed sign-ins. Wait 15 minutes and try again.", &email);
+        let page = again(
+            "Too many failed sign-ins. Wait 15 minutes and try again.",
+            &email,
+        );
         return Ok((auth::status_for_throttle(), Html(page.render()?)).into_response());
     }
     let account = cockpit_db::accounts::by_email(&state.pool, &email).await?;
     let hash = account.as_ref().and_then(|a| a.password_hash.clone());
     // Verify against a dummy hash when there is no account, so the answer
     // takes as long either way.
-    let ok = password::verify(&form.password, hash.as_deref().unwrap_or(password::dummy_hash()))
-        && hash.is_some()
+    let ok = password::verify(
+        &form.password,
+        hash.as_deref().unwrap_or(password::dummy_hash()),
+    ) && hash.is_some()
         && account.as_ref().is_some_and(|a| a.disabled_at.is_none());
     cockpit_db::accounts::record_attempt(&state.pool, &email, &ip, ok).await?;
     let Some(account) = account.filter(|_| ok) else {
         record(&state, &email, &ip, "signin.failed", "failed").await?;
-        let page = again("That email and password do not match an active account.", &email);
+        let page = again(
+            "That email and password do not match an active account.",
+            &email,
+        );
         return Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     };
     start_session(&state, account.id, &account.email, &ip, &headers, &next).await
@@ -127,13 +139,23 @@ pub async fn start_session(
     next: &str,
 ) -> Result<Response, AppError> {
     let token = random_token();
-    let agent = headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(200).collect::<String>());
+    let agent = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.chars().take(200).collect::<String>());
     let mut tx = state.pool.begin().await?;
     if let Some(old) = auth::cookie_value(headers, state.auth.session_cookie()) {
         cockpit_db::accounts::end_session(&mut *tx, &auth::hash_token(old)).await?;
     }
-    cockpit_db::accounts::create_session(&mut *tx, &auth::hash_token(&token), account, &random_token(), Some(ip), agent.as_deref())
-        .await?;
+    cockpit_db::accounts::create_session(
+        &mut *tx,
+        &auth::hash_token(&token),
+        account,
+        &random_token(),
+        Some(ip),
+        agent.as_deref(),
+    )
+    .await?;
     audit::append(
         &mut tx,
         &NewEntry {
@@ -149,12 +171,24 @@ pub async fn start_session(
     .await?;
     tx.commit().await?;
     let mut res = Redirect::to(next).into_response();
-    res.headers_mut().append(header::SET_COOKIE, state.auth.cookie(state.auth.session_cookie(), Some(&token)));
-    res.headers_mut().append(header::SET_COOKIE, state.auth.cookie(state.auth.presession_cookie(), None));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        state.auth.cookie(state.auth.session_cookie(), Some(&token)),
+    );
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        state.auth.cookie(state.auth.presession_cookie(), None),
+    );
     Ok(res)
 }
 
-async fn record(state: &AppState, email: &str, ip: &str, action: &str, outcome: &str) -> Result<(), AppError> {
+async fn record(
+    state: &AppState,
+    email: &str,
+    ip: &str,
+    action: &str,
+    outcome: &str,
+) -> Result<(), AppError> {
     let mut tx = state.pool.begin().await?;
     // Bounded: the typed email is attacker-controlled.
     let who: String = email.chars().take(254).collect();
@@ -175,7 +209,10 @@ async fn record(state: &AppState, email: &str, ip: &str, action: &str, outcome: 
     Ok(())
 }
 
-pub async fn signout(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+pub async fn signout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
     let mut tx = state.pool.begin().await?;
     cockpit_db::accounts::end_session(&mut *tx, &user.session_hash).await?;
     audit::append(
@@ -193,7 +230,10 @@ pub async fn signout(State(state): State<AppState>, user: CurrentUser) -> Result
     .await?;
     tx.commit().await?;
     let mut res = Redirect::to("/signin").into_response();
-    res.headers_mut().append(header::SET_COOKIE, state.auth.cookie(state.auth.session_cookie(), None));
+    res.headers_mut().append(
+        header::SET_COOKIE,
+        state.auth.cookie(state.auth.session_cookie(), None),
+    );
     Ok(res)
 }
 
@@ -208,12 +248,20 @@ pub struct SetupPage {
     pub error: Option<String>,
 }
 
-pub async fn setup_form(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+pub async fn setup_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
     if cockpit_db::accounts::count(&state.pool).await? > 0 {
         return Ok(Redirect::to("/signin").into_response());
     }
     let (csrf, cookie) = presession(&state, &headers);
-    let page = SetupPage { layout: Layout::bare(), csrf, email: String::new(), error: None };
+    let page = SetupPage {
+        layout: Layout::bare(),
+        csrf,
+        email: String::new(),
+        error: None,
+    };
     Ok(with_cookie(Html(page.render()?).into_response(), cookie))
 }
 
@@ -229,7 +277,7 @@ pub struct SetupForm {
 /// installation first cannot simply claim it.
 pub async fn setup_submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    auth::ClientIp(ip): auth::ClientIp,
     headers: HeaderMap,
     Form(form): Form<SetupForm>,
 ) -> Result<Response, AppError> {
@@ -238,12 +286,24 @@ pub async fn setup_submit(
     }
     let (csrf, _) = presession(&state, &headers);
     let email = form.email.trim().to_owned();
-    let again = |error: String| SetupPage { layout: Layout::bare(), csrf: csrf.clone(), email: email.clone(), error: Some(error) };
+    let again = |error: String| SetupPage {
+        layout: Layout::bare(),
+        csrf: csrf.clone(),
+        email: email.clone(),
+        error: Some(error),
+    };
     let Some(expected) = state.setup_token.as_deref() else {
         return Ok(Html(again("This server has no setup token: create the first admin with `oauth-cockpit user add --role admin`.".into()).render()?).into_response());
     };
     if !auth::same(expected, form.setup_token.trim()) {
-        return Ok((axum::http::StatusCode::FORBIDDEN, Html(again("The setup token is not the one the server printed at start.".into()).render()?)).into_response());
+        return Ok((
+            axum::http::StatusCode::FORBIDDEN,
+            Html(
+                again("The setup token is not the one the server printed at start.".into())
+                    .render()?,
+            ),
+        )
+            .into_response());
     }
     if !email.contains('@') || email.len() > 254 {
         return Ok(Html(again("Enter an email address.".into()).render()?).into_response());
@@ -253,7 +313,8 @@ pub async fn setup_submit(
     }
     let hash = password::hash(&form.password);
     let mut tx = state.pool.begin().await?;
-    let id = cockpit_db::accounts::create(&mut *tx, &email, None, Some(&hash), Some(Role::Admin)).await?;
+    let id = cockpit_db::accounts::create(&mut *tx, &email, None, Some(&hash), Some(Role::Admin))
+        .await?;
     audit::append(
         &mut tx,
         &NewEntry {
@@ -268,7 +329,7 @@ pub async fn setup_submit(
     )
     .await?;
     tx.commit().await?;
-    start_session(&state, id, &email, &peer.ip().to_string(), &headers, "/").await
+    start_session(&state, id, &email, &ip, &headers, "/").await
 }
 
 // Confirming the password again ---------------------------------------------
@@ -283,9 +344,22 @@ pub struct ReauthPage {
     pub error: Option<String>,
 }
 
-pub async fn reauth_form(State(state): State<AppState>, user: CurrentUser, Query(q): Query<NextQuery>) -> Result<Html<String>, AppError> {
+pub async fn reauth_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(q): Query<NextQuery>,
+) -> Result<Html<String>, AppError> {
     let layout = Layout::load(&state.pool, "", "/", None).await?;
-    Ok(Html(ReauthPage { layout, csrf: user.csrf.clone(), next: safe_next(q.next.as_deref()), email: user.email.clone(), error: None }.render()?))
+    Ok(Html(
+        ReauthPage {
+            layout,
+            csrf: user.csrf.clone(),
+            next: safe_next(q.next.as_deref()),
+            email: user.email.clone(),
+            error: None,
+        }
+        .render()?,
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,20 +370,32 @@ pub struct ReauthForm {
 
 pub async fn reauth_submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<std::net::SocketAddr>,
+    auth::ClientIp(ip): auth::ClientIp,
     user: CurrentUser,
     Form(form): Form<ReauthForm>,
 ) -> Result<Response, AppError> {
     let next = safe_next(form.next.as_deref());
-    let ip = peer.ip().to_string();
-    let (by_email, _) = cockpit_db::accounts::recent_failures(&state.pool, &user.email, &ip, auth::THROTTLE_WINDOW).await?;
-    let account = cockpit_db::accounts::by_id(&state.pool, user.account_id).await?.ok_or(AppError::Unauthenticated)?;
+    let (by_email, _) =
+        cockpit_db::accounts::recent_failures(&state.pool, &user.email, &ip, auth::THROTTLE_WINDOW)
+            .await?;
+    let account = cockpit_db::accounts::by_id(&state.pool, user.account_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     let ok = by_email < auth::MAX_FAILURES_PER_ACCOUNT
-        && account.password_hash.as_deref().is_some_and(|h| password::verify(&form.password, h));
+        && account
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| password::verify(&form.password, h));
     cockpit_db::accounts::record_attempt(&state.pool, &user.email, &ip, ok).await?;
     if !ok {
         let layout = Layout::load(&state.pool, "", "/", None).await?;
-        let page = ReauthPage { layout, csrf: user.csrf.clone(), next, email: user.email.clone(), error: Some("That password is not right.".into()) };
+        let page = ReauthPage {
+            layout,
+            csrf: user.csrf.clone(),
+            next,
+            email: user.email.clone(),
+            error: Some("That password is not right.".into()),
+        };
         return Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     }
     cockpit_db::accounts::mark_reauth(&state.pool, &user.session_hash).await?;

@@ -61,15 +61,17 @@ impl EventRow {
     }
 }
 
-fn parse_before(s: Option<&str>) -> (DateTime<Utc>, Option<i64>) {
+/// The keyset position; the first page starts after every event (no `IS NULL
+/// OR`, so prepared statements keep their index plans).
+fn parse_before(s: Option<&str>) -> (DateTime<Utc>, i64) {
     s.and_then(|s| {
         let (t, id) = s.split_once('~')?;
         Some((
             DateTime::from_timestamp_micros(t.parse().ok()?)?,
-            Some(id.parse().ok()?),
+            id.parse().ok()?,
         ))
     })
-    .unwrap_or((DateTime::UNIX_EPOCH, None))
+    .unwrap_or((crate::pages::app_detail::end_of_time(), i64::MAX))
 }
 
 fn page(mut rows: Vec<EventRow>) -> (Vec<EventRow>, Option<String>) {
@@ -93,7 +95,7 @@ pub async fn for_app(
         "SELECT e.id, e.at, e.kind, NULL::bigint AS app_id, NULL::text AS app_name,
                 u.uid AS \"uid?\", u.name AS \"user_name?\", e.detail
          FROM events e LEFT JOIN sf_users u ON u.org_id = e.org_id AND u.id = e.user_id
-         WHERE e.org_id = $1 AND e.app_key = $2 AND ($4::bigint IS NULL OR (e.at, e.id) < ($3, $4))
+         WHERE e.org_id = $1 AND e.app_key = $2 AND (e.at, e.id) < ($3, $4)
          ORDER BY e.at DESC, e.id DESC LIMIT $5",
         org,
         app_key,
@@ -119,7 +121,7 @@ pub async fn for_user(
         "SELECT e.id, e.at, e.kind, a.id AS \"app_id?\", a.name AS \"app_name?\",
                 NULL::bigint AS uid, NULL::text AS user_name, e.detail
          FROM events e LEFT JOIN sf_apps a ON a.org_id = e.org_id AND a.app_key = e.app_key
-         WHERE e.org_id = $1 AND e.user_id = $2 AND ($4::bigint IS NULL OR (e.at, e.id) < ($3, $4))
+         WHERE e.org_id = $1 AND e.user_id = $2 AND (e.at, e.id) < ($3, $4)
          ORDER BY e.at DESC, e.id DESC LIMIT $5",
         org,
         user_id,

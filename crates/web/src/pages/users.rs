@@ -69,35 +69,62 @@ pub async fn users_list(
         .as_deref()
         .and_then(|a| a.rsplit_once('~'))
         .and_then(|(n, id)| Some((n.to_owned(), id.parse::<i64>().ok()?)));
+    // The first page starts after ("", 0), which sorts before every row: no
+    // `IS NULL OR` in the keyset, so prepared statements keep their index
+    // plans.
     let (after_name, after_uid) = match &after {
-        Some((n, id)) => (n.as_str(), Some(*id)),
-        None => ("", None),
+        Some((n, id)) => (n.as_str(), *id),
+        None => ("", 0),
     };
-    let mut rows = sqlx::query_as!(
-        UserRow,
-        r#"SELECT u.uid, o.name AS org_name, u.name, u.username, u.email, u.is_active, u.deactivated_at,
-                  u.last_login_at, n.apps AS "apps!", lower(u.name) AS "sort_name!"
-           FROM sf_users u
-           JOIN orgs o ON o.id = u.org_id
-           CROSS JOIN LATERAL (SELECT count(DISTINCT t.app_key) AS apps FROM sf_tokens t
-                               WHERE t.org_id = u.org_id AND t.user_id = u.id AND t.gone_at IS NULL) n
-           WHERE ($1::uuid IS NULL OR u.org_id = $1) AND u.gone_at IS NULL
-             AND ($2 = ''
-                  OR (lower(u.name) ~>=~ $2 AND lower(u.name) ~<~ $3 AND starts_with(lower(u.name), $2))
-                  OR (lower(u.username) ~>=~ $2 AND lower(u.username) ~<~ $3 AND starts_with(lower(u.username), $2))
-                  OR (lower(u.email) ~>=~ $2 AND lower(u.email) ~<~ $3 AND starts_with(lower(u.email), $2)))
-             AND ($5::bigint IS NULL OR (lower(u.name), u.uid) > ($4, $5))
-           ORDER BY lower(u.name), u.uid
-           LIMIT $6"#,
-        org,
-        prefix,
-        prefix_end(&prefix),
-        after_name,
-        after_uid,
-        PAGE + 1
-    )
-    .fetch_all(&pool)
-    .await?;
+    // Two statements rather than one with `$q = '' OR …`: a generic plan of
+    // the combined one walks every user in name order to find a rare prefix.
+    // Apps are counted for the rows shown only.
+    let mut rows = if prefix.is_empty() {
+        sqlx::query_as!(
+            UserRow,
+            r#"SELECT u.uid, o.name AS org_name, u.name, u.username, u.email, u.is_active, u.deactivated_at,
+                      u.last_login_at, lower(u.name) AS "sort_name!",
+                      (SELECT count(DISTINCT t.app_key) FROM sf_tokens t
+                       WHERE t.org_id = u.org_id AND t.user_id = u.id AND t.gone_at IS NULL) AS "apps!"
+               FROM (SELECT * FROM sf_users u
+                     WHERE ($1::uuid IS NULL OR u.org_id = $1) AND u.gone_at IS NULL
+                       AND (lower(u.name), u.uid) > ($2, $3)
+                     ORDER BY lower(u.name), u.uid LIMIT $4) u
+               JOIN orgs o ON o.id = u.org_id
+               ORDER BY lower(u.name), u.uid"#,
+            org,
+            after_name,
+            after_uid,
+            PAGE + 1
+        )
+        .fetch_all(&pool)
+        .await?
+    } else {
+        sqlx::query_as!(
+            UserRow,
+            r#"SELECT u.uid, o.name AS org_name, u.name, u.username, u.email, u.is_active, u.deactivated_at,
+                      u.last_login_at, lower(u.name) AS "sort_name!",
+                      (SELECT count(DISTINCT t.app_key) FROM sf_tokens t
+                       WHERE t.org_id = u.org_id AND t.user_id = u.id AND t.gone_at IS NULL) AS "apps!"
+               FROM (SELECT * FROM sf_users u
+                     WHERE ($1::uuid IS NULL OR u.org_id = $1) AND u.gone_at IS NULL
+                       AND ((lower(u.name) ~>=~ $2 AND lower(u.name) ~<~ $3 AND starts_with(lower(u.name), $2))
+                         OR (lower(u.username) ~>=~ $2 AND lower(u.username) ~<~ $3 AND starts_with(lower(u.username), $2))
+                         OR (lower(u.email) ~>=~ $2 AND lower(u.email) ~<~ $3 AND starts_with(lower(u.email), $2)))
+                       AND (lower(u.name), u.uid) > ($4, $5)
+                     ORDER BY lower(u.name), u.uid LIMIT $6) u
+               JOIN orgs o ON o.id = u.org_id
+               ORDER BY lower(u.name), u.uid"#,
+            org,
+            prefix,
+            prefix_end(&prefix),
+            after_name,
+            after_uid,
+            PAGE + 1
+        )
+        .fetch_all(&pool)
+        .await?
+    };
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         let last = rows.last().expect("a full page");
