@@ -160,7 +160,9 @@ async fn main() {
     }
     let t = Instant::now();
     let mut copy = conn
-        .copy_in_raw("COPY copy_target (org_id, id, app_key, user_id, app_name) FROM STDIN")
+        .copy_in_raw(
+            "COPY copy_target (org_id, id, app_key, user_id, app_name, first_seen_at) FROM STDIN",
+        )
         .await
         .unwrap();
     copy.send(buf.as_bytes()).await.unwrap();

@@ -154,6 +154,8 @@ async fn targets(pool: &PgPool) -> Vec<(&'static str, Vec<String>)> {
     .await
     .unwrap();
     vec![
+        // No database, no template: what the machine and loopback cost.
+        ("healthz (baseline)", vec!["/healthz".to_owned()]),
         (
             "app detail (biggest apps)",
             biggest.iter().map(|id| format!("/apps/{id}")).collect(),

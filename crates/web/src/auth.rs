@@ -390,9 +390,13 @@ async fn session_checks(state: AppState, req: Request, next: Next) -> Response {
     };
     if mutating {
         let expected = match &user {
+            // Forms shown before sign-in (even to someone signed in, who is
+            // signing in as someone else) carry a token bound to a cookie.
+            _ if is_public(&path) => {
+                cookie_value(req.headers(), state.auth.presession_cookie()).map(str::to_owned)
+            }
             Some(u) => Some(u.csrf.clone()),
-            // Forms shown before sign-in carry a token bound to a cookie.
-            None => cookie_value(req.headers(), state.auth.presession_cookie()).map(str::to_owned),
+            None => None,
         };
         let (parts, body) = req.into_parts();
         let (bytes, token) = match form_token(body).await {

@@ -111,7 +111,9 @@ pub async fn users_list(
                        AND ((lower(u.name) ~>=~ $2 AND lower(u.name) ~<~ $3 AND starts_with(lower(u.name), $2))
                          OR (lower(u.username) ~>=~ $2 AND lower(u.username) ~<~ $3 AND starts_with(lower(u.username), $2))
                          OR (lower(u.email) ~>=~ $2 AND lower(u.email) ~<~ $3 AND starts_with(lower(u.email), $2)))
-                       AND (lower(u.name), u.uid) > ($4, $5)
+                       -- `|| ''` keeps the planner from intersecting the prefix matches
+                       -- with a scan of the whole name index for the keyset.
+                       AND (lower(u.name) || '', u.uid) > ($4, $5)
                      ORDER BY lower(u.name), u.uid LIMIT $6) u
                JOIN orgs o ON o.id = u.org_id
                ORDER BY lower(u.name), u.uid"#,

@@ -1,0 +1,655 @@
+//! The abuse suite: every route of the router (read from router.rs, so a
+//! new route cannot be forgotten) against people who should not get in or
+//! should not be able to do what they try.
+
+use std::collections::BTreeMap;
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use cockpit_web::{AppState, auth::hash_token, router};
+use sqlx::PgPool;
+use tower::ServiceExt;
+use uuid::Uuid;
+
+const PUBLIC: [&str; 5] = [
+    "/signin",
+    "/setup",
+    "/healthz",
+    "/readyz",
+    "/static/app.css",
+];
+const BASE: &str = "http://127.0.0.1:8080";
+
+/// `(path, methods)` for every `.route(…)` in router.rs.
+fn routes() -> Vec<(String, Vec<&'static str>)> {
+    let src = include_str!("../src/router.rs");
+    let mut out = Vec::new();
+    for line in src
+        .lines()
+        .map(str::trim)
+        .filter(|l| l.starts_with(".route(\""))
+    {
+        let path = line
+            .trim_start_matches(".route(\"")
+            .split('"')
+            .next()
+            .unwrap()
+            .to_owned();
+        let mut methods = Vec::new();
+        if line.contains("get(") {
+            methods.push("GET");
+        }
+        if line.contains("post(") {
+            methods.push("POST");
+        }
+        out.push((path, methods));
+    }
+    assert!(out.len() > 30, "router.rs parsed: {out:?}");
+    out
+}
+
+struct World {
+    org_a: Uuid,
+    org_b: Uuid,
+    ids: BTreeMap<&'static str, String>,
+    ids_b: BTreeMap<&'static str, String>,
+}
+
+async fn seed_org(pool: &PgPool, name: &str) -> (Uuid, BTreeMap<&'static str, String>) {
+    let org = Uuid::new_v4();
+    sqlx::query("INSERT INTO orgs (id, name, login_url, instance_url) VALUES ($1, $2, 'https://login.salesforce.com', 'https://x.my.salesforce.com')")
+        .bind(org)
+        .bind(name)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sf_apps (org_id, app_key, kind, name, installed, first_seen_at) VALUES ($1, '0H4AAA', 'connected_app', 'App', true, now())")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sf_users (org_id, id, username, name, is_active, first_seen_at) VALUES ($1, '005AAA', 'u@x', 'U', true, now())")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sf_tokens (org_id, id, app_key, user_id, app_name, first_seen_at) VALUES ($1, '0CQAAA', '0H4AAA', '005AAA', 'App', now())")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+    let app: i64 = sqlx::query_scalar("SELECT id FROM sf_apps WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let uid: i64 = sqlx::query_scalar("SELECT uid FROM sf_users WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let action: i64 = sqlx::query_scalar(
+        "INSERT INTO actions (org_id, kind, app_key, requested_by, reason, idempotency_key, status)
+         VALUES ($1, 'revoke_app_all', '0H4AAA', 'user:x', 'r', $2, 'failed') RETURNING id",
+    )
+    .bind(org)
+    .bind(Uuid::new_v4().to_string())
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut ids = BTreeMap::new();
+    ids.insert("org", org.to_string());
+    ids.insert("app", app.to_string());
+    ids.insert("uid", uid.to_string());
+    ids.insert("action", action.to_string());
+    (org, ids)
+}
+
+async fn world(pool: &PgPool) -> World {
+    let (org_a, mut ids) = seed_org(pool, "A").await;
+    let (org_b, ids_b) = seed_org(pool, "B").await;
+    let review: i64 = sqlx::query_scalar(
+        "INSERT INTO reviews (kind, started_by) VALUES ('monthly', 'user:x') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let inv: i64 = sqlx::query_scalar(
+        "INSERT INTO inventory (name, updated_by) VALUES ('App', 'user:x') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    ids.insert("review", review.to_string());
+    ids.insert("inventory", inv.to_string());
+    World {
+        org_a,
+        org_b,
+        ids,
+        ids_b,
+    }
+}
+
+/// An account with a session; `role` global, or per org when `org` is given.
+async fn person(pool: &PgPool, email: &str, role: &str, org: Option<Uuid>) -> (String, String) {
+    let id = Uuid::new_v4();
+    let global = if org.is_none() { Some(role) } else { None };
+    sqlx::query("INSERT INTO accounts (id, email, role) VALUES ($1, $2, $3)")
+        .bind(id)
+        .bind(email)
+        .bind(global)
+        .execute(pool)
+        .await
+        .unwrap();
+    if let Some(org) = org {
+        sqlx::query("INSERT INTO account_org_roles (account_id, org_id, role) VALUES ($1, $2, $3)")
+            .bind(id)
+            .bind(org)
+            .bind(role)
+            .execute(pool)
+            .await
+            .unwrap();
+    }
+    let token = format!("session-{}", Uuid::new_v4());
+    let csrf = format!("csrf-{}", Uuid::new_v4());
+    sqlx::query("INSERT INTO sessions (id_hash, account_id, csrf_token) VALUES ($1, $2, $3)")
+        .bind(hash_token(&token))
+        .bind(id)
+        .bind(&csrf)
+        .execute(pool)
+        .await
+        .unwrap();
+    (format!("__Host-cockpit_session={token}"), csrf)
+}
+
+fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
+    let id = if path.starts_with("/apps/") {
+        &ids["app"]
+    } else if path.starts_with("/users/") {
+        &ids["uid"]
+    } else if path.starts_with("/orgs/") {
+        &ids["org"]
+    } else if path.starts_with("/actions/") {
+        &ids["action"]
+    } else if path.starts_with("/reviews/") {
+        ids.get("review").map_or("1", String::as_str)
+    } else if path.starts_with("/inventory/") {
+        ids.get("inventory").map_or("1", String::as_str)
+    } else {
+        "1"
+    };
+    path.replace("{id}", id).replace("{uid}", id)
+}
+
+async fn send(pool: &PgPool, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    let res = router(AppState::new(pool.clone(), BASE))
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn post(path: &str, cookie: Option<&str>, origin: Option<&str>, body: String) -> Request<Body> {
+    let mut r =
+        Request::post(path).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    if let Some(o) = origin {
+        r = r.header(header::ORIGIN, o);
+    }
+    r.body(Body::from(body)).unwrap()
+}
+
+fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
+    let mut r = Request::get(path);
+    if let Some(c) = cookie {
+        r = r.header(header::COOKIE, c);
+    }
+    r.body(Body::empty()).unwrap()
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn without_a_session_every_page_sends_you_to_sign_in(pool: PgPool) {
+    let w = world(&pool).await;
+    person(&pool, "someone@example.com", "admin", None).await; // so /signin does not redirect to /setup
+    for (path, methods) in routes() {
+        let p = concrete(&path, &w.ids);
+        if PUBLIC.contains(&path.as_str()) {
+            continue;
+        }
+        for m in methods {
+            let (status, headers, body) = match m {
+                "GET" => send(&pool, get(&p, None)).await,
+                _ => send(&pool, post(&p, None, Some(BASE), "csrf=x".into())).await,
+            };
+            assert!(
+                status.is_redirection() || status == StatusCode::FORBIDDEN,
+                "{m} {p}: {status} {body}"
+            );
+            if m == "GET" {
+                let to = headers[header::LOCATION].to_str().unwrap();
+                assert!(to.starts_with("/signin"), "{m} {p} -> {to}");
+            }
+        }
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn every_post_needs_the_token_and_our_origin(pool: PgPool) {
+    let w = world(&pool).await;
+    let (cookie, csrf) = person(&pool, "ada@example.com", "admin", None).await;
+    for (path, methods) in routes() {
+        if !methods.contains(&"POST") {
+            continue;
+        }
+        let p = concrete(&path, &w.ids);
+        let (status, _, body) =
+            send(&pool, post(&p, Some(&cookie), Some(BASE), "a=1".into())).await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "POST {p} without token: {body}"
+        );
+        let (status, _, _) = send(
+            &pool,
+            post(&p, Some(&cookie), Some(BASE), "csrf=wrong".into()),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "POST {p} with a wrong token");
+        let (status, _, _) = send(
+            &pool,
+            post(
+                &p,
+                Some(&cookie),
+                Some("https://evil.example"),
+                format!("csrf={csrf}"),
+            ),
+        )
+        .await;
+        assert_eq!(
+            status,
+            StatusCode::FORBIDDEN,
+            "POST {p} from a foreign origin"
+        );
+        let mut cross = post(&p, Some(&cookie), None, format!("csrf={csrf}"));
+        cross
+            .headers_mut()
+            .insert("sec-fetch-site", "cross-site".parse().unwrap());
+        assert_eq!(
+            send(&pool, cross).await.0,
+            StatusCode::FORBIDDEN,
+            "POST {p} cross-site"
+        );
+    }
+    // Nothing changes on GET: no route takes GET for a state change.
+    for (path, methods) in routes() {
+        for verb in [
+            "/sync",
+            "/disconnect",
+            "/retry",
+            "/decide",
+            "/send",
+            "/complete",
+            "/import",
+            "/signout",
+        ] {
+            if path.ends_with(verb) {
+                assert_eq!(methods, vec!["POST"], "{path} must be POST only");
+            }
+        }
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_viewer_cannot_act(pool: PgPool) {
+    let w = world(&pool).await;
+    let (cookie, csrf) = person(&pool, "vic@example.com", "viewer", None).await;
+    let app_key = "0H4AAA";
+    let forms: Vec<(String, String)> = vec![
+        (
+            "/actions".into(),
+            format!(
+                "csrf={csrf}&org={}&kind=revoke_app_all&app={app_key}&reason=x&idempotency_key=viewer-key-0123456789",
+                w.org_a
+            ),
+        ),
+        (
+            format!("/actions/{}/retry", w.ids["action"]),
+            format!("csrf={csrf}"),
+        ),
+        (format!("/orgs/{}/sync", w.org_a), format!("csrf={csrf}")),
+        (
+            format!("/orgs/{}/disconnect", w.org_a),
+            format!("csrf={csrf}"),
+        ),
+        (
+            "/orgs/connect".into(),
+            format!("csrf={csrf}&name=x&environment=production&client_id=y"),
+        ),
+        (
+            "/inventory".into(),
+            format!("csrf={csrf}&name=Evil&status=approved"),
+        ),
+        ("/reviews".into(), format!("csrf={csrf}&kind=monthly")),
+        (
+            format!("/reviews/{}/decide", w.ids["review"]),
+            format!("csrf={csrf}&seq=1&decision=accepted&note=x"),
+        ),
+        (
+            format!("/reviews/{}/send", w.ids["review"]),
+            format!("csrf={csrf}"),
+        ),
+        (
+            format!("/reviews/{}/complete", w.ids["review"]),
+            format!("csrf={csrf}"),
+        ),
+    ];
+    for (path, body) in forms {
+        let (status, _, page) = send(&pool, post(&path, Some(&cookie), Some(BASE), body)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "viewer POST {path}: {page}");
+    }
+    let (status, _, _) = send(
+        &pool,
+        get(
+            &format!("/actions/new?org={}&kind=block_app&app={app_key}", w.org_a),
+            Some(&cookie),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Nothing happened.
+    let actions: i64 = sqlx::query_scalar("SELECT count(*) FROM actions")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(actions, 2, "only the seeded ones");
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn another_orgs_ids_answer_not_found(pool: PgPool) {
+    let w = world(&pool).await;
+    let (cookie, csrf) = person(&pool, "ann@example.com", "admin", Some(w.org_a)).await;
+    // Their own org works.
+    for p in [
+        format!("/apps/{}", w.ids["app"]),
+        format!("/users/{}", w.ids["uid"]),
+        format!("/orgs/{}", w.org_a),
+    ] {
+        assert_eq!(
+            send(&pool, get(&p, Some(&cookie))).await.0,
+            StatusCode::OK,
+            "{p}"
+        );
+    }
+    for p in [
+        format!("/apps/{}", w.ids_b["app"]),
+        format!("/users/{}", w.ids_b["uid"]),
+        format!("/orgs/{}", w.org_b),
+        format!("/actions/{}", w.ids_b["action"]),
+        format!("/apps?org={}", w.org_b),
+        format!("/reports/stale?org={}", w.org_b),
+        format!(
+            "/actions/new?org={}&kind=revoke_app_all&app=0H4AAA",
+            w.org_b
+        ),
+    ] {
+        let (status, _, body) = send(&pool, get(&p, Some(&cookie))).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "GET {p}: {body}");
+    }
+    let (status, _, _) = send(
+        &pool,
+        post(
+            "/actions",
+            Some(&cookie),
+            Some(BASE),
+            format!("csrf={csrf}&org={}&kind=revoke_app_all&app=0H4AAA&reason=x&idempotency_key=cross-org-0123456789", w.org_b),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    // "All orgs" means their orgs: the list is narrowed to org A.
+    let (status, headers, _) = send(&pool, get("/apps", Some(&cookie))).await;
+    assert!(status.is_redirection());
+    assert!(
+        headers[header::LOCATION]
+            .to_str()
+            .unwrap()
+            .contains(&w.org_a.to_string())
+    );
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn oversized_and_malformed_bodies(pool: PgPool) {
+    let w = world(&pool).await;
+    let (cookie, csrf) = person(&pool, "ada@example.com", "admin", None).await;
+    let huge = format!("csrf={csrf}&reason={}", "x".repeat(300 * 1024));
+    let (status, _, _) = send(&pool, post("/actions", Some(&cookie), Some(BASE), huge)).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    let (status, _, body) = send(
+        &pool,
+        post(
+            "/actions",
+            Some(&cookie),
+            Some(BASE),
+            format!("csrf={csrf}&org=not-a-uuid&kind=x"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(body.contains("could not be read"), "{body}");
+    let (status, _, body) = send(
+        &pool,
+        post(
+            "/actions",
+            Some(&cookie),
+            Some(BASE),
+            format!("csrf={csrf}&org={}&kind=revoke_app_all&app=0H4AAA&reason=&idempotency_key=empty-reason-0123456789", w.org_a),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "an action needs a reason");
+    assert!(body.contains("Say why"), "{body}");
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn cookies_sessions_and_headers(pool: PgPool) {
+    // A real sign-in: cookie flags and a new session id.
+    let hash = cockpit_domain::password::hash("correct horse battery staple");
+    sqlx::query("INSERT INTO accounts (id, email, role, password_hash) VALUES ($1, 'ada@example.com', 'admin', $2)")
+        .bind(Uuid::new_v4())
+        .bind(&hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (_, headers, _) = send(&pool, get("/signin", None)).await;
+    let pre = headers[header::SET_COOKIE].to_str().unwrap().to_owned();
+    let pre_token = pre
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let (old_cookie, _) = person(&pool, "old@example.com", "viewer", None).await;
+    let req = post(
+        "/signin",
+        Some(&format!("__Host-cockpit_form={pre_token}; {old_cookie}")),
+        Some(BASE),
+        format!(
+            "csrf={pre_token}&email=ada%40example.com&password=correct+horse+battery+staple&next=%2Fapps"
+        ),
+    );
+    let (status, headers, body) = send(&pool, req).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[header::LOCATION], "/apps");
+    let set = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("__Host-cockpit_session="))
+        .expect("session cookie");
+    for flag in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(flag), "{flag}: {session}");
+    }
+    let new_cookie = session.split(';').next().unwrap().to_owned();
+    assert_ne!(new_cookie, old_cookie, "a new id at sign-in");
+    let (status, _, _) = send(&pool, get("/audit", Some(&old_cookie))).await;
+    assert!(
+        status.is_redirection(),
+        "the session from before sign-in is ended"
+    );
+
+    // Signed-in pages: headers.
+    let (status, headers, _) = send(&pool, get("/audit", Some(&new_cookie))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers[header::CACHE_CONTROL], "no-store");
+    let csp = headers[header::CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'none'")
+            && !csp.contains("unsafe-inline")
+            && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(headers[header::X_CONTENT_TYPE_OPTIONS], "nosniff");
+    assert!(headers.contains_key(header::REFERRER_POLICY));
+    assert!(
+        !headers.contains_key(header::STRICT_TRANSPORT_SECURITY),
+        "no HSTS over plain HTTP"
+    );
+    let https = router(AppState::new(pool.clone(), "https://cockpit.example"))
+        .oneshot(get("/healthz", None))
+        .await
+        .unwrap();
+    assert!(
+        https
+            .headers()
+            .contains_key(header::STRICT_TRANSPORT_SECURITY),
+        "HSTS when served over HTTPS"
+    );
+
+    // Idle for 31 minutes: gone. Older than 12 hours: gone.
+    let token = new_cookie.split_once('=').unwrap().1.to_owned();
+    sqlx::query(
+        "UPDATE sessions SET last_seen_at = now() - interval '31 minutes' WHERE id_hash = $1",
+    )
+    .bind(hash_token(&token))
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert!(
+        send(&pool, get("/audit", Some(&new_cookie)))
+            .await
+            .0
+            .is_redirection(),
+        "idle timeout"
+    );
+    let (fresh, _) = person(&pool, "bea@example.com", "viewer", None).await;
+    let t = fresh.split_once('=').unwrap().1.to_owned();
+    sqlx::query("UPDATE sessions SET created_at = now() - interval '13 hours' WHERE id_hash = $1")
+        .bind(hash_token(&t))
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert!(
+        send(&pool, get("/audit", Some(&fresh)))
+            .await
+            .0
+            .is_redirection(),
+        "absolute timeout"
+    );
+
+    // Sign-out ends the session on the server.
+    let (c, csrf) = person(&pool, "cy@example.com", "viewer", None).await;
+    let (status, _, _) = send(
+        &pool,
+        post("/signout", Some(&c), Some(BASE), format!("csrf={csrf}")),
+    )
+    .await;
+    assert!(status.is_redirection());
+    assert!(
+        send(&pool, get("/audit", Some(&c)))
+            .await
+            .0
+            .is_redirection(),
+        "signed out on the server"
+    );
+
+    // Disabling an account ends its sessions.
+    let (d, _) = person(&pool, "dee@example.com", "viewer", None).await;
+    let id: Uuid = sqlx::query_scalar("SELECT id FROM accounts WHERE email = 'dee@example.com'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    cockpit_db::accounts::set_disabled(&pool, id, true)
+        .await
+        .unwrap();
+    assert!(
+        send(&pool, get("/audit", Some(&d)))
+            .await
+            .0
+            .is_redirection(),
+        "disabled account"
+    );
+
+    // Every sign-in, failure and sign-out is in the audit log.
+    let actions: Vec<String> = sqlx::query_scalar("SELECT action FROM audit_log ORDER BY seq")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert!(
+        actions.contains(&"signin".to_owned()) && actions.contains(&"signout".to_owned()),
+        "{actions:?}"
+    );
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn sign_in_is_throttled_per_account(pool: PgPool) {
+    let hash = cockpit_domain::password::hash("correct horse battery staple");
+    sqlx::query("INSERT INTO accounts (id, email, role, password_hash) VALUES ($1, 'ada@example.com', 'admin', $2)")
+        .bind(Uuid::new_v4())
+        .bind(&hash)
+        .execute(&pool)
+        .await
+        .unwrap();
+    let attempt = |password: &'static str| {
+        post(
+            "/signin",
+            Some("__Host-cockpit_form=pre-session-token-0123456789abcdef0123"),
+            Some(BASE),
+            format!(
+                "csrf=pre-session-token-0123456789abcdef0123&email=ada%40example.com&password={password}"
+            ),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(
+            send(&pool, attempt("wrong")).await.0,
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let (status, _, body) = send(&pool, attempt("correct+horse+battery+staple")).await;
+    assert_eq!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right password waits: {body}"
+    );
+    let failures: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action IN ('signin.failed', 'signin.throttled')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(failures, 6);
+}
