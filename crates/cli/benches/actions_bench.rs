@@ -1,0 +1,141 @@
+//! Action figures (issue: block, revoke, audit). Prints; asserts nothing.
+//!
+//! Against sfsim in this process: submit-to-intent latency (the action, its
+//! items, its audit entry and its job committed), and Revoke All of an app
+//! with about 10,000 authorizations through the real executor (at most
+//! `MAX_IN_FLIGHT` revokes in flight).
+//! Run: `cargo bench -p oauth-cockpit --bench actions_bench`.
+
+use std::{sync::Arc, time::Instant};
+
+use cockpit_db::actions::{ActionKind, NewAction, request};
+use cockpit_domain::secret::{Keyring, MasterKey};
+use cockpit_salesforce::SecretString;
+use cockpit_worker::{
+    actions::{MAX_IN_FLIGHT, execute},
+    connect::{ConnectRequest, Credentials, connect},
+    sync::{SyncSettings, sync_org},
+};
+use sfsim::{Sim, SimConfig};
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+#[tokio::main]
+async fn main() {
+    let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut url = url::Url::parse(&server).unwrap();
+    let db_name = format!("cockpit_actions_bench_{}", std::process::id());
+    url.set_path(&db_name);
+    let pool = cockpit_db::connect(url.as_str(), &Default::default()).await.unwrap();
+    cockpit_db::migrate(&pool).await.unwrap();
+
+    // Few apps, many users: the most popular app holds over 10,000 authorizations.
+    let sim = Sim::spawn(SimConfig { tokens: 40_000, users: 15_000, apps: 4, daily_api_limit: 10_000_000, ..SimConfig::default() })
+        .await
+        .unwrap();
+    let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([9; 32]), vec![]));
+    let c = &sim.credentials;
+    let org = connect(
+        &pool,
+        &keyring,
+        ConnectRequest {
+            name: "bench".into(),
+            login_url: url::Url::parse(&c.login_url).unwrap(),
+            client_id: c.client_id.clone(),
+            client_secret: Some(SecretString::from(c.client_secret.clone())),
+            sandbox: false,
+            api_version: "66.0".into(),
+            credentials: Credentials::JwtBearer {
+                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
+                username: c.username.clone(),
+            },
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default()).await.unwrap();
+
+    // Submit to intent committed, for single revokes.
+    let tokens: Vec<String> = sqlx::query_scalar("SELECT id FROM sf_tokens WHERE org_id = $1 ORDER BY id LIMIT 300")
+        .bind(org)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let mut lat = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let ids = vec![t.clone()];
+        let key = format!("bench-{i}");
+        let started = Instant::now();
+        request(
+            &pool,
+            &NewAction {
+                org_id: org,
+                kind: ActionKind::RevokeToken,
+                app_key: None,
+                user_id: None,
+                token_ids: &ids,
+                requested_by: "user:bench@example.com",
+                reason: "benchmark",
+                idempotency_key: &key,
+            },
+        )
+        .await
+        .unwrap();
+        lat.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    lat.sort_by(f64::total_cmp);
+    println!(
+        "submit to intent committed ({} actions): p50 {:.1} ms, p99 {:.1} ms (target p99 <= 100 ms)",
+        lat.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99)
+    );
+    sqlx::query("DELETE FROM jobs").execute(&pool).await.unwrap();
+    sqlx::query("UPDATE actions SET status = 'failed'").execute(&pool).await.unwrap();
+
+    // Revoke All of the biggest app.
+    let (app_key, count): (String, i64) = sqlx::query_as(
+        "SELECT app_key, count(*) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL GROUP BY app_key ORDER BY 2 DESC LIMIT 1",
+    )
+    .bind(org)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let requested = request(
+        &pool,
+        &NewAction {
+            org_id: org,
+            kind: ActionKind::RevokeAppAll,
+            app_key: Some(&app_key),
+            user_id: None,
+            token_ids: &[],
+            requested_by: "user:bench@example.com",
+            reason: "benchmark",
+            idempotency_key: "bench-revoke-all",
+        },
+    )
+    .await
+    .unwrap();
+    let before = sim.sim.request_count();
+    let started = Instant::now();
+    let outcome = execute(&pool, keyring.clone(), requested.id).await.unwrap();
+    let secs = started.elapsed().as_secs_f64();
+    let counts = cockpit_db::actions::item_counts(&pool, requested.id).await.unwrap();
+    println!(
+        "Revoke All of an app with {count} authorizations: {secs:.1} s ({outcome:?}; revoked {}, failed {}), \
+         {} requests to Salesforce, at most {MAX_IN_FLIGHT} in flight (target <= 60 s, <= 10 in flight)",
+        counts.revoked,
+        counts.failed,
+        sim.sim.request_count() - before
+    );
+    pool.close().await;
+    let mut admin = url::Url::parse(&server).unwrap();
+    admin.set_path("postgres");
+    let admin = sqlx::PgPool::connect(admin.as_str()).await.unwrap();
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")))
+        .execute(&admin)
+        .await;
+}
