@@ -24,17 +24,26 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let server = std::env::var("DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let server = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let mut url = url::Url::parse(&server).unwrap();
     let db_name = format!("cockpit_actions_bench_{}", std::process::id());
     url.set_path(&db_name);
-    let pool = cockpit_db::connect(url.as_str(), &Default::default()).await.unwrap();
+    let pool = cockpit_db::connect(url.as_str(), &Default::default())
+        .await
+        .unwrap();
     cockpit_db::migrate(&pool).await.unwrap();
 
     // Few apps, many users: the most popular app holds over 10,000 authorizations.
-    let sim = Sim::spawn(SimConfig { tokens: 40_000, users: 15_000, apps: 4, daily_api_limit: 10_000_000, ..SimConfig::default() })
-        .await
-        .unwrap();
+    let sim = Sim::spawn(SimConfig {
+        tokens: 40_000,
+        users: 15_000,
+        apps: 4,
+        daily_api_limit: 10_000_000,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([9; 32]), vec![]));
     let c = &sim.credentials;
     let org = connect(
@@ -56,14 +65,17 @@ async fn main() {
     .await
     .unwrap()
     .id;
-    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default()).await.unwrap();
-
-    // Submit to intent committed, for single revokes.
-    let tokens: Vec<String> = sqlx::query_scalar("SELECT id FROM sf_tokens WHERE org_id = $1 ORDER BY id LIMIT 300")
-        .bind(org)
-        .fetch_all(&pool)
+    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
         .await
         .unwrap();
+
+    // Submit to intent committed, for single revokes.
+    let tokens: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM sf_tokens WHERE org_id = $1 ORDER BY id LIMIT 300")
+            .bind(org)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     let mut lat = Vec::new();
     for (i, t) in tokens.iter().enumerate() {
         let ids = vec![t.clone()];
@@ -93,8 +105,14 @@ async fn main() {
         percentile(&lat, 0.5),
         percentile(&lat, 0.99)
     );
-    sqlx::query("DELETE FROM jobs").execute(&pool).await.unwrap();
-    sqlx::query("UPDATE actions SET status = 'failed'").execute(&pool).await.unwrap();
+    sqlx::query("DELETE FROM jobs")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE actions SET status = 'failed'")
+        .execute(&pool)
+        .await
+        .unwrap();
 
     // Revoke All of the biggest app.
     let (app_key, count): (String, i64) = sqlx::query_as(
@@ -123,7 +141,9 @@ async fn main() {
     let started = Instant::now();
     let outcome = execute(&pool, keyring.clone(), requested.id).await.unwrap();
     let secs = started.elapsed().as_secs_f64();
-    let counts = cockpit_db::actions::item_counts(&pool, requested.id).await.unwrap();
+    let counts = cockpit_db::actions::item_counts(&pool, requested.id)
+        .await
+        .unwrap();
     println!(
         "Revoke All of an app with {count} authorizations: {secs:.1} s ({outcome:?}; revoked {}, failed {}), \
          {} requests to Salesforce, at most {MAX_IN_FLIGHT} in flight (target <= 60 s, <= 10 in flight)",
@@ -135,7 +155,9 @@ async fn main() {
     let mut admin = url::Url::parse(&server).unwrap();
     admin.set_path("postgres");
     let admin = sqlx::PgPool::connect(admin.as_str()).await.unwrap();
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)")))
-        .execute(&admin)
-        .await;
+    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await;
 }

@@ -28,6 +28,8 @@ fn peak_rss_kib() -> Option<u64> {
 pub async fn run(db: &DbArgs, keys: &KeyArgs, args: SyncArgs) -> anyhow::Result<()> {
     let keyring = keys.keyring()?;
     let pool = crate::serve::open_database(db).await?;
+    // A sync killed mid-way left its run "running"; nothing of it was applied.
+    cockpit_db::sync::fail_abandoned_runs(&pool).await?;
     let orgs = match &args.org {
         Some(name) => {
             vec![

@@ -12,7 +12,10 @@ const K2: &str = "KysrKysrKysrKysrKysrKysrKysrKysrKysrKysrKys=";
 
 fn run(db: &str, key: &str, previous: Option<&str>, args: &[&str]) -> Output {
     let mut cmd = Command::new(BIN);
-    cmd.args(args).env("DATABASE_URL", db).env("COCKPIT_MASTER_KEY", key).env("RUST_LOG", "warn");
+    cmd.args(args)
+        .env("DATABASE_URL", db)
+        .env("COCKPIT_MASTER_KEY", key)
+        .env("RUST_LOG", "warn");
     if let Some(p) = previous {
         cmd.env("COCKPIT_PREVIOUS_MASTER_KEYS", p);
     }
@@ -20,13 +23,33 @@ fn run(db: &str, key: &str, previous: Option<&str>, args: &[&str]) -> Output {
 }
 
 fn text(o: &Output) -> String {
-    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 #[sqlx::test(migrations = false)]
-async fn rotate_reseals_everything_and_is_resumable(_p: sqlx::postgres::PgPoolOptions, opts: sqlx::postgres::PgConnectOptions) {
-    let db = format!("postgres://{}@{}:{}/{}", opts.get_username(), opts.get_host(), opts.get_port(), opts.get_database().unwrap());
-    let sim = Sim::spawn(SimConfig { tokens: 300, users: 60, apps: 6, ..SimConfig::default() }).await.unwrap();
+async fn rotate_reseals_everything_and_is_resumable(
+    _p: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    let db = format!(
+        "postgres://{}@{}:{}/{}",
+        opts.get_username(),
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().unwrap()
+    );
+    let sim = Sim::spawn(SimConfig {
+        tokens: 300,
+        users: 60,
+        apps: 6,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let c = sim.credentials.clone();
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("key.pem");
@@ -37,8 +60,22 @@ async fn rotate_reseals_everything_and_is_resumable(_p: sqlx::postgres::PgPoolOp
             &db2,
             K1,
             None,
-            &["org", "add", "--name", "Acme", "--login-url", &c.login_url, "--client-id", &c.client_id,
-              "--client-secret", &c.client_secret, "--jwt-key", key.to_str().unwrap(), "--username", &c.username],
+            &[
+                "org",
+                "add",
+                "--name",
+                "Acme",
+                "--login-url",
+                &c.login_url,
+                "--client-id",
+                &c.client_id,
+                "--client-secret",
+                &c.client_secret,
+                "--jwt-key",
+                key.to_str().unwrap(),
+                "--username",
+                &c.username,
+            ],
         );
         assert!(add.status.success(), "{}", text(&add));
         let rotate = run(&db2, K2, Some(K1), &["keys", "rotate"]);
@@ -51,11 +88,30 @@ async fn rotate_reseals_everything_and_is_resumable(_p: sqlx::postgres::PgPoolOp
     .unwrap();
     let (rotate, again, with_new, with_old) = out;
     assert!(rotate.status.success(), "{}", text(&rotate));
-    assert!(text(&rotate).contains("2 secret(s) re-sealed"), "client secret and private key: {}", text(&rotate));
-    assert!(text(&again).contains("0 secret(s) re-sealed"), "{}", text(&again));
-    assert!(with_new.status.success(), "the new key alone opens everything: {}", text(&with_new));
-    assert!(!with_old.status.success(), "the old key alone no longer does");
-    assert!(text(&with_old).contains("not configured"), "{}", text(&with_old));
+    assert!(
+        text(&rotate).contains("2 secret(s) re-sealed"),
+        "client secret and private key: {}",
+        text(&rotate)
+    );
+    assert!(
+        text(&again).contains("0 secret(s) re-sealed"),
+        "{}",
+        text(&again)
+    );
+    assert!(
+        with_new.status.success(),
+        "the new key alone opens everything: {}",
+        text(&with_new)
+    );
+    assert!(
+        !with_old.status.success(),
+        "the old key alone no longer does"
+    );
+    assert!(
+        text(&with_old).contains("not configured"),
+        "{}",
+        text(&with_old)
+    );
     for secret in [sim.credentials.client_secret.as_str(), "PRIVATE KEY"] {
         for o in [&rotate, &again, &with_new, &with_old] {
             assert!(!text(o).contains(secret), "secret in output: {}", text(o));

@@ -18,30 +18,53 @@ fn hidden_inputs(html: &str) -> Vec<(String, String)> {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse("input[type=hidden]").unwrap();
     doc.select(&sel)
-        .filter_map(|e| Some((e.value().attr("name")?.to_owned(), e.value().attr("value").unwrap_or("").to_owned())))
+        .filter_map(|e| {
+            Some((
+                e.value().attr("name")?.to_owned(),
+                e.value().attr("value").unwrap_or("").to_owned(),
+            ))
+        })
         .collect()
 }
 
-async fn send(state: &AppState, req: axum::http::Request<axum::body::Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+async fn send(
+    state: &AppState,
+    req: axum::http::Request<axum::body::Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let res = router(state.clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
-    let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.unwrap();
+    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn connect_an_org_from_the_web(pool: PgPool) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let sim = Sim::spawn(SimConfig { tokens: 200, users: 50, apps: 5, ..SimConfig::default() }).await.unwrap();
+    let sim = Sim::spawn(SimConfig {
+        tokens: 200,
+        users: 50,
+        apps: 5,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
     let mut state = AppState::new(pool.clone(), BASE);
-    state.keyring = Some(Arc::new(Keyring::new(MasterKey::from_bytes([1; 32]), vec![])));
+    state.keyring = Some(Arc::new(Keyring::new(
+        MasterKey::from_bytes([1; 32]),
+        vec![],
+    )));
     let (cookie, csrf) = person(&pool, "ada@example.com", "admin", None).await;
     let c = &sim.credentials;
 
     let (status, _, page) = send(&state, get("/orgs/connect", Some(&cookie))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains("http://127.0.0.1:8080/orgs/callback"), "the page tells the callback URL to register");
+    assert!(
+        page.contains("http://127.0.0.1:8080/orgs/callback"),
+        "the page tells the callback URL to register"
+    );
 
     let form = format!(
         "csrf={csrf}&name=Acme+EU&environment=my_domain&my_domain={}&client_id={}&client_secret={}",
@@ -49,22 +72,52 @@ async fn connect_an_org_from_the_web(pool: PgPool) {
         urlencode(&c.client_id),
         urlencode(&c.client_secret)
     );
-    let (status, headers, body) = send(&state, post("/orgs/connect", Some(&cookie), Some(BASE), form)).await;
+    let (status, headers, body) = send(
+        &state,
+        post("/orgs/connect", Some(&cookie), Some(BASE), form),
+    )
+    .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     let authorize = url::Url::parse(headers[header::LOCATION].to_str().unwrap()).unwrap();
-    assert!(authorize.as_str().starts_with(&format!("{}/services/oauth2/authorize", c.login_url)), "{authorize}");
+    assert!(
+        authorize
+            .as_str()
+            .starts_with(&format!("{}/services/oauth2/authorize", c.login_url)),
+        "{authorize}"
+    );
     let q: std::collections::HashMap<_, _> = authorize.query_pairs().into_owned().collect();
     assert_eq!(q["code_challenge_method"], "S256");
-    assert!(!authorize.as_str().contains(&c.client_secret), "the secret never goes to the browser");
+    assert!(
+        !authorize.as_str().contains(&c.client_secret),
+        "the secret never goes to the browser"
+    );
 
     // The person signs in at Salesforce and allows access.
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let login = http.get(authorize.clone()).send().await.unwrap().text().await.unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .get(authorize.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let post_url = authorize.join("/services/oauth2/authorize").unwrap();
     let mut f = hidden_inputs(&login);
     f.push(("username".into(), c.username.clone()));
     f.push(("pw".into(), c.password.clone()));
-    let consent = http.post(post_url.clone()).form(&f).send().await.unwrap().text().await.unwrap();
+    let consent = http
+        .post(post_url.clone())
+        .form(&f)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let mut f = hidden_inputs(&consent);
     f.push(("decision".into(), "allow".into()));
     let back = http.post(post_url).form(&f).send().await.unwrap();
@@ -78,14 +131,28 @@ async fn connect_an_org_from_the_web(pool: PgPool) {
     assert!(org_page.starts_with("/orgs/"));
     let (status, _, page) = send(&state, get(&org_page, Some(&cookie))).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(page.contains(&c.org_id) && page.contains(&c.username), "identity shown on the org page");
+    assert!(
+        page.contains(&c.org_id) && page.contains(&c.username),
+        "identity shown on the org page"
+    );
     assert!(page.contains("web_server"));
 
     // Secrets: stored, sealed, never plaintext.
-    let sealed: Vec<(String, Vec<u8>)> = sqlx::query_as("SELECT field, sealed FROM org_secrets ORDER BY field").fetch_all(&pool).await.unwrap();
-    assert_eq!(sealed.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(), ["client_secret", "refresh_token"]);
+    let sealed: Vec<(String, Vec<u8>)> =
+        sqlx::query_as("SELECT field, sealed FROM org_secrets ORDER BY field")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        sealed.iter().map(|s| s.0.as_str()).collect::<Vec<_>>(),
+        ["client_secret", "refresh_token"]
+    );
     for (_, bytes) in &sealed {
-        assert!(!bytes.windows(c.client_secret.len()).any(|w| w == c.client_secret.as_bytes()));
+        assert!(
+            !bytes
+                .windows(c.client_secret.len())
+                .any(|w| w == c.client_secret.as_bytes())
+        );
     }
     // The callback works once.
     let (status, _, body) = send(&state, get(&local, Some(&cookie))).await;

@@ -23,9 +23,10 @@ impl WorkerError {
     pub fn org_status(&self) -> Option<&'static str> {
         match self {
             WorkerError::Salesforce(e) if e.needs_reauthorization() => Some("needs_reauth"),
-            WorkerError::Salesforce(cockpit_salesforce::Error::BudgetPaused { .. }) => {
-                Some("paused_budget")
-            }
+            WorkerError::Salesforce(
+                cockpit_salesforce::Error::BudgetPaused { .. }
+                | cockpit_salesforce::Error::RequestLimitExceeded { .. },
+            ) => Some("paused_budget"),
             _ => None,
         }
     }

@@ -46,7 +46,10 @@ pub async fn person(pool: &PgPool, email: &str, role: &str, org: Option<Uuid>) -
     (format!("__Host-cockpit_session={token}"), csrf)
 }
 
-pub async fn send(pool: &PgPool, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+pub async fn send(
+    pool: &PgPool,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
     let res = router(AppState::new(pool.clone(), BASE))
         .oneshot(req)
         .await
@@ -78,4 +81,3 @@ pub fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
     }
     r.body(Body::empty()).unwrap()
 }
-

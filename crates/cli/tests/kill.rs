@@ -1,0 +1,126 @@
+//! `kill -9` in the middle of a sync, then a restart: no partial snapshot,
+//! the interrupted run is recorded as such, and the org syncs again.
+
+use std::{
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use sfsim::{Fault, Sim, SimConfig};
+
+const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
+const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+fn cockpit(db: &str) -> Command {
+    let mut c = Command::new(BIN);
+    c.env("DATABASE_URL", db)
+        .env("COCKPIT_MASTER_KEY", KEY)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    c
+}
+
+async fn live_tokens(pool: &sqlx::PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM sf_tokens WHERE gone_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn kill_nine_mid_sync_then_restart(
+    _p: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    let db = format!(
+        "postgres://{}@{}:{}/{}",
+        opts.get_username(),
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().unwrap()
+    );
+    let sim = Sim::spawn(SimConfig {
+        tokens: 6_000,
+        users: 700,
+        apps: 15,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let c = sim.credentials.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("key.pem");
+    std::fs::write(&key, &c.jwt_private_key_pem).unwrap();
+    let (db2, key2) = (db.clone(), key.clone());
+    tokio::task::spawn_blocking(move || {
+        let ok = cockpit(&db2)
+            .args([
+                "org",
+                "add",
+                "--name",
+                "Acme",
+                "--login-url",
+                &c.login_url,
+                "--client-id",
+                &c.client_id,
+                "--jwt-key",
+                key2.to_str().unwrap(),
+                "--username",
+                &c.username,
+            ])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+        assert!(cockpit(&db2).arg("sync").status().unwrap().success());
+    })
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let before = live_tokens(&pool).await;
+    assert_eq!(before as usize, sim.sim.token_count());
+
+    // Change in the org, a slow org, and a sync killed while it pulls.
+    sim.sim.simulate_activity(200);
+    sim.sim
+        .set_fault(Fault::Latency(Duration::from_millis(150)));
+    let mut child = cockpit(&db).arg("sync").spawn().unwrap();
+    let mut running = false;
+    for _ in 0..100 {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_runs WHERE status = 'running'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        if n > 0 {
+            running = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(running, "the sync started");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    sim.sim.clear_faults();
+
+    assert_eq!(live_tokens(&pool).await, before, "no partial snapshot");
+    // The restart finishes the story: the dead run is failed, a new one succeeds.
+    let db2 = db.clone();
+    let ok = tokio::task::spawn_blocking(move || cockpit(&db2).arg("sync").status().unwrap())
+        .await
+        .unwrap();
+    assert!(ok.success());
+    let runs: Vec<(String, Option<String>)> =
+        sqlx::query_as("SELECT status, error FROM sync_runs ORDER BY id")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(runs.len(), 3, "{runs:?}");
+    assert_eq!(runs[1].0, "failed");
+    assert!(
+        runs[1].1.as_deref().unwrap_or("").contains("interrupted"),
+        "{runs:?}"
+    );
+    assert_eq!(runs[2].0, "succeeded");
+    assert_eq!(live_tokens(&pool).await as usize, sim.sim.token_count());
+}

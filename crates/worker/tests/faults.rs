@@ -1,0 +1,131 @@
+//! Every fault sfsim can inject in the middle of a sync: the stored snapshot
+//! stays exactly as it was, the run is recorded failed with its reason, and
+//! the next run succeeds.
+
+use std::sync::Arc;
+
+use cockpit_domain::secret::{Keyring, MasterKey};
+use cockpit_salesforce::SecretString;
+use cockpit_worker::{
+    connect::{ConnectRequest, Credentials, connect},
+    sync::{SyncSettings, sync_org},
+};
+use sfsim::{Fault, Sim, SimConfig};
+use sqlx::PgPool;
+use url::Url;
+use uuid::Uuid;
+
+/// The live snapshot, as a fingerprint that any change would move.
+async fn snapshot(pool: &PgPool, org: Uuid) -> (i64, String) {
+    sqlx::query_as(
+        "SELECT count(*), coalesce(md5(string_agg(id || app_key || coalesce(use_count, 0)::text, ',' ORDER BY id)), '')
+         FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL",
+    )
+    .bind(org)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+async fn last_run(pool: &PgPool, org: Uuid) -> (String, Option<String>) {
+    sqlx::query_as("SELECT status, error FROM sync_runs WHERE org_id = $1 ORDER BY id DESC LIMIT 1")
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn faults_mid_sync_keep_the_previous_snapshot(pool: PgPool) {
+    let sim = Sim::spawn(SimConfig {
+        tokens: 3_000,
+        users: 400,
+        apps: 12,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([8; 32]), vec![]));
+    let c = &sim.credentials;
+    let org = connect(
+        &pool,
+        &keyring,
+        ConnectRequest {
+            name: "Acme".into(),
+            login_url: Url::parse(&c.login_url).unwrap(),
+            client_id: c.client_id.clone(),
+            client_secret: Some(SecretString::from(c.client_secret.clone())),
+            sandbox: false,
+            api_version: "66.0".into(),
+            credentials: Credentials::JwtBearer {
+                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
+                username: c.username.clone(),
+            },
+        },
+    )
+    .await
+    .unwrap()
+    .id;
+    let settings = SyncSettings::default();
+    sync_org(&pool, keyring.clone(), org, "cli", &settings)
+        .await
+        .unwrap();
+
+    // Faults that end the run: deep into the token fetch (request 12 of ~30).
+    let faults: Vec<(Fault, &str)> = vec![
+        (Fault::ServerErrorRate(1.0), "HTTP 503"),
+        (Fault::DropConnectionMidBody { nth: 12 }, "cut off"),
+        (Fault::TruncateJson { nth: 12 }, "cut off"),
+        (Fault::ExhaustBudget, "limit"),
+    ];
+    for (fault, reason) in faults {
+        sim.sim.simulate_activity(50); // there is change to (not) apply
+        let before = snapshot(&pool, org).await;
+        sim.sim.set_fault(fault.clone());
+        let err = sync_org(&pool, keyring.clone(), org, "cli", &settings)
+            .await
+            .unwrap_err();
+        sim.sim.clear_faults();
+        assert_eq!(
+            snapshot(&pool, org).await,
+            before,
+            "{fault:?} changed the stored snapshot"
+        );
+        let (status, error) = last_run(&pool, org).await;
+        assert_eq!(status, "failed", "{fault:?}");
+        let error = error.unwrap_or_default();
+        assert!(error.contains(reason), "{fault:?}: {error} ({err})");
+        if matches!(fault, Fault::ExhaustBudget) {
+            sim.sim.set_api_usage(0);
+            let status: String = sqlx::query_scalar("SELECT status FROM orgs WHERE id = $1")
+                .bind(org)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(
+                status, "paused_budget",
+                "a spent budget pauses the org and says so"
+            );
+        }
+        sync_org(&pool, keyring.clone(), org, "cli", &settings)
+            .await
+            .unwrap();
+        assert_eq!(
+            snapshot(&pool, org).await.0 as usize,
+            sim.sim.token_count(),
+            "the next run is complete"
+        );
+        assert_eq!(last_run(&pool, org).await.0, "succeeded");
+    }
+
+    // Survivable: a single 5xx is retried, an expired session is refreshed once.
+    for fault in [Fault::ServerErrorOnNth(5), Fault::ExpireSessions] {
+        sim.sim.simulate_activity(20);
+        sim.sim.set_fault(fault.clone());
+        sync_org(&pool, keyring.clone(), org, "cli", &settings)
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?}: {e}"));
+        sim.sim.clear_faults();
+        assert_eq!(snapshot(&pool, org).await.0 as usize, sim.sim.token_count());
+    }
+}
