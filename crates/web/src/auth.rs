@@ -349,14 +349,33 @@ pub async fn load_user(
 }
 
 /// Reads a form body (bounded by the router's body limit) and returns it
-/// with its `csrf` field.
-async fn form_token(body: Body) -> Result<(Bytes, Option<String>), Response> {
+/// with its `csrf` field, from a urlencoded form or a multipart upload.
+async fn form_token(headers: &HeaderMap, body: Body) -> Result<(Bytes, Option<String>), Response> {
     let bytes = axum::body::to_bytes(body, 1024 * 1024)
         .await
         .map_err(|_| AppError::TooLarge.into_response())?;
-    let token = url::form_urlencoded::parse(&bytes)
-        .find(|(k, _)| k == "csrf")
-        .map(|(_, v)| v.into_owned());
+    let boundary = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| multer::parse_boundary(ct).ok());
+    let token = match boundary {
+        Some(boundary) => {
+            let body = bytes.clone();
+            let stream = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(body) });
+            let mut parts = multer::Multipart::new(stream, boundary);
+            let mut token = None;
+            while let Ok(Some(field)) = parts.next_field().await {
+                if field.name() == Some("csrf") {
+                    token = field.text().await.ok();
+                    break;
+                }
+            }
+            token
+        }
+        None => url::form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned()),
+    };
     Ok((bytes, token))
 }
 
@@ -399,7 +418,7 @@ async fn session_checks(state: AppState, req: Request, next: Next) -> Response {
             None => None,
         };
         let (parts, body) = req.into_parts();
-        let (bytes, token) = match form_token(body).await {
+        let (bytes, token) = match form_token(&parts.headers, body).await {
             Ok(t) => t,
             Err(resp) => return resp,
         };

@@ -109,6 +109,8 @@ pub struct AppDetailPage {
     pub can_act: bool,
     /// The last block or unblock of this app that succeeded was a block.
     pub blocked: bool,
+    /// The matching inventory entry's status; `None`: not in the inventory.
+    pub inventory: Option<(i64, String)>,
 }
 
 fn epoch() -> DateTime<Utc> {
@@ -255,11 +257,22 @@ pub async fn app_show(
     .fetch_optional(&pool)
     .await?
     .unwrap_or(false);
+    let inventory = sqlx::query!(
+        "SELECT i.id, i.status FROM inventory i
+         WHERE (i.consumer_key IS NOT NULL AND i.consumer_key = $1) OR lower(i.name) = lower($2)
+         ORDER BY (i.consumer_key IS NOT NULL AND i.consumer_key = $1) DESC LIMIT 1",
+        app.consumer_key,
+        app.name
+    )
+    .fetch_optional(&pool)
+    .await?
+    .map(|r| (r.id, r.status));
     Ok(Html(
         AppDetailPage {
             layout,
             can_act,
             blocked,
+            inventory,
             paged: after.is_some(),
             app,
             auths,

@@ -28,13 +28,14 @@ pub const PAGE: i64 = 50;
 /// The export reads at most this many apps (the query budget).
 pub const EXPORT_MAX: i64 = 10_000;
 
-pub const FLAGS: [(&str, &str); 6] = [
+pub const FLAGS: [(&str, &str); 7] = [
     ("new", "New since the date"),
     ("stale", "Stale: every token unused for 90 days"),
     ("wide_idle", "Many users, little use"),
     ("narrow_heavy", "Few users, heavy use"),
     ("until_revoked", "Refresh token valid until revoked"),
     ("uninstalled", "Uninstalled"),
+    ("unknown", "Unknown: not in the inventory"),
 ];
 
 pub const KINDS: [(&str, &str); 3] = [
@@ -185,6 +186,9 @@ pub struct AppRow {
     pub f_narrow_heavy: bool,
     pub f_until_revoked: bool,
     pub f_uninstalled: bool,
+    /// Not matched by any inventory entry (consumer key or name).
+    pub f_unknown: bool,
+    pub inventory_status: Option<String>,
     pub sk_num: i64,
     pub sk_txt: String,
 }
@@ -203,6 +207,7 @@ impl AppRow {
             (self.f_narrow_heavy, "narrow_heavy", "few users, heavy use"),
             (self.f_until_revoked, "until_revoked", "valid until revoked"),
             (self.f_uninstalled, "uninstalled", "uninstalled"),
+            (self.f_unknown, "unknown", "not in inventory"),
         ]
         .into_iter()
         .filter(|(on, _, _)| *on)
@@ -307,7 +312,8 @@ pub async fn fetch(pool: &PgPool, f: &Filter, limit: i64) -> sqlx::Result<Vec<Ap
                   requests_7d AS "requests_7d!", errors_7d AS "errors_7d!",
                   f_new AS "f_new!", f_stale AS "f_stale!", f_wide_idle AS "f_wide_idle!",
                   f_narrow_heavy AS "f_narrow_heavy!", f_until_revoked AS "f_until_revoked!",
-                  f_uninstalled AS "f_uninstalled!", sk_num AS "sk_num!", sk_txt AS "sk_txt!"
+                  f_uninstalled AS "f_uninstalled!", f_unknown AS "f_unknown!", inventory_status AS "inventory_status?",
+                  sk_num AS "sk_num!", sk_txt AS "sk_txt!"
            FROM (
              SELECT a.id, o.name AS org_name, a.name, a.kind, a.installed, a.refresh_policy, a.permitted_users,
                     a.first_seen_at, s.users, s.tokens, s.total_use, s.last_used_at, s.requests_24h, s.errors_24h,
@@ -318,6 +324,7 @@ pub async fn fetch(pool: &PgPool, f: &Filter, limit: i64) -> sqlx::Result<Vec<Ap
                     (s.users BETWEEN 1 AND $7 AND (s.total_use >= $8 OR s.requests_7d >= $8)) AS f_narrow_heavy,
                     coalesce(a.refresh_policy = 'valid_until_revoked', false) AS f_until_revoked,
                     NOT a.installed AS f_uninstalled,
+                    (inv.id IS NULL) AS f_unknown, inv.status AS inventory_status,
                     CASE $9::text
                       WHEN 'users' THEN s.users WHEN 'tokens' THEN s.tokens WHEN 'use' THEN s.total_use
                       WHEN 'last_used' THEN coalesce((extract(epoch FROM s.last_used_at) * 1000000)::bigint, -1)
@@ -332,6 +339,10 @@ pub async fn fetch(pool: &PgPool, f: &Filter, limit: i64) -> sqlx::Result<Vec<Ap
              FROM app_summary s
              JOIN sf_apps a ON a.org_id = s.org_id AND a.app_key = s.app_key
              JOIN orgs o ON o.id = s.org_id
+             LEFT JOIN LATERAL (
+                SELECT i.id, i.status FROM inventory i
+                WHERE (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) OR lower(i.name) = lower(a.name)
+                ORDER BY (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) DESC LIMIT 1) inv ON true
              WHERE ($1::uuid IS NULL OR s.org_id = $1) AND a.gone_at IS NULL
                AND ($2 = '' OR a.kind = $2)
                AND ($3 = '' OR strpos(lower(a.name), lower($3)) > 0)
@@ -339,7 +350,7 @@ pub async fn fetch(pool: &PgPool, f: &Filter, limit: i64) -> sqlx::Result<Vec<Ap
            WHERE CASE $4::text
                    WHEN 'new' THEN f_new WHEN 'stale' THEN f_stale WHEN 'wide_idle' THEN f_wide_idle
                    WHEN 'narrow_heavy' THEN f_narrow_heavy WHEN 'until_revoked' THEN f_until_revoked
-                   WHEN 'uninstalled' THEN f_uninstalled ELSE true END
+                   WHEN 'uninstalled' THEN f_uninstalled WHEN 'unknown' THEN f_unknown ELSE true END
              AND ($12::bigint IS NULL
                   OR ($10 AND (sk_num, sk_txt, id) < ($11, $13, $12))
                   OR (NOT $10 AND (sk_num, sk_txt, id) > ($11, $13, $12)))

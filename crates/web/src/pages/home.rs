@@ -51,6 +51,32 @@ pub struct HomePage {
     pub signals: Vec<Signal>,
     pub tokens_chart: Option<LineChart>,
     pub apps_chart: Option<LineChart>,
+    /// Reviews that are due: (text, link).
+    pub reminders: Vec<(String, &'static str)>,
+}
+
+/// The monthly review is due 30 days after the last completed one, the
+/// quarterly audit 90 days after; both are due before the first.
+async fn reminders(pool: &PgPool) -> sqlx::Result<Vec<(String, &'static str)>> {
+    let now = chrono::Utc::now();
+    let mut out = Vec::new();
+    for (kind, days, label) in [
+        ("monthly", 30, "monthly review"),
+        ("quarterly", 90, "quarterly audit of stale authorizations"),
+    ] {
+        match cockpit_db::reviews::last_completed(pool, kind).await? {
+            None => out.push((format!("The {label} has never been done."), "/reviews")),
+            Some(t) if now - t > chrono::Duration::days(days) => out.push((
+                format!(
+                    "The {label} is due: the last one was completed {} days ago.",
+                    (now - t).num_days()
+                ),
+                "/reviews",
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(out)
 }
 
 pub async fn home(
@@ -135,6 +161,7 @@ pub async fn home(
             signals,
             tokens_chart,
             apps_chart,
+            reminders: reminders(&pool).await?,
         }
         .render()?,
     ))
