@@ -407,23 +407,25 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
         0,
         "blocking removed every token of {app_name}"
     );
-    if let Some((client_id, secret)) = sim.sim.app_credentials(&app_name) {
-        let res = reqwest::Client::new()
-            .post(format!("{}/services/oauth2/token", sim.base_url))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", &client_id),
-                ("client_secret", &secret),
-            ])
-            .send()
-            .await
-            .unwrap();
-        let body = res.text().await.unwrap();
-        assert!(
-            body.contains("app_blocked"),
-            "new authorizations are refused: {body}"
-        );
-    }
+    let (client_id, secret) = sim
+        .sim
+        .app_credentials(&app_name)
+        .expect("sfsim knows the blocked app");
+    let res = reqwest::Client::new()
+        .post(format!("{}/services/oauth2/token", sim.base_url))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", &client_id),
+            ("client_secret", &secret),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("app_blocked"),
+        "new authorizations are refused: {body}"
+    );
     b.find(Locator::Css("form[action='/signout'] button"))
         .await
         .unwrap()

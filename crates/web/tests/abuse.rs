@@ -587,3 +587,22 @@ async fn sign_in_is_throttled_per_account(pool: PgPool) {
     .unwrap();
     assert_eq!(failures, 6);
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn action_buttons_only_for_admins(pool: PgPool) {
+    let w = world(&pool).await;
+    let (admin, _) = person(&pool, "ada@example.com", "admin", None).await;
+    let (viewer, _) = person(&pool, "vic@example.com", "viewer", None).await;
+    for page in [
+        format!("/apps/{}", w.ids["app"]),
+        format!("/users/{}", w.ids["uid"]),
+    ] {
+        let (_, _, html) = send(&pool, get(&page, Some(&admin))).await;
+        assert!(
+            html.contains("data-action=\"revoke_"),
+            "{page}: admins see revoke buttons"
+        );
+        let (_, _, html) = send(&pool, get(&page, Some(&viewer))).await;
+        assert!(!html.contains("data-action="), "{page}: viewers see none");
+    }
+}

@@ -74,6 +74,8 @@ pub struct UserDetailPage {
     pub truncated: bool,
     pub events: Vec<EventRow>,
     pub older: Option<String>,
+    /// The signed-in person may revoke in this user's org.
+    pub can_act: bool,
 }
 
 pub async fn user_show(
@@ -120,6 +122,9 @@ pub async fn user_show(
     });
     Ok(Html(
         UserDetailPage {
+            can_act: crate::auth::current()
+                .and_then(|u| u.role_in(user.org_id))
+                .is_some_and(|r| r >= cockpit_domain::role::Role::Admin),
             layout,
             user,
             tokens,
