@@ -149,6 +149,7 @@ async fn main() {
         .await
         .unwrap();
     let mut buf = String::with_capacity(rows.len() * 100);
+    let now = chrono::Utc::now();
     for (id, app, user, name) in &rows {
         cockpit_db::copy::CopyRow::new(&mut buf)
             .text(&org.to_string())
@@ -156,6 +157,7 @@ async fn main() {
             .text(app)
             .text(user)
             .text(name)
+            .time(now)
             .end();
     }
     let t = Instant::now();
