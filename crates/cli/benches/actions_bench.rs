@@ -10,10 +10,9 @@ use std::{sync::Arc, time::Instant};
 
 use cockpit_db::actions::{ActionKind, NewAction, request};
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_salesforce::SecretString;
 use cockpit_worker::{
     actions::{MAX_IN_FLIGHT, execute},
-    connect::{ConnectRequest, Credentials, connect},
+    connect::{ConnectRequest, connect},
     sync::{SyncSettings, sync_org},
 };
 use sfsim::{Sim, SimConfig};
@@ -49,18 +48,16 @@ async fn main() {
     let org = connect(
         &pool,
         &keyring,
-        ConnectRequest {
-            name: "bench".into(),
-            login_url: url::Url::parse(&c.login_url).unwrap(),
-            client_id: c.client_id.clone(),
-            client_secret: Some(SecretString::from(c.client_secret.clone())),
-            sandbox: false,
-            api_version: "66.0".into(),
-            credentials: Credentials::JwtBearer {
-                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
-                username: c.username.clone(),
-            },
-        },
+        ConnectRequest::jwt(
+            "bench",
+            &c.login_url,
+            &c.client_id,
+            Some(&c.client_secret),
+            &c.jwt_private_key_pem,
+            &c.username,
+            false,
+        )
+        .unwrap(),
     )
     .await
     .unwrap()

@@ -7,8 +7,7 @@ use std::{net::SocketAddr, path::PathBuf, sync::Arc, time::Duration};
 use anyhow::Context as _;
 use clap::Args;
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_worker::connect::{ConnectRequest, Credentials, connect};
-use secrecy::SecretString;
+use cockpit_worker::connect::{ConnectRequest, connect};
 use sfsim::{RunningSim, Sim, SimConfig};
 
 use crate::cli::DbArgs;
@@ -140,18 +139,15 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
                 let connected = connect(
                     &pool,
                     &keyring,
-                    ConnectRequest {
-                        name: name.into(),
-                        login_url: url::Url::parse(&c.login_url)?,
-                        client_id: c.client_id.clone(),
-                        client_secret: Some(SecretString::from(c.client_secret.clone())),
-                        sandbox: c.sandbox,
-                        api_version: cockpit_salesforce::DEFAULT_API_VERSION.into(),
-                        credentials: Credentials::JwtBearer {
-                            private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
-                            username: c.username.clone(),
-                        },
-                    },
+                    ConnectRequest::jwt(
+                        name,
+                        &c.login_url,
+                        &c.client_id,
+                        Some(&c.client_secret),
+                        &c.jwt_private_key_pem,
+                        &c.username,
+                        c.sandbox,
+                    )?,
                 )
                 .await
                 .with_context(|| format!("connecting {name}"))?;

@@ -9,10 +9,9 @@ use axum::http::{StatusCode, header};
 use cockpit_domain::secret::{Keyring, MasterKey};
 use cockpit_web::{AppState, router};
 use cockpit_worker::{
-    connect::{ConnectRequest, Credentials, connect},
+    connect::{ConnectRequest, connect},
     sync::{SyncSettings, sync_org},
 };
-use secrecy::SecretString;
 use sfsim::{Sim, SimConfig};
 use sqlx::PgPool;
 use tower::ServiceExt;
@@ -65,18 +64,16 @@ async fn inventory_monthly_review_and_quarterly_audit_through_the_pages(pool: Pg
     let org = connect(
         &pool,
         &keyring,
-        ConnectRequest {
-            name: "Acme".into(),
-            login_url: url::Url::parse(&c.login_url).unwrap(),
-            client_id: c.client_id.clone(),
-            client_secret: Some(SecretString::from(c.client_secret.clone())),
-            sandbox: false,
-            api_version: "66.0".into(),
-            credentials: Credentials::JwtBearer {
-                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
-                username: c.username.clone(),
-            },
-        },
+        ConnectRequest::jwt(
+            "Acme",
+            &c.login_url,
+            &c.client_id,
+            Some(&c.client_secret),
+            &c.jwt_private_key_pem,
+            &c.username,
+            false,
+        )
+        .unwrap(),
     )
     .await
     .unwrap()

@@ -42,6 +42,33 @@ pub struct ConnectRequest {
     pub credentials: Credentials,
 }
 
+impl ConnectRequest {
+    /// A JWT bearer connection: scripted set-ups, the demo, tests.
+    pub fn jwt(
+        name: &str,
+        login_url: &str,
+        client_id: &str,
+        client_secret: Option<&str>,
+        private_key_pem: &str,
+        username: &str,
+        sandbox: bool,
+    ) -> Result<ConnectRequest, WorkerError> {
+        Ok(ConnectRequest {
+            name: name.to_owned(),
+            login_url: Url::parse(login_url)
+                .map_err(|e| WorkerError::Invalid(format!("bad login URL: {e}")))?,
+            client_id: client_id.to_owned(),
+            client_secret: client_secret.map(|s| SecretString::from(s.to_owned())),
+            sandbox,
+            api_version: cockpit_salesforce::DEFAULT_API_VERSION.to_owned(),
+            credentials: Credentials::JwtBearer {
+                private_key_pem: SecretString::from(private_key_pem.to_owned()),
+                username: username.to_owned(),
+            },
+        })
+    }
+}
+
 /// What the connect learned, for the org page and the CLI.
 #[derive(Debug, Clone)]
 pub struct Connected {

@@ -5,15 +5,13 @@ use std::sync::Arc;
 
 use cockpit_db::actions::{ActionKind, NewAction, request};
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_salesforce::SecretString;
 use cockpit_worker::{
     actions::{Next, execute},
-    connect::{ConnectRequest, Credentials, connect},
+    connect::{ConnectRequest, connect},
     sync::{SyncSettings, sync_org},
 };
 use sfsim::{RunningSim, Sim, SimConfig};
 use sqlx::PgPool;
-use url::Url;
 use uuid::Uuid;
 
 struct Setup {
@@ -37,18 +35,16 @@ async fn setup(pool: &PgPool, tokens: usize) -> Setup {
     let org = connect(
         pool,
         &keyring,
-        ConnectRequest {
-            name: "Acme".into(),
-            login_url: Url::parse(&c.login_url).unwrap(),
-            client_id: c.client_id.clone(),
-            client_secret: Some(SecretString::from(c.client_secret.clone())),
-            sandbox: false,
-            api_version: "66.0".into(),
-            credentials: Credentials::JwtBearer {
-                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
-                username: c.username.clone(),
-            },
-        },
+        ConnectRequest::jwt(
+            "Acme",
+            &c.login_url,
+            &c.client_id,
+            Some(&c.client_secret),
+            &c.jwt_private_key_pem,
+            &c.username,
+            false,
+        )
+        .unwrap(),
     )
     .await
     .unwrap()

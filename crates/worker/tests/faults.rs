@@ -5,14 +5,12 @@
 use std::sync::Arc;
 
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_salesforce::SecretString;
 use cockpit_worker::{
-    connect::{ConnectRequest, Credentials, connect},
+    connect::{ConnectRequest, connect},
     sync::{SyncSettings, sync_org},
 };
 use sfsim::{Fault, Sim, SimConfig};
 use sqlx::PgPool;
-use url::Url;
 use uuid::Uuid;
 
 /// The live snapshot, as a fingerprint that any change would move.
@@ -50,18 +48,16 @@ async fn faults_mid_sync_keep_the_previous_snapshot(pool: PgPool) {
     let org = connect(
         &pool,
         &keyring,
-        ConnectRequest {
-            name: "Acme".into(),
-            login_url: Url::parse(&c.login_url).unwrap(),
-            client_id: c.client_id.clone(),
-            client_secret: Some(SecretString::from(c.client_secret.clone())),
-            sandbox: false,
-            api_version: "66.0".into(),
-            credentials: Credentials::JwtBearer {
-                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
-                username: c.username.clone(),
-            },
-        },
+        ConnectRequest::jwt(
+            "Acme",
+            &c.login_url,
+            &c.client_id,
+            Some(&c.client_secret),
+            &c.jwt_private_key_pem,
+            &c.username,
+            false,
+        )
+        .unwrap(),
     )
     .await
     .unwrap()

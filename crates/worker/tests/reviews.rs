@@ -9,15 +9,13 @@ use cockpit_domain::{
     inventory::parse_csv,
     secret::{Keyring, MasterKey},
 };
-use cockpit_salesforce::SecretString;
 use cockpit_worker::{
     actions::{Next, execute},
-    connect::{ConnectRequest, Credentials, connect},
+    connect::{ConnectRequest, connect},
     sync::{SyncSettings, sync_org},
 };
 use sfsim::{Sim, SimConfig};
 use sqlx::PgPool;
-use url::Url;
 
 const ACTOR: &str = "user:rita@example.com";
 
@@ -36,18 +34,16 @@ async fn inventory_monthly_review_and_quarterly_audit(pool: PgPool) {
     let org = connect(
         &pool,
         &keyring,
-        ConnectRequest {
-            name: "Acme".into(),
-            login_url: Url::parse(&c.login_url).unwrap(),
-            client_id: c.client_id.clone(),
-            client_secret: Some(SecretString::from(c.client_secret.clone())),
-            sandbox: false,
-            api_version: "66.0".into(),
-            credentials: Credentials::JwtBearer {
-                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
-                username: c.username.clone(),
-            },
-        },
+        ConnectRequest::jwt(
+            "Acme",
+            &c.login_url,
+            &c.client_id,
+            Some(&c.client_secret),
+            &c.jwt_private_key_pem,
+            &c.username,
+            false,
+        )
+        .unwrap(),
     )
     .await
     .unwrap()

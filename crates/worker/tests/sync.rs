@@ -4,14 +4,12 @@
 use std::sync::Arc;
 
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_salesforce::SecretString;
 use cockpit_worker::{
-    connect::{ConnectRequest, Credentials, connect},
+    connect::{ConnectRequest, connect},
     sync::{SyncSettings, sync_org},
 };
 use sfsim::{RunningSim, Sim, SimConfig};
 use sqlx::PgPool;
-use url::Url;
 use uuid::Uuid;
 
 fn keyring() -> Arc<Keyring> {
@@ -34,18 +32,16 @@ async fn connect_jwt(pool: &PgPool, keyring: &Keyring, sim: &RunningSim, name: &
     connect(
         pool,
         keyring,
-        ConnectRequest {
-            name: name.into(),
-            login_url: Url::parse(&c.login_url).unwrap(),
-            client_id: c.client_id.clone(),
-            client_secret: Some(SecretString::from(c.client_secret.clone())),
-            sandbox: false,
-            api_version: "66.0".into(),
-            credentials: Credentials::JwtBearer {
-                private_key_pem: SecretString::from(c.jwt_private_key_pem.clone()),
-                username: c.username.clone(),
-            },
-        },
+        ConnectRequest::jwt(
+            name,
+            &c.login_url,
+            &c.client_id,
+            Some(&c.client_secret),
+            &c.jwt_private_key_pem,
+            &c.username,
+            false,
+        )
+        .unwrap(),
     )
     .await
     .unwrap()
