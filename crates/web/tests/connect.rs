@@ -158,6 +158,72 @@ async fn connect_an_org_from_the_web(pool: PgPool) {
     let (status, _, body) = send(&state, get(&local, Some(&cookie))).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("start again"));
+
+    // Disconnect: the cockpit's own refresh token is revoked at Salesforce,
+    // the stored secrets and the org are gone.
+    let org: uuid::Uuid = org_page.trim_start_matches("/orgs/").parse().unwrap();
+    let sealed: Vec<u8> = sqlx::query_scalar(
+        "SELECT sealed FROM org_secrets WHERE org_id = $1 AND field = 'refresh_token'",
+    )
+    .bind(org)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let refresh = state
+        .keyring
+        .as_ref()
+        .unwrap()
+        .open_str(
+            cockpit_domain::secret::SecretScope::org(
+                org,
+                cockpit_domain::secret::SecretField::RefreshToken,
+            ),
+            &sealed,
+        )
+        .unwrap();
+    let (status, headers, body) = send(
+        &state,
+        post(
+            &format!("/orgs/{org}/disconnect"),
+            Some(&cookie),
+            Some(BASE),
+            format!("csrf={csrf}"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    assert_eq!(headers[header::LOCATION], "/orgs");
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM org_secrets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "secrets deleted");
+    let res = reqwest::Client::new()
+        .post(format!("{}/services/oauth2/token", c.login_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            (
+                "refresh_token",
+                secrecy::ExposeSecret::expose_secret(&refresh),
+            ),
+            ("client_id", c.client_id.as_str()),
+            ("client_secret", c.client_secret.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body = res.text().await.unwrap();
+    assert!(
+        body.contains("invalid_grant"),
+        "the cockpit's grant is revoked at Salesforce: {body}"
+    );
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action IN ('org.connected', 'org.disconnected')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 2);
 }
 
 fn urlencode(s: &str) -> String {
