@@ -5,17 +5,8 @@ use std::{
     process::{Command, Output, Stdio},
 };
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
-
-fn url(opts: &sqlx::postgres::PgConnectOptions) -> String {
-    format!(
-        "postgres://{}@{}:{}/{}",
-        opts.get_username(),
-        opts.get_host(),
-        opts.get_port(),
-        opts.get_database().unwrap()
-    )
-}
+mod common;
+use common::{BIN, text};
 
 fn run(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(BIN)
@@ -38,20 +29,12 @@ fn run(db: &str, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[sqlx::test(migrations = false)]
 async fn user_add_refuses_weak_passwords_and_audit_verifies(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
-    let db = url(&opts);
+    let db = common::db_url(&opts);
     let out = tokio::task::spawn_blocking({
         let db = db.clone();
         move || {

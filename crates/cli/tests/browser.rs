@@ -10,10 +10,10 @@ use std::{
 };
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use sfsim::{Sim, SimConfig};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
-const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+mod common;
+use common::{BIN, KEY};
+
 const ADMIN: (&str, &str) = ("ada@example.com", "correct horse battery staple");
 const VIEWER: (&str, &str) = ("vic@example.com", "purple elephant marmalade window");
 
@@ -149,6 +149,22 @@ async fn text(c: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// Fills in the reason on a confirmation page and submits it.
+async fn submit_with_reason(c: &Client, reason: &str) {
+    c.find(Locator::Css("textarea#reason"))
+        .await
+        .unwrap()
+        .send_keys(reason)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/actions'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
 /// Reloads an action's page until it has finished.
 async fn wait_for_action(c: &Client) -> String {
     for _ in 0..120 {
@@ -168,25 +184,11 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
     opts: sqlx::postgres::PgConnectOptions,
 ) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let db = format!(
-        "postgres://{}@{}:{}/{}",
-        opts.get_username(),
-        opts.get_host(),
-        opts.get_port(),
-        opts.get_database().unwrap()
-    );
-    let sim = Sim::spawn(SimConfig {
-        tokens: 3_000,
-        users: 500,
-        apps: 20,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let db = common::db_url(&opts);
+    let org = common::SimOrg::start(3_000, 500, 20).await;
+    let sim = &org.sim;
     let c = sim.credentials.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    std::fs::write(&key, &c.jwt_private_key_pem).unwrap();
+    let key = org.key.clone();
     let db2 = db.clone();
     tokio::task::spawn_blocking(move || {
         cockpit(
@@ -314,18 +316,7 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
         .await
         .unwrap();
     shot(&b, "05-confirm-revoke").await;
-    b.find(Locator::Css("textarea#reason"))
-        .await
-        .unwrap()
-        .send_keys("INC-42: token replayed from an unknown IP")
-        .await
-        .unwrap();
-    b.find(Locator::Css("form[action='/actions'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_with_reason(&b, "INC-42: token replayed from an unknown IP").await;
     if b.wait()
         .for_element(Locator::Css("#count-revoked"))
         .await
@@ -384,18 +375,7 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
         "{warning}"
     );
     shot(&b, "08-confirm-block").await;
-    b.find(Locator::Css("textarea#reason"))
-        .await
-        .unwrap()
-        .send_keys("Vendor breach: block until rotated")
-        .await
-        .unwrap();
-    b.find(Locator::Css("form[action='/actions'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    submit_with_reason(&b, "Vendor breach: block until rotated").await;
     b.wait()
         .for_element(Locator::Css("#count-revoked"))
         .await

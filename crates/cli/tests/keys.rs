@@ -4,9 +4,9 @@
 
 use std::process::{Command, Output};
 
-use sfsim::{Sim, SimConfig};
+mod common;
+use common::{BIN, text};
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
 const K1: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 const K2: &str = "KysrKysrKysrKysrKysrKysrKysrKysrKysrKysrKys=";
 
@@ -22,38 +22,16 @@ fn run(db: &str, key: &str, previous: Option<&str>, args: &[&str]) -> Output {
     cmd.output().unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[sqlx::test(migrations = false)]
 async fn rotate_reseals_everything_and_is_resumable(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
-    let db = format!(
-        "postgres://{}@{}:{}/{}",
-        opts.get_username(),
-        opts.get_host(),
-        opts.get_port(),
-        opts.get_database().unwrap()
-    );
-    let sim = Sim::spawn(SimConfig {
-        tokens: 300,
-        users: 60,
-        apps: 6,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let db = common::db_url(&opts);
+    let org = common::SimOrg::start(300, 60, 6).await;
+    let sim = &org.sim;
     let c = sim.credentials.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    std::fs::write(&key, &c.jwt_private_key_pem).unwrap();
+    let key = org.key.clone();
     let db2 = db.clone();
     let out = tokio::task::spawn_blocking(move || {
         let add = run(

@@ -6,10 +6,10 @@ use std::{
     time::Duration,
 };
 
-use sfsim::{Fault, Sim, SimConfig};
+use sfsim::Fault;
 
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
-const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+mod common;
+use common::{BIN, KEY};
 
 fn cockpit(db: &str) -> Command {
     let mut c = Command::new(BIN);
@@ -33,25 +33,11 @@ async fn kill_nine_mid_sync_then_restart(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
-    let db = format!(
-        "postgres://{}@{}:{}/{}",
-        opts.get_username(),
-        opts.get_host(),
-        opts.get_port(),
-        opts.get_database().unwrap()
-    );
-    let sim = Sim::spawn(SimConfig {
-        tokens: 6_000,
-        users: 700,
-        apps: 15,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let db = common::db_url(&opts);
+    let org = common::SimOrg::start(6_000, 700, 15).await;
+    let sim = &org.sim;
     let c = sim.credentials.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    std::fs::write(&key, &c.jwt_private_key_pem).unwrap();
+    let key = org.key.clone();
     let (db2, key2) = (db.clone(), key.clone());
     tokio::task::spawn_blocking(move || {
         let ok = cockpit(&db2)

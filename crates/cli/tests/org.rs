@@ -3,10 +3,8 @@
 
 use std::process::{Command, Output};
 
-use sfsim::{Sim, SimConfig};
-
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
-const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio="; // 32 x '*'
+mod common;
+use common::{BIN, KEY, text};
 
 fn cockpit(db: &str, args: &[&str]) -> Output {
     Command::new(BIN)
@@ -18,38 +16,16 @@ fn cockpit(db: &str, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[sqlx::test(migrations = false)]
 async fn org_add_sync_list_remove(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
-    let db = format!(
-        "postgres://{}@{}:{}/{}",
-        opts.get_username(),
-        opts.get_host(),
-        opts.get_port(),
-        opts.get_database().unwrap()
-    );
-    let sim = Sim::spawn(SimConfig {
-        tokens: 3_000,
-        users: 400,
-        apps: 15,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
+    let db = common::db_url(&opts);
+    let org = common::SimOrg::start(3_000, 400, 15).await;
+    let sim = &org.sim;
     let c = sim.credentials.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    std::fs::write(&key, &c.jwt_private_key_pem).unwrap();
+    let key = org.key.clone();
 
     let db2 = db.clone();
     let out = tokio::task::spawn_blocking(move || {

@@ -1,0 +1,85 @@
+//! Shared by the command-line tests: the binary, a database URL from the
+//! test's fresh database, and a simulated org with its JWT key on disk.
+
+#![allow(dead_code)]
+
+use std::{path::PathBuf, process::Output};
+
+use sfsim::{RunningSim, Sim, SimConfig};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
+/// A master key: base64 of 32 × '*'.
+pub const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+/// The URL of the database `#[sqlx::test]` made for this test.
+pub fn db_url(opts: &sqlx::postgres::PgConnectOptions) -> String {
+    format!(
+        "postgres://{}@{}:{}/{}",
+        opts.get_username(),
+        opts.get_host(),
+        opts.get_port(),
+        opts.get_database().expect("test database name")
+    )
+}
+
+/// Everything a command printed.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A running simulated org, and its JWT private key written to a file.
+pub struct SimOrg {
+    pub sim: RunningSim,
+    pub key: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl SimOrg {
+    pub async fn start(tokens: usize, users: usize, apps: usize) -> SimOrg {
+        let sim = Sim::spawn(SimConfig {
+            tokens,
+            users,
+            apps,
+            ..SimConfig::default()
+        })
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, &sim.credentials.jwt_private_key_pem).unwrap();
+        SimOrg {
+            sim,
+            key,
+            _dir: dir,
+        }
+    }
+
+    /// `org add` arguments for the JWT bearer flow, as an operator types them.
+    pub fn org_add(&self, name: &str) -> Vec<String> {
+        let c = &self.sim.credentials;
+        [
+            "org",
+            "add",
+            "--name",
+            name,
+            "--login-url",
+            &c.login_url,
+            "--client-id",
+            &c.client_id,
+            "--jwt-key",
+            self.key.to_str().unwrap(),
+            "--username",
+            &c.username,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    }
+}
+
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
