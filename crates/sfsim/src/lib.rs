@@ -81,6 +81,11 @@ pub struct SimConfig {
     pub rotate_refresh_tokens: bool,
     /// Redirect URIs the cockpit app accepts besides any http loopback URI.
     pub extra_redirect_uris: Vec<String>,
+    /// Custom attributes of the cockpit's app, put in its id_tokens and
+    /// userinfo as `custom_attributes` (name, formula). Formulas understood:
+    /// `$User.Department`, `$User.Title`, `$User.Username`, `$Profile.Name`;
+    /// anything else is a literal. Empty by default, as in a new org.
+    pub custom_attributes: Vec<(String, String)>,
 }
 
 impl Default for SimConfig {
@@ -96,6 +101,7 @@ impl Default for SimConfig {
             sandbox: false,
             rotate_refresh_tokens: false,
             extra_redirect_uris: Vec::new(),
+            custom_attributes: Vec::new(),
         }
     }
 }

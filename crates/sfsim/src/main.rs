@@ -59,6 +59,10 @@ struct Args {
         value_delimiter = ','
     )]
     redirect_uris: Vec<String>,
+    /// Custom attribute of the cockpit's app for id_tokens and userinfo, as
+    /// NAME=FORMULA (e.g. `cockpit_role=$Profile.Name`); repeatable.
+    #[arg(long = "custom-attribute", env = "SFSIM_CUSTOM_ATTRIBUTES", value_delimiter = ',', value_parser = name_value)]
+    custom_attributes: Vec<(String, String)>,
     /// Fault: delay every response by this many milliseconds.
     #[arg(long, env = "SFSIM_FAULT_LATENCY_MS")]
     fault_latency_ms: Option<u64>,
@@ -122,6 +126,13 @@ fn write_files(path: &PathBuf, creds: &mut Credentials) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn name_value(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .filter(|(n, _)| !n.is_empty())
+        .map(|(n, v)| (n.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected NAME=FORMULA, got {s:?}"))
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -142,6 +153,7 @@ async fn main() -> anyhow::Result<()> {
         sandbox: args.sandbox,
         rotate_refresh_tokens: args.rotate_refresh_tokens,
         extra_redirect_uris: args.redirect_uris,
+        custom_attributes: args.custom_attributes,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

@@ -252,6 +252,8 @@ pub struct AuthCode {
     pub redirect_uri: String,
     pub challenge: Option<String>,
     pub scope: String,
+    /// OpenID Connect `nonce` of the authorize request, echoed in the id_token.
+    pub nonce: Option<String>,
     pub expires: Ts,
 }
 

@@ -55,6 +55,11 @@ pub fn routes() -> Router<Sim> {
         .route("/services/oauth2/revoke", get(revoke_get).post(revoke_post))
         .route("/services/oauth2/introspect", post(introspect))
         .route("/services/oauth2/userinfo", get(userinfo).post(userinfo))
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/id/keys", get(jwks))
         .route("/id/{org}/{user}", get(identity))
         .route("/setup/secur/RemoteAccessErrorPage.apexp", get(error_page))
 }
@@ -394,6 +399,7 @@ async fn authorize_post(
                     redirect_uri: v.redirect_uri.clone(),
                     challenge,
                     scope,
+                    nonce: p.get("nonce").filter(|n| !n.is_empty()).cloned(),
                     expires: now + 15 * 60_000,
                 },
             );
@@ -476,6 +482,75 @@ fn identity_url(base: &str, org: &str, user: u32) -> String {
     format!("{base}/id/{org}/{}", ids::make_id(ids::USER, user as u64))
 }
 
+/// Key id of the simulator's signing key in `/id/keys` and id_token headers.
+/// [C] Salesforce publishes several keys with short numeric ids ("250", ...).
+const JWKS_KEY_ID: &str = "sim250";
+
+/// `custom_attributes` of the cockpit's own app for a user, when configured
+/// (SimConfig::custom_attributes). Other apps have none.
+fn custom_attributes(sim: &Sim, st: &OrgState, user: u32, app: u32) -> Option<serde_json::Value> {
+    let attrs = &sim.inner.config.custom_attributes;
+    if app != 0 || attrs.is_empty() {
+        return None;
+    }
+    let u = st.users.get(user as usize)?;
+    let value = |formula: &str| match formula {
+        "$User.Department" => DEPARTMENTS[u.department as usize].to_owned(),
+        "$User.Title" => TITLES[u.title as usize].to_owned(),
+        "$User.Username" => u.username.clone(),
+        "$Profile.Name" => PROFILES[u.profile as usize].0.to_owned(),
+        literal => literal.to_owned(),
+    };
+    Some(serde_json::Value::Object(
+        attrs
+            .iter()
+            .map(|(name, formula)| (name.clone(), value(formula).into()))
+            .collect(),
+    ))
+}
+
+/// OpenID Connect discovery, as Salesforce serves it at
+/// `https://login.salesforce.com/.well-known/openid-configuration` (trimmed to
+/// what the simulator implements). The issuer is the host it was asked on,
+/// as with a My Domain.
+async fn openid_configuration(headers: HeaderMap) -> Response {
+    let base = base_url(&headers);
+    axum::Json(json!({
+        "issuer": base,
+        "authorization_endpoint": format!("{base}/services/oauth2/authorize"),
+        "token_endpoint": format!("{base}/services/oauth2/token"),
+        "revocation_endpoint": format!("{base}/services/oauth2/revoke"),
+        "userinfo_endpoint": format!("{base}/services/oauth2/userinfo"),
+        "introspection_endpoint": format!("{base}/services/oauth2/introspect"),
+        "jwks_uri": format!("{base}/id/keys"),
+        "scopes_supported": ["id", "api", "web", "full", "chatter_api", "visualforce", "refresh_token", "openid", "profile", "email", "address", "phone", "offline_access", "custom_permissions", "wave_api"],
+        "response_types_supported": ["code", "token", "token id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "display_values_supported": ["page", "popup", "touch"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "private_key_jwt"],
+        "code_challenge_methods_supported": ["S256", "plain"],
+        "claims_supported": ["active", "address", "email", "email_verified", "family_name", "given_name", "is_app_installed", "language", "locale", "name", "nickname", "organization_id", "phone_number", "phone_number_verified", "photos", "picture", "preferred_username", "profile", "sub", "updated_at", "urls", "user_id", "user_type", "zoneinfo", "custom_attributes"],
+    }))
+    .into_response()
+}
+
+/// The public keys id_tokens are signed with.
+async fn jwks() -> Response {
+    let key = jsonwebtoken::EncodingKey::from_rsa_pem(crate::JWT_PRIVATE_KEY_PEM.as_bytes())
+        .and_then(|k| {
+            jsonwebtoken::jwk::Jwk::from_encoding_key(&k, jsonwebtoken::Algorithm::RS256)
+        });
+    match key {
+        Ok(mut jwk) => {
+            jwk.common.key_id = Some(JWKS_KEY_ID.into());
+            jwk.common.public_key_use = Some(jsonwebtoken::jwk::PublicKeyUse::Signature);
+            axum::Json(json!({ "keys": [jwk] })).into_response()
+        }
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn issue(
     sim: &Sim,
@@ -488,6 +563,7 @@ fn issue(
     scope: &str,
     subtype: u8,
     now: Ts,
+    nonce: Option<&str>,
 ) -> Response {
     let org15 = sim.org15().to_string();
     let access = st.new_session(
@@ -529,19 +605,22 @@ fn issue(
             .map(|a| a.consumer_key.clone())
             .unwrap_or_default();
         let u = &st.users[user as usize];
-        let claims = serde_json::json!({
+        let mut claims = serde_json::json!({
             "iss": base, "sub": id, "aud": app_key, "iat": now / 1000, "exp": now / 1000 + 300,
             "at_hash": URL_SAFE_NO_PAD.encode(&Sha256::digest(access.as_bytes())[..16]),
             "preferred_username": u.username, "name": u.name(), "email": u.username,
+            "email_verified": true,
         });
+        if let Some(n) = nonce {
+            claims["nonce"] = n.into();
+        }
+        if let Some(attrs) = custom_attributes(sim, st, user, app) {
+            claims["custom_attributes"] = attrs;
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some(JWKS_KEY_ID.into());
         jsonwebtoken::EncodingKey::from_rsa_pem(crate::JWT_PRIVATE_KEY_PEM.as_bytes())
-            .and_then(|k| {
-                jsonwebtoken::encode(
-                    &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
-                    &claims,
-                    &k,
-                )
-            })
+            .and_then(|k| jsonwebtoken::encode(&header, &claims, &k))
             .unwrap_or_default()
     });
     let body = TokenResponse {
@@ -680,7 +759,17 @@ fn token_inner(
                 (NONE, None)
             };
             Ok(issue(
-                sim, &mut st, base, c.user, app, seq, rt, &c.scope, 1, now,
+                sim,
+                &mut st,
+                base,
+                c.user,
+                app,
+                seq,
+                rt,
+                &c.scope,
+                1,
+                now,
+                c.nonce.as_deref(),
             ))
         }
         "refresh_token" => {
@@ -751,6 +840,7 @@ fn token_inner(
                 "refresh_token api",
                 2,
                 now,
+                None,
             ))
         }
         "password" => {
@@ -782,14 +872,14 @@ fn token_inner(
             }
             let scope = p.get("scope").cloned().unwrap_or_else(|| "api".into());
             Ok(issue(
-                sim, &mut st, base, user, app, NONE, None, &scope, 3, now,
+                sim, &mut st, base, user, app, NONE, None, &scope, 3, now, None,
             ))
         }
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
             let assertion = p.get("assertion").map(String::as_str).unwrap_or("");
             let (user, app) = jwt_bearer(&st, base, assertion, now)?;
             Ok(issue(
-                sim, &mut st, base, user, app, NONE, None, "api", 4, now,
+                sim, &mut st, base, user, app, NONE, None, "api", 4, now, None,
             ))
         }
         // Only valid on the My Domain host; with one listener every host is the My Domain.
@@ -809,7 +899,7 @@ fn token_inner(
                 ));
             }
             Ok(issue(
-                sim, &mut st, base, run_as, app, NONE, None, "api", 5, now,
+                sim, &mut st, base, run_as, app, NONE, None, "api", 5, now, None,
             ))
         }
         "" => Err(OAuthError::new(
@@ -1103,7 +1193,7 @@ async fn userinfo(State(sim): State<Sim>, headers: HeaderMap) -> Response {
     let base = base_url(&headers);
     let u = &st.users[s.user as usize];
     let id = identity_json(&sim, &st, &base, s.user);
-    axum::Json(json!({
+    let mut info = json!({
         "sub": identity_url(&base, &sim.inner.org_id, s.user),
         "user_id": ids::make_id(ids::USER, s.user as u64),
         "organization_id": sim.inner.org_id,
@@ -1127,6 +1217,9 @@ async fn userinfo(State(sim): State<Sim>, headers: HeaderMap) -> Response {
         "utcOffset": -28800000,
         "updated_at": crate::query::sf_datetime(u.modified),
         "is_app_installed": true,
-    }))
-    .into_response()
+    });
+    if let Some(attrs) = custom_attributes(&sim, &st, s.user, s.app) {
+        info["custom_attributes"] = attrs;
+    }
+    axum::Json(info).into_response()
 }

@@ -737,3 +737,78 @@ async fn soap_partner_login() {
     assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(r.text().await.unwrap().contains("INVALID_LOGIN"));
 }
+
+#[tokio::test]
+async fn openid_discovery_keys_verify_id_tokens_with_custom_attributes() {
+    let t = start(SimConfig {
+        custom_attributes: vec![
+            ("role".into(), "$Profile.Name".into()),
+            ("team".into(), "Security <&>".into()),
+        ],
+        ..SimConfig::default()
+    })
+    .await;
+    let c = t.rs.credentials.clone();
+    let disco: Value = t
+        .http
+        .get(t.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(disco["issuer"], t.rs.base_url.as_str());
+    assert_eq!(
+        disco["authorization_endpoint"],
+        format!("{}/services/oauth2/authorize", t.rs.base_url)
+    );
+    let jwks: jsonwebtoken::jwk::JwkSet = t
+        .http
+        .get(disco["jwks_uri"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let (s, tok) = token_call(
+        &t,
+        &[
+            ("grant_type", "password"),
+            ("username", &c.username),
+            ("password", &c.password),
+            ("client_id", &c.client_id),
+            ("client_secret", &c.client_secret),
+            ("scope", "api openid"),
+        ],
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let id_token = tok["id_token"].as_str().unwrap();
+    let kid = jsonwebtoken::decode_header(id_token).unwrap().kid.unwrap();
+    let jwk = jwks.find(&kid).expect("the signing key is published");
+    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    v.set_audience(&[c.client_id.as_str()]);
+    v.set_issuer(&[t.rs.base_url.as_str()]);
+    let claims = jsonwebtoken::decode::<Value>(id_token, &key, &v)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["custom_attributes"]["role"], "System Administrator");
+    assert_eq!(claims["custom_attributes"]["team"], "Security <&>");
+    assert!(claims.get("nonce").is_none(), "no nonce was asked for");
+
+    let info: Value = t
+        .http
+        .get(t.url("/services/oauth2/userinfo"))
+        .bearer_auth(tok["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["custom_attributes"]["role"], "System Administrator");
+}
