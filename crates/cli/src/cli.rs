@@ -113,7 +113,7 @@ pub enum LogFormat {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Apply migrations, run scheduled syncs and serve the web interface until SIGTERM or Ctrl-C.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Create the database if needed, apply migrations, and exit.
     Migrate,
     /// Connect, list and remove Salesforce orgs.
@@ -148,6 +148,92 @@ pub struct ServeArgs {
     /// Do not run syncs and background jobs in this process (run them elsewhere).
     #[arg(long, env = "COCKPIT_NO_WORKER")]
     pub no_worker: bool,
+
+    #[command(flatten)]
+    pub sso: SsoArgs,
+}
+
+/// OpenID Connect single sign-on (off unless an issuer is given).
+#[derive(Debug, Clone, clap::Args)]
+pub struct SsoArgs {
+    /// Issuer URL of the identity provider (its discovery document is read
+    /// from ISSUER/.well-known/openid-configuration), e.g.
+    /// https://example.okta.com, https://login.microsoftonline.com/TENANT/v2.0,
+    /// https://accounts.google.com or https://login.salesforce.com.
+    #[arg(long, env = "COCKPIT_OIDC_ISSUER")]
+    pub oidc_issuer: Option<url::Url>,
+
+    /// Client id of the cockpit's app at the provider. Its redirect URI is
+    /// PUBLIC_URL/signin/sso/callback.
+    #[arg(long, env = "COCKPIT_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+
+    /// Client secret of that app (omit for a public client using PKCE only).
+    #[arg(long, env = "COCKPIT_OIDC_CLIENT_SECRET", hide_env_values = true)]
+    pub oidc_client_secret: Option<SecretString>,
+
+    /// Scopes asked for besides `openid`.
+    #[arg(
+        long,
+        env = "COCKPIT_OIDC_SCOPES",
+        default_value = "email profile",
+        value_delimiter = ' '
+    )]
+    pub oidc_scopes: Vec<String>,
+
+    /// Claim that carries groups or the role; a dotted path reaches into
+    /// objects (`custom_attributes.cockpit_role` with Salesforce).
+    #[arg(long, env = "COCKPIT_OIDC_ROLE_CLAIM", default_value = "groups")]
+    pub oidc_role_claim: String,
+
+    /// Claim value to role, e.g. `secops=analyst,it-admins=admin`. With
+    /// neither a map nor a default role, roles are granted in the cockpit.
+    #[arg(long, env = "COCKPIT_OIDC_ROLE_MAP")]
+    pub oidc_role_map: Option<String>,
+
+    /// Role for people whose claim maps to no role (default: refused).
+    #[arg(long, env = "COCKPIT_OIDC_DEFAULT_ROLE")]
+    pub oidc_default_role: Option<String>,
+
+    /// Name on the sign-in button ("Sign in with …").
+    #[arg(long, env = "COCKPIT_OIDC_LABEL", default_value = "single sign-on")]
+    pub oidc_label: String,
+}
+
+impl SsoArgs {
+    pub fn config(&self) -> anyhow::Result<Option<cockpit_web::oidc::SsoConfig>> {
+        let Some(issuer) = &self.oidc_issuer else {
+            return Ok(None);
+        };
+        let client_id = self.oidc_client_id.clone().ok_or_else(|| {
+            anyhow::anyhow!("COCKPIT_OIDC_ISSUER is set: set COCKPIT_OIDC_CLIENT_ID too")
+        })?;
+        let role_map = cockpit_web::oidc::SsoConfig::parse_role_map(
+            self.oidc_role_map.as_deref().unwrap_or(""),
+        )
+        .map_err(|e| anyhow::anyhow!("COCKPIT_OIDC_ROLE_MAP: {e}"))?;
+        let default_role = match self.oidc_default_role.as_deref() {
+            None | Some("") => None,
+            Some(r) => Some(cockpit_domain::role::Role::parse(r).ok_or_else(|| {
+                anyhow::anyhow!("COCKPIT_OIDC_DEFAULT_ROLE: {r:?} is not viewer, analyst or admin")
+            })?),
+        };
+        Ok(Some(cockpit_web::oidc::SsoConfig {
+            issuer: issuer.as_str().trim_end_matches('/').to_owned(),
+            client_id,
+            client_secret: self.oidc_client_secret.clone(),
+            scopes: self
+                .oidc_scopes
+                .iter()
+                .filter(|s| !s.is_empty())
+                .cloned()
+                .collect(),
+            role_claim: self.oidc_role_claim.clone(),
+            role_map,
+            default_role,
+            label: self.oidc_label.chars().take(60).collect(),
+        }))
+    }
 }
 
 pub fn init_tracing(format: LogFormat) {
@@ -167,7 +253,7 @@ pub fn init_tracing(format: LogFormat) {
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Serve(args) => crate::serve::serve(&cli.db, &cli.keys, args).await,
+        Command::Serve(args) => crate::serve::serve(&cli.db, &cli.keys, *args).await,
         Command::Migrate => {
             let pool = crate::serve::open_database(&cli.db).await?;
             tracing::info!("migrations applied");

@@ -224,5 +224,5 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
         args.data_dir.display()
     );
     eprintln!("  Syncs run every 15 minutes; press Ctrl-C to stop.");
-    crate::serve::run_server(pool, Some(keyring), listener, &public).await
+    crate::serve::run_server(pool, Some(keyring), listener, &public, None).await
 }

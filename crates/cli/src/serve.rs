@@ -50,7 +50,18 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
         .public_url
         .map(|u| u.to_string())
         .unwrap_or_else(|| format!("http://{}", args.listen));
-    run_server(pool, keyring.filter(|_| !args.no_worker), listener, &public).await
+    let sso = args.sso.config()?;
+    if sso.is_some() && keys.master_key.is_none() {
+        anyhow::bail!("single sign-on needs COCKPIT_MASTER_KEY (it seals sign-ins in progress)");
+    }
+    run_server(
+        pool,
+        keyring.filter(|_| !args.no_worker),
+        listener,
+        &public,
+        sso,
+    )
+    .await
 }
 
 /// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C.
@@ -59,10 +70,15 @@ pub async fn run_server(
     keyring: Option<Arc<Keyring>>,
     listener: tokio::net::TcpListener,
     public_url: &str,
+    sso: Option<cockpit_web::oidc::SsoConfig>,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(pool.clone(), public_url);
     state.keyring = keyring.clone();
+    if let Some(config) = sso {
+        tracing::info!(issuer = %config.issuer, "single sign-on is on");
+        state.sso = Some(cockpit_web::oidc::Sso::new(config, &state.public_url)?);
+    }
     if cockpit_db::accounts::count(&pool).await? == 0 {
         let token = cockpit_web::auth::random_token();
         tracing::warn!(

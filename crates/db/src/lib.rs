@@ -12,6 +12,7 @@ pub mod inventory;
 pub mod jobs;
 pub mod orgs;
 pub mod reviews;
+pub mod sso;
 pub mod sync;
 
 pub use connect::{ConnectError, ConnectOptions, DbTarget, connect, migrate, readiness, target};

@@ -42,6 +42,8 @@ pub enum SecretField {
     ClientSecret,
     PrivateKey,
     DeleteToken,
+    /// A single sign-on round trip in progress (PKCE verifier and nonce).
+    SsoPending,
 }
 
 impl SecretField {
@@ -51,6 +53,7 @@ impl SecretField {
             SecretField::ClientSecret => "client_secret",
             SecretField::PrivateKey => "private_key",
             SecretField::DeleteToken => "delete_token",
+            SecretField::SsoPending => "sso_pending",
         }
     }
 }

@@ -7,6 +7,7 @@ mod error;
 mod filters;
 pub mod form;
 mod layout;
+pub mod oidc;
 pub mod pages;
 mod router;
 mod serve;
@@ -34,7 +35,8 @@ pub struct AppState {
     pub keyring: Option<Arc<Keyring>>,
     /// Printed at start while no account exists; creates the first admin.
     pub setup_token: Option<String>,
-    pub sso_enabled: bool,
+    /// Single sign-on, when set up.
+    pub sso: Option<Arc<oidc::Sso>>,
     /// Wakes the job runner when a button enqueues work.
     pub wake: Arc<tokio::sync::Notify>,
 }
@@ -47,7 +49,7 @@ impl AppState {
             auth: auth::AuthConfig::for_public_url(public_url),
             keyring: None,
             setup_token: None,
-            sso_enabled: false,
+            sso: None,
             wake: Arc::new(tokio::sync::Notify::new()),
         }
     }

@@ -13,8 +13,10 @@ use sqlx::PgPool;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-const PUBLIC: [&str; 5] = [
+const PUBLIC: [&str; 7] = [
     "/signin",
+    "/signin/sso",
+    "/signin/sso/callback",
     "/setup",
     "/healthz",
     "/readyz",

@@ -6,39 +6,12 @@ use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_web::{AppState, router};
+use cockpit_web::AppState;
 use sfsim::{Sim, SimConfig};
 use sqlx::PgPool;
-use tower::ServiceExt;
 
 mod common;
-use common::{BASE, get, person, post};
-
-fn hidden_inputs(html: &str) -> Vec<(String, String)> {
-    let doc = scraper::Html::parse_document(html);
-    let sel = scraper::Selector::parse("input[type=hidden]").unwrap();
-    doc.select(&sel)
-        .filter_map(|e| {
-            Some((
-                e.value().attr("name")?.to_owned(),
-                e.value().attr("value").unwrap_or("").to_owned(),
-            ))
-        })
-        .collect()
-}
-
-async fn send(
-    state: &AppState,
-    req: axum::http::Request<axum::body::Body>,
-) -> (StatusCode, axum::http::HeaderMap, String) {
-    let res = router(state.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
-}
+use common::{BASE, get, person, post, send_with as send, sfsim_sign_in};
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn connect_an_org_from_the_web(pool: PgPool) {
@@ -93,35 +66,7 @@ async fn connect_an_org_from_the_web(pool: PgPool) {
     );
 
     // The person signs in at Salesforce and allows access.
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let login = http
-        .get(authorize.clone())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let post_url = authorize.join("/services/oauth2/authorize").unwrap();
-    let mut f = hidden_inputs(&login);
-    f.push(("username".into(), c.username.clone()));
-    f.push(("pw".into(), c.password.clone()));
-    let consent = http
-        .post(post_url.clone())
-        .form(&f)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let mut f = hidden_inputs(&consent);
-    f.push(("decision".into(), "allow".into()));
-    let back = http.post(post_url).form(&f).send().await.unwrap();
-    let callback = url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap();
+    let callback = sfsim_sign_in(&authorize, &c.username, &c.password).await;
     assert_eq!(callback.path(), "/orgs/callback");
     let local = format!("{}?{}", callback.path(), callback.query().unwrap());
 

@@ -7,30 +7,16 @@ use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_web::{AppState, router};
+use cockpit_web::AppState;
 use cockpit_worker::{
     connect::{ConnectRequest, connect},
     sync::{SyncSettings, sync_org},
 };
 use sfsim::{Sim, SimConfig};
 use sqlx::PgPool;
-use tower::ServiceExt;
 
 mod common;
-use common::{BASE, get, person, post};
-
-async fn send(
-    state: &AppState,
-    req: axum::http::Request<axum::body::Body>,
-) -> (StatusCode, axum::http::HeaderMap, String) {
-    let res = router(state.clone()).oneshot(req).await.unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
-}
+use common::{BASE, get, person, post, send_with as send};
 
 fn texts(html: &str, css: &str) -> Vec<String> {
     let doc = scraper::Html::parse_document(html);

@@ -16,6 +16,7 @@ pub mod report_stale;
 pub mod reports;
 pub mod reviews;
 pub mod signin;
+pub mod sso;
 pub mod timeline;
 pub mod user_detail;
 pub mod users;

@@ -26,7 +26,8 @@ pub struct SigninPage {
     pub next: String,
     pub email: String,
     pub error: Option<String>,
-    pub sso: bool,
+    /// The provider's label when single sign-on is set up.
+    pub sso: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -35,7 +36,10 @@ pub struct NextQuery {
 }
 
 /// A form token bound to a cookie, for forms shown before sign-in.
-fn presession(state: &AppState, headers: &HeaderMap) -> (String, Option<axum::http::HeaderValue>) {
+pub(crate) fn presession(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> (String, Option<axum::http::HeaderValue>) {
     match auth::cookie_value(headers, state.auth.presession_cookie()) {
         Some(t) if t.len() >= 32 => (t.to_owned(), None),
         _ => {
@@ -46,7 +50,7 @@ fn presession(state: &AppState, headers: &HeaderMap) -> (String, Option<axum::ht
     }
 }
 
-fn with_cookie(mut res: Response, cookie: Option<axum::http::HeaderValue>) -> Response {
+pub(crate) fn with_cookie(mut res: Response, cookie: Option<axum::http::HeaderValue>) -> Response {
     if let Some(c) = cookie {
         res.headers_mut().append(header::SET_COOKIE, c);
     }
@@ -68,7 +72,7 @@ pub async fn signin_form(
         next: safe_next(q.next.as_deref()),
         email: String::new(),
         error: None,
-        sso: state.sso_enabled,
+        sso: state.sso.as_ref().map(|s| s.config.label.clone()),
     };
     Ok(with_cookie(Html(page.render()?).into_response(), cookie))
 }
@@ -95,7 +99,7 @@ pub async fn signin_submit(
         next: next.clone(),
         email: email.to_owned(),
         error: Some(error.to_owned()),
-        sso: state.sso_enabled,
+        sso: state.sso.as_ref().map(|s| s.config.label.clone()),
     };
     let (by_email, by_ip) =
         cockpit_db::accounts::recent_failures(&state.pool, &email, &ip, auth::THROTTLE_WINDOW)
@@ -126,7 +130,16 @@ pub async fn signin_submit(
         );
         return Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     };
-    start_session(&state, account.id, &account.email, &ip, &headers, &next).await
+    start_session(
+        &state,
+        account.id,
+        &account.email,
+        &ip,
+        &headers,
+        &next,
+        "password",
+    )
+    .await
 }
 
 /// A new session with a new id (never the one from before sign-in).
@@ -137,6 +150,7 @@ pub async fn start_session(
     ip: &str,
     headers: &HeaderMap,
     next: &str,
+    method: &str,
 ) -> Result<Response, AppError> {
     let token = random_token();
     let agent = headers
@@ -165,7 +179,7 @@ pub async fn start_session(
             target: serde_json::json!({ "ip": ip }),
             reason: None,
             outcome: Some("succeeded"),
-            detail: serde_json::json!({}),
+            detail: serde_json::json!({ "method": method }),
         },
     )
     .await?;
@@ -182,7 +196,7 @@ pub async fn start_session(
     Ok(res)
 }
 
-async fn record(
+pub(crate) async fn record(
     state: &AppState,
     email: &str,
     ip: &str,
@@ -329,7 +343,7 @@ pub async fn setup_submit(
     )
     .await?;
     tx.commit().await?;
-    start_session(&state, id, &email, &ip, &headers, "/").await
+    start_session(&state, id, &email, &ip, &headers, "/", "password").await
 }
 
 // Confirming the password again ---------------------------------------------
@@ -342,6 +356,9 @@ pub struct ReauthPage {
     pub next: String,
     pub email: String,
     pub error: Option<String>,
+    /// Single sign-on's label, for people who confirm at the provider.
+    pub sso: Option<String>,
+    pub has_password: bool,
 }
 
 pub async fn reauth_form(
@@ -350,6 +367,9 @@ pub async fn reauth_form(
     Query(q): Query<NextQuery>,
 ) -> Result<Html<String>, AppError> {
     let layout = Layout::load(&state.pool, "", "/", None).await?;
+    let account = cockpit_db::accounts::by_id(&state.pool, user.account_id)
+        .await?
+        .ok_or(AppError::Unauthenticated)?;
     Ok(Html(
         ReauthPage {
             layout,
@@ -357,6 +377,8 @@ pub async fn reauth_form(
             next: safe_next(q.next.as_deref()),
             email: user.email.clone(),
             error: None,
+            sso: state.sso.as_ref().map(|s| s.config.label.clone()),
+            has_password: account.password_hash.is_some(),
         }
         .render()?,
     ))
@@ -395,6 +417,8 @@ pub async fn reauth_submit(
             next,
             email: user.email.clone(),
             error: Some("That password is not right.".into()),
+            sso: state.sso.as_ref().map(|s| s.config.label.clone()),
+            has_password: account.password_hash.is_some(),
         };
         return Ok((axum::http::StatusCode::UNAUTHORIZED, Html(page.render()?)).into_response());
     }

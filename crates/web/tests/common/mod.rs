@@ -50,16 +50,7 @@ pub async fn send(
     pool: &PgPool,
     req: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
-    let res = router(AppState::new(pool.clone(), BASE))
-        .oneshot(req)
-        .await
-        .unwrap();
-    let status = res.status();
-    let headers = res.headers().clone();
-    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    (status, headers, String::from_utf8_lossy(&body).into_owned())
+    send_with(&AppState::new(pool.clone(), BASE), req).await
 }
 
 pub fn post(path: &str, cookie: Option<&str>, origin: Option<&str>, body: String) -> Request<Body> {
@@ -80,4 +71,67 @@ pub fn get(path: &str, cookie: Option<&str>) -> Request<Body> {
         r = r.header(header::COOKIE, c);
     }
     r.body(Body::empty()).unwrap()
+}
+
+/// A request through the router built from a given state (with a keyring,
+/// single sign-on, ...).
+pub async fn send_with(
+    state: &AppState,
+    req: Request<Body>,
+) -> (StatusCode, axum::http::HeaderMap, String) {
+    let res = router(state.clone()).oneshot(req).await.unwrap();
+    let status = res.status();
+    let headers = res.headers().clone();
+    let body = axum::body::to_bytes(res.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    (status, headers, String::from_utf8_lossy(&body).into_owned())
+}
+
+/// The hidden inputs of a page's forms, as a browser would submit them.
+pub fn hidden_inputs(html: &str) -> Vec<(String, String)> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse("input[type=hidden]").unwrap();
+    doc.select(&sel)
+        .filter_map(|e| {
+            Some((
+                e.value().attr("name")?.to_owned(),
+                e.value().attr("value").unwrap_or("").to_owned(),
+            ))
+        })
+        .collect()
+}
+
+/// A person at sfsim's own sign-in and consent pages, allowing access;
+/// returns where Salesforce sends the browser back to.
+pub async fn sfsim_sign_in(authorize: &url::Url, username: &str, password: &str) -> url::Url {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .get(authorize.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let post_url = authorize.join("/services/oauth2/authorize").unwrap();
+    let mut f = hidden_inputs(&login);
+    f.push(("username".into(), username.into()));
+    f.push(("pw".into(), password.into()));
+    let consent = http
+        .post(post_url.clone())
+        .form(&f)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut f = hidden_inputs(&consent);
+    f.push(("decision".into(), "allow".into()));
+    let back = http.post(post_url).form(&f).send().await.unwrap();
+    url::Url::parse(back.headers()["location"].to_str().unwrap()).unwrap()
 }
