@@ -107,6 +107,9 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
             apps: 120,
             tokens: args.tokens,
             control: true,
+            // The production org is also the demo's single sign-on provider:
+            // its connected app tells the cockpit each person's profile.
+            custom_attributes: vec![("cockpit_role".into(), "$Profile.Name".into())],
             ..SimConfig::default()
         },
         args.sim_port,
@@ -223,6 +226,20 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
         sandbox.base_url,
         args.data_dir.display()
     );
+    let sso = cockpit_web::oidc::SsoConfig {
+        issuer: prod.base_url.clone(),
+        client_id: prod.credentials.client_id.clone(),
+        client_secret: Some(prod.credentials.client_secret.clone().into()),
+        scopes: vec!["email".into(), "profile".into()],
+        role_claim: "custom_attributes.cockpit_role".into(),
+        role_map: vec![("System Administrator".into(), cockpit_domain::role::Role::Admin)],
+        default_role: Some(cockpit_domain::role::Role::Viewer),
+        label: "Salesforce (demo production org)".into(),
+    };
+    eprintln!(
+        "  Or use \"Sign in with Salesforce\" as {} with password {} (admin), or any other user of that org (viewer)",
+        prod.credentials.username, prod.credentials.password
+    );
     eprintln!("  Syncs run every 15 minutes; press Ctrl-C to stop.");
-    crate::serve::run_server(pool, Some(keyring), listener, &public, None).await
+    crate::serve::run_server(pool, Some(keyring), listener, &public, Some(sso)).await
 }
