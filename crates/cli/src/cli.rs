@@ -132,6 +132,9 @@ pub enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(crate::audit::AuditCommand),
+    /// Manage API tokens for /api/v1.
+    #[command(subcommand)]
+    ApiToken(crate::api_token::ApiTokenCommand),
 }
 
 #[derive(Debug, Args)]
@@ -266,5 +269,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => crate::demo::run(&cli.db, args).await,
         Command::User(cmd) => crate::user::run(&cli.db, cmd).await,
         Command::Audit(cmd) => crate::audit::run(&cli.db, cmd).await,
+        Command::ApiToken(cmd) => crate::api_token::run(&cli.db, cmd).await,
     }
 }

@@ -1,5 +1,6 @@
 //! `oauth-cockpit`: the one binary. Subcommands live in their own modules.
 
+mod api_token;
 mod audit;
 mod cli;
 mod demo;

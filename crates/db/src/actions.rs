@@ -251,7 +251,7 @@ pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested
     })
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ActionRow {
     pub id: i64,
     pub org_id: Uuid,
@@ -278,7 +278,7 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Action
     .await
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct ItemCounts {
     pub pending: i64,
     pub revoked: i64,
@@ -305,7 +305,7 @@ pub async fn item_counts(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<ItemC
     })
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct ItemRow {
     pub token_id: String,
     pub app_key: String,

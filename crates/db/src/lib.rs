@@ -5,6 +5,7 @@
 
 pub mod accounts;
 pub mod actions;
+pub mod admin;
 pub mod audit;
 mod connect;
 pub mod copy;

@@ -22,6 +22,8 @@ pub struct NavUser {
     pub csrf: String,
     pub analyst: bool,
     pub admin: bool,
+    /// Admin in every org: may manage accounts and API tokens.
+    pub accounts: bool,
 }
 
 fn nav_user() -> Option<NavUser> {
@@ -32,6 +34,7 @@ fn nav_user() -> Option<NavUser> {
             csrf: u.csrf.clone(),
             analyst: top.is_some_and(|r| r >= cockpit_domain::role::Role::Analyst),
             admin: top.is_some_and(|r| r >= cockpit_domain::role::Role::Admin),
+            accounts: u.global_role == Some(cockpit_domain::role::Role::Admin),
         }
     })
 }
@@ -193,6 +196,9 @@ mod tests {
             "/reports/stale".to_owned(),
             "/reports/offboarding".to_owned(),
             "/reports/new-apps".to_owned(),
+            "/admin/accounts".to_owned(),
+            "/admin/accounts/00000000-0000-0000-0000-00000000a0a0".to_owned(),
+            "/admin/api-tokens".to_owned(),
             "/nowhere".to_owned(),
         ] {
             let (_, _, html) = get_raw(&pool, &uri).await;

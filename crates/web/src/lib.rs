@@ -1,5 +1,6 @@
 //! The web layer: router, pages, errors.
 
+pub mod api;
 pub mod auth;
 mod chart;
 mod csv_export;

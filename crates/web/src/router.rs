@@ -16,7 +16,7 @@ use tower_http::{
 };
 use tracing::Span;
 
-use crate::{AppState, auth, pages};
+use crate::{AppState, api, auth, pages};
 
 /// Form bodies are small; anything larger is refused with 413.
 const BODY_LIMIT: usize = 256 * 1024;
@@ -71,6 +71,14 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(pages::health::healthz))
         .route("/readyz", get(pages::health::readyz))
         .route("/static/app.css", get(pages::assets::css))
+        .route("/admin/accounts", get(pages::admin_accounts::accounts_list).post(pages::admin_accounts::account_create))
+        .route("/admin/accounts/{id}", get(pages::admin_accounts::account_show))
+        .route("/admin/accounts/{id}/role", post(pages::admin_accounts::account_role))
+        .route("/admin/accounts/{id}/org-roles", post(pages::admin_accounts::account_org_role))
+        .route("/admin/accounts/{id}/access", post(pages::admin_accounts::account_access))
+        .route("/admin/api-tokens", get(pages::admin_tokens::tokens_list).post(pages::admin_tokens::token_create))
+        .route("/admin/api-tokens/{id}/revoke", post(pages::admin_tokens::token_revoke))
+        .merge(api::router(state.clone()))
         .fallback(pages::assets::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
         .with_state(state)

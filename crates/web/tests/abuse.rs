@@ -23,9 +23,13 @@ const PUBLIC: [&str; 7] = [
     "/static/app.css",
 ];
 
-/// `(path, methods)` for every `.route(…)` in router.rs.
+/// `(path, methods)` for every `.route(…)` in router.rs and in the API's
+/// router, which router.rs merges.
 fn routes() -> Vec<(String, Vec<&'static str>)> {
-    let src = include_str!("../src/router.rs");
+    let src = concat!(
+        include_str!("../src/router.rs"),
+        include_str!("../src/api/mod.rs")
+    );
     let mut out = Vec::new();
     for line in src
         .lines()
@@ -45,9 +49,17 @@ fn routes() -> Vec<(String, Vec<&'static str>)> {
         if line.contains("post(") {
             methods.push("POST");
         }
+        if methods.is_empty() {
+            continue; // a catch-all (`any(…)`)
+        }
         out.push((path, methods));
     }
     assert!(out.len() > 30, "router.rs parsed: {out:?}");
+    assert!(
+        out.iter().any(|(p, _)| p.starts_with("/api/v1/"))
+            && out.iter().any(|(p, _)| p.starts_with("/admin/")),
+        "API and admin routes parsed: {out:?}"
+    );
     out
 }
 
@@ -123,8 +135,23 @@ async fn world(pool: &PgPool) -> World {
     .fetch_one(pool)
     .await
     .unwrap();
+    let account: Uuid =
+        sqlx::query_scalar("INSERT INTO accounts (id, email, role) VALUES ($1, 'target@example.com', 'viewer') RETURNING id")
+            .bind(Uuid::new_v4())
+            .fetch_one(pool)
+            .await
+            .unwrap();
+    let api_token: Uuid = sqlx::query_scalar(
+        "INSERT INTO api_tokens (id, name, token_hash, role) VALUES ($1, 'bot', '\\x00', 'admin') RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .fetch_one(pool)
+    .await
+    .unwrap();
     ids.insert("review", review.to_string());
     ids.insert("inventory", inv.to_string());
+    ids.insert("account", account.to_string());
+    ids.insert("api_token", api_token.to_string());
     World {
         org_a,
         org_b,
@@ -134,7 +161,16 @@ async fn world(pool: &PgPool) -> World {
 }
 
 fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
-    let id = if path.starts_with("/apps/") {
+    // API paths name the same objects as the pages.
+    let (prefix, path) = match path.strip_prefix("/api/v1") {
+        Some(rest) => ("/api/v1", rest),
+        None => ("", path),
+    };
+    let id = if path.starts_with("/admin/accounts/") {
+        ids.get("account").map_or("1", String::as_str)
+    } else if path.starts_with("/admin/api-tokens/") {
+        ids.get("api_token").map_or("1", String::as_str)
+    } else if path.starts_with("/apps/") {
         &ids["app"]
     } else if path.starts_with("/users/") {
         &ids["uid"]
@@ -149,7 +185,7 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
     } else {
         "1"
     };
-    path.replace("{id}", id).replace("{uid}", id)
+    format!("{prefix}{}", path.replace("{id}", id).replace("{uid}", id))
 }
 
 #[sqlx::test(migrations = "../../migrations")]
@@ -166,6 +202,11 @@ async fn without_a_session_every_page_sends_you_to_sign_in(pool: PgPool) {
                 "GET" => send(&pool, get(&p, None)).await,
                 _ => send(&pool, post(&p, None, Some(BASE), "csrf=x".into())).await,
             };
+            if p.starts_with("/api/") {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{m} {p}: {body}");
+                assert!(body.contains("\"status\":401"), "{m} {p}: JSON {body}");
+                continue;
+            }
             assert!(
                 status.is_redirection() || status == StatusCode::FORBIDDEN,
                 "{m} {p}: {status} {body}"
@@ -187,6 +228,21 @@ async fn every_post_needs_the_token_and_our_origin(pool: PgPool) {
             continue;
         }
         let p = concrete(&path, &w.ids);
+        if p.starts_with("/api/") {
+            // Bearer tokens are the API's only credential: a session with a
+            // valid anti-forgery token does not let a request in.
+            let (status, _, body) = send(
+                &pool,
+                post(&p, Some(&cookie), Some(BASE), format!("csrf={csrf}")),
+            )
+            .await;
+            assert_eq!(
+                status,
+                StatusCode::UNAUTHORIZED,
+                "POST {p} with a session: {body}"
+            );
+            continue;
+        }
         let (status, _, body) =
             send(&pool, post(&p, Some(&cookie), Some(BASE), "a=1".into())).await;
         assert_eq!(
@@ -287,7 +343,43 @@ async fn a_viewer_cannot_act(pool: PgPool) {
             format!("/reviews/{}/complete", w.ids["review"]),
             format!("csrf={csrf}"),
         ),
+        (
+            "/admin/accounts".into(),
+            format!(
+                "csrf={csrf}&email=evil%40example.com&role=admin&password=quiet+orange+kettle+42"
+            ),
+        ),
+        (
+            format!("/admin/accounts/{}/role", w.ids["account"]),
+            format!("csrf={csrf}&role=admin"),
+        ),
+        (
+            format!("/admin/accounts/{}/org-roles", w.ids["account"]),
+            format!("csrf={csrf}&org={}&role=admin", w.org_a),
+        ),
+        (
+            format!("/admin/accounts/{}/access", w.ids["account"]),
+            format!("csrf={csrf}&change=disable"),
+        ),
+        (
+            "/admin/api-tokens".into(),
+            format!("csrf={csrf}&name=evil&role=admin&org="),
+        ),
+        (
+            format!("/admin/api-tokens/{}/revoke", w.ids["api_token"]),
+            format!("csrf={csrf}"),
+        ),
     ];
+    // Every admin route is in the list above.
+    for (path, methods) in routes() {
+        if path.starts_with("/admin/") && methods.contains(&"POST") {
+            let p = concrete(&path, &w.ids);
+            assert!(
+                forms.iter().any(|(f, _)| *f == p),
+                "viewer POST {p} is tried"
+            );
+        }
+    }
     for (path, body) in forms {
         let (status, _, page) = send(&pool, post(&path, Some(&cookie), Some(BASE), body)).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "viewer POST {path}: {page}");
@@ -307,6 +399,90 @@ async fn a_viewer_cannot_act(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(actions, 2, "only the seeded ones");
+    let changed: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action LIKE 'account.%' OR action LIKE 'api_token.%'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(changed, 0, "no account or token changed");
+}
+
+/// The API's routes with tokens: a viewer token reads but cannot act, and a
+/// token limited to org A finds nothing of org B.
+#[sqlx::test(migrations = "../../migrations")]
+async fn api_tokens_are_held_to_their_role_and_org(pool: PgPool) {
+    let w = world(&pool).await;
+    let token = cockpit_web::api::new_token();
+    cockpit_db::accounts::create_api_token(
+        &pool,
+        "a-viewer",
+        &hash_token(&token),
+        cockpit_domain::role::Role::Viewer,
+        Some(w.org_a),
+        None,
+    )
+    .await
+    .unwrap();
+    let with_token = |mut req: axum::http::Request<axum::body::Body>| {
+        req.headers_mut().insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
+        req
+    };
+    let mut walked = 0;
+    for (path, methods) in routes().into_iter().filter(|(p, _)| p.starts_with("/api/")) {
+        for m in methods {
+            let own = concrete(&path, &w.ids);
+            let other = concrete(&path, &w.ids_b);
+            let (own_status, other_status) = if m == "GET" {
+                let sep = if own.contains('?') { '&' } else { '?' };
+                let other = if path.contains('{') {
+                    other
+                } else {
+                    format!("{other}{sep}org={}", w.org_b)
+                };
+                (
+                    send(&pool, with_token(get(&own, None))).await.0,
+                    send(&pool, with_token(get(&other, None))).await,
+                )
+            } else {
+                let body = |org: Uuid| {
+                    format!(
+                        r#"{{"org":"{org}","kind":"revoke_app_all","app":"0H4AAA","reason":"x","idempotency_key":"walk-{org}"}}"#
+                    )
+                };
+                let mut a = post(&own, None, None, body(w.org_a));
+                let mut b = post(&other, None, None, body(w.org_b));
+                for r in [&mut a, &mut b] {
+                    r.headers_mut()
+                        .insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+                }
+                (
+                    send(&pool, with_token(a)).await.0,
+                    send(&pool, with_token(b)).await,
+                )
+            };
+            let (other_status, _, body) = other_status;
+            if m == "GET" {
+                assert_eq!(own_status, StatusCode::OK, "GET {own}");
+            } else {
+                assert_eq!(
+                    own_status,
+                    StatusCode::FORBIDDEN,
+                    "a viewer token {m} {own}"
+                );
+            }
+            assert_eq!(
+                other_status,
+                StatusCode::NOT_FOUND,
+                "{m} {path} of org B: {body}"
+            );
+            walked += 1;
+        }
+    }
+    assert!(walked >= 12, "{walked}");
 }
 
 #[sqlx::test(migrations = "../../migrations")]

@@ -62,7 +62,7 @@ struct ActionFormParts {
     idempotency_key: String,
 }
 
-fn parse_kind(s: &str) -> Result<ActionKind, AppError> {
+pub(crate) fn parse_kind(s: &str) -> Result<ActionKind, AppError> {
     ActionKind::parse(s).ok_or_else(|| {
         AppError::BadRequest(format!(
             "unknown action {:?}",
@@ -90,7 +90,7 @@ fn new_action<'a>(
     }
 }
 
-fn validate(p: &ActionParams, kind: ActionKind) -> Result<(), AppError> {
+pub(crate) fn validate(p: &ActionParams, kind: ActionKind) -> Result<(), AppError> {
     let has = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
     let ok = match kind {
         ActionKind::RevokeToken => p.token.len() == 1,
@@ -200,18 +200,41 @@ pub async fn action_new(
     Ok(Html(page.render()?).into_response())
 }
 
+/// The confirmation form; the API takes the same fields as JSON (with
+/// `tokens` for the repeated `token`).
 #[derive(Debug, Deserialize)]
 pub struct ActionForm {
     pub org: Uuid,
     pub kind: String,
+    /// The app's key.
     #[serde(default)]
     pub app: Option<String>,
+    /// The Salesforce user id.
     #[serde(default)]
     pub user: Option<String>,
-    #[serde(default)]
+    /// Authorization ids, for `revoke_token` and `bulk_revoke`.
+    #[serde(default, alias = "tokens")]
     pub token: Vec<String>,
     pub reason: String,
+    /// 16 to 100 characters; the same key again answers the action it created.
     pub idempotency_key: String,
+}
+
+impl ActionForm {
+    /// What the action applies to, its reason and its idempotency key.
+    pub(crate) fn split(self) -> (ActionParams, String, String) {
+        (
+            ActionParams {
+                org: self.org,
+                kind: self.kind,
+                app: self.app,
+                user: self.user,
+                token: self.token,
+            },
+            self.reason,
+            self.idempotency_key,
+        )
+    }
 }
 
 pub async fn action_create(
@@ -219,16 +242,11 @@ pub async fn action_create(
     user: CurrentUser,
     Form(f): Form<ActionForm>,
 ) -> Result<Response, AppError> {
+    let (params, reason, idempotency_key) = f.split();
     let form = ActionFormParts {
-        params: ActionParams {
-            org: f.org,
-            kind: f.kind,
-            app: f.app,
-            user: f.user,
-            token: f.token,
-        },
-        reason: f.reason,
-        idempotency_key: f.idempotency_key,
+        params,
+        reason,
+        idempotency_key,
     };
     user.require(form.params.org, Role::Admin)?;
     let kind = parse_kind(&form.params.kind)?;
@@ -237,27 +255,61 @@ pub async fn action_create(
         return Ok(reauth_redirect(&form.params));
     }
     let reason = form.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 2000 {
+    if !reason_ok(reason) {
         let page = page(
             &state,
             &user,
             form.params,
             form.idempotency_key.clone(),
             form.reason.clone(),
-            Some("Say why (up to 2,000 characters): the reason goes into the audit log.".into()),
+            Some(REASON_NEEDED.into()),
         )
         .await?;
         return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
     }
-    if form.idempotency_key.len() < 16 || form.idempotency_key.len() > 100 {
+    if !key_ok(&form.idempotency_key) {
         return Err(AppError::BadRequest(
             "The form is incomplete; reload it and try again.".into(),
         ));
     }
-    let actor = user.actor();
+    let requested = record(
+        &state,
+        &form.params,
+        kind,
+        &user.actor(),
+        reason,
+        &form.idempotency_key,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/actions/{}", requested.id)).into_response())
+}
+
+pub(crate) const REASON_NEEDED: &str =
+    "Say why (up to 2,000 characters): the reason goes into the audit log.";
+
+/// A reason (already trimmed) the audit log accepts.
+pub(crate) fn reason_ok(reason: &str) -> bool {
+    !reason.is_empty() && reason.chars().count() <= 2000
+}
+
+/// An idempotency key of a sensible length.
+pub(crate) fn key_ok(key: &str) -> bool {
+    (16..=100).contains(&key.len())
+}
+
+/// Writes the durable intent (action, items, audit entry, job) and wakes the
+/// worker; a key seen before answers the action it created.
+pub(crate) async fn record(
+    state: &AppState,
+    params: &ActionParams,
+    kind: ActionKind,
+    actor: &str,
+    reason: &str,
+    key: &str,
+) -> Result<cockpit_db::actions::Requested, AppError> {
     let requested = cockpit_db::actions::request(
         &state.pool,
-        &new_action(&form.params, kind, &actor, reason, &form.idempotency_key),
+        &new_action(params, kind, actor, reason, key),
     )
     .await
     .map_err(|e| {
@@ -265,5 +317,5 @@ pub async fn action_create(
         AppError::Internal(format!("action not recorded: {e}"))
     })?;
     state.wake_worker();
-    Ok(Redirect::to(&format!("/actions/{}", requested.id)).into_response())
+    Ok(requested)
 }

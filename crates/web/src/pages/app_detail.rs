@@ -26,6 +26,7 @@ use crate::{
 pub const PAGE: i64 = 100;
 const USAGE_DAYS: u32 = 30;
 
+#[derive(serde::Serialize)]
 pub struct AppInfo {
     pub id: i64,
     pub org_id: Uuid,
@@ -72,6 +73,7 @@ impl AppInfo {
     }
 }
 
+#[derive(serde::Serialize)]
 pub struct Authorization {
     pub token_id: String,
     pub user_id: String,
@@ -83,6 +85,17 @@ pub struct Authorization {
     pub created_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub use_count: Option<i64>,
+}
+
+impl Authorization {
+    /// Keyset position after this row: `<unix micros>~<token id>`.
+    pub fn cursor(&self) -> String {
+        format!(
+            "{}~{}",
+            self.last_used_at.unwrap_or_else(epoch).timestamp_micros(),
+            self.token_id
+        )
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -122,7 +135,7 @@ pub fn end_of_time() -> DateTime<Utc> {
     DateTime::from_timestamp(253_402_300_799, 0).unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn parse_after(s: &str) -> Option<(DateTime<Utc>, String)> {
+pub fn parse_after(s: &str) -> Option<(DateTime<Utc>, String)> {
     let (micros, id) = s.split_once('~')?;
     Some((
         DateTime::from_timestamp_micros(micros.parse().ok()?)?,
@@ -130,12 +143,9 @@ fn parse_after(s: &str) -> Option<(DateTime<Utc>, String)> {
     ))
 }
 
-pub async fn app_show(
-    State(pool): State<PgPool>,
-    Path(id): Path<i64>,
-    Query(q): Query<DetailQuery>,
-) -> Result<Html<String>, AppError> {
-    let app = sqlx::query_as!(
+/// One app with its figures (`None`: no such app).
+pub async fn app_info(pool: &PgPool, id: i64) -> sqlx::Result<Option<AppInfo>> {
+    sqlx::query_as!(
         AppInfo,
         "SELECT a.id, a.org_id, o.name AS org_name, a.app_key, a.kind, a.sf_app_id, a.name, a.installed,
                 a.consumer_key, a.admin_approved_only, a.refresh_policy, a.ip_relaxation, a.permitted_users,
@@ -149,19 +159,26 @@ pub async fn app_show(
          WHERE a.id = $1",
         id
     )
-    .fetch_optional(&pool)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let layout = Layout::load(&pool, "apps", "/apps", Some(app.org_id)).await?;
+    .fetch_optional(pool)
+    .await
+}
 
-    let after = q.after.as_deref().and_then(parse_after);
+/// An app's authorizations, most recently used first, after a keyset
+/// position (`parse_after`).
+pub async fn authorizations(
+    pool: &PgPool,
+    org: Uuid,
+    app_key: &str,
+    after: Option<&(DateTime<Utc>, String)>,
+    limit: i64,
+) -> sqlx::Result<Vec<Authorization>> {
     // The first page starts before the end of time: no `IS NULL OR` in the
     // keyset, so the prepared statement keeps its index plan on any page.
-    let (after_used, after_id) = match &after {
+    let (after_used, after_id) = match after {
         Some((t, id)) => (*t, id.as_str()),
         None => (end_of_time(), ""),
     };
-    let mut auths = sqlx::query_as!(
+    sqlx::query_as!(
         Authorization,
         "SELECT t.id AS token_id, t.user_id, u.uid AS \"uid?\", u.name AS \"user_name?\", u.username AS \"username?\",
                 u.is_active AS \"is_active?\", u.deactivated_at, t.created_at, t.last_used_at, t.use_count
@@ -171,22 +188,30 @@ pub async fn app_show(
            AND (coalesce(t.last_used_at, '1970-01-01 00:00:00+00'::timestamptz), t.id) < ($3, $4)
          ORDER BY coalesce(t.last_used_at, '1970-01-01 00:00:00+00'::timestamptz) DESC, t.id DESC
          LIMIT $5",
-        app.org_id,
-        app.app_key,
+        org,
+        app_key,
         after_used,
         after_id,
-        PAGE + 1
+        limit
     )
-    .fetch_all(&pool)
-    .await?;
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn app_show(
+    State(pool): State<PgPool>,
+    Path(id): Path<i64>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Html<String>, AppError> {
+    let app = app_info(&pool, id).await?.ok_or(AppError::NotFound)?;
+    let layout = Layout::load(&pool, "apps", "/apps", Some(app.org_id)).await?;
+
+    let after = q.after.as_deref().and_then(parse_after);
+    let mut auths =
+        authorizations(&pool, app.org_id, &app.app_key, after.as_ref(), PAGE + 1).await?;
     let next = (auths.len() as i64 > PAGE).then(|| {
         auths.truncate(PAGE as usize);
-        let last = auths.last().expect("a full page");
-        let key = format!(
-            "{}~{}",
-            last.last_used_at.unwrap_or_else(epoch).timestamp_micros(),
-            last.token_id
-        );
+        let key = auths.last().expect("a full page").cursor();
         format!(
             "/apps/{}{}#authorizations",
             app.id,

@@ -96,11 +96,11 @@ pub struct Cursor {
 }
 
 impl Cursor {
-    fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         format!("{}~{}~{}", self.num, self.id, self.txt)
     }
 
-    fn decode(s: &str) -> Option<Cursor> {
+    pub fn decode(s: &str) -> Option<Cursor> {
         let mut parts = s.splitn(3, '~');
         Some(Cursor {
             num: parts.next()?.parse().ok()?,
@@ -162,7 +162,7 @@ impl Filter {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct AppRow {
     pub id: i64,
     pub org_name: String,
@@ -180,16 +180,25 @@ pub struct AppRow {
     pub errors_24h: i64,
     pub requests_7d: i64,
     pub errors_7d: i64,
+    #[serde(skip)]
     pub f_new: bool,
+    #[serde(skip)]
     pub f_stale: bool,
+    #[serde(skip)]
     pub f_wide_idle: bool,
+    #[serde(skip)]
     pub f_narrow_heavy: bool,
+    #[serde(skip)]
     pub f_until_revoked: bool,
+    #[serde(skip)]
     pub f_uninstalled: bool,
     /// Not matched by any inventory entry (consumer key or name).
+    #[serde(skip)]
     pub f_unknown: bool,
     pub inventory_status: Option<String>,
+    #[serde(skip)]
     pub sk_num: i64,
+    #[serde(skip)]
     pub sk_txt: String,
 }
 
@@ -223,7 +232,7 @@ impl AppRow {
         filters::rate(self.errors_7d, self.requests_7d)
     }
 
-    fn cursor(&self) -> Cursor {
+    pub fn cursor(&self) -> Cursor {
         Cursor {
             num: self.sk_num,
             id: self.id,

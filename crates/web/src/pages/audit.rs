@@ -81,7 +81,7 @@ impl AuditRow {
     }
 }
 
-async fn fetch(
+pub(crate) async fn fetch(
     state: &AppState,
     user: &CurrentUser,
     f: &AuditFilter,

@@ -2,6 +2,8 @@
 
 pub mod action_new;
 pub mod action_show;
+pub mod admin_accounts;
+pub mod admin_tokens;
 pub mod app_detail;
 pub mod apps;
 pub mod assets;

@@ -28,6 +28,7 @@ pub struct NewAppsQuery {
     pub after: Option<String>,
 }
 
+#[derive(serde::Serialize)]
 pub struct NewAppRow {
     pub id: i64,
     pub org_name: String,
@@ -49,7 +50,7 @@ impl NewAppRow {
     pub fn refresh(&self) -> String {
         policy_label(self.refresh_policy.as_deref())
     }
-    fn cursor(&self) -> (DateTime<Utc>, i64) {
+    pub fn cursor(&self) -> (DateTime<Utc>, i64) {
         (self.first_seen_at, self.id)
     }
     fn cells(&self) -> Vec<String> {
@@ -155,7 +156,7 @@ fn qs(org: Option<Uuid>, since: NaiveDate, after: Option<(DateTime<Utc>, i64)>) 
         .finish()
 }
 
-fn parse_after(s: Option<&str>) -> Option<(DateTime<Utc>, i64)> {
+pub fn parse_after(s: Option<&str>) -> Option<(DateTime<Utc>, i64)> {
     let (t, id) = s?.split_once('~')?;
     Some((
         DateTime::from_timestamp_micros(t.parse().ok()?)?,

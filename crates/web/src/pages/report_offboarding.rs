@@ -34,7 +34,7 @@ pub struct LeakCursor {
 }
 
 impl LeakCursor {
-    fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         format!(
             "{}~{}~{}~{}",
             self.deactivated.timestamp_micros(),
@@ -43,7 +43,7 @@ impl LeakCursor {
             self.token_id
         )
     }
-    fn decode(s: &str) -> Option<LeakCursor> {
+    pub fn decode(s: &str) -> Option<LeakCursor> {
         let mut p = s.splitn(4, '~');
         Some(LeakCursor {
             deactivated: DateTime::from_timestamp_micros(p.next()?.parse().ok()?)?,
@@ -54,6 +54,7 @@ impl LeakCursor {
     }
 }
 
+#[derive(serde::Serialize)]
 pub struct LeakRow {
     pub org_id: Uuid,
     pub org_name: String,
@@ -62,6 +63,7 @@ pub struct LeakRow {
     pub user_name: String,
     pub username: String,
     pub deactivated_at: Option<DateTime<Utc>>,
+    #[serde(skip)]
     pub sort_at: DateTime<Utc>,
     pub token_id: String,
     pub app_id: Option<i64>,
@@ -72,7 +74,7 @@ pub struct LeakRow {
 }
 
 impl LeakRow {
-    fn cursor(&self) -> LeakCursor {
+    pub fn cursor(&self) -> LeakCursor {
         LeakCursor {
             deactivated: self.sort_at,
             org_id: self.org_id,

@@ -35,7 +35,7 @@ pub struct StaleCursor {
 }
 
 impl StaleCursor {
-    fn encode(&self) -> String {
+    pub fn encode(&self) -> String {
         format!(
             "{}~{}~{}",
             self.idle_since.timestamp_micros(),
@@ -43,7 +43,7 @@ impl StaleCursor {
             self.token_id
         )
     }
-    fn decode(s: &str) -> Option<StaleCursor> {
+    pub fn decode(s: &str) -> Option<StaleCursor> {
         let mut p = s.splitn(3, '~');
         Some(StaleCursor {
             idle_since: DateTime::from_timestamp_micros(p.next()?.parse().ok()?)?,
@@ -53,6 +53,7 @@ impl StaleCursor {
     }
 }
 
+#[derive(serde::Serialize)]
 pub struct StaleRow {
     pub org_id: Uuid,
     pub org_name: String,
@@ -73,7 +74,7 @@ impl StaleRow {
     pub fn idle_days(&self) -> i64 {
         (Utc::now() - self.idle_since).num_days()
     }
-    fn cursor(&self) -> StaleCursor {
+    pub fn cursor(&self) -> StaleCursor {
         StaleCursor {
             idle_since: self.idle_since,
             org_id: self.org_id,

@@ -23,6 +23,7 @@ use crate::{
 /// A person rarely holds more; the page says so if they do.
 pub const MAX_TOKENS: i64 = 1_000;
 
+#[derive(serde::Serialize)]
 pub struct UserInfo {
     pub uid: i64,
     pub org_id: Uuid,
@@ -43,6 +44,7 @@ pub struct UserInfo {
     pub gone_at: Option<DateTime<Utc>>,
 }
 
+#[derive(serde::Serialize)]
 pub struct UserToken {
     pub token_id: String,
     pub app_id: Option<i64>,
@@ -78,12 +80,9 @@ pub struct UserDetailPage {
     pub can_act: bool,
 }
 
-pub async fn user_show(
-    State(pool): State<PgPool>,
-    Path(uid): Path<i64>,
-    Query(q): Query<UserQuery>,
-) -> Result<Html<String>, AppError> {
-    let user = sqlx::query_as!(
+/// One person (`None`: no such user).
+pub async fn user_info(pool: &PgPool, uid: i64) -> sqlx::Result<Option<UserInfo>> {
+    sqlx::query_as!(
         UserInfo,
         "SELECT u.uid, u.org_id, o.name AS org_name, u.id, u.username, u.name, u.email, u.is_active, u.user_type,
                 u.profile, u.department, u.manager_name, u.last_login_at, u.created_at, u.deactivated_at,
@@ -91,11 +90,18 @@ pub async fn user_show(
          FROM sf_users u JOIN orgs o ON o.id = u.org_id WHERE u.uid = $1",
         uid
     )
-    .fetch_optional(&pool)
-    .await?
-    .ok_or(AppError::NotFound)?;
-    let layout = Layout::load(&pool, "users", "/users", Some(user.org_id)).await?;
-    let mut tokens = sqlx::query_as!(
+    .fetch_optional(pool)
+    .await
+}
+
+/// The authorizations a person holds, most recently used first.
+pub async fn user_tokens(
+    pool: &PgPool,
+    org: Uuid,
+    user_id: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<UserToken>> {
+    sqlx::query_as!(
         UserToken,
         "SELECT t.id AS token_id, a.id AS \"app_id?\", coalesce(a.name, t.app_name) AS \"app_name!\",
                 a.kind AS \"kind?\", t.created_at, t.last_used_at, t.use_count, t.first_seen_at
@@ -103,12 +109,22 @@ pub async fn user_show(
          WHERE t.org_id = $1 AND t.user_id = $2 AND t.gone_at IS NULL
          ORDER BY t.last_used_at DESC NULLS LAST, t.id
          LIMIT $3",
-        user.org_id,
-        user.id,
-        MAX_TOKENS + 1
+        org,
+        user_id,
+        limit
     )
-    .fetch_all(&pool)
-    .await?;
+    .fetch_all(pool)
+    .await
+}
+
+pub async fn user_show(
+    State(pool): State<PgPool>,
+    Path(uid): Path<i64>,
+    Query(q): Query<UserQuery>,
+) -> Result<Html<String>, AppError> {
+    let user = user_info(&pool, uid).await?.ok_or(AppError::NotFound)?;
+    let layout = Layout::load(&pool, "users", "/users", Some(user.org_id)).await?;
+    let mut tokens = user_tokens(&pool, user.org_id, &user.id, MAX_TOKENS + 1).await?;
     let truncated = tokens.len() as i64 > MAX_TOKENS;
     tokens.truncate(MAX_TOKENS as usize);
     let (events, older) =

@@ -10,6 +10,7 @@ use axum::{
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 use crate::{
     AppError, filters,
@@ -26,6 +27,7 @@ pub struct UsersQuery {
     pub after: Option<String>,
 }
 
+#[derive(serde::Serialize)]
 pub struct UserRow {
     pub uid: i64,
     pub org_name: String,
@@ -36,6 +38,7 @@ pub struct UserRow {
     pub deactivated_at: Option<DateTime<Utc>>,
     pub last_login_at: Option<DateTime<Utc>>,
     pub apps: i64,
+    #[serde(skip)]
     pub sort_name: String,
 }
 
@@ -56,30 +59,29 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-pub async fn users_list(
-    State(pool): State<PgPool>,
-    Query(q): Query<UsersQuery>,
-) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(&pool, "users", "/users", parse_org(q.org.as_deref())).await?;
-    let org = layout.org;
-    let search: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
-    let prefix = search.to_lowercase();
-    let after = q
-        .after
-        .as_deref()
-        .and_then(|a| a.rsplit_once('~'))
-        .and_then(|(n, id)| Some((n.to_owned(), id.parse::<i64>().ok()?)));
-    // The first page starts after ("", 0), which sorts before every row: no
-    // `IS NULL OR` in the keyset, so prepared statements keep their index
-    // plans.
-    let (after_name, after_uid) = match &after {
+/// The `after` position of a users list: `<lower(name)>~<uid>`.
+pub fn parse_after(s: &str) -> Option<(String, i64)> {
+    let (n, id) = s.rsplit_once('~')?;
+    Some((n.to_owned(), id.parse().ok()?))
+}
+
+/// People whose name, username or email starts with `prefix` (lower case;
+/// empty: everyone), in name order after a keyset position.
+pub async fn search(
+    pool: &PgPool,
+    org: Option<Uuid>,
+    prefix: &str,
+    after: Option<&(String, i64)>,
+    limit: i64,
+) -> sqlx::Result<Vec<UserRow>> {
+    let (after_name, after_uid) = match after {
         Some((n, id)) => (n.as_str(), *id),
         None => ("", 0),
     };
     // Two statements rather than one with `$q = '' OR …`: a generic plan of
     // the combined one walks every user in name order to find a rare prefix.
     // Apps are counted for the rows shown only.
-    let mut rows = if prefix.is_empty() {
+    if prefix.is_empty() {
         sqlx::query_as!(
             UserRow,
             r#"SELECT u.uid, o.name AS org_name, u.name, u.username, u.email, u.is_active, u.deactivated_at,
@@ -95,10 +97,10 @@ pub async fn users_list(
             org,
             after_name,
             after_uid,
-            PAGE + 1
+            limit
         )
-        .fetch_all(&pool)
-        .await?
+        .fetch_all(pool)
+        .await
     } else {
         sqlx::query_as!(
             UserRow,
@@ -122,11 +124,23 @@ pub async fn users_list(
             prefix_end(&prefix),
             after_name,
             after_uid,
-            PAGE + 1
+            limit
         )
-        .fetch_all(&pool)
-        .await?
-    };
+        .fetch_all(pool)
+        .await
+    }
+}
+
+pub async fn users_list(
+    State(pool): State<PgPool>,
+    Query(q): Query<UsersQuery>,
+) -> Result<Html<String>, AppError> {
+    let layout = Layout::load(&pool, "users", "/users", parse_org(q.org.as_deref())).await?;
+    let org = layout.org;
+    let search: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
+    let prefix = search.to_lowercase();
+    let after = q.after.as_deref().and_then(parse_after);
+    let mut rows = self::search(&pool, org, &prefix, after.as_ref(), PAGE + 1).await?;
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         let last = rows.last().expect("a full page");

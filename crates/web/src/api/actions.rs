@@ -1,0 +1,98 @@
+//! Actions through the API: the confirmation form's fields as JSON, created
+//! exactly as the form creates them (same kinds, reason required, the same durable intent and audit
+//! entry, the idempotency key honoured), with the token named as the actor.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use cockpit_domain::role::Role;
+use serde_json::json;
+
+use super::{ApiCaller, ApiJson, path_id};
+use crate::{
+    ApiError, AppError, AppState,
+    pages::action_new::{self, ActionForm},
+};
+
+/// Failed or pending items listed with an action; the counts cover all.
+pub const MAX_ITEMS: i64 = 10_000;
+
+/// `POST /api/v1/actions`: 201 with the new action, or 200 with the one an
+/// earlier request with the same key created.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    ApiJson(body): ApiJson<ActionForm>,
+) -> Result<Response, ApiError> {
+    let (params, reason, idempotency_key) = body.split();
+    caller.user.require(params.org, Role::Admin)?;
+    let kind = action_new::parse_kind(&params.kind)?;
+    action_new::validate(&params, kind)?;
+    let reason = reason.trim();
+    if !action_new::reason_ok(reason) {
+        return Err(AppError::BadRequest(action_new::REASON_NEEDED.into()).into());
+    }
+    if !action_new::key_ok(&idempotency_key) {
+        return Err(
+            AppError::BadRequest("idempotency_key must be 16 to 100 characters.".into()).into(),
+        );
+    }
+    let requested = action_new::record(
+        &state,
+        &params,
+        kind,
+        &caller.actor(),
+        reason,
+        &idempotency_key,
+    )
+    .await?;
+    let (status, action) = (
+        if requested.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        describe(&state, &caller, requested.id).await?,
+    );
+    Ok((status, Json(action)).into_response())
+}
+
+/// `GET /api/v1/actions/{id}`: status, progress and every item's outcome.
+pub async fn show(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    Ok(Json(describe(&state, &caller, path_id(&id)?).await?))
+}
+
+async fn describe(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: i64,
+) -> Result<serde_json::Value, AppError> {
+    let action = cockpit_db::actions::get(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // A key reused across orgs must not reveal another org's action.
+    caller.user.require(action.org_id, Role::Viewer)?;
+    let counts = cockpit_db::actions::item_counts(&state.pool, id).await?;
+    let items = cockpit_db::actions::items(&state.pool, id, None, MAX_ITEMS + 1).await?;
+    let total = counts.pending + counts.revoked + counts.gone + counts.failed;
+    Ok(json!({
+        "action": action,
+        "progress": {
+            "total": total,
+            "done": total - counts.pending,
+            "pending": counts.pending,
+            "revoked": counts.revoked,
+            "gone": counts.gone,
+            "failed": counts.failed,
+        },
+        "items_truncated": items.len() as i64 > MAX_ITEMS,
+        "items": items.iter().take(MAX_ITEMS as usize).collect::<Vec<_>>(),
+    }))
+}
