@@ -8,6 +8,7 @@ pub mod actions;
 pub mod audit;
 mod connect;
 pub mod copy;
+pub mod eca_usage;
 pub mod inventory;
 pub mod jobs;
 pub mod orgs;
