@@ -232,7 +232,10 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
         client_secret: Some(prod.credentials.client_secret.clone().into()),
         scopes: vec!["email".into(), "profile".into()],
         role_claim: "custom_attributes.cockpit_role".into(),
-        role_map: vec![("System Administrator".into(), cockpit_domain::role::Role::Admin)],
+        role_map: vec![(
+            "System Administrator".into(),
+            cockpit_domain::role::Role::Admin,
+        )],
         default_role: Some(cockpit_domain::role::Role::Viewer),
         label: "Salesforce (demo production org)".into(),
     };

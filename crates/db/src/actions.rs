@@ -87,6 +87,8 @@ pub struct BlastRadius {
     pub users: i64,
     /// The app's API requests on the latest day of usage logs.
     pub requests_24h: i64,
+    /// Names of the apps whose authorizations are covered.
+    pub apps: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,10 +150,18 @@ pub async fn blast_radius(db: &PgPool, a: &NewAction<'_>) -> sqlx::Result<BlastR
     )
     .fetch_one(db)
     .await?;
+    let names = sqlx::query_scalar!(
+        "SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = ANY($2) ORDER BY lower(name)",
+        a.org_id,
+        &apps
+    )
+    .fetch_all(db)
+    .await?;
     Ok(BlastRadius {
         tokens: tokens.len() as i64,
         users: users.len() as i64,
         requests_24h: requests,
+        apps: names,
     })
 }
 
@@ -190,7 +200,31 @@ pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested
             items: existing.items,
         });
     };
-    let tokens = target_tokens(&mut *tx, a).await?;
+    let app = match a.app_key {
+        Some(k) => {
+            sqlx::query!(
+                "SELECT name, kind FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+                a.org_id,
+                k
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        None => None,
+    };
+    let app_name = app.as_ref().map(|r| r.name.clone());
+    // Blocking an External Client App turns it off by policy; its
+    // authorizations are kept (they work again after an unblock), so there is
+    // nothing to revoke and nothing to verify per authorization.
+    let eca_block = a.kind == ActionKind::BlockApp
+        && app
+            .as_ref()
+            .is_some_and(|r| r.kind == "external_client_app");
+    let tokens = if eca_block {
+        Vec::new()
+    } else {
+        target_tokens(&mut *tx, a).await?
+    };
     let (ids, rest): (Vec<String>, Vec<(String, String)>) =
         tokens.into_iter().map(|(i, app, u)| (i, (app, u))).unzip();
     let (apps, users): (Vec<String>, Vec<String>) = rest.into_iter().unzip();
@@ -207,18 +241,6 @@ pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested
     let mut distinct_users = users.clone();
     distinct_users.sort_unstable();
     distinct_users.dedup();
-    let app_name = match a.app_key {
-        Some(k) => {
-            sqlx::query_scalar!(
-                "SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2",
-                a.org_id,
-                k
-            )
-            .fetch_optional(&mut *tx)
-            .await?
-        }
-        None => None,
-    };
     audit::append(
         &mut tx,
         &NewEntry {

@@ -9,6 +9,7 @@ pub mod admin;
 pub mod audit;
 mod connect;
 pub mod copy;
+pub mod eca_usage;
 pub mod inventory;
 pub mod jobs;
 pub mod orgs;

@@ -60,8 +60,8 @@ pub use config::{Backoff, ClientConfig, DEFAULT_API_VERSION, HttpSettings};
 pub use error::{ApiErrorItem, ComponentFailure, Error, Result};
 pub use eventlog::ApiTotalUsageRow;
 pub use metadata::{
-    BlockTarget, ConnectedAppMetadata, DeployResult, DeployStatus, MetadataItem, block_package,
-    developer_name, unblock_package,
+    BlockTarget, ConnectedAppMetadata, DeployResult, DeployStatus, EcaPolicies, MetadataItem,
+    block_package, developer_name, eca_policies_name, eca_policies_package, unblock_package,
 };
 pub use query::QueryPage;
 pub use records::{

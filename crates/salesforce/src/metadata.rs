@@ -95,6 +95,15 @@ pub struct ConnectedAppMetadata {
     pub is_admin_approved: Option<bool>,
 }
 
+/// An External Client App's configurable policies as read from the org.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcaPolicies {
+    pub full_name: String,
+    pub external_client_application: Option<String>,
+    pub is_enabled: Option<bool>,
+    pub is_oauth_plugin_enabled: Option<bool>,
+}
+
 /// A valid metadata API name from a label: letters, digits and single underscores, starting
 /// with a letter, at most 80 characters.
 pub fn developer_name(label: &str) -> String {
@@ -196,6 +205,35 @@ pub fn block_package(target: &BlockTarget, api_version: &str) -> Result<Vec<u8>>
             ),
             component,
         ),
+    ])
+}
+
+/// API name of an External Client App's configurable policies (the
+/// `ExtlClntAppConfigurablePolicies` component Salesforce creates with it).
+pub fn eca_policies_name(eca_developer_name: &str) -> String {
+    format!("{eca_developer_name}_plcy")
+}
+
+/// Zip deploying an External Client App's configurable policies with
+/// `isEnabled` set: `false` blocks the app org-wide (no new OAuth flows, its
+/// sessions end), `true` lets it work again (reference §5.3).
+pub fn eca_policies_package(
+    eca_developer_name: &str,
+    enabled: bool,
+    api_version: &str,
+) -> Result<Vec<u8>> {
+    check_name(eca_developer_name)?;
+    let full = eca_policies_name(eca_developer_name);
+    let component = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ExtlClntAppConfigurablePolicies xmlns=\"{MD_NS}\">\n    <externalClientApplication>{eca}</externalClientApplication>\n    <isEnabled>{enabled}</isEnabled>\n    <label>{eca}</label>\n</ExtlClntAppConfigurablePolicies>\n",
+        eca = xml_escape(eca_developer_name),
+    );
+    zip_files(&[
+        (
+            "package.xml".into(),
+            package_xml(&[("ExtlClntAppConfigurablePolicies", &full)], api_version),
+        ),
+        (format!("extlClntAppPolicies/{full}.ecaPlcy"), component),
     ])
 }
 
@@ -331,6 +369,74 @@ impl SalesforceClient {
         self.wait_for_deploy(&id).await
     }
 
+    /// SOAP `readMetadata` of one type: the `records` found (unknown names
+    /// come back nil and are left out).
+    async fn read_metadata(
+        &self,
+        metadata_type: &str,
+        full_names: &[&str],
+    ) -> Result<Vec<XmlNode>> {
+        let mut out = Vec::new();
+        // readMetadata takes at most 10 names per call.
+        for chunk in full_names.chunks(10) {
+            let names: String = chunk
+                .iter()
+                .map(|n| format!("<met:fullNames>{}</met:fullNames>", xml_escape(n)))
+                .collect();
+            let inner = format!(
+                "<met:readMetadata><met:type>{}</met:type>{names}</met:readMetadata>",
+                xml_escape(metadata_type)
+            );
+            let body = self.soap(inner).await?;
+            out.extend(body.find_all("records").into_iter().cloned());
+        }
+        Ok(out)
+    }
+
+    /// Enable or disable (block) an External Client App org-wide through its
+    /// configurable policies, and wait for the deploy.
+    pub async fn set_eca_enabled(
+        &self,
+        eca_developer_name: &str,
+        enabled: bool,
+    ) -> Result<DeployResult> {
+        let zip = eca_policies_package(eca_developer_name, enabled, self.api_version())?;
+        let id = self.deploy_zip(zip).await?;
+        self.wait_for_deploy(&id).await
+    }
+
+    /// SOAP `readMetadata` of External Client Apps' configurable policies
+    /// (by the ECAs' developer names). Unknown names are skipped.
+    pub async fn read_eca_policies(
+        &self,
+        eca_developer_names: &[&str],
+    ) -> Result<Vec<EcaPolicies>> {
+        let names: Vec<String> = eca_developer_names
+            .iter()
+            .map(|n| eca_policies_name(n))
+            .collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut out = Vec::new();
+        for r in self
+            .read_metadata("ExtlClntAppConfigurablePolicies", &names)
+            .await?
+        {
+            let Some(full_name) = r.child_text("fullName") else {
+                continue;
+            };
+            let flag = |name: &str| r.child_text(name).map(|v| v.trim() == "true");
+            out.push(EcaPolicies {
+                full_name: bounded(&full_name, 120),
+                external_client_application: r
+                    .child_text("externalClientApplication")
+                    .map(|e| bounded(&e, 120)),
+                is_enabled: flag("isEnabled"),
+                is_oauth_plugin_enabled: flag("isOauthPluginEnabled"),
+            });
+        }
+        Ok(out)
+    }
+
     async fn soap(&self, inner: String) -> Result<XmlNode> {
         let url = self.url(&format!("services/Soap/m/{}", self.api_version()))?;
         let mut call = Call::new(Method::POST, url);
@@ -384,39 +490,28 @@ impl SalesforceClient {
         full_names: &[&str],
     ) -> Result<Vec<ConnectedAppMetadata>> {
         let mut out = Vec::new();
-        // readMetadata takes at most 10 names per call.
-        for chunk in full_names.chunks(10) {
-            let names: String = chunk
-                .iter()
-                .map(|n| format!("<met:fullNames>{}</met:fullNames>", xml_escape(n)))
-                .collect();
-            let inner = format!(
-                "<met:readMetadata><met:type>ConnectedApp</met:type>{names}</met:readMetadata>"
-            );
-            let body = self.soap(inner).await?;
-            for r in body.find_all("records") {
-                let Some(full_name) = r.child_text("fullName") else {
-                    continue;
-                };
-                let oauth = r.children.iter().find(|c| c.name == "oauthConfig");
-                out.push(ConnectedAppMetadata {
-                    full_name,
-                    label: r.child_text("label"),
-                    consumer_key: oauth.and_then(|o| o.child_text("consumerKey")),
-                    scopes: oauth
-                        .map(|o| {
-                            o.children
-                                .iter()
-                                .filter(|c| c.name == "scopes")
-                                .map(|c| c.text.trim().to_owned())
-                                .collect()
-                        })
-                        .unwrap_or_default(),
-                    is_admin_approved: oauth
-                        .and_then(|o| o.child_text("isAdminApproved"))
-                        .map(|s| s == "true"),
-                });
-            }
+        for r in self.read_metadata("ConnectedApp", full_names).await? {
+            let Some(full_name) = r.child_text("fullName") else {
+                continue;
+            };
+            let oauth = r.children.iter().find(|c| c.name == "oauthConfig");
+            out.push(ConnectedAppMetadata {
+                full_name,
+                label: r.child_text("label"),
+                consumer_key: oauth.and_then(|o| o.child_text("consumerKey")),
+                scopes: oauth
+                    .map(|o| {
+                        o.children
+                            .iter()
+                            .filter(|c| c.name == "scopes")
+                            .map(|c| c.text.trim().to_owned())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+                is_admin_approved: oauth
+                    .and_then(|o| o.child_text("isAdminApproved"))
+                    .map(|s| s == "true"),
+            });
         }
         Ok(out)
     }
@@ -572,6 +667,37 @@ mod tests {
             ..t
         };
         assert!(matches!(block_package(&bad, "66.0"), Err(Error::Config(_))));
+    }
+
+    #[test]
+    fn eca_policies_zip_sets_is_enabled() {
+        for enabled in [false, true] {
+            let zip = eca_policies_package("Acme_Eca", enabled, "66.0").unwrap();
+            let mut a = zip::ZipArchive::new(Cursor::new(zip)).unwrap();
+            let mut pkg = String::new();
+            a.by_name("package.xml")
+                .unwrap()
+                .read_to_string(&mut pkg)
+                .unwrap();
+            assert!(pkg.contains("<members>Acme_Eca_plcy</members>"), "{pkg}");
+            assert!(pkg.contains("<name>ExtlClntAppConfigurablePolicies</name>"));
+            let mut comp = String::new();
+            a.by_name("extlClntAppPolicies/Acme_Eca_plcy.ecaPlcy")
+                .unwrap()
+                .read_to_string(&mut comp)
+                .unwrap();
+            assert!(
+                comp.contains("<externalClientApplication>Acme_Eca</externalClientApplication>")
+            );
+            assert!(
+                comp.contains(&format!("<isEnabled>{enabled}</isEnabled>")),
+                "{comp}"
+            );
+        }
+        assert!(matches!(
+            eca_policies_package("Acme Eca<", false, "66.0"),
+            Err(Error::Config(_))
+        ));
     }
 
     #[test]

@@ -459,6 +459,61 @@ async fn block_and_unblock_through_metadata() {
 }
 
 #[tokio::test]
+async fn block_and_unblock_an_external_client_app_by_policy() {
+    let running = sim(small()).await;
+    let client = admin_client(&running).await;
+    let ecas: Vec<cockpit_salesforce::ExternalClientApplication> = client
+        .query_vec("SELECT Id, MasterLabel, DeveloperName, DistributionState FROM ExternalClientApplication")
+        .await
+        .unwrap();
+    // Not the cockpit's own app: disabling that would end this session.
+    let eca = ecas
+        .iter()
+        .find(|e| {
+            e.master_label
+                .as_deref()
+                .and_then(|l| running.sim.app_credentials(l))
+                .is_some_and(|(key, _)| key != running.credentials.client_id)
+        })
+        .expect("the sim has External Client Apps");
+    let dev = eca.developer_name.clone().unwrap();
+    let label = eca.master_label.clone().unwrap();
+    let (key, _) = running.sim.app_credentials(&label).unwrap();
+    let read = client.read_eca_policies(&[&dev]).await.unwrap();
+    assert_eq!(read.len(), 1);
+    assert_eq!(read[0].is_enabled, Some(true));
+    assert_eq!(
+        read[0].external_client_application.as_deref(),
+        Some(dev.as_str())
+    );
+
+    let result = client.set_eca_enabled(&dev, false).await.unwrap();
+    assert!(result.done);
+    assert!(running.sim.is_disabled(&key));
+    let read = client.read_eca_policies(&[&dev]).await.unwrap();
+    assert_eq!(read[0].is_enabled, Some(false));
+
+    client.set_eca_enabled(&dev, true).await.unwrap();
+    assert!(!running.sim.is_disabled(&key));
+    let read = client.read_eca_policies(&[&dev]).await.unwrap();
+    assert_eq!(read[0].is_enabled, Some(true));
+
+    // An unknown ECA: the deploy fails, nothing is read back.
+    let err = client
+        .set_eca_enabled("No_Such_Eca", false)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::DeployFailed { .. }), "{err:?}");
+    assert!(
+        client
+            .read_eca_policies(&["No_Such_Eca"])
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn read_connected_app_consumer_key() {
     let running = sim(small()).await;
     let client = admin_client(&running).await;

@@ -24,6 +24,10 @@ use crate::{Sim, base_url, connect, metadata, oauth, rest, soap};
 pub enum Fault {
     /// Delay every response.
     Latency(Duration),
+    /// Delay answers of the OAuth revoke endpoint only.
+    RevokeLatency(Duration),
+    /// Answer every request whose path contains this text with 503.
+    ServerErrorOnPath(String),
     /// Answer the Nth request with 503 SERVER_UNAVAILABLE.
     ServerErrorOnNth(u64),
     /// Answer a random fraction of requests with 503.
@@ -87,6 +91,8 @@ struct Decision {
 
 async fn faults(State(sim): State<Sim>, req: Request, next: Next) -> Response {
     let n = sim.inner.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    let path = req.uri().path().to_owned();
+    let revoke = path == "/services/oauth2/revoke";
     let mut d = Decision::default();
     {
         let mut faults = sim.inner.faults.lock().unwrap_or_else(|e| e.into_inner());
@@ -100,6 +106,9 @@ async fn faults(State(sim): State<Sim>, req: Request, next: Next) -> Response {
             };
             match f.fault {
                 Fault::Latency(l) => d.latency += l,
+                Fault::RevokeLatency(l) if revoke => d.latency += l,
+                Fault::RevokeLatency(_) => {}
+                Fault::ServerErrorOnPath(ref p) => d.error |= path.contains(p.as_str()),
                 Fault::ServerErrorOnNth(k) => d.error |= nth_hit(k, &mut f.fired),
                 Fault::ServerErrorRate(p) => {
                     d.error |= sim.write().rng.random::<f64>() < p;
@@ -153,6 +162,7 @@ fn control_routes() -> Router<Sim> {
         .route("/_sim/credentials", get(credentials))
         .route("/_sim/apps", get(apps))
         .route("/_sim/tokens/{id}/refresh-token", get(refresh_token))
+        .route("/_sim/revocations", get(revocations))
 }
 
 fn status_json(sim: &Sim) -> serde_json::Value {
@@ -175,6 +185,8 @@ async fn status(State(sim): State<Sim>) -> Response {
 #[serde(tag = "type", rename_all = "snake_case")]
 enum FaultDto {
     Latency { ms: u64 },
+    RevokeLatency { ms: u64 },
+    ServerErrorOnPath { path: String },
     ServerErrorOnNth { nth: u64 },
     ServerErrorRate { rate: f64 },
     DropConnectionMidBody { nth: u64 },
@@ -196,6 +208,8 @@ async fn fault_add(State(sim): State<Sim>, body: axum::body::Bytes) -> Response 
     };
     let fault = match dto {
         FaultDto::Latency { ms } => Fault::Latency(Duration::from_millis(ms)),
+        FaultDto::RevokeLatency { ms } => Fault::RevokeLatency(Duration::from_millis(ms)),
+        FaultDto::ServerErrorOnPath { path } => Fault::ServerErrorOnPath(path),
         FaultDto::ServerErrorOnNth { nth } => Fault::ServerErrorOnNth(nth),
         FaultDto::ServerErrorRate { rate } => Fault::ServerErrorRate(rate.clamp(0.0, 1.0)),
         FaultDto::DropConnectionMidBody { nth } => Fault::DropConnectionMidBody { nth },
@@ -286,6 +300,14 @@ async fn apps(State(sim): State<Sim>) -> Response {
         })
         .collect();
     axum::Json(list).into_response()
+}
+
+/// `{"calls": {"0CQ…": n}, "total": N}`: revoke calls per token, so a test
+/// can tell that no authorization was revoked twice.
+async fn revocations(State(sim): State<Sim>) -> Response {
+    let calls = sim.revoke_calls();
+    let total: u64 = calls.values().map(|n| u64::from(*n)).sum();
+    axum::Json(json!({"calls": calls, "total": total})).into_response()
 }
 
 async fn refresh_token(State(sim): State<Sim>, Path(id): Path<String>) -> Response {

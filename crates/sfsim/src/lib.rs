@@ -25,7 +25,9 @@
 //!   `GET /services/data/` lists versions without auth.
 //! - Control (only with `SimConfig::control`): `/_sim/status`, `/_sim/faults`,
 //!   `/_sim/expire-access-tokens`, `/_sim/api-usage`, `/_sim/clock`, `/_sim/activity`,
-//!   `/_sim/credentials`, `/_sim/apps`, `/_sim/tokens/{id}/refresh-token`.
+//!   `/_sim/credentials`, `/_sim/apps`, `/_sim/tokens/{id}/refresh-token`, `/_sim/revocations`
+//!   (revoke calls per token). Faults include `revoke_latency` (slow revokes only) and
+//!   `server_error_on_path` (503 wherever the path contains a text).
 //!
 //! Use [`Sim::spawn`] in tests; the `sfsim` binary serves an org on a fixed port.
 
@@ -138,6 +140,9 @@ pub(crate) struct Inner {
     pub requests: AtomicU64,
     pub faults: Mutex<Vec<ActiveFault>>,
     pub cursors: Mutex<query::Cursors>,
+    /// Calls to the revoke endpoint that named each OauthToken (by sequence),
+    /// answered `200` or not: tests check "revoked at most once" with it.
+    pub revoke_calls: Mutex<std::collections::BTreeMap<u32, u32>>,
 }
 
 /// A simulated org. Cheap to clone (shared state).
@@ -184,6 +189,7 @@ impl Sim {
                 clock_offset: AtomicI64::new(0),
                 api_used: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
+                revoke_calls: Mutex::default(),
                 faults: Mutex::new(Vec::new()),
                 cursors: Mutex::new(query::Cursors::default()),
             }),
@@ -279,6 +285,18 @@ impl Sim {
         let st = self.read();
         let t = st.tokens.get(seq as usize).filter(|t| !t.revoked)?;
         Some(self.inner.secrets.refresh_token(seq, t.generation))
+    }
+
+    /// How many revoke calls named each token (by its `0CQ` id), whatever
+    /// the answer was.
+    pub fn revoke_calls(&self) -> std::collections::BTreeMap<String, u32> {
+        self.inner
+            .revoke_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(seq, n)| (ids::make_id(ids::OAUTH_TOKEN, u64::from(*seq)), *n))
+            .collect()
     }
 
     pub fn org_id(&self) -> String {

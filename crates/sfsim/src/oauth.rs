@@ -1028,13 +1028,22 @@ fn do_revoke(sim: &Sim, token: Option<&String>) -> Response {
     let Some(token) = token.filter(|t| !t.is_empty()) else {
         return OAuthError::new("unsupported_token_type", "missing token").into_response();
     };
+    let count = |seq: u32| {
+        *sim.inner
+            .revoke_calls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(seq)
+            .or_default() += 1;
+        seq
+    };
     let mut st = sim.write();
     let ok = if st.sessions.remove(token.as_str()).is_some() {
         true
     } else if let Some((seq, _)) = sim.inner.secrets.parse_refresh_token(token) {
-        st.revoke_token(seq)
+        st.revoke_token(count(seq))
     } else if let Some(seq) = sim.inner.secrets.parse_delete_token(token) {
-        st.revoke_token(seq)
+        st.revoke_token(count(seq))
     } else {
         false
     };

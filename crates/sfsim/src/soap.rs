@@ -295,6 +295,15 @@ async fn metadata(State(sim): State<Sim>, body: String) -> Response {
                     )),
                     None => out.push_str("<records xsi:nil=\"true\"/>"),
                 },
+                "ExtlClntAppConfigurablePolicies" => match st.apps.iter().find(|a| {
+                    a.kind == AppKind::External && format!("{}_plcy", a.dev_name) == name
+                }) {
+                    Some(a) => out.push_str(&format!(
+                        "<records xsi:type=\"ExtlClntAppConfigurablePolicies\"><fullName>{}</fullName><externalClientApplication>{}</externalClientApplication><isEnabled>{}</isEnabled><isOauthPluginEnabled>true</isOauthPluginEnabled><label>{}</label></records>",
+                        esc(&name), esc(&a.dev_name), !a.disabled, esc(&a.name)
+                    )),
+                    None => out.push_str("<records xsi:nil=\"true\"/>"),
+                },
                 _ => out.push_str("<records xsi:nil=\"true\"/>"),
             }
         }

@@ -239,15 +239,75 @@ pub async fn admin_cookie(pool: &PgPool) -> String {
 
 pub async fn get_raw(pool: &PgPool, uri: &str) -> (StatusCode, HeaderMap, String) {
     let cookie = admin_cookie(pool).await;
-    let res = router(state(pool))
-        .oneshot(
-            Request::get(uri)
-                .header(http::header::COOKIE, cookie)
-                .body(Body::empty())
-                .unwrap(),
+    send_raw(
+        pool,
+        &cookie,
+        Request::get(uri).body(Body::empty()).unwrap(),
+    )
+    .await
+}
+
+/// A person whose role in `org` (and nowhere else) is `role`, with a
+/// session; returns their Cookie header and anti-forgery token.
+pub async fn member_cookie(pool: &PgPool, org: Uuid, role: &str) -> (String, String) {
+    let id = Uuid::new_v4();
+    sqlx::query!(
+        "INSERT INTO accounts (id, email) VALUES ($1, $2)",
+        id,
+        format!("{role}-{id}@example.com")
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    sqlx::query!(
+        "INSERT INTO account_org_roles (account_id, org_id, role) VALUES ($1, $2, $3)",
+        id,
+        org,
+        role
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    let (session, csrf) = (format!("session-{id}"), format!("csrf-{id}"));
+    sqlx::query!(
+        "INSERT INTO sessions (id_hash, account_id, csrf_token) VALUES ($1, $2, $3)",
+        crate::auth::hash_token(&session),
+        id,
+        csrf
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+    (format!("__Host-cockpit_session={session}"), csrf)
+}
+
+/// A form POST from the cockpit's own pages (same origin); `body` is
+/// urlencoded and should carry the `csrf` field.
+pub async fn post_raw(
+    pool: &PgPool,
+    cookie: &str,
+    uri: &str,
+    body: String,
+) -> (StatusCode, HeaderMap, String) {
+    let req = Request::post(uri)
+        .header(http::header::ORIGIN, "http://127.0.0.1:8080")
+        .header(
+            http::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
         )
-        .await
+        .body(Body::from(body))
         .unwrap();
+    send_raw(pool, cookie, req).await
+}
+
+pub async fn send_raw(
+    pool: &PgPool,
+    cookie: &str,
+    mut req: Request<Body>,
+) -> (StatusCode, HeaderMap, String) {
+    req.headers_mut()
+        .insert(http::header::COOKIE, cookie.parse().unwrap());
+    let res = router(state(pool)).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)

@@ -163,21 +163,24 @@ async fn revoke_items(
         for gone in ids.iter().filter(|i| !present_ids.contains(i.as_str())) {
             actions::set_item(pool, id, gone, "gone", None).await?;
         }
-        let results: Vec<(String, Result<(), SfError>)> = futures::stream::iter(present)
-            .map(|t| async move {
-                let r = match &t.delete_token {
-                    Some(dt) => client.revoke_delete_token(dt).await,
-                    None => Err(SfError::Protocol(
-                        "Salesforce returned no DeleteToken for this authorization".into(),
-                    )),
-                };
-                (t.id, r)
-            })
-            .buffer_unordered(MAX_IN_FLIGHT)
-            .collect()
-            .await;
+        let mut results = std::pin::pin!(
+            futures::stream::iter(present)
+                .map(|t| async move {
+                    let r = match &t.delete_token {
+                        Some(dt) => client.revoke_delete_token(dt).await,
+                        None => Err(SfError::Protocol(
+                            "Salesforce returned no DeleteToken for this authorization".into(),
+                        )),
+                    };
+                    (t.id, r)
+                })
+                .buffer_unordered(MAX_IN_FLIGHT)
+        );
         let mut limited = None;
-        for (token, result) in results {
+        // Each answer is recorded as it arrives: progress shows item by item,
+        // and a crash leaves at most the revokes in flight unrecorded (the
+        // re-query after a restart finds those gone and does not resend).
+        while let Some((token, result)) = results.next().await {
             match result {
                 Ok(()) => actions::set_item(pool, id, &token, "revoked", None).await?,
                 // Possibly revoked meanwhile: the verification re-query decides.
@@ -268,19 +271,16 @@ async fn block(
     .fetch_optional(pool)
     .await?
     .ok_or(WorkerError::NotFound)?;
-    let name = developer_name(&app.name);
-    if !block {
-        client.unblock_connected_app(&name).await?;
-        return Ok(());
-    }
     if app.kind == "external_client_app" {
-        // An ECA's tokens go with one Connect call; its OAuth plugin is
-        // turned off in the ECA's own policies, which the org's admin owns.
         let eca = app
             .sf_app_id
             .as_deref()
             .ok_or_else(|| WorkerError::Invalid("the app has no id".into()))?;
-        client.eca_revoke_all_tokens(eca).await?;
+        return set_eca_enabled(client, eca, !block).await;
+    }
+    let name = developer_name(&app.name);
+    if !block {
+        client.unblock_connected_app(&name).await?;
         return Ok(());
     }
     let consumer_key = match app.consumer_key {
@@ -303,6 +303,40 @@ async fn block(
     .execute(pool)
     .await?;
     Ok(())
+}
+
+/// Blocks (or unblocks) an External Client App by deploying its configurable
+/// policies with `isEnabled` off (on), then reads the policies back: the
+/// outcome is what the org says afterwards. Its authorizations are kept.
+async fn set_eca_enabled(
+    client: &SalesforceClient,
+    eca_id: &str,
+    enabled: bool,
+) -> Result<(), WorkerError> {
+    #[derive(Deserialize)]
+    struct Eca {
+        #[serde(rename = "DeveloperName")]
+        developer_name: Option<String>,
+    }
+    let soql = format!(
+        "SELECT DeveloperName FROM ExternalClientApplication WHERE Id IN ({})",
+        quoted(&[eca_id.to_owned()])
+    );
+    let found: Vec<Eca> = client.query::<Eca>(&soql).try_collect().await?;
+    let dev = found
+        .into_iter()
+        .find_map(|e| e.developer_name)
+        .ok_or_else(|| {
+            WorkerError::Invalid("the External Client App is no longer in the org".into())
+        })?;
+    client.set_eca_enabled(&dev, enabled).await?;
+    let read = client.read_eca_policies(&[&dev]).await?;
+    match read.first().and_then(|p| p.is_enabled) {
+        Some(now) if now == enabled => Ok(()),
+        _ => Err(WorkerError::Invalid(format!(
+            "Salesforce accepted the deploy but the app's policies do not read back isEnabled={enabled}"
+        ))),
+    }
 }
 
 /// The consumer key of a connected app, read from its metadata.

@@ -3,6 +3,7 @@
 
 pub mod actions;
 pub mod connect;
+pub mod eca_usage;
 mod error;
 pub mod provider;
 pub mod runner;

@@ -17,7 +17,9 @@ pub struct RunnerConfig {
     pub worker_id: String,
     /// How often the schedule is checked.
     pub tick: Duration,
-    /// A claimed job is retried by another worker if not finished in this time.
+    /// A claimed job is retried by another worker when its lease runs out; a
+    /// live worker renews it every third of this while the job runs, so only
+    /// a dead worker's job (after a `kill -9`) waits this long to resume.
     pub lease: Duration,
     pub sync: SyncSettings,
 }
@@ -27,7 +29,7 @@ impl Default for RunnerConfig {
         RunnerConfig {
             worker_id: format!("{}-{}", hostname(), std::process::id()),
             tick: Duration::from_secs(5),
-            lease: Duration::from_secs(30 * 60),
+            lease: Duration::from_secs(30),
             sync: SyncSettings::default(),
         }
     }
@@ -84,6 +86,15 @@ pub async fn run(
     }
 }
 
+/// Renews a job's lease until dropped.
+struct Heartbeat(tokio::task::JoinHandle<()>);
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Claims and runs one job; `Ok(false)` when none was ready.
 pub async fn run_one(
     pool: &PgPool,
@@ -93,6 +104,20 @@ pub async fn run_one(
     let Some(job) = cockpit_db::jobs::claim(pool, &config.worker_id, config.lease).await? else {
         return Ok(false);
     };
+    let _heartbeat = Heartbeat(tokio::spawn({
+        let (pool, worker, lease, id) =
+            (pool.clone(), config.worker_id.clone(), config.lease, job.id);
+        async move {
+            let mut every = tokio::time::interval(lease / 3);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                if let Err(e) = cockpit_db::jobs::extend(&pool, id, &worker, lease).await {
+                    tracing::warn!(job = id, error = %e, "could not renew the job's lease");
+                }
+            }
+        }
+    }));
     match (job.kind.as_str(), job.org_id) {
         ("sync", Some(org)) => {
             let trigger = job.payload["trigger"]

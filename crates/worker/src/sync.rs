@@ -107,6 +107,8 @@ pub async fn sync_org(
                 .await?;
         }
         let pulled = outcome?;
+        let eca_usage = crate::eca_usage::pull(&client).await?;
+        cockpit_db::eca_usage::store(pool, org_id, run_id, &eca_usage).await?;
         let api_calls = client.request_count();
         cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
         let merged = conn.merge(run_id, Utc::now(), settings.stale_days).await?;

@@ -1,58 +1,23 @@
 //! Revoke and block against sfsim: durable intent, execution, verification,
 //! and the audit trail.
 
-use std::sync::Arc;
-
 use cockpit_db::actions::{ActionKind, NewAction, request};
-use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_worker::{
-    actions::{Next, execute},
-    connect::{ConnectRequest, connect},
-    sync::{SyncSettings, sync_org},
-};
-use sfsim::{RunningSim, Sim, SimConfig};
+use cockpit_worker::actions::{Next, execute};
+use sfsim::SimConfig;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-struct Setup {
-    sim: RunningSim,
-    keyring: Arc<Keyring>,
-    org: Uuid,
-}
+mod common;
+use common::{SimOrg as Setup, synced_sim_org};
 
 async fn setup(pool: &PgPool, tokens: usize) -> Setup {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let sim = Sim::spawn(SimConfig {
+    let config = SimConfig {
         tokens,
         users: 500,
         apps: 20,
         ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([7; 32]), vec![]));
-    let c = &sim.credentials;
-    let org = connect(
-        pool,
-        &keyring,
-        ConnectRequest::jwt(
-            "Acme",
-            &c.login_url,
-            &c.client_id,
-            Some(&c.client_secret),
-            &c.jwt_private_key_pem,
-            &c.username,
-            false,
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap()
-    .id;
-    sync_org(pool, keyring.clone(), org, "cli", &SyncSettings::default())
-        .await
-        .unwrap();
-    Setup { sim, keyring, org }
+    };
+    synced_sim_org(pool, config, 7).await
 }
 
 fn action<'a>(org: Uuid, kind: ActionKind, key: &'a str) -> NewAction<'a> {
@@ -235,6 +200,61 @@ async fn block_then_unblock_an_app(pool: PgPool) {
         Next::Done("succeeded".into())
     );
     assert!(!s.sim.sim.is_blocked(&key));
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn block_then_unblock_an_external_client_app_by_policy(pool: PgPool) {
+    let s = setup(&pool, 2_000).await;
+    let ecas: Vec<(String, String)> = sqlx::query_as(
+        "SELECT a.app_key, a.name FROM sf_apps a JOIN app_summary s USING (org_id, app_key)
+         WHERE a.org_id = $1 AND a.kind = 'external_client_app' ORDER BY s.tokens DESC",
+    )
+    .bind(s.org)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    // Not the cockpit's own app: blocking that would end its session.
+    let (app_key, app_name, key) = ecas
+        .into_iter()
+        .find_map(|(k, n)| {
+            let (key, _) = s.sim.sim.app_credentials(&n)?;
+            (key != s.sim.credentials.client_id).then_some((k, n, key))
+        })
+        .expect("an External Client App");
+    let tokens_before = s.sim.sim.tokens_for_app(&app_name);
+    let mut a = action(s.org, ActionKind::BlockApp, "eca-block");
+    a.app_key = Some(&app_key);
+    let req = request(&pool, &a).await.unwrap();
+    assert_eq!(req.items, 0, "an ECA block revokes nothing");
+    assert_eq!(
+        execute(&pool, s.keyring.clone(), req.id).await.unwrap(),
+        Next::Done("succeeded".into())
+    );
+    assert!(s.sim.sim.is_disabled(&key), "isEnabled=false deployed");
+    assert_eq!(
+        s.sim.sim.tokens_for_app(&app_name),
+        tokens_before,
+        "grants kept"
+    );
+    assert!(s.sim.sim.revoke_calls().is_empty(), "no revoke calls");
+
+    let mut u = action(s.org, ActionKind::UnblockApp, "eca-unblock");
+    u.app_key = Some(&app_key);
+    let req = request(&pool, &u).await.unwrap();
+    assert_eq!(
+        execute(&pool, s.keyring.clone(), req.id).await.unwrap(),
+        Next::Done("succeeded".into())
+    );
+    assert!(!s.sim.sim.is_disabled(&key));
+    assert_eq!(
+        audit_actions(&pool).await,
+        [
+            ("action.requested".to_owned(), Some("pending".to_owned())),
+            ("action.completed".to_owned(), Some("succeeded".to_owned())),
+            ("action.requested".to_owned(), Some("pending".to_owned())),
+            ("action.completed".to_owned(), Some("succeeded".to_owned())),
+        ]
+    );
 }
 
 #[sqlx::test(migrations = "../../migrations")]

@@ -2,15 +2,12 @@
 //! stays exactly as it was, the run is recorded failed with its reason, and
 //! the next run succeeds.
 
-use std::sync::Arc;
-
-use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_worker::{
-    connect::{ConnectRequest, connect},
-    sync::{SyncSettings, sync_org},
-};
-use sfsim::{Fault, Sim, SimConfig};
+use cockpit_worker::sync::{SyncSettings, sync_org};
+use sfsim::{Fault, SimConfig};
 use sqlx::PgPool;
+
+mod common;
+use common::{SimOrg, synced_sim_org};
 use uuid::Uuid;
 
 /// The live snapshot, as a fingerprint that any change would move.
@@ -35,37 +32,18 @@ async fn last_run(pool: &PgPool, org: Uuid) -> (String, Option<String>) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn faults_mid_sync_keep_the_previous_snapshot(pool: PgPool) {
-    let sim = Sim::spawn(SimConfig {
-        tokens: 3_000,
-        users: 400,
-        apps: 12,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([8; 32]), vec![]));
-    let c = &sim.credentials;
-    let org = connect(
+    let SimOrg { sim, keyring, org } = synced_sim_org(
         &pool,
-        &keyring,
-        ConnectRequest::jwt(
-            "Acme",
-            &c.login_url,
-            &c.client_id,
-            Some(&c.client_secret),
-            &c.jwt_private_key_pem,
-            &c.username,
-            false,
-        )
-        .unwrap(),
+        SimConfig {
+            tokens: 3_000,
+            users: 400,
+            apps: 12,
+            ..SimConfig::default()
+        },
+        8,
     )
-    .await
-    .unwrap()
-    .id;
+    .await;
     let settings = SyncSettings::default();
-    sync_org(&pool, keyring.clone(), org, "cli", &settings)
-        .await
-        .unwrap();
 
     // Faults that end the run: deep into the token fetch (request 12 of ~30).
     let faults: Vec<(Fault, &str)> = vec![

@@ -2,55 +2,30 @@
 //! review to completion, and a quarterly audit whose revocations are
 //! verified in sfsim and listed in its evidence.
 
-use std::sync::Arc;
-
 use cockpit_db::reviews;
-use cockpit_domain::{
-    inventory::parse_csv,
-    secret::{Keyring, MasterKey},
-};
-use cockpit_worker::{
-    actions::{Next, execute},
-    connect::{ConnectRequest, connect},
-    sync::{SyncSettings, sync_org},
-};
-use sfsim::{Sim, SimConfig};
+use cockpit_domain::inventory::parse_csv;
+use cockpit_worker::actions::{Next, execute};
+use sfsim::SimConfig;
 use sqlx::PgPool;
+
+mod common;
+use common::{SimOrg, synced_sim_org};
 
 const ACTOR: &str = "user:rita@example.com";
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn inventory_monthly_review_and_quarterly_audit(pool: PgPool) {
-    let sim = Sim::spawn(SimConfig {
-        tokens: 3_000,
-        users: 600,
-        apps: 25,
-        ..SimConfig::default()
-    })
-    .await
-    .unwrap();
-    let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([3; 32]), vec![]));
-    let c = &sim.credentials;
-    let org = connect(
+    let SimOrg { sim, keyring, org } = synced_sim_org(
         &pool,
-        &keyring,
-        ConnectRequest::jwt(
-            "Acme",
-            &c.login_url,
-            &c.client_id,
-            Some(&c.client_secret),
-            &c.jwt_private_key_pem,
-            &c.username,
-            false,
-        )
-        .unwrap(),
+        SimConfig {
+            tokens: 3_000,
+            users: 600,
+            apps: 25,
+            ..SimConfig::default()
+        },
+        3,
     )
-    .await
-    .unwrap()
-    .id;
-    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
-        .await
-        .unwrap();
+    .await;
 
     // Inventory: two apps seen in the org, one approved with a tiny expected population.
     let names: Vec<String> = sqlx::query_scalar("SELECT a.name FROM sf_apps a JOIN app_summary s USING (org_id, app_key) WHERE a.org_id = $1 AND a.name !~ '[<>\"]' ORDER BY s.users DESC LIMIT 2")

@@ -337,3 +337,62 @@ async fn introspection_and_third_party_refresh_token_lookup() {
         1
     );
 }
+
+#[tokio::test]
+async fn revoke_calls_are_counted_and_revoke_latency_and_path_errors_apply() {
+    let t = start(SimConfig {
+        control: true,
+        ..SimConfig::default()
+    })
+    .await;
+    let id = sfsim::ids::make_id(sfsim::ids::OAUTH_TOKEN, 3);
+    let rt = t.rs.sim.refresh_token_of(&id).expect("a live token");
+    let r = t
+        .http
+        .post(t.url("/_sim/faults"))
+        .json(&json!({"type": "revoke_latency", "ms": 5}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    for expected in [StatusCode::OK, StatusCode::BAD_REQUEST] {
+        let r = t
+            .http
+            .post(t.url("/services/oauth2/revoke"))
+            .form(&[("token", rt.as_str())])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), expected, "revoked, then invalid_token");
+    }
+    let calls: Value = t
+        .http
+        .get(t.url("/_sim/revocations"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(calls["calls"][&id], 2, "{calls}");
+    assert_eq!(calls["total"], 2);
+    // Latency on revoke only: other calls are not slowed (nothing to assert on
+    // time), and a path fault answers 503 only where it applies.
+    t.http.delete(t.url("/_sim/faults")).send().await.unwrap();
+    let r = t
+        .http
+        .post(t.url("/_sim/faults"))
+        .json(&json!({"type": "server_error_on_path", "path": "/limits"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(
+        t.get(&format!("{V}/limits")).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    assert_eq!(
+        t.get(&format!("{V}/sobjects")).await.status(),
+        StatusCode::OK
+    );
+}

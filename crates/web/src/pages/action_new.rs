@@ -47,6 +47,8 @@ pub struct ActionNewPage {
     pub params: ActionParams,
     pub kind_label: &'static str,
     pub block: bool,
+    /// The app is an External Client App (blocked by policy, tokens kept).
+    pub eca: bool,
     pub org_name: String,
     pub app_name: Option<String>,
     pub user_name: Option<String>,
@@ -91,6 +93,12 @@ fn new_action<'a>(
 }
 
 pub(crate) fn validate(p: &ActionParams, kind: ActionKind) -> Result<(), AppError> {
+    if kind == ActionKind::BulkRevoke && p.token.is_empty() {
+        return Err(AppError::BadRequest(
+            "Nothing was selected: tick the authorizations to revoke, then press Revoke selected."
+                .into(),
+        ));
+    }
     let has = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
     let ok = match kind {
         ActionKind::RevokeToken => p.token.len() == 1,
@@ -121,10 +129,10 @@ async fn page(
         .fetch_optional(&state.pool)
         .await?
         .ok_or(AppError::NotFound)?;
-    let app_name = match params.app.as_deref() {
+    let app = match params.app.as_deref() {
         Some(k) => {
-            sqlx::query_scalar!(
-                "SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+            sqlx::query!(
+                "SELECT name, kind FROM sf_apps WHERE org_id = $1 AND app_key = $2",
                 params.org,
                 k
             )
@@ -133,6 +141,10 @@ async fn page(
         }
         None => None,
     };
+    let eca = app
+        .as_ref()
+        .is_some_and(|a| a.kind == "external_client_app");
+    let app_name = app.map(|a| a.name);
     let user_name = match params.user.as_deref() {
         Some(u) => {
             sqlx::query_scalar!(
@@ -154,6 +166,7 @@ async fn page(
         csrf: user.csrf.clone(),
         kind_label: kind.label(),
         block: matches!(kind, ActionKind::BlockApp),
+        eca,
         params,
         org_name,
         app_name,
@@ -318,4 +331,52 @@ pub(crate) async fn record(
     })?;
     state.wake_worker();
     Ok(requested)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use sqlx::PgPool;
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn block_says_what_it_does_for_each_kind_of_app(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        // An External Client App: turned off by policy, authorizations kept.
+        let page = get_page(
+            &pool,
+            &format!("/actions/new?org={org}&kind=block_app&app=0xIB"),
+        )
+        .await;
+        let warning = page.texts("#block-eca");
+        assert_eq!(warning.len(), 1);
+        assert!(warning[0].contains("isEnabled"), "{warning:?}");
+        assert!(warning[0].contains("kept, not revoked"));
+        assert!(page.select("#block-connected").is_empty());
+        assert!(
+            page.texts("dl.facts dt")
+                .contains(&"Authorizations that stop working (kept)".to_owned())
+        );
+        assert_eq!(
+            page.texts("dl.facts dd.name"),
+            [HOSTILE],
+            "escaped, shown as text"
+        );
+        // A connected app: blocked, and Salesforce removes its authorizations.
+        let page = get_page(
+            &pool,
+            &format!("/actions/new?org={org}&kind=block_app&app=0H4A"),
+        )
+        .await;
+        assert!(page.select("#block-eca").is_empty());
+        assert!(page.texts("#block-connected")[0].contains("removes all its authorizations"));
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn revoke_selected_with_nothing_ticked_says_so(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let (status, _, body) =
+            get_raw(&pool, &format!("/actions/new?org={org}&kind=bulk_revoke")).await;
+        assert_eq!(status, http::StatusCode::BAD_REQUEST);
+        assert!(body.contains("Nothing was selected"), "{body}");
+    }
 }

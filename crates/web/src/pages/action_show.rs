@@ -4,6 +4,7 @@
 use askama::Template;
 use axum::{
     extract::{Path, Query, State},
+    http::header,
     response::{Html, IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};
@@ -38,11 +39,15 @@ impl ActionShowPage {
     }
 }
 
+/// Seconds between reloads of a running action's page (a `Refresh` header:
+/// no script needed, and the CSP allows it).
+pub const REFRESH_SECONDS: u32 = 3;
+
 pub async fn action_show(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
-) -> Result<Html<String>, AppError> {
+) -> Result<Response, AppError> {
     let action = cockpit_db::actions::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -69,21 +74,25 @@ pub async fn action_show(
     let layout = Layout::load(&state.pool, "actions", "/actions", Some(action.org_id)).await?;
     let can_retry =
         role >= Role::Admin && matches!(action.status.as_str(), "partially_failed" | "failed");
-    Ok(Html(
-        ActionShowPage {
-            layout,
-            csrf: user.csrf.clone(),
-            action,
-            kind_label,
-            org_name,
-            app_name,
-            counts,
-            failed,
-            can_retry,
-            now: Utc::now(),
-        }
-        .render()?,
-    ))
+    let page = ActionShowPage {
+        layout,
+        csrf: user.csrf.clone(),
+        action,
+        kind_label,
+        org_name,
+        app_name,
+        counts,
+        failed,
+        can_retry,
+        now: Utc::now(),
+    };
+    let html = Html(page.render()?);
+    if page.in_progress() {
+        // Stops by itself: a finished action's page carries no Refresh.
+        Ok(([(header::REFRESH, REFRESH_SECONDS.to_string())], html).into_response())
+    } else {
+        Ok(html.into_response())
+    }
 }
 
 pub async fn action_retry(
@@ -158,4 +167,53 @@ pub async fn actions_list(
         }
         .render()?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use cockpit_db::actions::{ActionKind, NewAction};
+    use sqlx::PgPool;
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn a_running_action_refreshes_itself_until_it_is_done(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let tokens = ["0CQ1".to_owned()];
+        let requested = cockpit_db::actions::request(
+            &pool,
+            &NewAction {
+                org_id: org,
+                kind: ActionKind::RevokeToken,
+                app_key: None,
+                user_id: None,
+                token_ids: &tokens,
+                requested_by: "user:admin@example.com",
+                reason: "test",
+                idempotency_key: "refresh-test-0123456789",
+            },
+        )
+        .await
+        .unwrap();
+        let uri = format!("/actions/{}", requested.id);
+        let (status, headers, html) = get_raw(&pool, &uri).await;
+        assert_eq!(status, http::StatusCode::OK);
+        assert_eq!(headers[http::header::REFRESH], "3");
+        let page = Page(scraper::Html::parse_document(&html));
+        assert_eq!(page.texts("h1 .badge"), ["pending"]);
+        assert!(page.texts("p[role=status]")[0].contains("refreshes itself"));
+
+        cockpit_db::actions::set_item(&pool, requested.id, "0CQ1", "revoked", None)
+            .await
+            .unwrap();
+        cockpit_db::actions::finish(&pool, requested.id, "system:executor", None)
+            .await
+            .unwrap();
+        let (status, headers, html) = get_raw(&pool, &uri).await;
+        assert_eq!(status, http::StatusCode::OK);
+        assert!(headers.get(http::header::REFRESH).is_none());
+        let page = Page(scraper::Html::parse_document(&html));
+        assert_eq!(page.texts("h1 .badge"), ["succeeded"]);
+        assert!(page.select("p[role=status]").is_empty());
+        assert!(page.select("meta[http-equiv=refresh]").is_empty());
+    }
 }

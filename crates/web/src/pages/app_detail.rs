@@ -8,6 +8,7 @@ use axum::{
     response::Html,
 };
 use chrono::{DateTime, Duration, Utc};
+use cockpit_db::eca_usage::{EcaAppUsage, EcaUserRow};
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -124,7 +125,13 @@ pub struct AppDetailPage {
     pub blocked: bool,
     /// The matching inventory entry's status; `None`: not in the inventory.
     pub inventory: Option<(i64, String)>,
+    /// For an External Client App: its usage as the Connect usage endpoints
+    /// report it (latest succeeded sync), beside what OauthToken gave.
+    pub eca_usage: Option<(EcaAppUsage, Vec<EcaUserRow>)>,
 }
+
+/// Users of an ECA listed on its page.
+pub const ECA_USERS_SHOWN: i64 = 200;
 
 fn epoch() -> DateTime<Utc> {
     DateTime::UNIX_EPOCH
@@ -292,9 +299,15 @@ pub async fn app_show(
     .fetch_optional(&pool)
     .await?
     .map(|r| (r.id, r.status));
+    let eca_usage = if app.kind == "external_client_app" {
+        cockpit_db::eca_usage::for_app(&pool, app.org_id, &app.app_key, ECA_USERS_SHOWN).await?
+    } else {
+        None
+    };
     Ok(Html(
         AppDetailPage {
             layout,
+            eca_usage,
             can_act,
             blocked,
             inventory,
@@ -427,5 +440,51 @@ mod tests {
         assert!(body.contains("Not found"));
         let (status, _, _) = get_raw(&pool, "/apps/abc").await;
         assert!(status.is_client_error(), "{status}");
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn an_external_client_app_shows_the_usage_salesforce_reports(pool: PgPool) {
+        let (org, _sim) = sim_org(
+            &pool,
+            "Sim",
+            sfsim::SimConfig {
+                tokens: 800,
+                users: 120,
+                apps: 12,
+                ..sfsim::SimConfig::default()
+            },
+        )
+        .await;
+        let (key, tokens): (String, i64) = sqlx::query_as(
+            "SELECT a.app_key, s.tokens::bigint FROM sf_apps a JOIN app_summary s USING (org_id, app_key)
+             WHERE a.org_id = $1 AND a.kind = 'external_client_app' AND s.tokens > 0 ORDER BY s.tokens DESC LIMIT 1",
+        )
+        .bind(org)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let page = get_page(&pool, &format!("/apps/{}", app_id(&pool, org, &key).await)).await;
+        assert_eq!(page.texts("#eca-tokens"), [tokens.to_string()]);
+        assert_eq!(page.texts("#oauth-tokens"), [tokens.to_string()]);
+        assert_eq!(page.texts("#eca-users"), page.texts("#oauth-users"));
+        assert!(page.select("#eca-mismatch").is_empty(), "the sources agree");
+        let per_user: i64 = page
+            .texts("table.eca-users td.tokens")
+            .iter()
+            .map(|t| t.replace(',', "").parse::<i64>().unwrap())
+            .sum();
+        assert_eq!(per_user, tokens);
+        assert!(page.select("table.eca-users tr.mismatch").is_empty());
+
+        // A connected app has no such section.
+        let (ca,): (String,) = sqlx::query_as(
+            "SELECT app_key FROM sf_apps WHERE org_id = $1 AND kind = 'connected_app' LIMIT 1",
+        )
+        .bind(org)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let page = get_page(&pool, &format!("/apps/{}", app_id(&pool, org, &ca).await)).await;
+        assert!(page.select("#eca-usage").is_empty());
     }
 }

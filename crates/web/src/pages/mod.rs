@@ -14,6 +14,7 @@ pub mod inventory;
 pub mod orgs;
 pub mod report_new_apps;
 pub mod report_offboarding;
+pub mod report_selection;
 pub mod report_stale;
 pub mod reports;
 pub mod reviews;

@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::{
     AppError, csv_export, filters,
     layout::{Layout, Query as Qs, parse_org},
+    pages::report_selection::Selection,
 };
 
 pub const PAGE: i64 = 100;
@@ -174,6 +175,7 @@ pub struct LeakPage {
     pub next: Option<String>,
     pub paged: bool,
     pub csv_href: String,
+    pub selection: Option<Selection>,
 }
 
 fn qs(org: Option<Uuid>, after: Option<&LeakCursor>) -> String {
@@ -204,6 +206,11 @@ pub async fn offboarding_report(
             qs(org, rows.last().map(LeakRow::cursor).as_ref())
         )
     });
+    let selection = Selection::offer(
+        org,
+        rows.iter()
+            .map(|r| (r.app_name.as_str(), r.token_id.as_str())),
+    );
     Ok(Html(
         LeakPage {
             layout,
@@ -211,6 +218,7 @@ pub async fn offboarding_report(
             next,
             paged: after.is_some(),
             csv_href: format!("/reports/offboarding.csv{}", qs(org, None)),
+            selection,
         }
         .render()?,
     ))
@@ -277,5 +285,61 @@ mod tests {
         sync(&pool, org, &s).await;
         let page = get_page(&pool, "/reports/offboarding").await;
         assert!(page.text().contains("No deactivated user holds a token"));
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn only_admins_of_the_org_are_offered_the_bulk_revoke(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let uri = format!("/reports/offboarding?org={org}");
+        // An admin: a box per row, one form, one button per app shown.
+        let page = get_page(&pool, &uri).await;
+        let mut boxes = page
+            .select("table.report tbody input[type=checkbox][form=bulk-revoke]")
+            .iter()
+            .map(|e| e.value().attr("value").unwrap().to_owned())
+            .collect::<Vec<_>>();
+        boxes.sort();
+        assert_eq!(boxes, ["0CQ2", "0CQ4"]);
+        assert_eq!(page.attr("form#bulk-revoke", "action"), "/actions/new");
+        assert_eq!(page.attr("form#bulk-revoke", "method"), "get");
+        assert_eq!(page.texts("form#bulk-revoke button"), ["Revoke selected"]);
+        let per_app = page.texts("a.revoke-app");
+        assert_eq!(per_app.len(), 2, "{per_app:?}");
+        assert!(per_app.contains(&"Revoke all 1 shown for Data Loader".to_owned()));
+        // Across every org there is nothing to select: an action is one org's.
+        let page = get_page(&pool, "/reports/offboarding").await;
+        assert!(page.select("form#bulk-revoke").is_empty());
+
+        for role in ["viewer", "analyst"] {
+            let (cookie, csrf) = member_cookie(&pool, org, role).await;
+            let req = axum::http::Request::get(&uri)
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let (status, _, html) = send_raw(&pool, &cookie, req).await;
+            assert_eq!(status, http::StatusCode::OK);
+            let page = Page(scraper::Html::parse_document(&html));
+            assert_eq!(page.select("table.report tbody tr").len(), 2);
+            assert!(
+                page.select("input[type=checkbox], form#bulk-revoke, a.revoke-app")
+                    .is_empty(),
+                "{role}"
+            );
+            // Nor can they send one by hand.
+            let (status, _, _) = post_raw(
+                &pool,
+                &cookie,
+                "/actions",
+                format!(
+                    "csrf={csrf}&org={org}&kind=bulk_revoke&token=0CQ2&reason=gone&idempotency_key=0123456789abcdef-{role}"
+                ),
+            )
+            .await;
+            assert_eq!(status, http::StatusCode::FORBIDDEN, "{role}");
+        }
+        let actions: i64 = sqlx::query_scalar!("SELECT count(*) AS \"n!\" FROM actions")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(actions, 0);
     }
 }

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::{
     AppError, csv_export, filters,
     layout::{Layout, Query as Qs, parse_org},
+    pages::report_selection::Selection,
 };
 
 pub const PAGE: i64 = 100;
@@ -176,6 +177,7 @@ pub struct StalePage {
     pub next: Option<String>,
     pub paged: bool,
     pub csv_href: String,
+    pub selection: Option<Selection>,
 }
 
 fn qs(org: Option<Uuid>, days: i64, after: Option<&StaleCursor>) -> String {
@@ -208,6 +210,11 @@ pub async fn stale_report(
             qs(org, days, rows.last().map(StaleRow::cursor).as_ref())
         )
     });
+    let selection = Selection::offer(
+        org,
+        rows.iter()
+            .map(|r| (r.app_name.as_str(), r.token_id.as_str())),
+    );
     Ok(Html(
         StalePage {
             layout,
@@ -216,6 +223,7 @@ pub async fn stale_report(
             next,
             paged: after.is_some(),
             csv_href: format!("/reports/stale.csv{}", qs(org, days, None)),
+            selection,
         }
         .render()?,
     ))
@@ -311,5 +319,123 @@ mod tests {
             .collect();
         let shown: Vec<String> = [page.texts("td.idle"), page2.texts("td.idle")].concat();
         assert_eq!(shown, first_idle);
+    }
+
+    /// Tick some stale authorizations of a simulated org, confirm, and let
+    /// the executor run: exactly those are revoked at Salesforce, once each.
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn revoke_selected_from_the_report(pool: PgPool) {
+        use cockpit_domain::secret::{Keyring, MasterKey};
+        use std::sync::Arc;
+        let (org, sim) = sim_org(
+            &pool,
+            "Sim",
+            sfsim::SimConfig {
+                tokens: 400,
+                users: 80,
+                apps: 6,
+                ..sfsim::SimConfig::default()
+            },
+        )
+        .await;
+        let page = get_page(&pool, &format!("/reports/stale?org={org}&days=1")).await;
+        let boxes: Vec<String> = page
+            .select("table.report tbody input[type=checkbox][form=bulk-revoke]")
+            .iter()
+            .map(|e| e.value().attr("value").unwrap().to_owned())
+            .collect();
+        assert!(
+            boxes.len() >= 6,
+            "stale authorizations to pick: {}",
+            boxes.len()
+        );
+        let picked: Vec<&String> = boxes.iter().step_by(3).take(5).collect();
+        let left: Vec<&String> = boxes.iter().filter(|b| !picked.contains(b)).collect();
+
+        // The form goes (by GET) to the confirmation page with the ticked boxes.
+        let mut q = format!("org={org}&kind=bulk_revoke");
+        for t in &picked {
+            q.push_str(&format!("&token={t}"));
+        }
+        let confirm = get_page(&pool, &format!("/actions/new?{q}")).await;
+        let facts = confirm.texts("dl.facts dd");
+        assert_eq!(facts[0], "Sim");
+        assert!(!confirm.texts("dl.facts dd.apps").is_empty(), "apps named");
+        assert!(facts.contains(&"5".to_owned()), "{facts:?}");
+        let hidden: Vec<String> = confirm
+            .select("form input[name=token]")
+            .iter()
+            .map(|e| e.value().attr("value").unwrap().to_owned())
+            .collect();
+        assert_eq!(hidden.iter().collect::<Vec<_>>(), picked);
+        let key = confirm.attr("input[name=idempotency_key]", "value");
+        let cookie = admin_cookie(&pool).await;
+        let mut body = format!("csrf={TEST_CSRF}&idempotency_key={key}&org={org}&kind=bulk_revoke");
+        for t in &picked {
+            body.push_str(&format!("&token={t}"));
+        }
+        body.push_str("&reason=");
+        // A reason is required.
+        let (status, _, _) = post_raw(&pool, &cookie, "/actions", body.clone()).await;
+        assert_eq!(status, http::StatusCode::BAD_REQUEST);
+        body.push_str("stale+for+a+year");
+        let (status, headers, _) = post_raw(&pool, &cookie, "/actions", body.clone()).await;
+        assert_eq!(status, http::StatusCode::SEE_OTHER);
+        // A double submit is the same action.
+        let (_, again, _) = post_raw(&pool, &cookie, "/actions", body).await;
+        assert_eq!(
+            again[http::header::LOCATION],
+            headers[http::header::LOCATION]
+        );
+        let id: i64 = headers[http::header::LOCATION]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/actions/")
+            .parse()
+            .unwrap();
+
+        let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([42; 32]), vec![]));
+        cockpit_worker::actions::execute(&pool, keyring, id)
+            .await
+            .unwrap();
+        let shown = get_page(&pool, &format!("/actions/{id}")).await;
+        assert_eq!(shown.texts("#count-revoked"), ["5"]);
+        assert_eq!(shown.texts("#count-failed"), ["0"]);
+        let calls = sim.sim.revoke_calls();
+        for t in &picked {
+            assert!(
+                sim.sim.refresh_token_of(t).is_none(),
+                "{t} revoked at Salesforce"
+            );
+            assert_eq!(calls.get(t.as_str()), Some(&1), "{t} revoked once");
+        }
+        assert_eq!(calls.len(), picked.len(), "nothing else was revoked");
+        for t in &left {
+            assert!(sim.sim.refresh_token_of(t).is_some(), "{t} left alone");
+        }
+        let audit = sqlx::query!(
+            "SELECT action AS \"action!\", count(*) AS \"n!\" FROM audit_log
+             WHERE target->>'action' = $1 GROUP BY action ORDER BY action",
+            id.to_string()
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let audit: Vec<(String, i64)> = audit.into_iter().map(|r| (r.action, r.n)).collect();
+        assert_eq!(
+            audit,
+            [
+                ("action.completed".to_owned(), 1),
+                ("action.requested".to_owned(), 1)
+            ]
+        );
+        // The revoked authorizations leave the report.
+        let page = get_page(&pool, &format!("/reports/stale?org={org}&days=1")).await;
+        let still: Vec<String> = page
+            .select("table.report tbody input[type=checkbox]")
+            .iter()
+            .map(|e| e.value().attr("value").unwrap().to_owned())
+            .collect();
+        assert!(picked.iter().all(|p| !still.contains(p)));
     }
 }

@@ -1,0 +1,186 @@
+//! External Client App usage from the Connect REST usage endpoints, stored
+//! per sync run and read from the org's latest succeeded run: what a failed
+//! run pulled is never shown. Reconciled on read with what OauthToken gave
+//! (ECA tokens are in OauthToken too).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
+
+/// One user of an ECA as Salesforce reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcaUser {
+    pub user_id: String,
+    pub username: Option<String>,
+    pub tokens: Option<i64>,
+    pub first_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub use_count: Option<i64>,
+}
+
+/// One ECA with usage and its users.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcaUsage {
+    pub app_key: String,
+    pub developer_name: Option<String>,
+    pub users: Vec<EcaUser>,
+}
+
+/// Stores a run's ECA usage and drops what older runs stored, except the
+/// latest succeeded run's (still shown until this run succeeds).
+pub async fn store(pool: &PgPool, org: Uuid, run_id: i64, apps: &[EcaUsage]) -> sqlx::Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "DELETE FROM eca_usage_apps WHERE org_id = $1 AND sync_run_id <> $2
+           AND sync_run_id IS DISTINCT FROM (SELECT max(id) FROM sync_runs WHERE org_id = $1 AND status = 'succeeded')",
+        org,
+        run_id
+    )
+    .execute(&mut *tx)
+    .await?;
+    let keys: Vec<String> = apps.iter().map(|a| a.app_key.clone()).collect();
+    let names: Vec<Option<String>> = apps.iter().map(|a| a.developer_name.clone()).collect();
+    let users: Vec<i32> = apps
+        .iter()
+        .map(|a| i32::try_from(a.users.len()).unwrap_or(i32::MAX))
+        .collect();
+    let tokens: Vec<i64> = apps
+        .iter()
+        .map(|a| a.users.iter().filter_map(|u| u.tokens).sum())
+        .collect();
+    sqlx::query!(
+        "INSERT INTO eca_usage_apps (org_id, sync_run_id, app_key, developer_name, users, tokens)
+         SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::int[], $6::bigint[])",
+        org,
+        run_id,
+        &keys,
+        &names as &[Option<String>],
+        &users,
+        &tokens
+    )
+    .execute(&mut *tx)
+    .await?;
+    let rows: Vec<(&str, &EcaUser)> = apps
+        .iter()
+        .flat_map(|a| a.users.iter().map(move |u| (a.app_key.as_str(), u)))
+        .collect();
+    for chunk in rows.chunks(5_000) {
+        let app: Vec<String> = chunk.iter().map(|r| r.0.to_owned()).collect();
+        let user: Vec<String> = chunk.iter().map(|r| r.1.user_id.clone()).collect();
+        let username: Vec<Option<String>> = chunk.iter().map(|r| r.1.username.clone()).collect();
+        let tokens: Vec<Option<i64>> = chunk.iter().map(|r| r.1.tokens).collect();
+        let first: Vec<Option<DateTime<Utc>>> = chunk.iter().map(|r| r.1.first_used_at).collect();
+        let last: Vec<Option<DateTime<Utc>>> = chunk.iter().map(|r| r.1.last_used_at).collect();
+        let uses: Vec<Option<i64>> = chunk.iter().map(|r| r.1.use_count).collect();
+        sqlx::query!(
+            "INSERT INTO eca_usage_users (org_id, sync_run_id, app_key, user_id, username, tokens, first_used_at, last_used_at, use_count)
+             SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::bigint[], $7::timestamptz[], $8::timestamptz[], $9::bigint[])
+             ON CONFLICT DO NOTHING",
+            org,
+            run_id,
+            &app,
+            &user,
+            &username as &[Option<String>],
+            &tokens as &[Option<i64>],
+            &first as &[Option<DateTime<Utc>>],
+            &last as &[Option<DateTime<Utc>>],
+            &uses as &[Option<i64>]
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}
+
+/// An ECA's usage as Salesforce reports it, next to what OauthToken gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcaAppUsage {
+    pub synced_at: Option<DateTime<Utc>>,
+    pub users: i32,
+    pub tokens: i64,
+    /// Live tokens of the app in OauthToken, and their distinct users.
+    pub oauth_tokens: i64,
+    pub oauth_users: i64,
+    /// OauthToken users the usage endpoint does not list.
+    pub only_in_oauth_token: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcaUserRow {
+    pub user_id: String,
+    pub uid: Option<i64>,
+    pub name: Option<String>,
+    pub username: Option<String>,
+    pub tokens: Option<i64>,
+    pub oauth_tokens: i64,
+    pub first_used_at: Option<DateTime<Utc>>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub use_count: Option<i64>,
+}
+
+impl EcaUserRow {
+    /// Salesforce's usage endpoint and OauthToken disagree on this user.
+    pub fn mismatch(&self) -> bool {
+        self.tokens != Some(self.oauth_tokens)
+    }
+}
+
+/// The app's usage from the latest succeeded sync, `None` when that sync
+/// stored none for it (not an ECA, or no usage reported).
+pub async fn for_app(
+    db: impl PgExecutor<'_> + Copy,
+    org: Uuid,
+    app_key: &str,
+    limit: i64,
+) -> sqlx::Result<Option<(EcaAppUsage, Vec<EcaUserRow>)>> {
+    let app = sqlx::query!(
+        "WITH run AS (SELECT max(id) AS id FROM sync_runs WHERE org_id = $1 AND status = 'succeeded'),
+              live AS (SELECT user_id, count(*) AS n FROM sf_tokens
+                       WHERE org_id = $1 AND app_key = $2 AND gone_at IS NULL GROUP BY user_id)
+         SELECT e.sync_run_id, (SELECT finished_at FROM sync_runs WHERE id = e.sync_run_id) AS synced_at,
+                e.users, e.tokens,
+                (SELECT coalesce(sum(n), 0) FROM live)::bigint AS \"oauth_tokens!\",
+                (SELECT count(*) FROM live) AS \"oauth_users!\",
+                (SELECT count(*) FROM live l WHERE NOT EXISTS (
+                    SELECT 1 FROM eca_usage_users u WHERE u.org_id = $1 AND u.sync_run_id = e.sync_run_id
+                      AND u.app_key = $2 AND u.user_id = l.user_id)) AS \"only_in_oauth_token!\"
+         FROM eca_usage_apps e, run
+         WHERE e.org_id = $1 AND e.sync_run_id = run.id AND e.app_key = $2",
+        org,
+        app_key
+    )
+    .fetch_optional(db)
+    .await?;
+    let Some(app) = app else {
+        return Ok(None);
+    };
+    let users = sqlx::query_as!(
+        EcaUserRow,
+        "SELECT e.user_id, u.uid AS \"uid?\", u.name AS \"name?\", e.username, e.tokens,
+                (SELECT count(*) FROM sf_tokens t WHERE t.org_id = $1 AND t.app_key = $3 AND t.user_id = e.user_id
+                   AND t.gone_at IS NULL) AS \"oauth_tokens!\",
+                e.first_used_at, e.last_used_at, e.use_count
+         FROM eca_usage_users e
+         LEFT JOIN sf_users u ON u.org_id = e.org_id AND u.id = e.user_id
+         WHERE e.org_id = $1 AND e.sync_run_id = $2 AND e.app_key = $3
+         ORDER BY e.last_used_at DESC NULLS LAST, e.user_id
+         LIMIT $4",
+        org,
+        app.sync_run_id,
+        app_key,
+        limit
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(Some((
+        EcaAppUsage {
+            synced_at: app.synced_at,
+            users: app.users,
+            tokens: app.tokens,
+            oauth_tokens: app.oauth_tokens,
+            oauth_users: app.oauth_users,
+            only_in_oauth_token: app.only_in_oauth_token,
+        },
+        users,
+    )))
+}

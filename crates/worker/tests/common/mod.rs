@@ -1,0 +1,49 @@
+//! Shared by the worker's integration tests: a simulated org, connected with
+//! JWT and synced once, exactly as the worker does it.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use cockpit_domain::secret::{Keyring, MasterKey};
+use cockpit_worker::{
+    connect::{ConnectRequest, connect},
+    sync::{SyncSettings, sync_org},
+};
+use sfsim::{RunningSim, Sim, SimConfig};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+pub struct SimOrg {
+    pub sim: RunningSim,
+    pub keyring: Arc<Keyring>,
+    pub org: Uuid,
+}
+
+pub async fn synced_sim_org(pool: &PgPool, config: SimConfig, key: u8) -> SimOrg {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let sim = Sim::spawn(config).await.unwrap();
+    let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([key; 32]), vec![]));
+    let c = &sim.credentials;
+    let org = connect(
+        pool,
+        &keyring,
+        ConnectRequest::jwt(
+            "Acme",
+            &c.login_url,
+            &c.client_id,
+            Some(&c.client_secret),
+            &c.jwt_private_key_pem,
+            &c.username,
+            false,
+        )
+        .unwrap(),
+    )
+    .await
+    .unwrap()
+    .id;
+    sync_org(pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap();
+    SimOrg { sim, keyring, org }
+}
