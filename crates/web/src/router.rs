@@ -19,7 +19,7 @@ use tracing::Span;
 use crate::{AppState, api, auth, pages};
 
 /// Form bodies are small; anything larger is refused with 413.
-const BODY_LIMIT: usize = 256 * 1024;
+pub(crate) const BODY_LIMIT: usize = 256 * 1024;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -83,6 +83,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(api_errors_are_json))
         .layer(CatchPanicLayer::custom(pages::assets::panic_page))
         .layer(
             TraceLayer::new_for_http()
@@ -113,4 +114,22 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+}
+
+/// Answers the router's own refusals (413 over the body limit, before any
+/// handler runs) in the API's JSON shape on `/api/` paths, as every other
+/// API error is.
+async fn api_errors_are_json(req: Request, next: axum::middleware::Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let res = next.run(req).await;
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if api && !json && res.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+        return axum::response::IntoResponse::into_response(crate::ApiError(
+            crate::AppError::TooLarge,
+        ));
+    }
+    res
 }

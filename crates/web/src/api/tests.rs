@@ -41,6 +41,7 @@ async fn call(
     let req = match body {
         Some(b) => r
             .header(header::CONTENT_TYPE, "application/json")
+            .header(header::CONTENT_LENGTH, b.len())
             .body(Body::from(b)),
         None => r.body(Body::empty()),
     }
@@ -608,6 +609,18 @@ async fn abuse(pool: PgPool) {
         Some(&admin),
         None,
         Some(huge),
+    )
+    .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(v["status"], 413);
+    // Over the router's own limit too: refused before any handler, still JSON.
+    let (status, v) = call(
+        &pool,
+        "POST",
+        "/api/v1/actions",
+        Some(&admin),
+        None,
+        Some(" ".repeat(crate::router::BODY_LIMIT + 1)),
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
