@@ -2,13 +2,20 @@
 -- (/apps/oauth/usage and /apps/oauth/usage/{appId}/users), one snapshot per
 -- sync run. Pages read the org's latest succeeded run only, so the rows of a
 -- failed or interrupted run are never shown; the next run drops them.
+--
+-- Every run lists the ECAs (a few calls). Their user lists cost a call per
+-- 100 users each, so a run pulls only some of them within a call budget,
+-- stalest first, and carries the others' last lists forward:
+-- users_pulled_at says when Salesforce gave the figures (NULL, with users
+-- and tokens NULL: listed, users not pulled yet).
 CREATE TABLE eca_usage_apps (
-    org_id         uuid NOT NULL REFERENCES orgs ON DELETE CASCADE,
-    sync_run_id    bigint NOT NULL REFERENCES sync_runs ON DELETE CASCADE,
-    app_key        text NOT NULL,
-    developer_name text,
-    users          integer NOT NULL,
-    tokens         bigint NOT NULL,
+    org_id          uuid NOT NULL REFERENCES orgs ON DELETE CASCADE,
+    sync_run_id     bigint NOT NULL REFERENCES sync_runs ON DELETE CASCADE,
+    app_key         text NOT NULL,
+    developer_name  text,
+    users           integer,
+    tokens          bigint,
+    users_pulled_at timestamptz,
     PRIMARY KEY (org_id, sync_run_id, app_key)
 );
 

@@ -18,12 +18,29 @@ pub struct EcaUser {
     pub use_count: Option<i64>,
 }
 
-/// One ECA with usage and its users.
+/// One ECA with usage and its users, when this run pulled them (`None`:
+/// keep the last run's list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EcaUsage {
     pub app_key: String,
     pub developer_name: Option<String>,
-    pub users: Vec<EcaUser>,
+    pub users: Option<Vec<EcaUser>>,
+}
+
+/// When each ECA's users were last pulled, as of the latest succeeded run.
+pub async fn last_pulled(
+    db: impl PgExecutor<'_>,
+    org: Uuid,
+) -> sqlx::Result<std::collections::HashMap<String, DateTime<Utc>>> {
+    let rows = sqlx::query!(
+        "SELECT app_key, users_pulled_at AS \"at!\" FROM eca_usage_apps
+         WHERE org_id = $1 AND users_pulled_at IS NOT NULL
+           AND sync_run_id = (SELECT max(id) FROM sync_runs WHERE org_id = $1 AND status = 'succeeded')",
+        org
+    )
+    .fetch_all(db)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.app_key, r.at)).collect())
 }
 
 /// Stores a run's ECA usage and drops what older runs stored, except the
@@ -40,29 +57,69 @@ pub async fn store(pool: &PgPool, org: Uuid, run_id: i64, apps: &[EcaUsage]) -> 
     .await?;
     let keys: Vec<String> = apps.iter().map(|a| a.app_key.clone()).collect();
     let names: Vec<Option<String>> = apps.iter().map(|a| a.developer_name.clone()).collect();
-    let users: Vec<i32> = apps
+    let pulled: Vec<bool> = apps.iter().map(|a| a.users.is_some()).collect();
+    let users: Vec<Option<i32>> = apps
         .iter()
-        .map(|a| i32::try_from(a.users.len()).unwrap_or(i32::MAX))
+        .map(|a| {
+            a.users
+                .as_ref()
+                .map(|u| i32::try_from(u.len()).unwrap_or(i32::MAX))
+        })
         .collect();
-    let tokens: Vec<i64> = apps
+    let tokens: Vec<Option<i64>> = apps
         .iter()
-        .map(|a| a.users.iter().filter_map(|u| u.tokens).sum())
+        .map(|a| {
+            a.users
+                .as_ref()
+                .map(|u| u.iter().filter_map(|u| u.tokens).sum())
+        })
         .collect();
+    // Apps whose users were not pulled this run keep the figures (and, below,
+    // the user rows) of the latest succeeded run.
     sqlx::query!(
-        "INSERT INTO eca_usage_apps (org_id, sync_run_id, app_key, developer_name, users, tokens)
-         SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::int[], $6::bigint[])",
+        "WITH prev AS (SELECT max(id) AS id FROM sync_runs WHERE org_id = $1 AND status = 'succeeded')
+         INSERT INTO eca_usage_apps (org_id, sync_run_id, app_key, developer_name, users, tokens, users_pulled_at)
+         SELECT $1, $2, n.key, n.name,
+                CASE WHEN n.pulled THEN n.users ELSE p.users END,
+                CASE WHEN n.pulled THEN n.tokens ELSE p.tokens END,
+                CASE WHEN n.pulled THEN now() ELSE p.users_pulled_at END
+         FROM unnest($3::text[], $4::text[], $5::bool[], $6::int[], $7::bigint[]) AS n(key, name, pulled, users, tokens)
+         LEFT JOIN eca_usage_apps p ON p.org_id = $1 AND p.sync_run_id = (SELECT id FROM prev) AND p.app_key = n.key",
         org,
         run_id,
         &keys,
         &names as &[Option<String>],
-        &users,
-        &tokens
+        &pulled,
+        &users as &[Option<i32>],
+        &tokens as &[Option<i64>]
+    )
+    .execute(&mut *tx)
+    .await?;
+    let kept: Vec<String> = apps
+        .iter()
+        .filter(|a| a.users.is_none())
+        .map(|a| a.app_key.clone())
+        .collect();
+    sqlx::query!(
+        "INSERT INTO eca_usage_users (org_id, sync_run_id, app_key, user_id, username, tokens, first_used_at, last_used_at, use_count)
+         SELECT org_id, $2, app_key, user_id, username, tokens, first_used_at, last_used_at, use_count
+         FROM eca_usage_users
+         WHERE org_id = $1 AND app_key = ANY($3)
+           AND sync_run_id = (SELECT max(id) FROM sync_runs WHERE org_id = $1 AND status = 'succeeded')",
+        org,
+        run_id,
+        &kept
     )
     .execute(&mut *tx)
     .await?;
     let rows: Vec<(&str, &EcaUser)> = apps
         .iter()
-        .flat_map(|a| a.users.iter().map(move |u| (a.app_key.as_str(), u)))
+        .flat_map(|a| {
+            a.users
+                .iter()
+                .flatten()
+                .map(move |u| (a.app_key.as_str(), u))
+        })
         .collect();
     for chunk in rows.chunks(5_000) {
         let app: Vec<String> = chunk.iter().map(|r| r.0.to_owned()).collect();
@@ -95,9 +152,11 @@ pub async fn store(pool: &PgPool, org: Uuid, run_id: i64, apps: &[EcaUsage]) -> 
 /// An ECA's usage as Salesforce reports it, next to what OauthToken gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EcaAppUsage {
+    /// When Salesforce gave the per-user figures; `None` (with `users` and
+    /// `tokens`): listed with usage, users not pulled yet.
     pub synced_at: Option<DateTime<Utc>>,
-    pub users: i32,
-    pub tokens: i64,
+    pub users: Option<i32>,
+    pub tokens: Option<i64>,
     /// Live tokens of the app in OauthToken, and their distinct users.
     pub oauth_tokens: i64,
     pub oauth_users: i64,
@@ -116,6 +175,13 @@ pub struct EcaUserRow {
     pub first_used_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub use_count: Option<i64>,
+}
+
+impl EcaAppUsage {
+    /// Salesforce's usage endpoint and OauthToken disagree on this app.
+    pub fn mismatch(&self) -> bool {
+        self.tokens.is_some_and(|t| t != self.oauth_tokens) || self.only_in_oauth_token > 0
+    }
 }
 
 impl EcaUserRow {
@@ -137,8 +203,7 @@ pub async fn for_app(
         "WITH run AS (SELECT max(id) AS id FROM sync_runs WHERE org_id = $1 AND status = 'succeeded'),
               live AS (SELECT user_id, count(*) AS n FROM sf_tokens
                        WHERE org_id = $1 AND app_key = $2 AND gone_at IS NULL GROUP BY user_id)
-         SELECT e.sync_run_id, (SELECT finished_at FROM sync_runs WHERE id = e.sync_run_id) AS synced_at,
-                e.users, e.tokens,
+         SELECT e.sync_run_id, e.users_pulled_at AS synced_at, e.users, e.tokens,
                 (SELECT coalesce(sum(n), 0) FROM live)::bigint AS \"oauth_tokens!\",
                 (SELECT count(*) FROM live) AS \"oauth_users!\",
                 (SELECT count(*) FROM live l WHERE NOT EXISTS (

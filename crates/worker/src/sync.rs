@@ -35,6 +35,11 @@ pub struct SyncSettings {
     pub usage_days: u32,
     /// Where to report progress (the CLI and the demo draw it).
     pub progress: Option<watch::Sender<SyncProgress>>,
+    /// API calls a sync may spend on External Client Apps' user lists (a
+    /// call per 100 users of an ECA); the stalest lists go first and the
+    /// rest are carried forward, so every ECA refreshes within a few syncs
+    /// while a sync costs about one call per 500 tokens.
+    pub eca_user_calls: u64,
 }
 
 impl Default for SyncSettings {
@@ -43,6 +48,7 @@ impl Default for SyncSettings {
             stale_days: 90,
             usage_days: 7,
             progress: None,
+            eca_user_calls: 20,
         }
     }
 }
@@ -107,7 +113,9 @@ pub async fn sync_org(
                 .await?;
         }
         let pulled = outcome?;
-        let eca_usage = crate::eca_usage::pull(&client).await?;
+        let last_pulled = cockpit_db::eca_usage::last_pulled(pool, org_id).await?;
+        let eca_usage =
+            crate::eca_usage::pull(&client, &last_pulled, settings.eca_user_calls).await?;
         cockpit_db::eca_usage::store(pool, org_id, run_id, &eca_usage).await?;
         let api_calls = client.request_count();
         cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
