@@ -77,7 +77,12 @@ pub async fn run_server(
     state.keyring = keyring.clone();
     if let Some(config) = sso {
         tracing::info!(issuer = %config.issuer, "single sign-on is on");
-        state.sso = Some(cockpit_web::oidc::Sso::new(config, &state.public_url)?);
+        let sso = cockpit_web::oidc::Sso::new(config, &state.public_url)?;
+        tokio::spawn({
+            let sso = sso.clone();
+            async move { sso.warm().await }
+        });
+        state.sso = Some(sso);
     }
     if cockpit_db::accounts::count(&pool).await? == 0 {
         let token = cockpit_web::auth::random_token();

@@ -3,269 +3,25 @@
 //! Each page visited is saved as a screenshot under
 //! `target/e2e-screenshots/`.
 
-use std::{
-    path::PathBuf,
-    process::{Child, Command, Stdio},
-    time::Duration,
-};
-
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 
 mod common;
-use common::{BIN, KEY};
-
-const ADMIN: (&str, &str) = ("ada@example.com", "correct horse battery staple");
-const VIEWER: (&str, &str) = ("vic@example.com", "purple elephant marmalade window");
-
-struct Killed(Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn shots() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("e2e-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-async fn shot(c: &Client, name: &str) {
-    let png = c.screenshot().await.unwrap();
-    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
-}
-
-fn cockpit(db: &str, args: &[&str], stdin: Option<&str>) -> String {
-    use std::io::Write as _;
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("DATABASE_URL", db)
-        .env("COCKPIT_MASTER_KEY", KEY)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "oauth-cockpit {args:?}: {text}");
-    text
-}
-
-async fn wait_http(url: &str) {
-    let http = reqwest::Client::new();
-    for _ in 0..300 {
-        if http.get(url).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} never answered");
-}
-
-async fn browser(driver: &str) -> Client {
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": "/usr/bin/chromium",
-            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
-                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--window-size=1366,900"]
-        }),
-    );
-    ClientBuilder::rustls()
-        .unwrap()
-        .capabilities(caps)
-        .connect(driver)
-        .await
-        .expect("chromedriver session")
-}
-
-async fn sign_in(c: &Client, base: &str, who: (&str, &str)) {
-    c.goto(&format!("{base}/signin")).await.unwrap();
-    c.find(Locator::Css("#email"))
-        .await
-        .unwrap()
-        .send_keys(who.0)
-        .await
-        .unwrap();
-    c.find(Locator::Css("#password"))
-        .await
-        .unwrap()
-        .send_keys(who.1)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/signin'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    if !wait_path(c, |p| !p.starts_with("/signin")).await {
-        shot(c, "signin-failed").await;
-        panic!("could not sign in as {}: {}", who.0, text(c, "main").await);
-    }
-    c.wait().for_element(Locator::Css("h1")).await.unwrap();
-}
-
-/// Waits (bounded) for the browser to land on a path that satisfies `ok`.
-async fn wait_path(c: &Client, ok: impl Fn(&str) -> bool) -> bool {
-    for _ in 0..100 {
-        if ok(c.current_url().await.unwrap().path()) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    false
-}
-
-async fn text(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
-/// Fills in the reason on a confirmation page and submits it.
-async fn submit_with_reason(c: &Client, reason: &str) {
-    c.find(Locator::Css("textarea#reason"))
-        .await
-        .unwrap()
-        .send_keys(reason)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/actions'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
-/// Reloads an action's page until it has finished.
-async fn wait_for_action(c: &Client) -> String {
-    for _ in 0..120 {
-        let status = text(c, "h1 .badge").await;
-        if !matches!(status.as_str(), "pending" | "running") {
-            return status;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        c.refresh().await.unwrap();
-    }
-    panic!("the action did not finish");
-}
+use common::browser::{
+    ADMIN, Stage, VIEWER, confirm_password_if_asked, seed, shot, sign_in, sign_out,
+    submit_with_reason, text, wait_for_action, wait_path,
+};
 
 #[sqlx::test(migrations = false)]
 async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let db = common::db_url(&opts);
     let org = common::SimOrg::start(3_000, 500, 20).await;
     let sim = &org.sim;
-    let c = sim.credentials.clone();
-    let key = org.key.clone();
-    let db2 = db.clone();
-    tokio::task::spawn_blocking(move || {
-        cockpit(
-            &db2,
-            &[
-                "org",
-                "add",
-                "--name",
-                "Acme",
-                "--login-url",
-                &c.login_url,
-                "--client-id",
-                &c.client_id,
-                "--jwt-key",
-                key.to_str().unwrap(),
-                "--username",
-                &c.username,
-            ],
-            None,
-        );
-        cockpit(&db2, &["sync"], None);
-        cockpit(
-            &db2,
-            &[
-                "user",
-                "add",
-                "--email",
-                ADMIN.0,
-                "--role",
-                "admin",
-                "--password-stdin",
-            ],
-            Some(ADMIN.1),
-        );
-        cockpit(
-            &db2,
-            &[
-                "user",
-                "add",
-                "--email",
-                VIEWER.0,
-                "--role",
-                "viewer",
-                "--password-stdin",
-            ],
-            Some(VIEWER.1),
-        );
-    })
-    .await
-    .unwrap();
-
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _server = Killed(
-        Command::new(BIN)
-            .arg("serve")
-            .env("DATABASE_URL", &db)
-            .env("COCKPIT_MASTER_KEY", KEY)
-            .env("COCKPIT_LISTEN", format!("127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let driver_port = free_port();
-    let _driver = Killed(
-        Command::new("chromedriver")
-            .arg(format!("--port={driver_port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver (apt-get install chromium chromium-driver)"),
-    );
-    wait_http(&format!("{base}/healthz")).await;
-    let driver = format!("http://127.0.0.1:{driver_port}");
-    wait_http(&format!("{driver}/status")).await;
-    let b = browser(&driver).await;
+    seed(&db, &org, &[(ADMIN, "admin"), (VIEWER, "viewer")]).await;
+    let stage = Stage::start(&db, &[]).await;
+    let (b, base) = (stage.b.clone(), stage.base.clone());
 
     // Sign in.
     b.goto(&base).await.unwrap();
@@ -351,20 +107,7 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
         .await
         .unwrap();
     assert!(wait_path(&b, |p| p == "/actions/new" || p == "/reauth").await);
-    if b.current_url().await.unwrap().path() == "/reauth" {
-        b.find(Locator::Css("#password"))
-            .await
-            .unwrap()
-            .send_keys(ADMIN.1)
-            .await
-            .unwrap();
-        b.find(Locator::Css("form[action='/reauth'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-    }
+    confirm_password_if_asked(&b, ADMIN.1).await;
     b.wait()
         .for_element(Locator::Css("textarea#reason"))
         .await
@@ -406,16 +149,7 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
         body.contains("app_blocked"),
         "new authorizations are refused: {body}"
     );
-    b.find(Locator::Css("form[action='/signout'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    assert!(
-        wait_path(&b, |p| p.starts_with("/signin")).await,
-        "signed out"
-    );
+    sign_out(&b).await;
 
     // A viewer sees no action buttons and cannot post them.
     sign_in(&b, &base, VIEWER).await;

@@ -140,14 +140,30 @@ pub struct Sso {
     redirect: RedirectUrl,
     http: reqwest::Client,
     metadata: Mutex<Option<(Instant, CoreProviderMetadata)>>,
+    /// Origins the browser is sent to from a sign-in form (the issuer's,
+    /// and the authorization endpoint's once known): the pages' CSP
+    /// `form-action` must allow them, or browsers stop the redirect.
+    form_targets: std::sync::RwLock<Vec<String>>,
+}
+
+fn origin(url: &str) -> Option<String> {
+    url::Url::parse(url)
+        .ok()
+        .map(|u| u.origin())
+        .filter(|o| o.is_tuple())
+        .map(|o| o.ascii_serialization())
 }
 
 impl Sso {
     pub fn new(config: SsoConfig, public_url: &str) -> Result<Arc<Sso>, SsoError> {
         IssuerUrl::new(config.issuer.clone())
             .map_err(|e| SsoError::Config(format!("issuer URL: {e}")))?;
+        let config_issuer = config.issuer.clone();
         let redirect = RedirectUrl::new(format!("{public_url}/signin/sso/callback"))
             .map_err(|e| SsoError::Config(format!("redirect URL: {e}")))?;
+        // reqwest is built without a TLS provider of its own: without this,
+        // `serve --oidc-issuer` panicked at start. The first install wins.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             // Following redirects would let a provider's answer steer our requests.
             .redirect(reqwest::redirect::Policy::none())
@@ -160,6 +176,7 @@ impl Sso {
             redirect,
             http,
             metadata: Mutex::new(None),
+            form_targets: std::sync::RwLock::new(origin(&config_issuer).into_iter().collect()),
         }))
     }
 
@@ -176,8 +193,30 @@ impl Sso {
         let m = CoreProviderMetadata::discover_async(issuer, &Http(&self.http))
             .await
             .map_err(|e| SsoError::Provider(error_chain(&e)))?;
+        if let Some(o) = origin(m.authorization_endpoint().url().as_str()) {
+            let mut targets = self.form_targets.write().unwrap_or_else(|e| e.into_inner());
+            if !targets.contains(&o) {
+                targets.push(o);
+            }
+        }
         *cached = Some((Instant::now(), m.clone()));
         Ok(m)
+    }
+
+    /// Reads the provider's metadata ahead of the first sign-in, so the
+    /// sign-in page already allows its authorization endpoint.
+    pub async fn warm(&self) {
+        if let Err(e) = self.metadata(false).await {
+            tracing::warn!(error = %e, "single sign-on: the provider's metadata could not be read yet");
+        }
+    }
+
+    /// Extra `form-action` sources for the pages' Content-Security-Policy.
+    pub fn form_action_sources(&self) -> Vec<String> {
+        self.form_targets
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     async fn client(

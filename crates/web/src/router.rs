@@ -21,7 +21,30 @@ use crate::{AppState, api, auth, pages};
 /// Form bodies are small; anything larger is refused with 413.
 pub(crate) const BODY_LIMIT: usize = 256 * 1024;
 
+/// Forms post here only, and to the single sign-on provider: a browser
+/// applies `form-action` to the redirect that follows a form, and the
+/// "Sign in with …" form is redirected to the provider.
+pub fn content_security_policy(sso: Option<&crate::oidc::Sso>) -> HeaderValue {
+    let extra: String = sso
+        .map(|s| s.form_action_sources())
+        .unwrap_or_default()
+        .iter()
+        .map(|o| format!(" {o}"))
+        .collect();
+    HeaderValue::from_str(&format!(
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'{extra}; \
+         frame-ancestors 'none'; base-uri 'none'"
+    ))
+    .unwrap_or_else(|_| {
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        )
+    })
+}
+
 pub fn router(state: AppState) -> Router {
+    let sso = state.sso.clone();
     Router::new()
         .route("/", get(pages::home::home))
         .route("/apps", get(pages::apps::apps_list))
@@ -104,13 +127,9 @@ pub fn router(state: AppState) -> Router {
                     tracing::info!(parent: span, status = res.status().as_u16(), latency_ms = latency.as_secs_f64() * 1000.0, "response");
                 }),
         )
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(
-                "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; \
-                 frame-ancestors 'none'; base-uri 'none'",
-            ),
-        ))
+        .layer(SetResponseHeaderLayer::if_not_present(header::CONTENT_SECURITY_POLICY, move |_: &Response| {
+            Some(content_security_policy(sso.as_deref()))
+        }))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))

@@ -79,6 +79,10 @@ async fn press_sso_button(state: &AppState) -> (url::Url, String) {
         "the button names the provider, escaped: {page}"
     );
     let form_cookie = set_cookie(&headers, state.auth.presession_cookie()).unwrap();
+    let csp = headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let csrf = hidden_inputs(&page)
         .into_iter()
         .find(|(n, _)| n == "csrf")
@@ -96,6 +100,18 @@ async fn press_sso_button(state: &AppState) -> (url::Url, String) {
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     let to = url::Url::parse(headers[header::LOCATION].to_str().unwrap()).unwrap();
+    // Browsers apply the page's form-action to the redirect after a form:
+    // the provider must be allowed there, or the button does nothing.
+    let form_action = csp
+        .split(';')
+        .find(|d| d.trim_start().starts_with("form-action"))
+        .unwrap();
+    assert!(
+        form_action
+            .split_whitespace()
+            .any(|s| s == to.origin().ascii_serialization()),
+        "{csp}"
+    );
     (to, form_cookie)
 }
 

@@ -7,6 +7,8 @@ use std::{path::PathBuf, process::Output};
 
 use sfsim::{RunningSim, Sim, SimConfig};
 
+pub mod browser;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
 /// A master key: base64 of 32 × '*'.
 pub const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
@@ -40,14 +42,17 @@ pub struct SimOrg {
 
 impl SimOrg {
     pub async fn start(tokens: usize, users: usize, apps: usize) -> SimOrg {
-        let sim = Sim::spawn(SimConfig {
+        SimOrg::start_with(SimConfig {
             tokens,
             users,
             apps,
             ..SimConfig::default()
         })
         .await
-        .unwrap();
+    }
+
+    pub async fn start_with(config: SimConfig) -> SimOrg {
+        let sim = Sim::spawn(config).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("key.pem");
         std::fs::write(&key, &sim.credentials.jwt_private_key_pem).unwrap();

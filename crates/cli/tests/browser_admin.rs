@@ -1,0 +1,381 @@
+//! End to end, in a real browser, for what admins do besides single
+//! revokes: single sign-on through sfsim as the identity provider, bulk
+//! revoke of a selection on the stale-authorizations report, and API tokens
+//! made and revoked on the admin pages. Screenshots go to
+//! `target/e2e-screenshots/` (`sso-*`, `bulk-*`, `api-*`).
+
+use std::{collections::BTreeSet, time::Duration};
+
+use fantoccini::{Client, Locator};
+use sfsim::SimConfig;
+
+mod common;
+use common::{
+    SimOrg,
+    browser::{
+        ADMIN, Stage, click, confirm_password_if_asked, expect, seed, shot, sign_in, sign_out,
+        submit_with_reason, text, type_into, wait_path,
+    },
+};
+
+/// What the identity provider's button says.
+const SSO_LABEL: &str = "Acme Salesforce";
+
+/// `serve` arguments that make sfsim's org the single sign-on provider: its
+/// System Administrators are admins here, everyone else a viewer.
+fn sso_args(org: &SimOrg) -> Vec<String> {
+    let c = &org.sim.credentials;
+    [
+        "--oidc-issuer",
+        &org.sim.base_url,
+        "--oidc-client-id",
+        &c.client_id,
+        "--oidc-client-secret",
+        &c.client_secret,
+        "--oidc-role-claim",
+        "custom_attributes.cockpit_role",
+        "--oidc-role-map",
+        "System Administrator=admin",
+        "--oidc-default-role",
+        "viewer",
+        "--oidc-label",
+        SSO_LABEL,
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// "Sign in with …", then sfsim's login and consent pages, back to the cockpit.
+async fn sign_in_with_sso(c: &Client, stage: &Stage, who: (&str, &str)) {
+    stage.goto("/signin").await;
+    click(c, "form.sso button[type=submit]").await;
+    expect(c, "form#login_form").await;
+    type_into(c, "#username", who.0).await;
+    type_into(c, "#password", who.1).await;
+    click(c, "#Login").await;
+    expect(c, "#oaapprove").await;
+    click(c, "#oaapprove").await;
+    let back = async {
+        for _ in 0..100 {
+            let url = c.current_url().await.unwrap();
+            if url.as_str().starts_with(&stage.base) && !url.path().starts_with("/signin") {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    };
+    if !back.await {
+        shot(c, "sso-failed").await;
+        panic!(
+            "single sign-on as {} failed: {}",
+            who.0,
+            text(c, "body").await
+        );
+    }
+    expect(c, "h1").await;
+}
+
+/// The first app on the apps page, opened; returns its action links.
+async fn action_links_on_an_app(c: &Client, stage: &Stage) -> usize {
+    stage.goto("/apps").await;
+    click(c, "table.grid tbody tr td a").await;
+    expect(c, "section.actions").await;
+    c.find_all(Locator::Css(
+        "section.actions a, section.actions button, a[data-action]",
+    ))
+    .await
+    .unwrap()
+    .len()
+}
+
+#[sqlx::test(migrations = false)]
+async fn sim_admins_sign_in_as_admins_and_everyone_else_as_viewers(
+    _p: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    let db = common::db_url(&opts);
+    let org = SimOrg::start_with(SimConfig {
+        tokens: 400,
+        users: 60,
+        apps: 8,
+        custom_attributes: vec![("cockpit_role".into(), "$Profile.Name".into())],
+        ..SimConfig::default()
+    })
+    .await;
+    seed(&db, &org, &[(ADMIN, "admin")]).await;
+    let stage = Stage::start(&db, &sso_args(&org)).await;
+    let b = &stage.b;
+
+    // The sign-in page offers the provider beside the password form.
+    stage.goto("/").await;
+    assert!(wait_path(b, |p| p.starts_with("/signin")).await);
+    assert_eq!(
+        text(b, "form.sso button").await,
+        format!("Sign in with {SSO_LABEL}")
+    );
+    shot(b, "sso-01-signin").await;
+
+    // The sim's admin lands signed in as an admin.
+    let admin = &org.sim.credentials;
+    sign_in_with_sso(b, &stage, (&admin.username, &admin.password)).await;
+    assert_eq!(text(b, ".signout .me").await, admin.username);
+    assert!(
+        !b.find_all(Locator::Css("nav a[href='/admin/accounts']"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "an admin is offered the admin pages"
+    );
+    shot(b, "sso-02-admin-overview").await;
+    assert!(action_links_on_an_app(b, &stage).await > 0);
+    stage.goto("/admin/accounts").await;
+    let row = format!(
+        "//tr[td[@class='email']/a[normalize-space()='{}']]/td[@class='role']",
+        admin.username
+    );
+    assert_eq!(
+        b.find(Locator::XPath(&row))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "admin"
+    );
+    sign_out(b).await;
+
+    // An ordinary user of the org lands as a viewer: no actions, no admin.
+    let (user, password) = org.sim.sim.ordinary_user();
+    sign_in_with_sso(b, &stage, (&user, &password)).await;
+    assert_eq!(text(b, ".signout .me").await, user);
+    assert!(
+        b.find_all(Locator::Css("nav a[href='/admin/accounts']"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        action_links_on_an_app(b, &stage).await,
+        0,
+        "a viewer sees no action buttons"
+    );
+    shot(b, "sso-03-viewer-app-detail").await;
+    stage.b.clone().close().await.unwrap();
+}
+
+/// Scopes every page to the org "Acme" with the switch in the top bar.
+async fn choose_org(c: &Client, name: &str) {
+    c.find(Locator::Css("#org-switch"))
+        .await
+        .unwrap()
+        .select_by_label(name)
+        .await
+        .unwrap();
+    click(c, "form.org-switch button").await;
+    assert!(
+        wait_path(c, |_| true).await
+            && c.current_url()
+                .await
+                .unwrap()
+                .query_pairs()
+                .any(|(k, v)| k == "org" && !v.is_empty()),
+        "the page is scoped to {name}"
+    );
+}
+
+/// Ticks the report rows at `rows` (0-based) and returns their token ids.
+async fn tick(c: &Client, rows: &[usize]) -> BTreeSet<String> {
+    let boxes = c
+        .find_all(Locator::Css(
+            "table.grid tbody td.pick input[type=checkbox]",
+        ))
+        .await
+        .unwrap();
+    let mut ids = BTreeSet::new();
+    for &i in rows {
+        boxes[i].click().await.unwrap();
+        ids.insert(boxes[i].prop("value").await.unwrap().unwrap());
+    }
+    ids
+}
+
+/// The status badge of an action page, as it reloads itself (`Refresh`
+/// header): every distinct status seen, until a final one.
+async fn watch_action(c: &Client) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    for _ in 0..600 {
+        // The page may be reloading under us: a miss is not an answer.
+        if let Ok(badge) = c.find(Locator::Css("h1 .badge")).await
+            && let Ok(status) = badge.text().await
+        {
+            if seen.last() != Some(&status) {
+                seen.push(status.clone());
+            }
+            if !matches!(status.as_str(), "pending" | "running") {
+                return seen;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the action did not finish: saw {seen:?}");
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_admin_revokes_a_selection_from_the_stale_report(
+    _p: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    let db = common::db_url(&opts);
+    let org = SimOrg::start(600, 100, 8).await;
+    let sim = &org.sim.sim;
+    seed(&db, &org, &[(ADMIN, "admin")]).await;
+    let stage = Stage::start(&db, &[]).await;
+    let b = &stage.b;
+    sign_in(b, &stage.base, ADMIN).await;
+
+    // Scoped to one org, the report offers checkboxes; tick three.
+    stage.goto("/reports/stale").await;
+    assert!(
+        b.find_all(Locator::Css("td.pick input"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no selection across every org"
+    );
+    choose_org(b, "Acme").await;
+    expect(b, "section.bulk-revoke").await;
+    let chosen = tick(b, &[0, 2, 3]).await;
+    assert_eq!(chosen.len(), 3);
+    shot(b, "bulk-01-stale-selection").await;
+
+    // Revoking is slow at Salesforce today, so the action is seen at work.
+    sim.set_fault(sfsim::Fault::RevokeLatency(Duration::from_millis(1_500)));
+    click(b, "#bulk-revoke button[type=submit]").await;
+    assert!(wait_path(b, |p| p == "/actions/new" || p == "/reauth").await);
+    confirm_password_if_asked(b, ADMIN.1).await;
+    expect(b, "textarea#reason").await;
+    let radius = text(b, "dl.facts").await;
+    assert!(
+        radius.contains("Authorizations that will be revoked\n3"),
+        "{radius}"
+    );
+    shot(b, "bulk-02-confirm").await;
+    submit_with_reason(b, "INC-77: stale grants found in the quarterly review").await;
+    expect(b, "#count-revoked").await;
+    assert!(
+        text(b, "p[role=status]").await.contains("refreshes itself"),
+        "a running action says it refreshes itself"
+    );
+    shot(b, "bulk-03-running").await;
+
+    // Without anyone pressing reload, the page goes on to the end.
+    let seen = watch_action(b).await;
+    assert!(
+        matches!(
+            seen.first().map(String::as_str),
+            Some("pending" | "running")
+        ),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("succeeded"),
+        "{seen:?}"
+    );
+    assert_eq!(text(b, "#count-revoked").await, "3");
+    assert!(
+        b.find_all(Locator::Css("p[role=status]"))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    shot(b, "bulk-04-done").await;
+    sim.clear_faults();
+
+    // In Salesforce exactly those three were revoked, once each.
+    let calls = sim.revoke_calls();
+    assert_eq!(calls.keys().cloned().collect::<BTreeSet<_>>(), chosen);
+    assert!(calls.values().all(|&n| n == 1), "{calls:?}");
+    for id in &chosen {
+        assert!(sim.refresh_token_of(id).is_none(), "{id} is gone in sfsim");
+    }
+    stage.b.clone().close().await.unwrap();
+}
+
+/// Creates an API token on the admin page and reads it, once, from the page.
+async fn create_api_token(c: &Client, name: &str) -> String {
+    type_into(c, "#token-name", name).await;
+    c.find(Locator::Css("#token-role"))
+        .await
+        .unwrap()
+        .select_by_value("viewer")
+        .await
+        .unwrap();
+    click(c, "form.new-token-form button[type=submit]").await;
+    expect(c, "section.new-token code.token").await;
+    text(c, "section.new-token code.token").await
+}
+
+async fn api_apps(base: &str, token: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .get(format!("{base}/api/v1/apps"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_admin_makes_an_api_token_that_works_until_revoked(
+    _p: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    let db = common::db_url(&opts);
+    let org = SimOrg::start(200, 40, 6).await;
+    seed(&db, &org, &[(ADMIN, "admin")]).await;
+    let stage = Stage::start(&db, &[]).await;
+    let b = &stage.b;
+    sign_in(b, &stage.base, ADMIN).await;
+
+    // From the accounts page to the tokens page.
+    click(b, "nav a[href='/admin/accounts']").await;
+    expect(b, "table.accounts").await;
+    click(b, "main a[href='/admin/api-tokens']").await;
+    expect(b, "form.new-token-form").await;
+    let token = create_api_token(b, "SIEM export").await;
+    shot(b, "api-01-token-created").await;
+
+    // The token reads the API.
+    let res = api_apps(&stage.base, &token).await;
+    assert_eq!(res.status(), 200);
+    let body: serde_json::Value = res.json().await.unwrap();
+    let items = body["items"].as_array().expect("a list of apps");
+    assert!(!items.is_empty() && items[0]["name"].is_string(), "{body}");
+
+    // Shown once: the list has it, the page no longer shows the secret.
+    stage.goto("/admin/api-tokens").await;
+    assert!(!text(b, "main").await.contains(&token));
+    let status = "//tr[td[@class='name' and normalize-space()='SIEM export']]/td[@class='status']";
+    b.find(Locator::XPath(&format!("{status}//button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    confirm_password_if_asked(b, ADMIN.1).await;
+    expect(b, "table.api-tokens").await;
+    let now = b
+        .find(Locator::XPath(status))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(now.starts_with("revoked"), "{now}");
+    shot(b, "api-02-token-revoked").await;
+
+    // And the API turns it away.
+    assert_eq!(api_apps(&stage.base, &token).await.status(), 401);
+    stage.b.clone().close().await.unwrap();
+}

@@ -1,0 +1,296 @@
+//! Shared by the browser tests: the real `oauth-cockpit serve` and a
+//! headless Chromium (Debian's `chromium` and `chromium-driver`) driving it,
+//! screenshots under `target/e2e-screenshots/`, and the steps every test
+//! takes (sign in, confirm the password, wait for an action).
+
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+
+use super::{BIN, KEY, SimOrg};
+
+pub const ADMIN: (&str, &str) = ("ada@example.com", "correct horse battery staple");
+pub const VIEWER: (&str, &str) = ("vic@example.com", "purple elephant marmalade window");
+
+/// A child process killed when the test ends, however it ends.
+pub struct Killed(pub Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("e2e-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// Runs the binary to the end (in a blocking thread's caller) and returns
+/// what it printed; fails the test if it failed.
+pub fn cockpit(db: &str, args: &[&str], stdin: Option<&str>) -> String {
+    use std::io::Write as _;
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env("DATABASE_URL", db)
+        .env("COCKPIT_MASTER_KEY", KEY)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    let text = super::text(&out);
+    assert!(out.status.success(), "oauth-cockpit {args:?}: {text}");
+    text
+}
+
+/// Adds the simulated org as "Acme", syncs it, and adds the password
+/// accounts `people` (email, password, role).
+pub async fn seed(db: &str, org: &SimOrg, people: &[((&str, &str), &str)]) {
+    let db = db.to_owned();
+    let add = org.org_add("Acme");
+    let people: Vec<(String, String, String)> = people
+        .iter()
+        .map(|((e, p), r)| (e.to_string(), p.to_string(), r.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        cockpit(&db, &super::strs(&add), None);
+        cockpit(&db, &["sync"], None);
+        for (email, password, role) in &people {
+            cockpit(
+                &db,
+                &[
+                    "user",
+                    "add",
+                    "--email",
+                    email,
+                    "--role",
+                    role,
+                    "--password-stdin",
+                ],
+                Some(password),
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
+
+/// Waits (bounded) for `url` to answer at all.
+pub async fn wait_http(url: &str) -> bool {
+    let http = reqwest::Client::new();
+    for _ in 0..300 {
+        if http.get(url).send().await.is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+async fn browser(driver: &str) -> Client {
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+                     "--no-first-run", "--disable-background-networking", "--disable-component-update",
+                     "--disable-sync", "--window-size=1366,900"]
+        }),
+    );
+    ClientBuilder::rustls()
+        .unwrap()
+        .capabilities(caps)
+        .connect(driver)
+        .await
+        .expect("chromedriver session")
+}
+
+/// `oauth-cockpit serve` (with `serve_args`) and a browser to drive it.
+pub struct Stage {
+    pub base: String,
+    pub b: Client,
+    _server: Killed,
+    _driver: Killed,
+    _log: tempfile::NamedTempFile,
+}
+
+impl Stage {
+    pub async fn start(db: &str, serve_args: &[String]) -> Stage {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let server = Killed(
+            Command::new(BIN)
+                .arg("serve")
+                .args(serve_args)
+                .env("DATABASE_URL", db)
+                .env("COCKPIT_MASTER_KEY", KEY)
+                .env("COCKPIT_LISTEN", format!("127.0.0.1:{port}"))
+                .stdout(Stdio::null())
+                .stderr(log.reopen().unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let driver_port = free_port();
+        let driver = Killed(
+            Command::new("chromedriver")
+                .arg(format!("--port={driver_port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver (apt-get install chromium chromium-driver)"),
+        );
+        if !wait_http(&format!("{base}/healthz")).await {
+            let said = std::fs::read_to_string(log.path()).unwrap_or_default();
+            panic!("oauth-cockpit serve never answered:\n{said}");
+        }
+        let driver_url = format!("http://127.0.0.1:{driver_port}");
+        assert!(
+            wait_http(&format!("{driver_url}/status")).await,
+            "chromedriver never answered"
+        );
+        let b = browser(&driver_url).await;
+        Stage {
+            base,
+            b,
+            _server: server,
+            _driver: driver,
+            _log: log,
+        }
+    }
+
+    pub async fn goto(&self, path: &str) {
+        self.b.goto(&format!("{}{path}", self.base)).await.unwrap();
+    }
+}
+
+pub async fn sign_in(c: &Client, base: &str, who: (&str, &str)) {
+    c.goto(&format!("{base}/signin")).await.unwrap();
+    type_into(c, "#email", who.0).await;
+    type_into(c, "#password", who.1).await;
+    click(c, "form[action='/signin'] button[type=submit]").await;
+    if !wait_path(c, |p| !p.starts_with("/signin")).await {
+        shot(c, "signin-failed").await;
+        panic!("could not sign in as {}: {}", who.0, text(c, "main").await);
+    }
+    c.wait().for_element(Locator::Css("h1")).await.unwrap();
+}
+
+pub async fn sign_out(c: &Client) {
+    click(c, "form[action='/signout'] button").await;
+    assert!(
+        wait_path(c, |p| p.starts_with("/signin")).await,
+        "signed out"
+    );
+}
+
+/// Waits (bounded) for the browser to land on a path that satisfies `ok`.
+pub async fn wait_path(c: &Client, ok: impl Fn(&str) -> bool) -> bool {
+    for _ in 0..100 {
+        if ok(c.current_url().await.unwrap().path()) {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Waits for `css` on the page; when it never comes, saves a `failed-…`
+/// screenshot and fails with where the browser is and what it shows.
+pub async fn expect(c: &Client, css: &str) {
+    if c.wait().for_element(Locator::Css(css)).await.is_err() {
+        let name: String = css
+            .chars()
+            .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
+            .collect();
+        shot(c, &format!("failed-{name}")).await;
+        let url = c.current_url().await.unwrap();
+        let body = c.source().await.unwrap_or_default();
+        panic!("no {css} at {url}:\n{}", &body[..body.len().min(3000)]);
+    }
+}
+
+pub async fn text(c: &Client, css: &str) -> String {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+pub async fn type_into(c: &Client, css: &str, text: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
+pub async fn click(c: &Client, css: &str) {
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// When the cockpit asks for the password again (`/reauth`), gives it.
+pub async fn confirm_password_if_asked(c: &Client, password: &str) {
+    if c.current_url().await.unwrap().path() != "/reauth" {
+        return;
+    }
+    type_into(c, "#password", password).await;
+    click(c, "form[action='/reauth'] button").await;
+    assert!(wait_path(c, |p| p != "/reauth").await, "password confirmed");
+}
+
+/// Fills in the reason on a confirmation page and submits it.
+pub async fn submit_with_reason(c: &Client, reason: &str) {
+    type_into(c, "textarea#reason", reason).await;
+    click(c, "form[action='/actions'] button[type=submit]").await;
+}
+
+/// Reloads an action's page until it has finished.
+pub async fn wait_for_action(c: &Client) -> String {
+    for _ in 0..120 {
+        let status = text(c, "h1 .badge").await;
+        if !matches!(status.as_str(), "pending" | "running") {
+            return status;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        c.refresh().await.unwrap();
+    }
+    panic!("the action did not finish");
+}
