@@ -207,7 +207,7 @@ async fn admin_session(pool: &PgPool) -> String {
     .unwrap();
     sqlx::query(
         "INSERT INTO sessions (id_hash, account_id, csrf_token) VALUES ($1, '00000000-0000-0000-0000-0000000be4c4', 'bench-csrf-0123456789abcdef0123456789')
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (id_hash) DO UPDATE SET created_at = now(), last_seen_at = now(), reauth_at = now(), ended_at = NULL",
     )
     .bind(cockpit_web::auth::hash_token(session))
     .execute(pool)
@@ -396,7 +396,7 @@ async fn largest_rows_read(
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let before = rows_read(pool).await;
         for _ in 0..2 {
-            get(client, base, u).await;
+            let _ = get(client, base, u).await;
         }
         tokio::time::sleep(Duration::from_millis(2500)).await;
         largest = largest.max((rows_read(pool).await - before) / 2);
@@ -404,22 +404,21 @@ async fn largest_rows_read(
     largest
 }
 
-/// One request, its body read and dropped.
-async fn get(client: &reqwest::Client, base: &str, path: &str) {
-    let _ = client
-        .get(format!("{base}{path}"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await;
+/// One request, its body read and dropped; whether it answered 2xx.
+async fn get(client: &reqwest::Client, base: &str, path: &str) -> bool {
+    let res = client.get(format!("{base}{path}")).send().await.unwrap();
+    let ok = res.status().is_success();
+    let _ = res.bytes().await;
+    ok
 }
 
 fn cookie_client(cookie: &str) -> reqwest::Client {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+    // No redirects: a page that sends to sign-in is a failure, not a page.
     reqwest::Client::builder()
         .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap()
 }
@@ -438,8 +437,12 @@ async fn measure(
     }
     let client = cookie_client(cookie);
     // Warm-up: one pass over (some of) the URLs.
+    let mut failed = 0;
     for u in urls.iter().take(50) {
-        get(&client, base, u).await;
+        failed += usize::from(!get(&client, base, u).await);
+    }
+    if failed > 0 {
+        println!("{name:<28} {failed} warm-up requests were not 2xx (wrk counts only 4xx/5xx)");
     }
     let figures = if use_wrk {
         let (base, cookie, urls) = (base.to_owned(), cookie.to_owned(), urls.to_vec());
