@@ -184,8 +184,14 @@ pub async fn create_session(
     Ok(())
 }
 
+/// How often a live session's idle clock is moved: every request reads the
+/// session, one a minute writes it (a write per request is a WAL flush per
+/// page view, and a queue on the row when one person opens many tabs).
+pub const TOUCH_EVERY_SECS: i32 = 60;
+
 /// A live session: not ended, idle less than `idle`, younger than
-/// `absolute`, of an enabled account. Touching it moves the idle clock.
+/// `absolute`, of an enabled account. Touching it moves the idle clock (at
+/// most once per [`TOUCH_EVERY_SECS`]).
 pub async fn live_session(
     db: impl PgExecutor<'_>,
     id_hash: &[u8],
@@ -194,14 +200,25 @@ pub async fn live_session(
 ) -> sqlx::Result<Option<SessionRow>> {
     sqlx::query_as!(
         SessionRow,
-        "UPDATE sessions s SET last_seen_at = now()
-         FROM accounts a
-         WHERE s.id_hash = $1 AND a.id = s.account_id AND s.ended_at IS NULL AND a.disabled_at IS NULL
-           AND s.last_seen_at > now() - $2::interval AND s.created_at > now() - $3::interval
-         RETURNING s.account_id, a.email, a.display_name, a.role, s.csrf_token, s.created_at, s.last_seen_at, s.reauth_at",
+        r#"WITH live AS (
+             SELECT s.id_hash, s.account_id, a.email, a.display_name, a.role, s.csrf_token, s.created_at,
+                    s.last_seen_at, s.reauth_at
+             FROM sessions s JOIN accounts a ON a.id = s.account_id
+             WHERE s.id_hash = $1 AND s.ended_at IS NULL AND a.disabled_at IS NULL
+               AND s.last_seen_at > now() - $2::interval AND s.created_at > now() - $3::interval),
+           touched AS (
+             UPDATE sessions t SET last_seen_at = now() FROM live
+             WHERE t.id_hash = live.id_hash AND live.last_seen_at <= now() - make_interval(secs => $4)
+             RETURNING t.last_seen_at)
+           SELECT account_id AS "account_id!", email AS "email!", display_name, role, csrf_token AS "csrf_token!",
+                  created_at AS "created_at!",
+                  coalesce((SELECT last_seen_at FROM touched), live.last_seen_at) AS "last_seen_at!",
+                  reauth_at AS "reauth_at!"
+           FROM live"#,
         id_hash,
         sqlx::postgres::types::PgInterval::try_from(idle).unwrap_or_default(),
-        sqlx::postgres::types::PgInterval::try_from(absolute).unwrap_or_default()
+        sqlx::postgres::types::PgInterval::try_from(absolute).unwrap_or_default(),
+        f64::from(TOUCH_EVERY_SECS)
     )
     .fetch_optional(db)
     .await

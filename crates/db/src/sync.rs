@@ -133,8 +133,13 @@ impl SyncConn {
             let _ = conn.close().await;
             return Ok(None);
         }
+        // The staging tables live in this backend's local buffers (8 MB by
+        // default: a million staged tokens would spill to temp files before
+        // the merge reads them back), and the merge's joins and index builds
+        // sort and hash that many rows: room for them on this connection only.
         sqlx::raw_sql(
-            "CREATE TEMP TABLE stage_users (LIKE public.stage_users);
+            "SET temp_buffers = '256MB'; SET work_mem = '64MB'; SET maintenance_work_mem = '256MB';
+             CREATE TEMP TABLE stage_users (LIKE public.stage_users);
              CREATE TEMP TABLE stage_apps (LIKE public.stage_apps);
              CREATE TEMP TABLE stage_tokens (LIKE public.stage_tokens);
              CREATE TEMP TABLE stage_usage (LIKE public.stage_usage);
@@ -270,6 +275,16 @@ impl SyncConn {
         )
         .fetch_one(&mut *tx)
         .await?;
+        // Rows this org held before the merge. When it held none (the first
+        // load), every row after the upserts came from the snapshot and none
+        // can be gone: the anti-joins over the whole snapshot are skipped.
+        let held = sqlx::query!(
+            "SELECT EXISTS (SELECT 1 FROM sf_users WHERE org_id = $1) AS \"users!\",
+                    EXISTS (SELECT 1 FROM sf_tokens WHERE org_id = $1) AS \"tokens!\"",
+            org
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         let mut c = MergeCounts::default();
 
         // Users. Deactivations first, while the old state is still there.
@@ -315,7 +330,10 @@ impl SyncConn {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let gone = sqlx::query_scalar!(
+        let gone = if !held.users {
+            0
+        } else {
+            sqlx::query_scalar!(
             "WITH gone AS (
                 UPDATE sf_users t SET gone_at = $2
                 WHERE t.org_id = $1 AND t.gone_at IS NULL
@@ -330,7 +348,8 @@ impl SyncConn {
             run_id
         )
         .fetch_one(&mut *tx)
-        .await?;
+        .await?
+        };
         c.users_gone = gone as u64;
         c.events += gone as u64;
 
@@ -459,8 +478,11 @@ impl SyncConn {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let gone = sqlx::query_scalar!(
-            "WITH gone AS (
+        let gone = if !held.tokens {
+            0
+        } else {
+            sqlx::query_scalar!(
+                "WITH gone AS (
                 UPDATE sf_tokens t SET gone_at = $2
                 WHERE t.org_id = $1 AND t.gone_at IS NULL
                   AND NOT EXISTS (SELECT 1 FROM stage_tokens s WHERE s.id = t.id)
@@ -469,12 +491,13 @@ impl SyncConn {
                 INSERT INTO events (org_id, at, sync_run_id, kind, app_key, user_id, token_id)
                 SELECT $1, $2, $3, 'token_gone', app_key, user_id, id FROM gone)
              SELECT count(*) AS \"n!\" FROM gone",
-            org,
-            now,
-            run_id
-        )
-        .fetch_one(&mut *tx)
-        .await?;
+                org,
+                now,
+                run_id
+            )
+            .fetch_one(&mut *tx)
+            .await?
+        };
         c.tokens_gone = gone as u64;
         c.events += gone as u64;
 

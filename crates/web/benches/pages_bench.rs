@@ -1,9 +1,13 @@
 //! Page latency under load: a large simulated org is connected and synced
 //! into a fresh database, then 16 clients hit the real server over loopback.
-//! Prints p50/p99 and requests per second per page; no pass/fail.
+//! Prints p50/p99, requests per second and the rows the database read per
+//! request for each page; no pass/fail. The load comes from `wrk` in a
+//! process of its own when it is installed (16 connections, BENCH_SECONDS
+//! per page, default 10), else from 16 clients inside this process
+//! (BENCH_REQUESTS per page, default 4000; BENCH_DRIVER=inprocess forces it).
 //!
 //! Size with BENCH_TOKENS (default 200000), BENCH_USERS (20000), BENCH_APPS
-//! (500); BENCH_REQUESTS per page (default 4000); BENCH_REUSE=1 measures the
+//! (500); BENCH_REUSE=1 measures the
 //! database a previous run loaded. Needs the PostgreSQL named
 //! by DATABASE_URL (its server; the bench creates `oauth_cockpit_bench`).
 //!
@@ -203,7 +207,7 @@ async fn admin_session(pool: &PgPool) -> String {
     .unwrap();
     sqlx::query(
         "INSERT INTO sessions (id_hash, account_id, csrf_token) VALUES ($1, '00000000-0000-0000-0000-0000000be4c4', 'bench-csrf-0123456789abcdef0123456789')
-         ON CONFLICT DO NOTHING",
+         ON CONFLICT (id_hash) DO UPDATE SET created_at = now(), last_seen_at = now(), reauth_at = now(), ended_at = NULL",
     )
     .bind(cockpit_web::auth::hash_token(session))
     .execute(pool)
@@ -212,11 +216,113 @@ async fn admin_session(pool: &PgPool) -> String {
     format!("__Host-cockpit_session={session}")
 }
 
-async fn drive(base: &str, cookie: &str, name: &str, urls: &[String], requests: usize) {
-    if urls.is_empty() {
-        println!("{name:<28} skipped: nothing to request");
-        return;
+/// One page kind's figures.
+struct Figures {
+    n: usize,
+    p50_ms: f64,
+    p99_ms: f64,
+    rps: f64,
+    failures: usize,
+}
+
+fn print_figures(name: &str, f: &Figures, rows: Option<i64>) {
+    println!(
+        "{name:<28} n={:<6} p50={:>7.2} ms  p99={:>7.2} ms  {:>7.0} req/s  rows read/request {:>6}{}",
+        f.n,
+        f.p50_ms,
+        f.p99_ms,
+        f.rps,
+        rows.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+        if f.failures > 0 {
+            format!("  ({} non-2xx)", f.failures)
+        } else {
+            String::new()
+        }
+    );
+}
+
+/// The load generator: `wrk` in a process of its own when it is installed
+/// (BENCH_DRIVER=inprocess forces the clients inside this process).
+fn wrk_available() -> bool {
+    std::env::var("BENCH_DRIVER").map_or(true, |d| d != "inprocess")
+        && std::process::Command::new("wrk")
+            .arg("--version")
+            .output()
+            .is_ok()
+}
+
+/// A wrk duration (`812.00us`, `1.25ms`, `2.01s`) in milliseconds.
+fn wrk_ms(v: &str) -> Option<f64> {
+    let (num, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 0.001)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix('m') {
+        (n, 60_000.0)
+    } else {
+        (v.strip_suffix('s')?, 1000.0)
+    };
+    Some(num.parse::<f64>().ok()? * scale)
+}
+
+fn drive_wrk(base: &str, cookie: &str, urls: &[String], seconds: usize) -> Figures {
+    let script = std::env::temp_dir().join(format!("pages_bench_{}.lua", std::process::id()));
+    let quote = |s: &str| format!("{s:?}");
+    std::fs::write(
+        &script,
+        format!(
+            "local paths = {{ {} }}\n\
+             wrk.headers[\"Cookie\"] = {}\n\
+             local i = math.random(#paths)\n\
+             request = function()\n  i = i % #paths + 1\n  return wrk.format(\"GET\", paths[i])\nend\n",
+            urls.iter().map(|u| quote(u)).collect::<Vec<_>>().join(", "),
+            quote(cookie)
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{CLIENTS}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(&script)
+        .arg(base)
+        .output()
+        .expect("run wrk");
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|v| v.trim().to_owned())
+    };
+    let n = text
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .split_once(" requests in ")
+                .map(|(n, _)| n.trim().to_owned())
+        })
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Figures {
+        n,
+        p50_ms: field("50%").and_then(|v| wrk_ms(&v)).unwrap_or(f64::NAN),
+        p99_ms: field("99%").and_then(|v| wrk_ms(&v)).unwrap_or(f64::NAN),
+        rps: field("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        failures: field("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
     }
+}
+
+async fn drive(base: &str, cookie: &str, urls: &[String], requests: usize) -> Figures {
     let mut headers = reqwest::header::HeaderMap::new();
     headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
     let client = reqwest::Client::builder()
@@ -225,16 +331,6 @@ async fn drive(base: &str, cookie: &str, name: &str, urls: &[String], requests: 
         .build()
         .unwrap();
     let urls = Arc::new(urls.to_vec());
-    // Warm-up: one pass over the URLs.
-    for u in urls.iter().take(50) {
-        let _ = client
-            .get(format!("{base}{u}"))
-            .send()
-            .await
-            .unwrap()
-            .bytes()
-            .await;
-    }
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..CLIENTS {
@@ -263,18 +359,101 @@ async fn drive(base: &str, cookie: &str, name: &str, urls: &[String], requests: 
     }
     let wall = started.elapsed();
     all.sort();
-    println!(
-        "{name:<28} n={:<6} p50={:>7.2} ms  p99={:>7.2} ms  {:>7.0} req/s{}",
-        all.len(),
-        percentile(&all, 0.50).as_secs_f64() * 1000.0,
-        percentile(&all, 0.99).as_secs_f64() * 1000.0,
-        all.len() as f64 / wall.as_secs_f64(),
-        if failures > 0 {
-            format!("  ({failures} non-2xx)")
-        } else {
-            String::new()
+    Figures {
+        n: all.len(),
+        p50_ms: percentile(&all, 0.50).as_secs_f64() * 1000.0,
+        p99_ms: percentile(&all, 0.99).as_secs_f64() * 1000.0,
+        rps: all.len() as f64 / wall.as_secs_f64(),
+        failures,
+    }
+}
+
+/// Rows the database read so far: heap rows of sequential scans plus index
+/// entries of index scans, over every table.
+async fn rows_read(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT (SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables)::bigint
+              + (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes)::bigint",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// The most rows one request of these URLs made the database read (all of
+/// its queries together, so at least what its largest query read), over a
+/// few of them, each requested twice on a quiet server. Backends publish
+/// their statistics once idle for a second (later if they contend): the
+/// reading after the two requests waits for that and takes half.
+async fn largest_rows_read(
+    pool: &PgPool,
+    client: &reqwest::Client,
+    base: &str,
+    urls: &[String],
+) -> i64 {
+    let mut largest = 0;
+    for u in urls.iter().take(env("BENCH_ROWS_SAMPLES", 3)) {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        let before = rows_read(pool).await;
+        for _ in 0..2 {
+            let _ = get(client, base, u).await;
         }
-    );
+        tokio::time::sleep(Duration::from_millis(2500)).await;
+        largest = largest.max((rows_read(pool).await - before) / 2);
+    }
+    largest
+}
+
+/// One request, its body read and dropped; whether it answered 2xx.
+async fn get(client: &reqwest::Client, base: &str, path: &str) -> bool {
+    let res = client.get(format!("{base}{path}")).send().await.unwrap();
+    let ok = res.status().is_success();
+    let _ = res.bytes().await;
+    ok
+}
+
+fn cookie_client(cookie: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::COOKIE, cookie.parse().unwrap());
+    // No redirects: a page that sends to sign-in is a failure, not a page.
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+async fn measure(
+    base: &str,
+    cookie: &str,
+    name: &str,
+    urls: &[String],
+    use_wrk: bool,
+    rows: Option<i64>,
+) {
+    if urls.is_empty() {
+        println!("{name:<28} skipped: nothing to request");
+        return;
+    }
+    let client = cookie_client(cookie);
+    // Warm-up: one pass over (some of) the URLs.
+    let mut failed = 0;
+    for u in urls.iter().take(50) {
+        failed += usize::from(!get(&client, base, u).await);
+    }
+    if failed > 0 {
+        println!("{name:<28} {failed} warm-up requests were not 2xx (wrk counts only 4xx/5xx)");
+    }
+    let figures = if use_wrk {
+        let (base, cookie, urls) = (base.to_owned(), cookie.to_owned(), urls.to_vec());
+        let seconds = env("BENCH_SECONDS", 10);
+        tokio::task::spawn_blocking(move || drive_wrk(&base, &cookie, &urls, seconds))
+            .await
+            .unwrap()
+    } else {
+        drive(base, cookie, urls, env("BENCH_REQUESTS", 4_000)).await
+    };
+    print_figures(name, &figures, rows);
 }
 
 fn main() {
@@ -292,16 +471,40 @@ fn main() {
         let cookie = admin_session(&pool).await;
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let state = AppState::new(pool, &base);
+        let state = AppState::new(pool.clone(), &base);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(cockpit_web::serve(state, listener, async {
             let _ = stop_rx.await;
         }));
-        let requests = env("BENCH_REQUESTS", 4_000);
-        println!("{CLIENTS} concurrent clients over loopback, {requests} requests per page");
-        for (name, urls) in &targets {
-            drive(&base, &cookie, name, urls, requests).await;
+        let use_wrk = wrk_available();
+        if use_wrk {
+            println!(
+                "load from wrk in a separate process: {CLIENTS} connections, 2 threads, {} s per page",
+                env("BENCH_SECONDS", 10)
+            );
+        } else {
+            println!(
+                "load from {CLIENTS} clients inside this process (wrk not found), {} requests per page",
+                env("BENCH_REQUESTS", 4_000)
+            );
         }
+        // Rows read first, on a quiet server: under load, backends put off
+        // publishing their statistics (by up to 10 s when they contend), which
+        // would count in whatever is measured next.
+        let client = cookie_client(&cookie);
+        let mut rows = Vec::new();
+        for (name, urls) in &targets {
+            rows.push(if name.starts_with("healthz") || urls.is_empty() {
+                None
+            } else {
+                Some(largest_rows_read(&pool, &client, &base, urls).await)
+            });
+        }
+        for ((name, urls), rows) in targets.iter().zip(&rows) {
+            measure(&base, &cookie, name, urls, use_wrk, *rows).await;
+        }
+        let largest = rows.iter().flatten().max().copied().unwrap_or(0);
+        println!("largest number of rows one page request read (all its queries): {largest}");
         let _ = stop_tx.send(());
         let _ = server.await;
     });

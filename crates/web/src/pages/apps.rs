@@ -333,7 +333,8 @@ pub async fn fetch(pool: &PgPool, f: &Filter, limit: i64) -> sqlx::Result<Vec<Ap
                     (s.users BETWEEN 1 AND $7 AND (s.total_use >= $8 OR s.requests_7d >= $8)) AS f_narrow_heavy,
                     coalesce(a.refresh_policy = 'valid_until_revoked', false) AS f_until_revoked,
                     NOT a.installed AS f_uninstalled,
-                    (inv.id IS NULL) AS f_unknown, inv.status AS inventory_status,
+                    (ik.id IS NULL AND iname.id IS NULL) AS f_unknown,
+                    coalesce(ik.status, iname.status) AS inventory_status,
                     CASE $9::text
                       WHEN 'users' THEN s.users WHEN 'tokens' THEN s.tokens WHEN 'use' THEN s.total_use
                       WHEN 'last_used' THEN coalesce((extract(epoch FROM s.last_used_at) * 1000000)::bigint, -1)
@@ -348,10 +349,10 @@ pub async fn fetch(pool: &PgPool, f: &Filter, limit: i64) -> sqlx::Result<Vec<Ap
              FROM app_summary s
              JOIN sf_apps a ON a.org_id = s.org_id AND a.app_key = s.app_key
              JOIN orgs o ON o.id = s.org_id
-             LEFT JOIN LATERAL (
-                SELECT i.id, i.status FROM inventory i
-                WHERE (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) OR lower(i.name) = lower(a.name)
-                ORDER BY (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) DESC LIMIT 1) inv ON true
+             -- The inventory entry with the app's consumer key, else the one with its
+             -- name (both unique): two hash joins, one pass over the inventory.
+             LEFT JOIN inventory ik ON ik.consumer_key = a.consumer_key
+             LEFT JOIN inventory iname ON lower(iname.name) = lower(a.name)
              WHERE ($1::uuid IS NULL OR s.org_id = $1) AND a.gone_at IS NULL
                AND ($2 = '' OR a.kind = $2)
                AND ($3 = '' OR strpos(lower(a.name), lower($3)) > 0)

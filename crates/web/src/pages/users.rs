@@ -102,6 +102,17 @@ pub async fn search(
         .fetch_all(pool)
         .await
     } else {
+        // Where the name range starts: after the keyset or at the prefix,
+        // whichever is later (Rust compares strings by bytes, as "C" does).
+        // One bound, so that the index scan starts there.
+        let name_from = (after_name, after_uid).max((prefix, 0));
+        // One page from each way to match, each in name order after the
+        // keyset, then the first page of their union. Names matching the
+        // prefix are a range of the name index, walked in order and stopped
+        // after a page; usernames and emails matching it are ranges of their
+        // own indexes, sorted by name (the rows read are the matches of that
+        // prefix, not every user). "C" is the code point order of the default
+        // collation, with memcmp comparisons.
         sqlx::query_as!(
             UserRow,
             r#"SELECT u.uid, o.name AS org_name, u.name, u.username, u.email, u.is_active, u.deactivated_at,
@@ -109,22 +120,37 @@ pub async fn search(
                       (SELECT count(DISTINCT t.app_key) FROM sf_tokens t
                        WHERE t.org_id = u.org_id AND t.user_id = u.id AND t.gone_at IS NULL) AS "apps!"
                FROM (SELECT * FROM sf_users u
-                     WHERE ($1::uuid IS NULL OR u.org_id = $1) AND u.gone_at IS NULL
-                       AND ((lower(u.name) ~>=~ $2 AND lower(u.name) ~<~ $3 AND starts_with(lower(u.name), $2))
-                         OR (lower(u.username) ~>=~ $2 AND lower(u.username) ~<~ $3 AND starts_with(lower(u.username), $2))
-                         OR (lower(u.email) ~>=~ $2 AND lower(u.email) ~<~ $3 AND starts_with(lower(u.email), $2)))
-                       -- `|| ''` keeps the planner from intersecting the prefix matches
-                       -- with a scan of the whole name index for the keyset.
-                       AND (lower(u.name) || '', u.uid) > ($4, $5)
-                     ORDER BY lower(u.name), u.uid LIMIT $6) u
+                     WHERE u.uid IN (
+                       (SELECT m.uid FROM sf_users m
+                        WHERE ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
+                          AND lower(m.name) COLLATE "C" < $3 AND starts_with(lower(m.name), $2)
+                          AND (lower(m.name) COLLATE "C", m.uid) > ($7, $8)
+                        ORDER BY lower(m.name) COLLATE "C", m.uid LIMIT $6)
+                       UNION ALL
+                       (SELECT m.uid FROM sf_users m
+                        WHERE ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
+                          AND lower(m.username) ~>=~ $2 AND lower(m.username) ~<~ $3
+                          AND starts_with(lower(m.username), $2)
+                          AND (lower(m.name) COLLATE "C", m.uid) > ($4, $5)
+                        ORDER BY lower(m.name) COLLATE "C", m.uid LIMIT $6)
+                       UNION ALL
+                       (SELECT m.uid FROM sf_users m
+                        WHERE ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
+                          AND lower(m.email) ~>=~ $2 AND lower(m.email) ~<~ $3
+                          AND starts_with(lower(m.email), $2)
+                          AND (lower(m.name) COLLATE "C", m.uid) > ($4, $5)
+                        ORDER BY lower(m.name) COLLATE "C", m.uid LIMIT $6))
+                     ORDER BY lower(u.name) COLLATE "C", u.uid LIMIT $6) u
                JOIN orgs o ON o.id = u.org_id
-               ORDER BY lower(u.name), u.uid"#,
+               ORDER BY lower(u.name) COLLATE "C", u.uid"#,
             org,
             prefix,
             prefix_end(&prefix),
             after_name,
             after_uid,
-            limit
+            limit,
+            name_from.0,
+            name_from.1
         )
         .fetch_all(pool)
         .await
@@ -223,6 +249,39 @@ mod tests {
             .find(|tr| tr.text().any(|t| t.contains("Carol")))
             .unwrap();
         assert!(carol.text().collect::<String>().contains("deactivated"));
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn name_and_username_matches_page_together_in_name_order(pool: PgPool) {
+        let org = new_org(&pool, "Acme").await;
+        let mut s = Snapshot::default();
+        // 30 people whose name starts with "pat", 30 whose username does
+        // (ids "pat…") and whose name sorts before and after them.
+        for i in 0..30 {
+            s.users
+                .push(user(&format!("005{i:03}"), &format!("Pat {i:02}"), true));
+            let mut u = user(
+                &format!("PAT{i:03}"),
+                &format!("{} {i:02}", ["Abe", "Zed"][i % 2]),
+                true,
+            );
+            u.email = None;
+            s.users.push(u);
+        }
+        // Neither name nor username nor email starts with "pat".
+        s.users.push(user("005999", "Opal Pat", true));
+        sync(&pool, org, &s).await;
+        let mut expected: Vec<String> = (0..30)
+            .map(|i| format!("Pat {i:02}"))
+            .chain((0..30).map(|i| format!("{} {i:02}", ["Abe", "Zed"][i % 2])))
+            .collect();
+        expected.sort_by_key(|n| n.to_lowercase());
+        let first = get_page(&pool, "/users?q=pat").await;
+        let mut names = first.texts("table.users tbody td.name a");
+        assert_eq!(names, expected[..50]);
+        let next = first.attr("a[rel=next]", "href");
+        names.extend(page_names(&pool, &next).await);
+        assert_eq!(names, expected);
     }
 
     #[sqlx::test(migrations = "../../migrations")]
