@@ -348,10 +348,7 @@ pub async fn fetch(pool: &PgPool, f: &Filter, limit: i64) -> sqlx::Result<Vec<Ap
              FROM app_summary s
              JOIN sf_apps a ON a.org_id = s.org_id AND a.app_key = s.app_key
              JOIN orgs o ON o.id = s.org_id
-             LEFT JOIN LATERAL (
-                SELECT i.id, i.status FROM inventory i
-                WHERE (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) OR lower(i.name) = lower(a.name)
-                ORDER BY (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) DESC LIMIT 1) inv ON true
+             LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) inv ON true
              WHERE ($1::uuid IS NULL OR s.org_id = $1) AND a.gone_at IS NULL
                AND ($2 = '' OR a.kind = $2)
                AND ($3 = '' OR strpos(lower(a.name), lower($3)) > 0)
