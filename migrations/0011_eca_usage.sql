@@ -11,7 +11,7 @@
 CREATE TABLE eca_usage_apps (
     org_id          uuid NOT NULL REFERENCES orgs ON DELETE CASCADE,
     sync_run_id     bigint NOT NULL REFERENCES sync_runs ON DELETE CASCADE,
-    app_key         text NOT NULL,
+    app_key         text COLLATE "C" NOT NULL,
     developer_name  text,
     users           integer,
     tokens          bigint,
@@ -22,8 +22,8 @@ CREATE TABLE eca_usage_apps (
 CREATE TABLE eca_usage_users (
     org_id        uuid NOT NULL,
     sync_run_id   bigint NOT NULL,
-    app_key       text NOT NULL,
-    user_id       text NOT NULL,
+    app_key       text COLLATE "C" NOT NULL,
+    user_id       text COLLATE "C" NOT NULL,
     username      text,
     tokens        bigint,
     first_used_at timestamptz,

@@ -146,8 +146,9 @@ pub async fn import(
     Ok(out)
 }
 
-/// Apps seen in any org with the inventory entry they match (consumer key
-/// first, then name), for flags and reviews.
+/// Apps seen in any org with the inventory entry they match, by the one
+/// rule every page uses (SQL function `inventory_match`, migration 0012), for
+/// flags and reviews.
 #[derive(Debug, Clone)]
 pub struct AppMatch {
     pub org_id: uuid::Uuid,
@@ -164,11 +165,7 @@ pub async fn matches(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<AppMatch>> {
         "SELECT a.org_id, a.app_key, a.name AS app_name, i.id AS \"inventory_id?\", i.status AS \"status?\",
                 i.expected_users AS \"expected_users?\"
          FROM sf_apps a
-         LEFT JOIN LATERAL (
-            SELECT id, status, expected_users FROM inventory i
-            WHERE (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) OR lower(i.name) = lower(a.name)
-            ORDER BY (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) DESC
-            LIMIT 1) i ON true
+         LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) i ON true
          WHERE a.gone_at IS NULL
          ORDER BY a.org_id, lower(a.name)"
     )
@@ -180,6 +177,68 @@ pub async fn matches(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<AppMatch>> {
 mod tests {
     use super::*;
     use cockpit_domain::inventory::parse_csv;
+
+    async fn new_org(pool: &PgPool) -> uuid::Uuid {
+        let org = uuid::Uuid::new_v4();
+        sqlx::query!("INSERT INTO orgs (id, name, login_url) VALUES ($1, 'o', 'https://login.salesforce.com')", org)
+            .execute(pool)
+            .await
+            .unwrap();
+        org
+    }
+
+    /// Consumer key when the entry has one and the app's key is known;
+    /// otherwise the name, whatever its case.
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn the_matching_rule(pool: PgPool) {
+        let org = new_org(&pool).await;
+        sqlx::query!(
+            "INSERT INTO sf_apps (org_id, app_key, kind, name, consumer_key, installed, first_seen_at)
+             VALUES ($1, 'a', 'connected_app', 'Alpha', 'KA', true, now()),
+                    ($1, 'b', 'connected_app', 'BETA', NULL, true, now()),
+                    ($1, 'c', 'connected_app', 'Gamma', 'K-other', true, now()),
+                    ($1, 'd', 'connected_app', 'Delta renamed', 'KD', true, now()),
+                    ($1, 'e', 'connected_app', 'Epsilon', 'KE', true, now())",
+            org
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+        let csv = "name,consumer_key,status
+                   alpha,,approved
+                   Beta,KB,under_review
+                   Gamma,KG,approved
+                   Delta,KD,not_approved
+                   Epsilon,,approved
+                   Epsilon by key,KE,not_approved
+";
+        import(&pool, &parse_csv(csv.as_bytes()).unwrap(), "user:t")
+            .await
+            .unwrap();
+        // In the order of `matches`: by name.
+        let got: Vec<(String, Option<String>)> = matches(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|m| (m.app_key, m.status))
+            .collect();
+        let s = |v: &str| Some(v.to_owned());
+        assert_eq!(
+            got,
+            [
+                // No key in the entry: by name.
+                ("a".to_owned(), s("approved")),
+                // The app's key is not known yet: by name.
+                ("b".to_owned(), s("under_review")),
+                // The key wins over the name.
+                ("d".to_owned(), s("not_approved")),
+                // Key first, even when another entry has the name.
+                ("e".to_owned(), s("not_approved")),
+                // A look-alike: an approved app's name, another key.
+                ("c".to_owned(), None),
+            ]
+        );
+    }
 
     #[sqlx::test(migrations = "../../migrations")]
     async fn import_then_edit_is_audited_and_matches_apps(pool: PgPool) {
@@ -216,11 +275,7 @@ mod tests {
         .unwrap();
         assert_eq!(audited, 4);
 
-        let org = uuid::Uuid::new_v4();
-        sqlx::query!("INSERT INTO orgs (id, name, login_url) VALUES ($1, 'o', 'https://login.salesforce.com')", org)
-            .execute(&pool)
-            .await
-            .unwrap();
+        let org = new_org(&pool).await;
         sqlx::query!(
             "INSERT INTO sf_apps (org_id, app_key, kind, name, installed, first_seen_at)
              VALUES ($1, '0H4A', 'connected_app', 'drift', true, now()), ($1, '0H4B', 'connected_app', 'Unknown App', true, now())",

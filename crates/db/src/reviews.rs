@@ -84,10 +84,7 @@ pub async fn start_monthly(pool: &PgPool, actor: &str) -> sqlx::Result<i64> {
                    coalesce(s.users, 0) AS users, coalesce(s.total_use, 0) AS total_use
             FROM sf_apps a
             LEFT JOIN app_summary s USING (org_id, app_key)
-            LEFT JOIN LATERAL (
-                SELECT status, expected_users FROM inventory i
-                WHERE (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) OR lower(i.name) = lower(a.name)
-                ORDER BY (i.consumer_key IS NOT NULL AND i.consumer_key = a.consumer_key) DESC LIMIT 1) i ON true
+            LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) i ON true
             WHERE a.gone_at IS NULL),
          items AS (
             SELECT 'new_app' AS category, org_id, app_key, NULL::text AS user_id,
@@ -216,15 +213,21 @@ pub struct ItemRow {
     pub action_id: Option<i64>,
     /// For revoked authorizations: what the action verified in Salesforce.
     pub outcome: Option<String>,
+    /// For items about an app: its inventory status now; `None`: not in
+    /// the inventory (or no app).
+    pub inventory_status: Option<String>,
 }
 
 pub async fn items(db: impl PgExecutor<'_>, id: i64, limit: i64) -> sqlx::Result<Vec<ItemRow>> {
     sqlx::query_as!(
         ItemRow,
         "SELECT r.seq, r.category, r.org_id, o.name AS org_name, r.app_key, r.user_id, r.token_id, r.summary, r.detail,
-                r.decision, r.note, r.decided_by, r.decided_at, r.action_id, ai.status AS \"outcome?\"
+                r.decision, r.note, r.decided_by, r.decided_at, r.action_id, ai.status AS \"outcome?\",
+                inv.status AS \"inventory_status?\"
          FROM review_items r JOIN orgs o ON o.id = r.org_id
          LEFT JOIN action_items ai ON ai.action_id = r.action_id AND ai.token_id = r.token_id
+         LEFT JOIN sf_apps a ON a.org_id = r.org_id AND a.app_key = r.app_key
+         LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) inv ON true
          WHERE r.review_id = $1 ORDER BY r.seq LIMIT $2",
         id,
         limit

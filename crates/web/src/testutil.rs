@@ -176,6 +176,19 @@ pub fn standard() -> Snapshot {
     }
 }
 
+/// An inventory entry, saved as the inventory form saves it.
+pub async fn inventory(pool: &PgPool, name: &str, consumer_key: Option<&str>, status: &str) {
+    let entry = cockpit_domain::inventory::InventoryEntry {
+        name: name.into(),
+        consumer_key: consumer_key.map(Into::into),
+        status: status.into(),
+        ..Default::default()
+    };
+    cockpit_db::inventory::save(pool, &entry, "user:test@example.com")
+        .await
+        .unwrap();
+}
+
 /// A new org holding the standard snapshot.
 pub async fn seeded(pool: &PgPool, name: &str) -> (Uuid, Snapshot) {
     let org = new_org(pool, name).await;
@@ -359,16 +372,7 @@ impl Page {
 
     /// Trimmed text of every match.
     pub fn texts(&self, sel: &str) -> Vec<String> {
-        self.select(sel)
-            .iter()
-            .map(|e| {
-                e.text()
-                    .collect::<String>()
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            })
-            .collect()
+        self.select(sel).iter().map(text_of).collect()
     }
 
     /// An attribute of the first match.
@@ -385,6 +389,15 @@ impl Page {
     pub fn text(&self) -> String {
         self.0.root_element().text().collect()
     }
+}
+
+/// An element's text as a person reads it: whitespace runs as one space.
+pub fn text_of(e: &scraper::ElementRef<'_>) -> String {
+    e.text()
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// A simulated org connected with JWT and synced once, exactly as the worker

@@ -382,6 +382,16 @@ async fn reports(pool: PgPool) {
     let names = strings(&v, "name");
     assert_eq!(names.len(), 3);
     assert!(!names.contains(&"Data Loader".to_owned()), "{names:?}");
+    // Report items carry the same verdict: a status, or null outside the inventory.
+    let v = get_json(&pool, "/api/v1/reports/stale", &t).await;
+    for item in v["items"].as_array().unwrap() {
+        let want = if item["app_name"] == "Data Loader" {
+            json!("under_review")
+        } else {
+            json!(null)
+        };
+        assert_eq!(item["inventory_status"], want, "{item}");
+    }
 }
 
 fn revoke_all(org: Uuid, key: &str) -> String {

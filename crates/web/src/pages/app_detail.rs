@@ -290,9 +290,7 @@ pub async fn app_show(
     .await?
     .unwrap_or(false);
     let inventory = sqlx::query!(
-        "SELECT i.id, i.status FROM inventory i
-         WHERE (i.consumer_key IS NOT NULL AND i.consumer_key = $1) OR lower(i.name) = lower($2)
-         ORDER BY (i.consumer_key IS NOT NULL AND i.consumer_key = $1) DESC LIMIT 1",
+        "SELECT id AS \"id!\", status AS \"status!\" FROM inventory_match($1, $2)",
         app.consumer_key,
         app.name
     )

@@ -349,10 +349,12 @@ pub async fn fetch(pool: &PgPool, f: &Filter, limit: i64) -> sqlx::Result<Vec<Ap
              FROM app_summary s
              JOIN sf_apps a ON a.org_id = s.org_id AND a.app_key = s.app_key
              JOIN orgs o ON o.id = s.org_id
-             -- The inventory entry with the app's consumer key, else the one with its
-             -- name (both unique): two hash joins, one pass over the inventory.
+             -- The rule of inventory_match() (migration 0012), spelled as two hash
+             -- joins because this list reads every app: the entry with the app's
+             -- consumer key, else the one with its name when either side has no key.
              LEFT JOIN inventory ik ON ik.consumer_key = a.consumer_key
              LEFT JOIN inventory iname ON lower(iname.name) = lower(a.name)
+                                      AND (iname.consumer_key IS NULL OR a.consumer_key IS NULL)
              WHERE ($1::uuid IS NULL OR s.org_id = $1) AND a.gone_at IS NULL
                AND ($2 = '' OR a.kind = $2)
                AND ($3 = '' OR strpos(lower(a.name), lower($3)) > 0)

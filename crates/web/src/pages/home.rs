@@ -33,6 +33,8 @@ pub struct Signals {
     pub uninstalled: i64,
     pub wide_idle: i64,
     pub narrow_heavy: i64,
+    /// Apps seen in an org (and still there) that no inventory entry matches.
+    pub unknown: i64,
 }
 
 /// A risk signal as the overview lists it.
@@ -135,6 +137,11 @@ pub async fn home(
             label: "apps with few users and heavy use",
             href: oq("/apps", "flag=narrow_heavy"),
         },
+        Signal {
+            count: s.unknown,
+            label: "apps not in the inventory",
+            href: oq("/apps", "flag=unknown"),
+        },
     ];
     let points = trend_points(&pool, org).await?;
     let tokens_chart = chart::trend(
@@ -195,10 +202,12 @@ async fn signals(pool: &PgPool, org: Option<Uuid>) -> sqlx::Result<Signals> {
                 count(*) FILTER (WHERE a.refresh_policy = 'valid_until_revoked' AND s.tokens > 0) AS \"until_revoked!\",
                 count(*) FILTER (WHERE NOT a.installed AND s.tokens > 0) AS \"uninstalled!\",
                 count(*) FILTER (WHERE s.users >= $2 AND s.total_use <= s.users) AS \"wide_idle!\",
-                count(*) FILTER (WHERE s.users BETWEEN 1 AND $3 AND (s.total_use >= $4 OR s.requests_7d >= $4)) AS \"narrow_heavy!\"
+                count(*) FILTER (WHERE s.users BETWEEN 1 AND $3 AND (s.total_use >= $4 OR s.requests_7d >= $4)) AS \"narrow_heavy!\",
+                count(*) FILTER (WHERE inv.id IS NULL AND a.gone_at IS NULL) AS \"unknown!\"
          FROM app_summary s
          JOIN sf_apps a ON a.org_id = s.org_id AND a.app_key = s.app_key
          JOIN orgs o ON o.id = s.org_id
+         LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) inv ON true
          WHERE $1::uuid IS NULL OR s.org_id = $1",
         org,
         WIDE_USERS,
@@ -301,6 +310,33 @@ mod tests {
             format!("/reports/stale?days=90&org={acme}")
         );
         let _ = other;
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn apps_outside_the_inventory_are_a_signal(pool: PgPool) {
+        let (acme, _) = seeded(&pool, "Acme").await;
+        seeded(&pool, "Globex").await;
+        let sel = "#signals a[href^='/apps?flag=unknown']";
+        let page = get_page(&pool, "/").await;
+        assert_eq!(page.texts(&format!("{sel} .count")), ["6"]);
+        assert_eq!(page.attr(sel, "href"), "/apps?flag=unknown");
+        assert!(page.texts(sel)[0].ends_with("apps not in the inventory"));
+        inventory(&pool, "Data Loader", None, "approved").await;
+        let page = get_page(&pool, "/").await;
+        assert_eq!(
+            page.texts(&format!("{sel} .count")),
+            ["4"],
+            "two orgs' Data Loader"
+        );
+        // One org: its own count, and the link lands on the same apps.
+        let page = get_page(&pool, &format!("/?org={acme}")).await;
+        assert_eq!(page.texts(&format!("{sel} .count")), ["2"]);
+        let href = page.attr(sel, "href");
+        assert_eq!(href, format!("/apps?flag=unknown&org={acme}"));
+        let apps = get_page(&pool, &href).await;
+        let mut names = apps.texts("table.apps tbody td.name");
+        names.sort();
+        assert_eq!(names, [HOSTILE, FORMULA]);
     }
 
     #[sqlx::test(migrations = "../../migrations")]

@@ -16,6 +16,22 @@ use serde::Deserialize;
 use crate::filters;
 use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
 
+/// An inventory status as pages show it.
+pub fn status_label(status: &str) -> &'static str {
+    match status {
+        "approved" => "approved",
+        "under_review" => "under review",
+        "not_approved" => "not approved",
+        _ => "other status",
+    }
+}
+
+/// The `inventory_status` cell of a CSV export: the entry's status, or
+/// `unknown` for an app seen in an org but not in the inventory.
+pub fn export_status(status: Option<&str>) -> String {
+    status.unwrap_or("unknown").to_owned()
+}
+
 #[derive(Template)]
 #[template(path = "pages/inventory.html")]
 pub struct InventoryPage {

@@ -15,7 +15,10 @@ use uuid::Uuid;
 use crate::{
     AppError, csv_export, filters,
     layout::{Layout, Query as Qs, parse_org},
-    pages::apps::{kind_label, policy_label},
+    pages::{
+        apps::{kind_label, policy_label},
+        inventory::export_status,
+    },
 };
 
 pub const PAGE: i64 = 100;
@@ -41,6 +44,8 @@ pub struct NewAppRow {
     pub tokens: Option<i64>,
     pub total_use: Option<i64>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The app's inventory status; `None`: not in the inventory.
+    pub inventory_status: Option<String>,
 }
 
 impl NewAppRow {
@@ -76,11 +81,12 @@ impl NewAppRow {
             self.total_use.unwrap_or(0).to_string(),
             t(self.last_used_at),
             self.refresh(),
+            export_status(self.inventory_status.as_deref()),
         ]
     }
 }
 
-pub const HEADER: [&str; 9] = [
+pub const HEADER: [&str; 10] = [
     "App",
     "Org",
     "Kind",
@@ -90,6 +96,7 @@ pub const HEADER: [&str; 9] = [
     "Uses",
     "Last used",
     "Refresh token",
+    "inventory_status",
 ];
 
 fn since(raw: Option<&str>) -> NaiveDate {
@@ -113,10 +120,12 @@ pub async fn fetch(
     sqlx::query_as!(
         NewAppRow,
         r#"SELECT a.id, o.name AS org_name, a.name, a.kind, a.installed, a.refresh_policy, a.first_seen_at,
-                  s.users AS "users?", s.tokens AS "tokens?", s.total_use AS "total_use?", s.last_used_at
+                  s.users AS "users?", s.tokens AS "tokens?", s.total_use AS "total_use?", s.last_used_at,
+                  inv.status AS "inventory_status?"
            FROM sf_apps a
            JOIN orgs o ON o.id = a.org_id
            LEFT JOIN app_summary s ON s.org_id = a.org_id AND s.app_key = a.app_key
+           LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) inv ON true
            WHERE a.gone_at IS NULL AND ($1::uuid IS NULL OR a.org_id = $1)
              AND a.first_seen_at >= $2 AND a.first_seen_at > coalesce(o.first_synced_at, '-infinity')
              AND (a.first_seen_at, a.id) < ($3, $4)
@@ -250,22 +259,37 @@ mod tests {
             .push(app("0H4M", "Newer Tool", "connected_app", true, ""));
         sync(&pool, org, &s).await;
 
+        inventory(&pool, "shiny new tool", Some("3MVG9-shiny"), "under_review").await;
+        inventory(&pool, HOSTILE, None, "not_approved").await;
         let page = get_page(&pool, "/reports/new-apps").await;
-        assert_eq!(page.texts("table.report tbody td.app"), ["Newer Tool"]);
+        assert_eq!(page.texts("table.report tbody td.app a"), ["Newer Tool"]);
         let since = (Utc::now() - Duration::days(50))
             .format("%Y-%m-%d")
             .to_string();
         let page = get_page(&pool, &format!("/reports/new-apps?since={since}")).await;
         assert_eq!(
-            page.texts("table.report tbody td.app"),
+            page.texts("table.report tbody td.app a"),
             ["Newer Tool", "Shiny New Tool"]
         );
         assert_eq!(page.attr("input#r-since", "value"), since);
+        // The app without a consumer key on record is matched by name.
+        assert_eq!(
+            page.texts("table.report tbody td.app .badge"),
+            ["not in inventory", "under review"]
+        );
         let rows = get_csv(&pool, &page.attr("a.export", "href")).await;
-        assert_eq!(rows[0], page.texts("table.report thead th"));
+        assert_eq!(
+            rows[0],
+            [
+                page.texts("table.report thead th"),
+                vec!["inventory_status".into()]
+            ]
+            .concat()
+        );
         assert_eq!(rows[1][0], "Newer Tool");
         assert_eq!(rows[2][0], "Shiny New Tool");
         assert_eq!(rows[2][8], "Valid until revoked");
+        assert_eq!(rows[2][9], "under_review");
 
         // The apps list flags the same apps as new since that date.
         let page = get_page(
@@ -276,6 +300,61 @@ mod tests {
         assert_eq!(
             page.texts("table.apps tbody td.name"),
             ["Newer Tool", "Shiny New Tool"]
+        );
+
+        // A look-alike: named like an approved app, with another consumer key.
+        let mut lookalike = app("0H4L", "Shiny New Tool", "connected_app", true, "");
+        lookalike.consumer_key = Some("3MVG9-other".into());
+        s.apps.push(lookalike);
+        s.apps.push(app("0H4H", HOSTILE, "connected_app", true, ""));
+        sync(&pool, org, &s).await;
+
+        let html = get_html(&pool, "/reports/new-apps").await;
+        assert!(!html.contains(HOSTILE), "hostile name escaped");
+        let page = Page(scraper::Html::parse_document(&html));
+        let mut names = page.texts("table.report tbody td.app a");
+        names.sort();
+        assert_eq!(names, [HOSTILE, "Newer Tool", "Shiny New Tool"]);
+        let flagged = |sel: &str| {
+            let mut v: Vec<String> = page
+                .select("table.report tbody tr")
+                .iter()
+                .filter(|tr| {
+                    tr.select(&scraper::Selector::parse(sel).unwrap())
+                        .next()
+                        .is_some()
+                })
+                .map(|tr| {
+                    tr.select(&scraper::Selector::parse("td.app a").unwrap())
+                        .next()
+                        .unwrap()
+                        .text()
+                        .collect()
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            flagged("td.app .inv-unknown"),
+            ["Newer Tool", "Shiny New Tool"]
+        );
+        assert_eq!(flagged("td.app .inv-not_approved"), [HOSTILE]);
+        // The CSV says the same, in its inventory_status column.
+        let rows = get_csv(&pool, &page.attr("a.export", "href")).await;
+        assert_eq!(rows[0][9], "inventory_status");
+        let mut statuses: Vec<(String, String)> = rows[1..]
+            .iter()
+            .map(|r| (r[0].clone(), r[9].clone()))
+            .collect();
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [
+                (HOSTILE.to_owned(), "not_approved".to_owned()),
+                ("Newer Tool".to_owned(), "unknown".to_owned()),
+                ("Shiny New Tool".to_owned(), "unknown".to_owned()),
+            ]
         );
     }
 }

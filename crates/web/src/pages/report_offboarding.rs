@@ -14,7 +14,7 @@ use uuid::Uuid;
 use crate::{
     AppError, csv_export, filters,
     layout::{Layout, Query as Qs, parse_org},
-    pages::report_selection::Selection,
+    pages::{inventory::export_status, report_selection::Selection},
 };
 
 pub const PAGE: i64 = 100;
@@ -72,6 +72,8 @@ pub struct LeakRow {
     pub created_at: Option<DateTime<Utc>>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub use_count: Option<i64>,
+    /// The app's inventory status; `None`: not in the inventory.
+    pub inventory_status: Option<String>,
 }
 
 impl LeakRow {
@@ -102,11 +104,12 @@ impl LeakRow {
             t(self.last_used_at),
             self.use_count.map(|n| n.to_string()).unwrap_or_default(),
             if self.used_after() { "yes" } else { "no" }.to_owned(),
+            export_status(self.inventory_status.as_deref()),
         ]
     }
 }
 
-pub const HEADER: [&str; 9] = [
+pub const HEADER: [&str; 10] = [
     "User",
     "Username",
     "Org",
@@ -116,6 +119,7 @@ pub const HEADER: [&str; 9] = [
     "Last used",
     "Uses",
     "Used after deactivation",
+    "inventory_status",
 ];
 
 pub async fn fetch(
@@ -145,11 +149,12 @@ pub async fn fetch(
         r#"SELECT u.org_id, o.name AS org_name, u.id AS user_id, u.uid, u.name AS user_name, u.username,
                   u.deactivated_at, coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz) AS "sort_at!",
                   t.id AS token_id, a.id AS "app_id?", coalesce(a.name, t.app_name) AS "app_name!",
-                  t.created_at, t.last_used_at, t.use_count
+                  t.created_at, t.last_used_at, t.use_count, inv.status AS "inventory_status?"
            FROM sf_users u
            JOIN orgs o ON o.id = u.org_id
            JOIN sf_tokens t ON t.org_id = u.org_id AND t.user_id = u.id AND t.gone_at IS NULL
            LEFT JOIN sf_apps a ON a.org_id = t.org_id AND a.app_key = t.app_key
+           LEFT JOIN LATERAL inventory_match(a.consumer_key, coalesce(a.name, t.app_name)) inv ON true
            WHERE NOT u.is_active AND u.gone_at IS NULL AND ($1::uuid IS NULL OR u.org_id = $1)
              AND (coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz), u.org_id, u.id, t.id)
                  < ($2, $3, $4, $5)
@@ -253,6 +258,7 @@ mod tests {
     #[sqlx::test(migrations = "../../migrations")]
     async fn deactivated_users_still_holding_tokens(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
+        inventory(&pool, "Data Loader", None, "not_approved").await;
         let html = get_html(&pool, "/reports/offboarding").await;
         assert!(!html.contains(HOSTILE));
         let page = Page(scraper::Html::parse_document(&html));
@@ -263,14 +269,38 @@ mod tests {
         assert_eq!(dates.len(), 2, "the deactivation date is shown");
         let carol = user_uid(&pool, org, "005C").await;
         assert!(page.select(&format!("a[href='/users/{carol}']")).len() == 1);
+        // Carol's Data Loader is in the inventory (not approved); the hostile
+        // user's formula-named app is not.
+        let mut apps = page.texts("table.report tbody td.app");
+        apps.sort();
+        assert_eq!(
+            apps,
+            [
+                format!("{FORMULA} not in inventory"),
+                "Data Loader not approved".into()
+            ]
+        );
+        assert_eq!(page.select("td.app .inv-not_approved").len(), 1);
+        assert_eq!(page.select("td.app .inv-unknown").len(), 1);
 
         let page = get_page(&pool, "/reports/offboarding").await;
         let rows = get_csv(&pool, &page.attr("a.export", "href")).await;
-        assert_eq!(rows[0], page.texts("table.report thead th"));
+        assert_eq!(
+            rows[0],
+            [
+                page.texts("table.report thead th"),
+                vec!["inventory_status".into()]
+            ]
+            .concat()
+        );
         assert_eq!(rows.len(), 3);
         assert!(
             rows.iter()
-                .any(|r| r[0] == "Carol Jones" && r[4] == "Data Loader")
+                .any(|r| r[0] == "Carol Jones" && r[4] == "Data Loader" && r[9] == "not_approved")
+        );
+        assert!(
+            rows.iter()
+                .any(|r| r[4] == format!("'{FORMULA}") && r[9] == "unknown")
         );
     }
 

@@ -15,7 +15,7 @@ use uuid::Uuid;
 use crate::{
     AppError, csv_export, filters,
     layout::{Layout, Query as Qs, parse_org},
-    pages::report_selection::Selection,
+    pages::{inventory::export_status, report_selection::Selection},
 };
 
 pub const PAGE: i64 = 100;
@@ -69,6 +69,8 @@ pub struct StaleRow {
     pub last_used_at: Option<DateTime<Utc>>,
     pub use_count: Option<i64>,
     pub idle_since: DateTime<Utc>,
+    /// The app's inventory status; `None`: not in the inventory.
+    pub inventory_status: Option<String>,
 }
 
 impl StaleRow {
@@ -102,11 +104,12 @@ impl StaleRow {
             t(self.last_used_at),
             self.use_count.map(|n| n.to_string()).unwrap_or_default(),
             self.idle_days().to_string(),
+            export_status(self.inventory_status.as_deref()),
         ]
     }
 }
 
-pub const HEADER: [&str; 9] = [
+pub const HEADER: [&str; 10] = [
     "App",
     "Org",
     "User",
@@ -116,6 +119,7 @@ pub const HEADER: [&str; 9] = [
     "Last used",
     "Uses",
     "Days idle",
+    "inventory_status",
 ];
 
 /// Sorts before every real time: the keyset start of an oldest-first list.
@@ -147,11 +151,13 @@ pub async fn fetch(
         r#"SELECT t.org_id, o.name AS org_name, t.id AS token_id, a.id AS "app_id?",
                   coalesce(a.name, t.app_name) AS "app_name!", u.uid AS "uid?", u.name AS "user_name?",
                   u.username AS "username?", u.is_active AS "is_active?", t.created_at, t.last_used_at,
-                  t.use_count, coalesce(t.last_used_at, t.created_at, t.first_seen_at) AS "idle_since!"
+                  t.use_count, coalesce(t.last_used_at, t.created_at, t.first_seen_at) AS "idle_since!",
+                  inv.status AS "inventory_status?"
            FROM sf_tokens t
            JOIN orgs o ON o.id = t.org_id
            LEFT JOIN sf_apps a ON a.org_id = t.org_id AND a.app_key = t.app_key
            LEFT JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
+           LEFT JOIN LATERAL inventory_match(a.consumer_key, coalesce(a.name, t.app_name)) inv ON true
            WHERE t.gone_at IS NULL AND ($1::uuid IS NULL OR t.org_id = $1)
              AND coalesce(t.last_used_at, t.created_at, t.first_seen_at) < $2
              AND (coalesce(t.last_used_at, t.created_at, t.first_seen_at), t.org_id, t.id) > ($3, $4, $5)
@@ -259,27 +265,52 @@ mod tests {
     #[sqlx::test(migrations = "../../migrations")]
     async fn lists_idle_tokens_longest_first_and_exports_the_same(pool: PgPool) {
         seeded(&pool, "Acme").await;
+        inventory(&pool, "data loader", None, "approved").await;
         let page = get_page(&pool, "/reports/stale").await;
         // Default 90 days: Legacy (never used, authorized 400 days ago), then Carol's Data Loader (200 days).
         assert_eq!(
-            page.texts("table.report tbody td.app"),
+            page.texts("table.report tbody td.app bdi"),
             [FORMULA, "Data Loader"]
+        );
+        // Each row's app: outside the inventory, or its status there.
+        assert_eq!(
+            page.texts("table.report tbody td.app .badge"),
+            ["not in inventory", "approved"]
+        );
+        assert_eq!(
+            page.select("tbody tr:first-child td.app .inv-unknown")
+                .len(),
+            1
+        );
+        assert_eq!(
+            page.select("tbody tr:last-child td.app .inv-approved")
+                .len(),
+            1
         );
         assert_eq!(page.texts("table.report tbody td.idle"), ["400", "200"]);
         assert_eq!(page.attr("input#r-days", "value"), "90");
         let page = get_page(&pool, "/reports/stale?days=300").await;
-        assert_eq!(page.texts("table.report tbody td.app"), [FORMULA]);
+        assert_eq!(page.texts("table.report tbody td.app bdi"), [FORMULA]);
         let page = get_page(&pool, "/reports/stale?days=1000").await;
         assert!(page.text().contains("No authorization has been idle"));
 
         let page = get_page(&pool, "/reports/stale").await;
         let rows = get_csv(&pool, &page.attr("a.export", "href")).await;
-        assert_eq!(rows[0], page.texts("table.report thead th"));
+        assert_eq!(
+            rows[0],
+            [
+                page.texts("table.report thead th"),
+                vec!["inventory_status".into()]
+            ]
+            .concat()
+        );
         assert_eq!(rows.len(), 3);
         assert_eq!(rows[1][0], format!("'{FORMULA}"), "formula defused");
+        assert_eq!(rows[1][9], "unknown");
         assert_eq!(rows[2][0], "Data Loader");
         assert_eq!(rows[2][2], "Carol Jones");
         assert_eq!(rows[2][4], "deactivated");
+        assert_eq!(rows[2][9], "approved");
     }
 
     #[sqlx::test(migrations = "../../migrations")]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use crate::form::Form;
 use askama::Template;
 use axum::{
-    extract::{Path, State},
+    extract::{Path, Query, State},
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -19,8 +19,9 @@ use serde::Deserialize;
 use crate::filters;
 use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
 
-/// Items shown on a review page; the evidence pack has all of them.
-pub const SHOWN: i64 = 2_000;
+/// Items on one page of a review (pages go both ways); the evidence pack
+/// has all of them.
+pub const PAGE: usize = 200;
 
 #[derive(Template)]
 #[template(path = "pages/reviews.html")]
@@ -100,6 +101,54 @@ pub struct AppGroup {
     pub label: String,
     pub count: usize,
     pub undecided: usize,
+    pub inventory_status: Option<String>,
+}
+
+/// Which page of a review: the items after a sequence number (the first
+/// page by default) or the page that ends before one (the way back).
+#[derive(Debug, Default, Clone, Copy, Deserialize)]
+pub struct PageQuery {
+    #[serde(default, deserialize_with = "lenient_seq")]
+    pub after: Option<i32>,
+    #[serde(default, deserialize_with = "lenient_seq")]
+    pub before: Option<i32>,
+}
+
+/// A sequence number from a link or a form; anything else is ignored
+/// (the first page), never an error.
+fn lenient_seq<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i32>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    Ok(s.and_then(|s| s.trim().parse::<i32>().ok())
+        .filter(|n| *n >= 0))
+}
+
+/// The page's slice of `items` (in sequence order) and the links to the
+/// pages before and after it.
+fn page_of(
+    id: i64,
+    items: Vec<ItemRow>,
+    at: PageQuery,
+) -> (Vec<ItemRow>, Option<String>, Option<String>) {
+    let (mut start, mut end) = match (at.before, at.after) {
+        (Some(b), _) => {
+            let end = items.partition_point(|i| i.seq < b);
+            (end.saturating_sub(PAGE), end)
+        }
+        (None, a) => {
+            let start = items.partition_point(|i| i.seq <= a.unwrap_or(0));
+            (start, (start + PAGE).min(items.len()))
+        }
+    };
+    if start == end {
+        // A link past either end (items are fixed, but a stale or edited
+        // link can point anywhere): the first page.
+        (start, end) = (0, PAGE.min(items.len()));
+    }
+    let href = |k: &str, seq: i32| format!("/reviews/{id}?{k}={seq}#items");
+    let previous = (start > 0).then(|| href("before", items[start].seq));
+    let next = (end < items.len()).then(|| href("after", items[end - 1].seq));
+    let page = items.into_iter().skip(start).take(end - start).collect();
+    (page, previous, next)
 }
 
 #[derive(Template)]
@@ -108,7 +157,12 @@ pub struct ReviewShowPage {
     pub layout: Layout,
     pub csrf: String,
     pub review: ReviewRow,
+    /// This page's items.
     pub items: Vec<ItemRow>,
+    /// Every item the viewer may see, over all pages.
+    pub total: usize,
+    pub previous: Option<String>,
+    pub next: Option<String>,
     pub groups: Vec<AppGroup>,
     pub undecided: usize,
     pub to_send: usize,
@@ -132,12 +186,17 @@ impl ReviewShowPage {
             ),
         }
     }
+    /// The `after` that leads back to this page (for the forms on it).
+    pub fn here(&self) -> i32 {
+        self.items.first().map_or(0, |i| i.seq - 1)
+    }
 }
 
 async fn show(
     state: &AppState,
     user: &CurrentUser,
     id: i64,
+    at: PageQuery,
     error: Option<String>,
 ) -> Result<ReviewShowPage, AppError> {
     let review = cockpit_db::reviews::get(&state.pool, id)
@@ -157,6 +216,7 @@ async fn show(
             label: i.summary.split(" / ").next().unwrap_or("").to_owned(),
             count: 0,
             undecided: 0,
+            inventory_status: i.inventory_status.clone(),
         });
         g.count += 1;
         if i.decision.is_none() {
@@ -168,7 +228,8 @@ async fn show(
         .iter()
         .filter(|i| i.decision.as_deref() == Some("revoke") && i.action_id.is_none())
         .count();
-    let items = items.into_iter().take(SHOWN as usize).collect();
+    let total = items.len();
+    let (items, previous, next) = page_of(id, items, at);
     let layout = Layout::load(&state.pool, "reviews", "/reviews", None).await?;
     let role = user.max_role();
     Ok(ReviewShowPage {
@@ -176,6 +237,9 @@ async fn show(
         csrf: user.csrf.clone(),
         review,
         items,
+        total,
+        previous,
+        next,
         groups: groups.into_values().collect(),
         undecided,
         to_send,
@@ -190,9 +254,10 @@ pub async fn review_show(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
+    Query(at): Query<PageQuery>,
 ) -> Result<Html<String>, AppError> {
     user.require_any(Role::Viewer)?;
-    Ok(Html(show(&state, &user, id, None).await?.render()?))
+    Ok(Html(show(&state, &user, id, at, None).await?.render()?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -204,6 +269,9 @@ pub struct DecideForm {
     pub decision: String,
     #[serde(default)]
     pub note: String,
+    /// The page the form was on, to return to it.
+    #[serde(default, deserialize_with = "lenient_seq")]
+    pub after: Option<i32>,
 }
 
 pub async fn review_decide(
@@ -234,6 +302,10 @@ pub async fn review_decide(
             &state,
             &user,
             id,
+            PageQuery {
+                after: f.after,
+                before: None,
+            },
             Some("Add a note: it is the justification the evidence keeps.".into()),
         )
         .await?;
@@ -262,7 +334,11 @@ pub async fn review_decide(
         &user.actor(),
     )
     .await?;
-    Ok(Redirect::to(&format!("/reviews/{id}")).into_response())
+    let back = match f.after.filter(|a| *a > 0) {
+        Some(a) => format!("/reviews/{id}?after={a}#items"),
+        None => format!("/reviews/{id}"),
+    };
+    Ok(Redirect::to(&back).into_response())
 }
 
 pub async fn review_send(
@@ -295,6 +371,7 @@ pub async fn review_complete(
                 &state,
                 &user,
                 id,
+                PageQuery::default(),
                 Some(format!("{open} item(s) still have no decision.")),
             )
             .await?;
@@ -401,4 +478,160 @@ pub async fn review_evidence(
         }
         .render()?,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testutil::*;
+    use sqlx::PgPool;
+
+    /// The sequence numbers of the items a review page shows.
+    fn seqs(page: &Page) -> Vec<i32> {
+        page.texts("table.items tbody tr td:first-child")
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect()
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn a_long_review_pages_forward_and_back(pool: PgPool) {
+        let org = new_org(&pool, "Big").await;
+        let known = app("0H4A", "Old Tool", "connected_app", true, "");
+        let hostile = app("0H4B", HOSTILE, "connected_app", true, "");
+        let mut s = Snapshot::default();
+        let n = 2 * super::PAGE + 50;
+        for i in 0..n {
+            let a = if i % 2 == 0 { &known } else { &hostile };
+            s.tokens.push(token(
+                &format!("0CQ{i:05}"),
+                a,
+                "005X",
+                Some(100 + i as i64),
+                1,
+            ));
+        }
+        s.apps = vec![known, hostile];
+        sync(&pool, org, &s).await;
+        inventory(&pool, "old tool", None, "approved").await;
+        let id = cockpit_db::reviews::start_quarterly(&pool, "user:test@example.com", 90)
+            .await
+            .unwrap();
+
+        let first = get_html(&pool, &format!("/reviews/{id}")).await;
+        assert!(!first.contains(HOSTILE), "hostile app name escaped");
+        let first = Page(scraper::Html::parse_document(&first));
+        assert_eq!(seqs(&first), (1..=super::PAGE as i32).collect::<Vec<_>>());
+        assert!(
+            first.select("a[rel=prev]").is_empty(),
+            "no way back from the first page"
+        );
+        assert_eq!(
+            first.texts(".page-range"),
+            [format!("Items 1–{} of {n}.", super::PAGE)]
+        );
+        // Every item about an app carries its place in the inventory, and so
+        // does the per-app decision.
+        assert_eq!(
+            first
+                .select("table.items tbody td.name .inv-approved")
+                .len()
+                + first.select("table.items tbody td.name .inv-unknown").len(),
+            super::PAGE
+        );
+        assert_eq!(
+            first
+                .texts("table.grid td.app")
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            [
+                "Old Tool approved",
+                format!("{HOSTILE} not in inventory").as_str()
+            ]
+        );
+
+        let second = get_page(&pool, &first.attr("a[rel=next]", "href")).await;
+        assert_eq!(
+            seqs(&second),
+            (super::PAGE as i32 + 1..=2 * super::PAGE as i32).collect::<Vec<_>>()
+        );
+        let back = get_page(&pool, &second.attr("a[rel=prev]", "href")).await;
+        assert_eq!(
+            seqs(&back),
+            seqs(&first),
+            "Previous returns to the page before"
+        );
+        let last = get_page(&pool, &second.attr("a[rel=next]", "href")).await;
+        assert_eq!(seqs(&last).len(), 50);
+        assert!(last.select("a[rel=next]").is_empty());
+        assert_eq!(
+            seqs(&get_page(&pool, &last.attr("a[rel=prev]", "href")).await),
+            seqs(&second)
+        );
+
+        // Deciding on page two comes back to page two.
+        let here = second.attr("input[name=after]", "value");
+        assert_eq!(here, super::PAGE.to_string());
+        let seq = seqs(&second)[3];
+        let cookie = admin_cookie(&pool).await;
+        let (status, headers, _) = post_raw(
+            &pool,
+            &cookie,
+            &format!("/reviews/{id}/decide"),
+            format!("csrf={TEST_CSRF}&seq={seq}&after={here}&decision=keep&note=needed"),
+        )
+        .await;
+        assert_eq!(status, http::StatusCode::SEE_OTHER);
+        let back = headers[http::header::LOCATION].to_str().unwrap();
+        assert_eq!(back, format!("/reviews/{id}?after={here}#items"));
+        let again = get_page(&pool, back).await;
+        assert_eq!(seqs(&again), seqs(&second));
+
+        // Links that point nowhere show the first page.
+        for junk in ["after=abc", "before=1", "after=99999", "before=-3"] {
+            let page = get_page(&pool, &format!("/reviews/{id}?{junk}")).await;
+            assert_eq!(seqs(&page), seqs(&first), "{junk}");
+        }
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn monthly_items_about_apps_show_their_inventory_status(pool: PgPool) {
+        seeded(&pool, "Acme").await;
+        inventory(&pool, "Data Loader", None, "under_review").await;
+        let id = cockpit_db::reviews::start_monthly(&pool, "user:test@example.com")
+            .await
+            .unwrap();
+        let html = get_html(&pool, &format!("/reviews/{id}")).await;
+        assert!(!html.contains(HOSTILE));
+        let page = Page(scraper::Html::parse_document(&html));
+        let rows = page.select("table.items tbody tr");
+        let mut seen = Vec::new();
+        for tr in &rows {
+            let cells: Vec<String> = tr
+                .select(&scraper::Selector::parse("td").unwrap())
+                .map(|td| text_of(&td))
+                .collect();
+            let badge: Vec<String> = tr
+                .select(&scraper::Selector::parse("td.name .badge").unwrap())
+                .map(|b| b.text().collect())
+                .collect();
+            seen.push((cells[1].clone(), cells[3].clone(), badge));
+        }
+        let new_apps: Vec<_> = seen.iter().filter(|(c, _, _)| c == "new_app").collect();
+        assert_eq!(new_apps.len(), 3, "{seen:?}");
+        for (_, summary, badge) in new_apps {
+            let want = if summary.contains("Data Loader") {
+                "under review"
+            } else {
+                "not in inventory"
+            };
+            assert_eq!(badge, &[want], "{summary}");
+        }
+        let leavers: Vec<_> = seen.iter().filter(|(c, _, _)| c == "leaver").collect();
+        assert!(!leavers.is_empty());
+        assert!(
+            leavers.iter().all(|(_, _, b)| b.is_empty()),
+            "no app, no badge: {leavers:?}"
+        );
+    }
 }

@@ -54,6 +54,8 @@ pub struct UserToken {
     pub last_used_at: Option<DateTime<Utc>>,
     pub use_count: Option<i64>,
     pub first_seen_at: DateTime<Utc>,
+    /// The app's inventory status; `None`: not in the inventory.
+    pub inventory_status: Option<String>,
 }
 
 impl UserToken {
@@ -104,8 +106,10 @@ pub async fn user_tokens(
     sqlx::query_as!(
         UserToken,
         "SELECT t.id AS token_id, a.id AS \"app_id?\", coalesce(a.name, t.app_name) AS \"app_name!\",
-                a.kind AS \"kind?\", t.created_at, t.last_used_at, t.use_count, t.first_seen_at
+                a.kind AS \"kind?\", t.created_at, t.last_used_at, t.use_count, t.first_seen_at,
+                inv.status AS \"inventory_status?\"
          FROM sf_tokens t LEFT JOIN sf_apps a ON a.org_id = t.org_id AND a.app_key = t.app_key
+         LEFT JOIN LATERAL inventory_match(a.consumer_key, coalesce(a.name, t.app_name)) inv ON true
          WHERE t.org_id = $1 AND t.user_id = $2 AND t.gone_at IS NULL
          ORDER BY t.last_used_at DESC NULLS LAST, t.id
          LIMIT $3",
@@ -187,6 +191,42 @@ mod tests {
         let alice = user_uid(&pool, org, "005A").await;
         let page = get_page(&pool, &format!("/users/{alice}")).await;
         assert!(page.texts(".user-status")[0].starts_with("Active"));
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn apps_outside_the_inventory_are_flagged_with_status_when_known(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        let carol = user_uid(&pool, org, "005C").await;
+        let uri = format!("/users/{carol}");
+        let page = get_page(&pool, &uri).await;
+        assert_eq!(
+            page.texts("#apps tbody td.app .inv-unknown"),
+            ["not in inventory"]
+        );
+        for (status, label) in [
+            ("approved", "approved"),
+            ("under_review", "under review"),
+            ("not_approved", "not approved"),
+        ] {
+            // Matched by name, whatever its case.
+            inventory(&pool, "DATA LOADER", None, status).await;
+            let page = get_page(&pool, &uri).await;
+            assert_eq!(page.texts("#apps tbody td.app .badge"), [label]);
+            assert_eq!(
+                page.select(&format!("#apps tbody td.app .inv-{status}"))
+                    .len(),
+                1
+            );
+            assert!(page.select("#apps .inv-unknown").is_empty());
+        }
+        // The hostile person's formula-named app is outside it, shown as text.
+        let e = user_uid(&pool, org, "005E").await;
+        let page = get_page(&pool, &format!("/users/{e}")).await;
+        assert_eq!(page.texts("#apps tbody td.app a"), [FORMULA]);
+        assert_eq!(
+            page.texts("#apps tbody td.app .inv-unknown"),
+            ["not in inventory"]
+        );
     }
 
     #[sqlx::test(migrations = "../../migrations")]
