@@ -78,15 +78,7 @@ async fn control_api_exists_only_when_enabled() {
         ..SimConfig::default()
     })
     .await;
-    let s: Value = t
-        .http
-        .get(t.url("/_sim/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let s: Value = t.json("/_sim/status").await;
     assert!(s["requests"].as_u64().unwrap() >= 1);
     let r = t
         .http
@@ -318,15 +310,7 @@ async fn introspection_and_third_party_refresh_token_lookup() {
         v["refresh_token"].as_str(),
         t.rs.sim.refresh_token_of(id).as_deref()
     );
-    let apps: Value = t
-        .http
-        .get(t.url("/_sim/apps"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let apps: Value = t.json("/_sim/apps").await;
     assert_eq!(apps.as_array().unwrap().len(), 20);
     assert_eq!(
         apps.as_array()
@@ -365,15 +349,7 @@ async fn revoke_calls_are_counted_and_revoke_latency_and_path_errors_apply() {
             .unwrap();
         assert_eq!(r.status(), expected, "revoked, then invalid_token");
     }
-    let calls: Value = t
-        .http
-        .get(t.url("/_sim/revocations"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let calls: Value = t.json("/_sim/revocations").await;
     assert_eq!(calls["calls"][&id], 2, "{calls}");
     assert_eq!(calls["total"], 2);
     // Latency on revoke only: other calls are not slowed (nothing to assert on

@@ -89,6 +89,18 @@ impl T {
             .expect("send")
     }
 
+    /// An unauthenticated GET answered with JSON (control and discovery endpoints).
+    pub async fn json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("send")
+            .json()
+            .await
+            .expect("JSON")
+    }
+
     pub async fn query_as(&self, token: &str, soql: &str) -> (StatusCode, Value) {
         let r = self
             .http

@@ -749,15 +749,7 @@ async fn openid_discovery_keys_verify_id_tokens_with_custom_attributes() {
     })
     .await;
     let c = t.rs.credentials.clone();
-    let disco: Value = t
-        .http
-        .get(t.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let disco: Value = t.json("/.well-known/openid-configuration").await;
     assert_eq!(disco["issuer"], t.rs.base_url.as_str());
     assert_eq!(
         disco["authorization_endpoint"],
