@@ -227,7 +227,18 @@ pub async fn wait_path(c: &Client, ok: impl Fn(&str) -> bool) -> bool {
 /// Waits for `css` on the page; when it never comes, saves a `failed-…`
 /// screenshot and fails with where the browser is and what it shows.
 pub async fn expect(c: &Client, css: &str) {
-    if c.wait().for_element(Locator::Css(css)).await.is_err() {
+    // Polled rather than `wait().for_element`, which gives up on the first
+    // WebDriver error, and one comes when the lookup lands mid-navigation.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut found = false;
+    while std::time::Instant::now() < deadline {
+        if c.find(Locator::Css(css)).await.is_ok() {
+            found = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    if !found {
         let name: String = css
             .chars()
             .map(|ch| if ch.is_ascii_alphanumeric() { ch } else { '-' })
