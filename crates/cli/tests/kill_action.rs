@@ -112,6 +112,7 @@ async fn kill_nine_mid_action_then_restart(
             app_key: Some(&app_key),
             user_id: None,
             token_ids: &[],
+            idle_days: None,
             requested_by: "user:alice@example.com",
             reason: "INC-9: the app's tokens leaked",
             idempotency_key: "kill-nine-mid-action-0001",

@@ -24,6 +24,9 @@ pub enum ActionKind {
     UnblockApp,
     /// A selection from a report.
     BulkRevoke,
+    /// Every authorization of an app unused for at least `idle_days`,
+    /// chosen on the server when the action is created.
+    RevokeAppStale,
 }
 
 impl ActionKind {
@@ -36,6 +39,7 @@ impl ActionKind {
             ActionKind::BlockApp => "block_app",
             ActionKind::UnblockApp => "unblock_app",
             ActionKind::BulkRevoke => "bulk_revoke",
+            ActionKind::RevokeAppStale => "revoke_app_stale",
         }
     }
 
@@ -48,6 +52,7 @@ impl ActionKind {
             ActionKind::BlockApp,
             ActionKind::UnblockApp,
             ActionKind::BulkRevoke,
+            ActionKind::RevokeAppStale,
         ]
         .into_iter()
         .find(|k| k.as_str() == s)
@@ -63,6 +68,7 @@ impl ActionKind {
             ActionKind::BlockApp => "Block an app",
             ActionKind::UnblockApp => "Unblock an app",
             ActionKind::BulkRevoke => "Revoke selected authorizations",
+            ActionKind::RevokeAppStale => "Revoke an app's stale authorizations",
         }
     }
 }
@@ -75,6 +81,10 @@ pub struct NewAction<'a> {
     pub user_id: Option<&'a str>,
     /// For `RevokeToken` and `BulkRevoke`.
     pub token_ids: &'a [String],
+    /// For `RevokeAppStale`: authorizations unused for at least this many
+    /// days (never-used ones count from when they were granted, as on the
+    /// stale report).
+    pub idle_days: Option<i32>,
     pub requested_by: &'a str,
     pub reason: &'a str,
     pub idempotency_key: &'a str,
@@ -113,6 +123,8 @@ async fn target_tokens(
                  WHEN 'revoke_user_app' THEN user_id = $4 AND app_key = $3
                  WHEN 'revoke_user_all' THEN user_id = $4
                  WHEN 'revoke_app_all' THEN app_key = $3
+                 WHEN 'revoke_app_stale' THEN app_key = $3
+                      AND coalesce(last_used_at, created_at, first_seen_at) < now() - make_interval(days => $6)
                  WHEN 'block_app' THEN app_key = $3
                  ELSE false END
          ORDER BY id",
@@ -120,7 +132,8 @@ async fn target_tokens(
         a.kind.as_str(),
         a.app_key,
         a.user_id,
-        a.token_ids
+        a.token_ids,
+        a.idle_days
     )
     .fetch_all(db)
     .await?;
@@ -171,8 +184,8 @@ pub async fn blast_radius(db: &PgPool, a: &NewAction<'_>) -> sqlx::Result<BlastR
 pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested> {
     let mut tx = pool.begin().await?;
     let id = sqlx::query_scalar!(
-        "INSERT INTO actions (org_id, kind, app_key, user_id, requested_by, reason, idempotency_key)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)
+        "INSERT INTO actions (org_id, kind, app_key, user_id, requested_by, reason, idempotency_key, idle_days)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
          ON CONFLICT (idempotency_key) DO NOTHING
          RETURNING id",
         a.org_id,
@@ -181,7 +194,8 @@ pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested
         a.user_id,
         a.requested_by,
         a.reason,
-        a.idempotency_key
+        a.idempotency_key,
+        a.idle_days
     )
     .fetch_optional(&mut *tx)
     .await?;
@@ -253,6 +267,7 @@ pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested
                 "app_key": a.app_key,
                 "app": app_name,
                 "user_id": a.user_id,
+                "idle_days": a.idle_days,
                 "authorizations": ids.len(),
                 "users": distinct_users.len(),
             }),
@@ -287,12 +302,14 @@ pub struct ActionRow {
     pub detail: Option<String>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// For `revoke_app_stale`: how long the authorizations had been unused.
+    pub idle_days: Option<i32>,
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<ActionRow>> {
     sqlx::query_as!(
         ActionRow,
-        "SELECT id, org_id, kind, app_key, user_id, requested_by, requested_at, reason, status, detail, started_at, finished_at
+        "SELECT id, org_id, kind, app_key, user_id, requested_by, requested_at, reason, status, detail, started_at, finished_at, idle_days
          FROM actions WHERE id = $1",
         id
     )

@@ -306,6 +306,7 @@ pub async fn send_revocations(pool: &PgPool, id: i64, actor: &str) -> sqlx::Resu
                 app_key: None,
                 user_id: None,
                 token_ids: &tokens,
+                idle_days: None,
                 requested_by: actor,
                 reason: &reason,
                 idempotency_key: &key,

@@ -783,4 +783,9 @@ async fn action_buttons_only_for_admins(pool: PgPool) {
         let (_, _, html) = send(&pool, get(&page, Some(&viewer))).await;
         assert!(!html.contains("data-action="), "{page}: viewers see none");
     }
+    let (_, _, html) = send(&pool, get(&format!("/apps/{}", w.ids["app"]), Some(&admin))).await;
+    assert!(
+        html.contains("data-action=\"revoke_app_stale\""),
+        "the app page offers its stale authorizations to admins"
+    );
 }

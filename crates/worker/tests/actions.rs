@@ -27,6 +27,7 @@ fn action<'a>(org: Uuid, kind: ActionKind, key: &'a str) -> NewAction<'a> {
         app_key: None,
         user_id: None,
         token_ids: &[],
+        idle_days: None,
         requested_by: "user:alice@example.com",
         reason: "incident 7: replayed refresh tokens",
         idempotency_key: key,

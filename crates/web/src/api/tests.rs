@@ -655,3 +655,50 @@ async fn abuse(pool: PgPool) {
         .unwrap();
     assert_eq!(actions, 0, "nothing was created");
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn stale_authorizations_of_an_app_are_chosen_on_the_server(pool: PgPool) {
+    let (org, _) = seeded(&pool, "Acme").await;
+    let t = token(&pool, "soar", Role::Admin, None).await;
+    let stale: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM sf_tokens WHERE org_id = $1 AND app_key = '0H4A' AND gone_at IS NULL
+           AND coalesce(last_used_at, created_at, first_seen_at) < now() - interval '150 days'",
+    )
+    .bind(org)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(stale.len(), 1, "the seed has one such authorization");
+    let body = |days: serde_json::Value, key: &str| {
+        json!({
+            "org": org, "kind": "revoke_app_stale", "app": "0H4A", "days": days,
+            "reason": "SEC-2: unused for months", "idempotency_key": key,
+        })
+        .to_string()
+    };
+    let (status, v) = post_action(&pool, &t, body(json!(150), "stale-0123456789abcdef")).await;
+    assert_eq!(status, StatusCode::CREATED, "{v}");
+    assert_eq!(v["action"]["kind"], "revoke_app_stale");
+    assert_eq!(v["action"]["idle_days"], 150);
+    let items: Vec<&str> = v["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["token_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(items, [stale[0].as_str()]);
+    // Days are required, as a number in range (text works, as from a form).
+    for days in [json!(null), json!(0), json!("many")] {
+        let (status, v) =
+            post_action(&pool, &t, body(days.clone(), "stale-bad-0123456789abcdef")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{days}: {v}");
+    }
+    let (status, _) =
+        post_action(&pool, &t, body(json!("30"), "stale-text-0123456789abcdef")).await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+/// POSTs an action with a bearer token.
+async fn post_action(pool: &PgPool, t: &str, body: String) -> (StatusCode, serde_json::Value) {
+    call(pool, "POST", "/api/v1/actions", Some(t), None, Some(body)).await
+}

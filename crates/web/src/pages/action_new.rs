@@ -24,6 +24,7 @@ pub fn needs_reauth(kind: ActionKind) -> bool {
             | ActionKind::UnblockApp
             | ActionKind::RevokeAppAll
             | ActionKind::BulkRevoke
+            | ActionKind::RevokeAppStale
     )
 }
 
@@ -37,6 +38,19 @@ pub struct ActionParams {
     pub user: Option<String>,
     #[serde(default)]
     pub token: Vec<String>,
+    /// For `revoke_app_stale`: days without use (1 to 3,650).
+    #[serde(default)]
+    pub days: Option<String>,
+}
+
+impl ActionParams {
+    /// The `days` of a `revoke_app_stale`, when it is a number in range.
+    pub fn idle_days(&self) -> Option<i32> {
+        self.days
+            .as_deref()
+            .and_then(|d| d.trim().parse::<i32>().ok())
+            .filter(|d| (1..=3650).contains(d))
+    }
 }
 
 #[derive(Template)]
@@ -86,6 +100,9 @@ fn new_action<'a>(
         app_key: p.app.as_deref().filter(|s| !s.is_empty()),
         user_id: p.user.as_deref().filter(|s| !s.is_empty()),
         token_ids: &p.token,
+        idle_days: (kind == ActionKind::RevokeAppStale)
+            .then(|| p.idle_days())
+            .flatten(),
         requested_by: user,
         reason,
         idempotency_key: key,
@@ -100,12 +117,20 @@ pub(crate) fn validate(p: &ActionParams, kind: ActionKind) -> Result<(), AppErro
         ));
     }
     let has = |o: &Option<String>| o.as_deref().is_some_and(|s| !s.is_empty());
+    if kind == ActionKind::RevokeAppStale && p.idle_days().is_none() {
+        return Err(AppError::BadRequest(
+            "Say how many days without use make an authorization stale (1 to 3,650).".into(),
+        ));
+    }
     let ok = match kind {
         ActionKind::RevokeToken => p.token.len() == 1,
         ActionKind::BulkRevoke => !p.token.is_empty() && p.token.len() <= 10_000,
         ActionKind::RevokeUserApp => has(&p.app) && has(&p.user),
         ActionKind::RevokeUserAll => has(&p.user),
-        ActionKind::RevokeAppAll | ActionKind::BlockApp | ActionKind::UnblockApp => has(&p.app),
+        ActionKind::RevokeAppAll
+        | ActionKind::RevokeAppStale
+        | ActionKind::BlockApp
+        | ActionKind::UnblockApp => has(&p.app),
     };
     if ok {
         Ok(())
@@ -191,6 +216,9 @@ fn reauth_redirect(params: &ActionParams) -> Response {
     for t in &params.token {
         q.append_pair("token", t);
     }
+    if let Some(d) = &params.days {
+        q.append_pair("days", d);
+    }
     let next = format!("/actions/new?{}", q.finish());
     let q = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("next", &next)
@@ -228,6 +256,9 @@ pub struct ActionForm {
     /// Authorization ids, for `revoke_token` and `bulk_revoke`.
     #[serde(default, alias = "tokens")]
     pub token: Vec<String>,
+    /// Days without use, for `revoke_app_stale`; a number or a string.
+    #[serde(default, deserialize_with = "days_field")]
+    pub days: Option<String>,
     pub reason: String,
     /// 16 to 100 characters; the same key again answers the action it created.
     pub idempotency_key: String,
@@ -243,6 +274,7 @@ impl ActionForm {
                 app: self.app,
                 user: self.user,
                 token: self.token,
+                days: self.days,
             },
             self.reason,
             self.idempotency_key,
@@ -295,6 +327,20 @@ pub async fn action_create(
     )
     .await?;
     Ok(Redirect::to(&format!("/actions/{}", requested.id)).into_response())
+}
+
+/// `days` as the form sends it (text) or as JSON may (a number).
+fn days_field<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Days {
+        Text(String),
+        Number(i64),
+    }
+    Ok(Option::<Days>::deserialize(d)?.map(|v| match v {
+        Days::Text(s) => s,
+        Days::Number(n) => n.to_string(),
+    }))
 }
 
 pub(crate) const REASON_NEEDED: &str =

@@ -187,6 +187,7 @@ mod tests {
                 app_key: None,
                 user_id: None,
                 token_ids: &tokens,
+                idle_days: None,
                 requested_by: "user:admin@example.com",
                 reason: "test",
                 idempotency_key: "refresh-test-0123456789",

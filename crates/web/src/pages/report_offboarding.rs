@@ -67,6 +67,7 @@ pub struct LeakRow {
     #[serde(skip)]
     pub sort_at: DateTime<Utc>,
     pub token_id: String,
+    pub app_key: String,
     pub app_id: Option<i64>,
     pub app_name: String,
     pub created_at: Option<DateTime<Utc>>,
@@ -148,7 +149,7 @@ pub async fn fetch(
         LeakRow,
         r#"SELECT u.org_id, o.name AS org_name, u.id AS user_id, u.uid, u.name AS user_name, u.username,
                   u.deactivated_at, coalesce(u.deactivated_at, '1970-01-01 00:00:00+00'::timestamptz) AS "sort_at!",
-                  t.id AS token_id, a.id AS "app_id?", coalesce(a.name, t.app_name) AS "app_name!",
+                  t.id AS token_id, t.app_key, a.id AS "app_id?", coalesce(a.name, t.app_name) AS "app_name!",
                   t.created_at, t.last_used_at, t.use_count, inv.status AS "inventory_status?"
            FROM sf_users u
            JOIN orgs o ON o.id = u.org_id
@@ -214,7 +215,7 @@ pub async fn offboarding_report(
     let selection = Selection::offer(
         org,
         rows.iter()
-            .map(|r| (r.app_name.as_str(), r.token_id.as_str())),
+            .map(|r| (r.app_name.as_str(), r.app_key.as_str(), r.token_id.as_str())),
     );
     Ok(Html(
         LeakPage {

@@ -59,6 +59,7 @@ pub struct StaleRow {
     pub org_id: Uuid,
     pub org_name: String,
     pub token_id: String,
+    pub app_key: String,
     pub app_id: Option<i64>,
     pub app_name: String,
     pub uid: Option<i64>,
@@ -148,7 +149,7 @@ pub async fn fetch(
     };
     sqlx::query_as!(
         StaleRow,
-        r#"SELECT t.org_id, o.name AS org_name, t.id AS token_id, a.id AS "app_id?",
+        r#"SELECT t.org_id, o.name AS org_name, t.id AS token_id, t.app_key, a.id AS "app_id?",
                   coalesce(a.name, t.app_name) AS "app_name!", u.uid AS "uid?", u.name AS "user_name?",
                   u.username AS "username?", u.is_active AS "is_active?", t.created_at, t.last_used_at,
                   t.use_count, coalesce(t.last_used_at, t.created_at, t.first_seen_at) AS "idle_since!",
@@ -219,8 +220,9 @@ pub async fn stale_report(
     let selection = Selection::offer(
         org,
         rows.iter()
-            .map(|r| (r.app_name.as_str(), r.token_id.as_str())),
-    );
+            .map(|r| (r.app_name.as_str(), r.app_key.as_str(), r.token_id.as_str())),
+    )
+    .map(|s| s.stale(days));
     Ok(Html(
         StalePage {
             layout,
@@ -261,6 +263,43 @@ pub async fn stale_csv(
 mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
+    use uuid::Uuid;
+
+    /// A simulated org synced into the cockpit.
+    async fn sim(
+        pool: &PgPool,
+        tokens: usize,
+        users: usize,
+        apps: usize,
+    ) -> (Uuid, sfsim::RunningSim) {
+        sim_org(
+            pool,
+            "Sim",
+            sfsim::SimConfig {
+                tokens,
+                users,
+                apps,
+                ..sfsim::SimConfig::default()
+            },
+        )
+        .await
+    }
+
+    /// Runs the action a confirmed form redirected to; its id.
+    async fn run_redirected(pool: &PgPool, headers: &http::HeaderMap) -> i64 {
+        use cockpit_domain::secret::{Keyring, MasterKey};
+        let id: i64 = headers[http::header::LOCATION]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("/actions/")
+            .parse()
+            .unwrap();
+        let keyring = std::sync::Arc::new(Keyring::new(MasterKey::from_bytes([42; 32]), vec![]));
+        cockpit_worker::actions::execute(pool, keyring, id)
+            .await
+            .unwrap();
+        id
+    }
 
     #[sqlx::test(migrations = "../../migrations")]
     async fn lists_idle_tokens_longest_first_and_exports_the_same(pool: PgPool) {
@@ -356,19 +395,7 @@ mod tests {
     /// the executor run: exactly those are revoked at Salesforce, once each.
     #[sqlx::test(migrations = "../../migrations")]
     async fn revoke_selected_from_the_report(pool: PgPool) {
-        use cockpit_domain::secret::{Keyring, MasterKey};
-        use std::sync::Arc;
-        let (org, sim) = sim_org(
-            &pool,
-            "Sim",
-            sfsim::SimConfig {
-                tokens: 400,
-                users: 80,
-                apps: 6,
-                ..sfsim::SimConfig::default()
-            },
-        )
-        .await;
+        let (org, sim) = sim(&pool, 400, 80, 6).await;
         let page = get_page(&pool, &format!("/reports/stale?org={org}&days=1")).await;
         let boxes: Vec<String> = page
             .select("table.report tbody input[type=checkbox][form=bulk-revoke]")
@@ -418,17 +445,7 @@ mod tests {
             again[http::header::LOCATION],
             headers[http::header::LOCATION]
         );
-        let id: i64 = headers[http::header::LOCATION]
-            .to_str()
-            .unwrap()
-            .trim_start_matches("/actions/")
-            .parse()
-            .unwrap();
-
-        let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([42; 32]), vec![]));
-        cockpit_worker::actions::execute(&pool, keyring, id)
-            .await
-            .unwrap();
+        let id = run_redirected(&pool, &headers).await;
         let shown = get_page(&pool, &format!("/actions/{id}")).await;
         assert_eq!(shown.texts("#count-revoked"), ["5"]);
         assert_eq!(shown.texts("#count-failed"), ["0"]);
@@ -468,5 +485,145 @@ mod tests {
             .map(|e| e.value().attr("value").unwrap().to_owned())
             .collect();
         assert!(picked.iter().all(|p| !still.contains(p)));
+    }
+
+    /// "Every stale authorization of an app", beyond the rows one page shows:
+    /// the server picks the app's tokens idle for the given days when the
+    /// confirmation counts them and again when the intent is written, so one
+    /// used in between is left alone; sfsim sees exactly those revoked.
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn revoke_every_stale_authorization_of_an_app(pool: PgPool) {
+        use chrono::{DateTime, Utc};
+        let (org, sim) = sim(&pool, 900, 150, 3).await;
+        let days = 1;
+        let page = get_page(&pool, &format!("/reports/stale?org={org}&days={days}")).await;
+        let links: Vec<String> = page
+            .select("a.revoke-app-stale")
+            .iter()
+            .map(|e| e.value().attr("href").unwrap().to_owned())
+            .collect();
+        assert!(!links.is_empty(), "offered per app to an admin");
+        let href = &links[0];
+        let app_key = url::form_urlencoded::parse(href.split_once('?').unwrap().1.as_bytes())
+            .find(|(k, _)| k == "app")
+            .map(|(_, v)| v.into_owned())
+            .unwrap();
+        // The same app's "all N shown" link: the rows of this page only.
+        let shown_href = page.attr("a.revoke-app", "href");
+        let shown = shown_href.matches("token=").count();
+
+        // What the rule should take, worked out here from the rows.
+        let cutoff = Utc::now() - chrono::Duration::days(days);
+        let rows = sqlx::query!(
+            "SELECT id, last_used_at, created_at, first_seen_at FROM sf_tokens
+             WHERE org_id = $1 AND app_key = $2 AND gone_at IS NULL",
+            org,
+            app_key
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let idle_since = |l: Option<DateTime<Utc>>, c: Option<DateTime<Utc>>, f: DateTime<Utc>| {
+            l.or(c).unwrap_or(f)
+        };
+        let mut stale: Vec<String> = rows
+            .iter()
+            .filter(|r| idle_since(r.last_used_at, r.created_at, r.first_seen_at) < cutoff)
+            .map(|r| r.id.clone())
+            .collect();
+        stale.sort();
+        assert!(
+            stale.len() > shown,
+            "more stale authorizations than the page shows: {} > {shown}",
+            stale.len()
+        );
+        assert!(
+            stale.len() < rows.len(),
+            "some of the app's tokens are in use"
+        );
+
+        let confirm = get_page(&pool, href).await;
+        assert_eq!(confirm.texts("dl.facts dd.idle-days"), ["1 days"]);
+        let facts = confirm.texts("dl.facts dd.num");
+        assert_eq!(
+            facts[0],
+            crate::filters::grouped(stale.len() as i64),
+            "{facts:?}"
+        );
+        assert!(
+            confirm.select("form input[name=token]").is_empty(),
+            "no ids carried"
+        );
+        assert_eq!(confirm.attr("form input[name=days]", "value"), "1");
+
+        // Used between the confirmation and the submit: no longer stale.
+        let used = stale.pop().unwrap();
+        sqlx::query!(
+            "UPDATE sf_tokens SET last_used_at = now() WHERE org_id = $1 AND id = $2",
+            org,
+            used
+        )
+        .execute(&pool)
+        .await
+        .unwrap();
+
+        let key = confirm.attr("input[name=idempotency_key]", "value");
+        let cookie = admin_cookie(&pool).await;
+        let body = format!(
+            "csrf={TEST_CSRF}&idempotency_key={key}&org={org}&kind=revoke_app_stale&app={}&days=1&reason=INC-7+stale",
+            url::form_urlencoded::byte_serialize(app_key.as_bytes()).collect::<String>()
+        );
+        let (status, headers, _) = post_raw(&pool, &cookie, "/actions", body).await;
+        assert_eq!(status, http::StatusCode::SEE_OTHER);
+        let id = run_redirected(&pool, &headers).await;
+        let shown = get_page(&pool, &format!("/actions/{id}")).await;
+        assert_eq!(
+            shown.texts("#count-revoked"),
+            [crate::filters::grouped(stale.len() as i64)]
+        );
+        assert_eq!(shown.texts("#count-failed"), ["0"]);
+        assert_eq!(shown.texts("dd.idle-days"), ["1 days"]);
+        let calls = sim.sim.revoke_calls();
+        let mut revoked: Vec<String> = calls.keys().cloned().collect();
+        revoked.sort();
+        assert_eq!(revoked, stale, "exactly the app's stale authorizations");
+        assert!(calls.values().all(|n| *n == 1), "each revoked once");
+        assert!(
+            sim.sim.refresh_token_of(&used).is_some(),
+            "the one used since is kept"
+        );
+        let target = sqlx::query_scalar!(
+            "SELECT target FROM audit_log WHERE action = 'action.requested' AND target->>'action' = $1",
+            id.to_string()
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(target["idle_days"], 1);
+        assert_eq!(target["authorizations"], stale.len());
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn stale_revoke_needs_a_number_of_days(pool: PgPool) {
+        let (org, _) = seeded(&pool, "Acme").await;
+        for days in ["", "&days=0", "&days=abc", "&days=99999"] {
+            let (status, _, body) = get_raw(
+                &pool,
+                &format!("/actions/new?org={org}&kind=revoke_app_stale&app=0H4A{days}"),
+            )
+            .await;
+            assert_eq!(status, http::StatusCode::BAD_REQUEST, "{days}");
+            assert!(body.contains("how many days"), "{body}");
+        }
+        let page = get_page(
+            &pool,
+            &format!("/actions/new?org={org}&kind=revoke_app_stale&app=0H4A&days=30"),
+        )
+        .await;
+        assert_eq!(page.texts("dd.idle-days"), ["30 days"]);
+        assert!(
+            page.text()
+                .contains("Authorizations used since are left alone")
+        );
     }
 }
