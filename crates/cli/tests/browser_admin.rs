@@ -14,7 +14,7 @@ use common::{
     SimOrg,
     browser::{
         ADMIN, Stage, click, confirm_password_if_asked, expect, seed, shot, sign_in, sign_out,
-        submit_with_reason, text, type_into, wait_path,
+        submit_with_reason, text, type_into, wait_for_action, wait_path,
     },
 };
 
@@ -299,6 +299,45 @@ async fn an_admin_revokes_a_selection_from_the_stale_report(
     assert!(calls.values().all(|&n| n == 1), "{calls:?}");
     for id in &chosen {
         assert!(sim.refresh_token_of(id).is_none(), "{id} is gone in sfsim");
+    }
+
+    // Then every stale authorization of one app, past what one page shows:
+    // the server picks them when the admin confirms.
+    stage.goto("/reports/stale").await;
+    choose_org(b, "Acme").await;
+    expect(b, "a.revoke-app-stale").await;
+    let app = text(b, "table.bulk-apps tr:first-child th bdi").await;
+    click(b, "a.revoke-app-stale").await;
+    assert!(wait_path(b, |p| p == "/actions/new" || p == "/reauth").await);
+    confirm_password_if_asked(b, ADMIN.1).await;
+    expect(b, "textarea#reason").await;
+    assert_eq!(text(b, "dd.idle-days").await, "90 days");
+    let n: usize = text(b, "dl.facts dd.num")
+        .await
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    assert!(n > 0);
+    shot(b, "bulk-05-confirm-stale-app").await;
+    submit_with_reason(b, "INC-78: every stale grant of this app").await;
+    expect(b, "#count-revoked").await;
+    assert_eq!(wait_for_action(b).await, "succeeded");
+    assert_eq!(
+        text(b, "#count-revoked").await.replace(',', ""),
+        n.to_string()
+    );
+    let calls = sim.revoke_calls();
+    assert_eq!(calls.len(), chosen.len() + n, "{calls:?}");
+    assert!(calls.values().all(|&n| n == 1), "{calls:?}");
+    // The app has nothing stale left on the report.
+    stage.goto("/reports/stale").await;
+    choose_org(b, "Acme").await;
+    let apps = b
+        .find_all(Locator::Css("table.report td.app bdi"))
+        .await
+        .unwrap();
+    for a in apps {
+        assert_ne!(a.text().await.unwrap(), app, "{app} still listed");
     }
     stage.b.clone().close().await.unwrap();
 }

@@ -336,7 +336,7 @@ mod tests {
         assert_eq!(page.texts("form#bulk-revoke button"), ["Revoke selected"]);
         let per_app = page.texts("a.revoke-app");
         assert_eq!(per_app.len(), 2, "{per_app:?}");
-        assert!(per_app.contains(&"Revoke all 1 shown for Data Loader".to_owned()));
+        assert!(per_app.contains(&"Revoke the 1 shown for Data Loader".to_owned()));
         // Across every org there is nothing to select: an action is one org's.
         let page = get_page(&pool, "/reports/offboarding").await;
         assert!(page.select("form#bulk-revoke").is_empty());
