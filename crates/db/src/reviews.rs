@@ -89,40 +89,42 @@ pub async fn start_monthly(pool: &PgPool, actor: &str) -> sqlx::Result<i64> {
          items AS (
             SELECT 'new_app' AS category, org_id, app_key, NULL::text AS user_id,
                    'New app: ' || name AS summary,
-                   jsonb_build_object('first_seen', first_seen_at, 'users', users, 'in_inventory', status IS NOT NULL) AS detail
+                   jsonb_build_object('first_seen', first_seen_at, 'users', users, 'in_inventory', status IS NOT NULL) AS detail,
+                   coalesce(status, 'none') AS inv
             FROM m WHERE first_seen_at > $2
             UNION ALL
             SELECT 'over_expected', org_id, app_key, NULL,
                    name || ': ' || users || ' users, ' || expected_users || ' expected',
-                   jsonb_build_object('users', users, 'expected', expected_users)
+                   jsonb_build_object('users', users, 'expected', expected_users), coalesce(status, 'none')
             FROM m WHERE expected_users IS NOT NULL AND users > expected_users
             UNION ALL
             SELECT 'grant_to_unapproved', m.org_id, m.app_key, NULL,
                    m.name || ': ' || count(*) || ' new authorizations of a not-approved app',
-                   jsonb_build_object('grants', count(*))
+                   jsonb_build_object('grants', count(*)), m.status
             FROM m JOIN events e ON e.org_id = m.org_id AND e.app_key = m.app_key
             WHERE m.status = 'not_approved' AND e.kind = 'token_granted' AND e.at > $2
-            GROUP BY m.org_id, m.app_key, m.name
+            GROUP BY m.org_id, m.app_key, m.name, m.status
             UNION ALL
             SELECT 'leaver', t.org_id, NULL, t.user_id,
                    u.name || ' (deactivated) still holds ' || count(*) || ' authorizations',
-                   jsonb_build_object('tokens', count(*), 'deactivated_at', u.deactivated_at, 'username', u.username)
+                   jsonb_build_object('tokens', count(*), 'deactivated_at', u.deactivated_at, 'username', u.username),
+                   NULL
             FROM sf_tokens t JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
             WHERE t.gone_at IS NULL AND NOT u.is_active
             GROUP BY t.org_id, t.user_id, u.name, u.deactivated_at, u.username
             UNION ALL
             SELECT 'heavy_few', org_id, app_key, NULL,
                    name || ': heavy use (' || total_use || ') by ' || users || ' users',
-                   jsonb_build_object('users', users, 'use', total_use)
+                   jsonb_build_object('users', users, 'use', total_use), coalesce(status, 'none')
             FROM m WHERE users BETWEEN 1 AND $3 AND total_use >= $4
             UNION ALL
             SELECT 'many_little', org_id, app_key, NULL,
                    name || ': ' || users || ' users, little use (' || total_use || ')',
-                   jsonb_build_object('users', users, 'use', total_use)
+                   jsonb_build_object('users', users, 'use', total_use), coalesce(status, 'none')
             FROM m WHERE users >= $5 AND total_use < users * 2)
-         INSERT INTO review_items (review_id, seq, category, org_id, app_key, user_id, summary, detail)
+         INSERT INTO review_items (review_id, seq, category, org_id, app_key, user_id, summary, detail, inventory_at_start)
          SELECT $1, row_number() OVER (ORDER BY category, org_id, summary), category, org_id, app_key, user_id,
-                left(summary, 500), detail
+                left(summary, 500), detail, inv
          FROM items",
         id,
         since,
@@ -148,14 +150,16 @@ pub async fn start_quarterly(pool: &PgPool, actor: &str, stale_days: i32) -> sql
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query!(
-        "INSERT INTO review_items (review_id, seq, category, org_id, app_key, user_id, token_id, summary, detail)
+        "INSERT INTO review_items (review_id, seq, category, org_id, app_key, user_id, token_id, summary, detail, inventory_at_start)
          SELECT $1, row_number() OVER (ORDER BY t.org_id, a.name, u.name, t.id), 'stale', t.org_id, t.app_key,
                 t.user_id, t.id, left(a.name || ' / ' || coalesce(u.name, t.user_id), 500),
                 jsonb_build_object('last_used', t.last_used_at, 'created', t.created_at, 'use_count', t.use_count,
-                                   'user_active', u.is_active)
+                                   'user_active', u.is_active),
+                coalesce(inv.status, 'none')
          FROM sf_tokens t
          JOIN sf_apps a ON a.org_id = t.org_id AND a.app_key = t.app_key
          LEFT JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
+         LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) inv ON true
          WHERE t.gone_at IS NULL AND coalesce(t.last_used_at, t.created_at) < now() - make_interval(days => $2)",
         id,
         stale_days
@@ -216,6 +220,10 @@ pub struct ItemRow {
     /// For items about an app: its inventory status now; `None`: not in
     /// the inventory (or no app).
     pub inventory_status: Option<String>,
+    /// For items about an app: its inventory status when the review started
+    /// (`none`: not in the inventory); `None` for other items and for
+    /// reviews started before this was recorded.
+    pub inventory_at_start: Option<String>,
 }
 
 pub async fn items(db: impl PgExecutor<'_>, id: i64, limit: i64) -> sqlx::Result<Vec<ItemRow>> {
@@ -223,7 +231,7 @@ pub async fn items(db: impl PgExecutor<'_>, id: i64, limit: i64) -> sqlx::Result
         ItemRow,
         "SELECT r.seq, r.category, r.org_id, o.name AS org_name, r.app_key, r.user_id, r.token_id, r.summary, r.detail,
                 r.decision, r.note, r.decided_by, r.decided_at, r.action_id, ai.status AS \"outcome?\",
-                inv.status AS \"inventory_status?\"
+                inv.status AS \"inventory_status?\", r.inventory_at_start
          FROM review_items r JOIN orgs o ON o.id = r.org_id
          LEFT JOIN action_items ai ON ai.action_id = r.action_id AND ai.token_id = r.token_id
          LEFT JOIN sf_apps a ON a.org_id = r.org_id AND a.app_key = r.app_key

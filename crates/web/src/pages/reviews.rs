@@ -17,6 +17,7 @@ use cockpit_domain::role::Role;
 use serde::Deserialize;
 
 use crate::filters;
+use crate::pages::inventory::{export_status, status_label};
 use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
 
 /// Items on one page of a review (pages go both ways); the evidence pack
@@ -380,6 +381,26 @@ pub async fn review_complete(
     }
 }
 
+/// An item's inventory status when its review started, in the export's
+/// words: `unknown` for an app outside the inventory, empty when not recorded.
+pub fn at_start_export(status: Option<&str>) -> String {
+    match status {
+        Some("none") => export_status(None),
+        Some(s) => export_status(Some(s)),
+        None => String::new(),
+    }
+}
+
+/// An inventory status in words for the evidence page: `none` is an app
+/// outside the inventory; nothing when not recorded or not about an app.
+pub fn inventory_words(status: Option<&str>) -> &'static str {
+    match status {
+        None => "",
+        Some("none") => "not in inventory",
+        Some(s) => status_label(s),
+    }
+}
+
 /// The evidence pack as CSV: every item, its decision, who made it and when,
 /// and the outcome verified in Salesforce.
 pub async fn review_evidence_csv(
@@ -409,6 +430,8 @@ pub async fn review_evidence_csv(
         "decided_at",
         "action",
         "verified_outcome",
+        "inventory_status_at_start",
+        "inventory_status_now",
     ]
     .map(String::from)
     .to_vec();
@@ -416,6 +439,11 @@ pub async fn review_evidence_csv(
         .into_iter()
         .filter(|i| visible.contains(&i.org_id))
         .map(|i| {
+            let inventory_now = if i.app_key.is_some() {
+                export_status(i.inventory_status.as_deref())
+            } else {
+                String::new()
+            };
             vec![
                 review.id.to_string(),
                 review.kind.clone(),
@@ -432,6 +460,8 @@ pub async fn review_evidence_csv(
                 i.decided_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
                 i.action_id.map(|a| a.to_string()).unwrap_or_default(),
                 i.outcome.unwrap_or_default(),
+                at_start_export(i.inventory_at_start.as_deref()),
+                inventory_now,
             ]
         });
     let body = crate::csv_export::encode(std::iter::once(header).chain(rows))?;
@@ -632,6 +662,54 @@ mod tests {
         assert!(
             leavers.iter().all(|(_, _, b)| b.is_empty()),
             "no app, no badge: {leavers:?}"
+        );
+
+        // Approved after the review started: the evidence keeps what the
+        // reviewer saw then, beside today's status.
+        inventory(&pool, "Data Loader", None, "approved").await;
+        let csv = get_csv(&pool, &format!("/reviews/{id}/evidence.csv")).await;
+        let col = |name: &str| csv[0].iter().position(|h| h == name).unwrap();
+        let (start, now, summary) = (
+            col("inventory_status_at_start"),
+            col("inventory_status_now"),
+            col("summary"),
+        );
+        let loader: Vec<_> = csv[1..]
+            .iter()
+            .filter(|r| r[summary].contains("Data Loader"))
+            .collect();
+        assert!(!loader.is_empty());
+        for r in &loader {
+            assert_eq!(
+                (r[start].as_str(), r[now].as_str()),
+                ("under_review", "approved")
+            );
+        }
+        let others: Vec<_> = csv[1..]
+            .iter()
+            .filter(|r| r[col("category")] == "new_app" && !r[summary].contains("Data Loader"))
+            .collect();
+        assert!(
+            others
+                .iter()
+                .all(|r| r[start] == "unknown" && r[now] == "unknown")
+        );
+        assert!(
+            csv[1..]
+                .iter()
+                .filter(|r| r[col("category")] == "leaver")
+                .all(|r| r[start].is_empty() && r[now].is_empty()),
+            "not about an app"
+        );
+        let page = get_page(&pool, &format!("/reviews/{id}/evidence")).await;
+        let starts = page.texts("td.inv-start");
+        let nows = page.texts("td.inv-now");
+        assert!(
+            starts
+                .iter()
+                .zip(&nows)
+                .any(|(s, n)| s == "under review" && n == "approved"),
+            "{starts:?} {nows:?}"
         );
     }
 }
