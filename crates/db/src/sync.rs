@@ -397,7 +397,7 @@ impl SyncConn {
                 OR (a.kind, a.sf_app_id, a.name, a.installed, a.menu_item_id, a.consumer_key, a.admin_approved_only,
                     a.refresh_policy, a.ip_relaxation, a.permitted_users)
                    IS DISTINCT FROM
-                   (s.kind, s.sf_app_id, s.name, s.installed, s.menu_item_id, s.consumer_key, s.admin_approved_only,
+                   (s.kind, s.sf_app_id, s.name, s.installed, s.menu_item_id, coalesce(s.consumer_key, a.consumer_key), s.admin_approved_only,
                     s.refresh_policy, s.ip_relaxation, s.permitted_users)
              ON CONFLICT (org_id, app_key) DO UPDATE SET
                 kind = EXCLUDED.kind, sf_app_id = EXCLUDED.sf_app_id, name = EXCLUDED.name,

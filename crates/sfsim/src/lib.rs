@@ -278,6 +278,17 @@ impl Sim {
         Some((app.consumer_key.clone(), app.consumer_secret.clone()))
     }
 
+    /// Every connected app's consumer key by its `ConnectedApplication` id.
+    pub fn connected_app_keys(&self) -> std::collections::BTreeMap<String, String> {
+        let st = self.read();
+        st.apps
+            .iter()
+            .enumerate()
+            .filter(|(_, a)| a.kind == model::AppKind::Connected)
+            .map(|(i, a)| (a.sobject_id(i as u32), a.consumer_key.clone()))
+            .collect()
+    }
+
     /// The current refresh token of an OauthToken (by its `0CQ` id), so tests can act
     /// as the third-party app that holds it.
     pub fn refresh_token_of(&self, token_id: &str) -> Option<String> {

@@ -40,6 +40,10 @@ pub struct SyncSettings {
     /// rest are carried forward, so every ECA refreshes within a few syncs
     /// while a sync costs about one call per 500 tokens.
     pub eca_user_calls: u64,
+    /// API calls a sync may spend learning connected apps' consumer keys
+    /// from the Metadata API (one listing, then up to 10 apps per call), for
+    /// apps whose key is not known yet; 0 turns it off.
+    pub app_key_calls: u64,
 }
 
 impl Default for SyncSettings {
@@ -49,6 +53,7 @@ impl Default for SyncSettings {
             usage_days: 7,
             progress: None,
             eca_user_calls: 20,
+            app_key_calls: 3,
         }
     }
 }
@@ -120,6 +125,15 @@ pub async fn sync_org(
         let api_calls = client.request_count();
         cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
         let merged = conn.merge(run_id, Utc::now(), settings.stale_days).await?;
+        // After the snapshot is in, so the apps it found are read too; best
+        // effort, its calls counted with the run's.
+        match crate::app_keys::learn(pool, &client, org_id, settings.app_key_calls).await {
+            Ok(n) if n > 0 => tracing::info!(org = %org_id, apps = n, "consumer keys learnt"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(org = %org_id, error = %e, "consumer keys not read this time"),
+        }
+        let api_calls = client.request_count();
+        cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
         Ok::<_, WorkerError>(SyncOutcome {
             run_id,
             users: pulled.users,

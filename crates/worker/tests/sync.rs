@@ -187,3 +187,68 @@ async fn a_failed_sync_keeps_the_previous_snapshot_and_a_later_one_succeeds(pool
     .await;
     assert_eq!(now as usize, sim.sim.token_count());
 }
+
+/// Connected apps' consumer keys come from the Metadata API, a few apps per
+/// sync within its call budget, tied to their app by id; a resync of an
+/// unchanged org still rewrites nothing.
+#[sqlx::test(migrations = "../../migrations")]
+async fn consumer_keys_are_learnt_a_few_apps_per_sync(pool: PgPool) {
+    let sim = sim(600).await;
+    let keyring = keyring();
+    let org = connect_jwt(&pool, &keyring, &sim, "Acme production").await;
+    let truth = sim.sim.connected_app_keys();
+    assert!(truth.len() > 10, "more apps than one sync reads here");
+    let settings = SyncSettings {
+        app_key_calls: 2,
+        ..SyncSettings::default()
+    };
+    let keyed = || async {
+        sqlx::query_as::<_, (String, String)>(
+            "SELECT sf_app_id, consumer_key FROM sf_apps
+             WHERE org_id = $1 AND consumer_key IS NOT NULL ORDER BY sf_app_id",
+        )
+        .bind(org)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    sync_org(&pool, keyring.clone(), org, "cli", &settings)
+        .await
+        .unwrap();
+    let first = keyed().await;
+    assert_eq!(first.len(), 10, "one listing and one read of 10 apps");
+    for (id, key) in &first {
+        assert_eq!(truth.get(id), Some(key), "{id} has its own key");
+    }
+    let mut last = None;
+    for _ in 0..truth.len().div_ceil(10) {
+        last = Some(
+            sync_org(&pool, keyring.clone(), org, "cli", &settings)
+                .await
+                .unwrap(),
+        );
+    }
+    let all: std::collections::BTreeMap<String, String> = keyed().await.into_iter().collect();
+    assert_eq!(all, truth, "every connected app has its key");
+    let last = last.unwrap();
+    assert_eq!(last.merged.rows_written(), 0, "{:?}", last.merged);
+    // With every key known, a sync spends nothing on them.
+    let calls = sync_org(&pool, keyring.clone(), org, "cli", &settings)
+        .await
+        .unwrap()
+        .api_calls;
+    let without = sync_org(
+        &pool,
+        keyring.clone(),
+        org,
+        "cli",
+        &SyncSettings {
+            app_key_calls: 0,
+            ..SyncSettings::default()
+        },
+    )
+    .await
+    .unwrap()
+    .api_calls;
+    assert_eq!(calls, without);
+}
