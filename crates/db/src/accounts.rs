@@ -189,17 +189,34 @@ pub async fn create_session(
 /// page view, and a queue on the row when one person opens many tabs).
 pub const TOUCH_EVERY_SECS: i32 = 60;
 
+/// A live session with what a request needs to authorize, in one round trip:
+/// the account, every org it has a role in (with the org's name, in the
+/// order the org switcher lists them), and the org of the app (`app`, an
+/// `sf_apps.id`) or person (`user`, an `sf_users.uid`) the request is about.
+#[derive(Debug, Clone)]
+pub struct SessionScope {
+    pub session: SessionRow,
+    /// (org, name, role) by `lower(name), id`.
+    pub orgs: Vec<(Uuid, String, Role)>,
+    /// The org of `app`; `None`: not asked, or no such app.
+    pub app_org: Option<Uuid>,
+    /// The org of `user`; `None`: not asked, or no such person.
+    pub user_org: Option<Uuid>,
+}
+
 /// A live session: not ended, idle less than `idle`, younger than
 /// `absolute`, of an enabled account. Touching it moves the idle clock (at
-/// most once per [`TOUCH_EVERY_SECS`]).
+/// most once per [`TOUCH_EVERY_SECS`]). The roles are those of
+/// [`org_roles`], spelled again here so that a page view costs one query.
 pub async fn live_session(
     db: impl PgExecutor<'_>,
     id_hash: &[u8],
     idle: chrono::Duration,
     absolute: chrono::Duration,
-) -> sqlx::Result<Option<SessionRow>> {
-    sqlx::query_as!(
-        SessionRow,
+    app: Option<i64>,
+    user: Option<i64>,
+) -> sqlx::Result<Option<SessionScope>> {
+    let row = sqlx::query!(
         r#"WITH live AS (
              SELECT s.id_hash, s.account_id, a.email, a.display_name, a.role, s.csrf_token, s.created_at,
                     s.last_seen_at, s.reauth_at
@@ -213,15 +230,49 @@ pub async fn live_session(
            SELECT account_id AS "account_id!", email AS "email!", display_name, role, csrf_token AS "csrf_token!",
                   created_at AS "created_at!",
                   coalesce((SELECT last_seen_at FROM touched), live.last_seen_at) AS "last_seen_at!",
-                  reauth_at AS "reauth_at!"
-           FROM live"#,
+                  reauth_at AS "reauth_at!",
+                  coalesce(r.ids, '{}') AS "org_ids!", coalesce(r.names, '{}') AS "org_names!",
+                  coalesce(r.roles, '{}') AS "org_roles!: Vec<String>",
+                  (SELECT p.org_id FROM sf_apps p WHERE p.id = $5) AS app_org,
+                  (SELECT u.org_id FROM sf_users u WHERE u.uid = $6) AS user_org
+           FROM live
+           LEFT JOIN LATERAL (
+             SELECT array_agg(o.id ORDER BY lower(o.name), o.id) AS ids,
+                    array_agg(o.name ORDER BY lower(o.name), o.id) AS names,
+                    array_agg(greatest_role(live.role, g.role) ORDER BY lower(o.name), o.id) AS roles
+             FROM orgs o
+             LEFT JOIN account_org_roles g ON g.account_id = live.account_id AND g.org_id = o.id
+             WHERE live.role IS NOT NULL OR g.role IS NOT NULL) r ON true"#,
         id_hash,
         sqlx::postgres::types::PgInterval::try_from(idle).unwrap_or_default(),
         sqlx::postgres::types::PgInterval::try_from(absolute).unwrap_or_default(),
-        f64::from(TOUCH_EVERY_SECS)
+        f64::from(TOUCH_EVERY_SECS),
+        app,
+        user
     )
     .fetch_optional(db)
-    .await
+    .await?;
+    Ok(row.map(|r| SessionScope {
+        orgs: r
+            .org_ids
+            .into_iter()
+            .zip(r.org_names)
+            .zip(r.org_roles)
+            .filter_map(|((id, name), role)| Role::parse(&role).map(|role| (id, name, role)))
+            .collect(),
+        app_org: r.app_org,
+        user_org: r.user_org,
+        session: SessionRow {
+            account_id: r.account_id,
+            email: r.email,
+            display_name: r.display_name,
+            role: r.role,
+            csrf_token: r.csrf_token,
+            created_at: r.created_at,
+            last_seen_at: r.last_seen_at,
+            reauth_at: r.reauth_at,
+        },
+    }))
 }
 
 pub async fn end_session(db: impl PgExecutor<'_>, id_hash: &[u8]) -> sqlx::Result<()> {

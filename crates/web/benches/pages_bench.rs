@@ -1,7 +1,9 @@
 //! Page latency under load: a large simulated org is connected and synced
 //! into a fresh database, then 16 clients hit the real server over loopback.
-//! Prints p50/p99, requests per second and the rows the database read per
-//! request for each page; no pass/fail. The load comes from `wrk` in a
+//! Prints p50/p99, requests per second, the rows the database read and the
+//! queries it ran per request, and the CPU time per request of the server
+//! (this process, which with wrk serves and does not load) and of the
+//! database backends serving it, for each page; no pass/fail. The load comes from `wrk` in a
 //! process of its own when it is installed (16 connections, BENCH_SECONDS
 //! per page, default 10), else from 16 clients inside this process
 //! (BENCH_REQUESTS per page, default 4000; BENCH_DRIVER=inprocess forces it).
@@ -129,7 +131,13 @@ async fn load(pool: &PgPool) {
     let out = sync_org(pool, keyring, org, "cli", &SyncSettings::default())
         .await
         .unwrap();
-    sqlx::raw_sql("ANALYZE").execute(pool).await.unwrap();
+    // VACUUM too: what autovacuum does some time after a large sync (the
+    // visibility map lets index-only scans skip the table); without it the
+    // figures depend on whether autovacuum got there before the measurement.
+    sqlx::raw_sql("VACUUM (ANALYZE)")
+        .execute(pool)
+        .await
+        .unwrap();
     println!(
         "synced {} tokens in {:.1} s",
         out.tokens,
@@ -225,14 +233,63 @@ struct Figures {
     failures: usize,
 }
 
-fn print_figures(name: &str, f: &Figures, rows: Option<i64>) {
+/// CPU seconds (user + system) a process used so far, from /proc (Linux);
+/// `None` elsewhere or when the process has ended.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The fields after the command name (which may hold spaces), from 3 on.
+    let rest = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    // USER_HZ is 100 on every Linux the bench runs on.
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds used so far by this process (the server; the load generator
+/// is wrk, another process) and by the database backends serving the bench
+/// database, by backend pid.
+async fn cpu_now(pool: &PgPool) -> (f64, std::collections::HashMap<i32, f64>) {
+    let pids: Vec<i32> = sqlx::query_scalar(
+        "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    let backends = pids
+        .into_iter()
+        .filter_map(|p| cpu_seconds(&p.to_string()).map(|c| (p, c)))
+        .collect();
+    (cpu_seconds("self").unwrap_or(f64::NAN), backends)
+}
+
+/// CPU milliseconds per request between two [`cpu_now`] readings: (server,
+/// database). A backend started in between counts from zero.
+fn cpu_per_request(
+    before: &(f64, std::collections::HashMap<i32, f64>),
+    after: &(f64, std::collections::HashMap<i32, f64>),
+    n: usize,
+) -> (f64, f64) {
+    let n = n.max(1) as f64;
+    let db: f64 = after
+        .1
+        .iter()
+        .map(|(pid, c)| c - before.1.get(pid).copied().unwrap_or(0.0))
+        .sum();
+    ((after.0 - before.0) * 1000.0 / n, db * 1000.0 / n)
+}
+
+fn print_figures(name: &str, f: &Figures, reads: Option<Reads>, cpu: (f64, f64)) {
     println!(
-        "{name:<28} n={:<6} p50={:>7.2} ms  p99={:>7.2} ms  {:>7.0} req/s  rows read/request {:>6}{}",
+        "{name:<28} n={:<6} p50={:>7.2} ms  p99={:>7.2} ms  {:>7.0} req/s  rows read/request {:>6}  \
+         queries/request {:>4}  CPU ms/request: server {:.2}, database {:.2}{}",
         f.n,
         f.p50_ms,
         f.p99_ms,
         f.rps,
-        rows.map_or_else(|| "-".to_owned(), |r| r.to_string()),
+        reads.map_or_else(|| "-".to_owned(), |r| r.rows.to_string()),
+        reads.map_or_else(|| "-".to_owned(), |r| format!("{:.1}", r.queries)),
+        cpu.0,
+        cpu.1,
         if f.failures > 0 {
             format!("  ({} non-2xx)", f.failures)
         } else {
@@ -368,38 +425,62 @@ async fn drive(base: &str, cookie: &str, urls: &[String], requests: usize) -> Fi
     }
 }
 
-/// Rows the database read so far: heap rows of sequential scans plus index
-/// entries of index scans, over every table.
-async fn rows_read(pool: &PgPool) -> i64 {
-    sqlx::query_scalar(
-        "SELECT (SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables)::bigint
-              + (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes)::bigint",
+/// Rows the database read so far (heap rows of sequential scans plus index
+/// entries of index scans, over every table) and transactions it ran in the
+/// bench database (each page query outside a transaction is one).
+async fn rows_read(pool: &PgPool) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT ((SELECT coalesce(sum(seq_tup_read), 0) FROM pg_stat_user_tables)
+                 + (SELECT coalesce(sum(idx_tup_read), 0) FROM pg_stat_user_indexes))::bigint,
+                (SELECT xact_commit + xact_rollback FROM pg_stat_database
+                 WHERE datname = current_database())::bigint",
     )
     .fetch_one(pool)
     .await
     .unwrap()
 }
 
+/// What one request of a page made the database do, at most.
+#[derive(Clone, Copy)]
+struct Reads {
+    rows: i64,
+    queries: f64,
+}
+
 /// The most rows one request of these URLs made the database read (all of
 /// its queries together, so at least what its largest query read), over a
-/// few of them, each requested twice on a quiet server. Backends publish
-/// their statistics once idle for a second (later if they contend): the
-/// reading after the two requests waits for that and takes half.
+/// few of them, each requested twice on a quiet server, and the most
+/// queries (transactions) one made. Backends publish their statistics once
+/// idle for a second (later if they contend): the reading after the two
+/// requests waits for that and takes half; the reading's own transaction
+/// before the requests is taken off. The queries are an upper bound: a
+/// request served by a connection that has not prepared its statements yet
+/// also counts the preparations.
 async fn largest_rows_read(
     pool: &PgPool,
     client: &reqwest::Client,
     base: &str,
     urls: &[String],
-) -> i64 {
-    let mut largest = 0;
+) -> Reads {
+    let mut largest = Reads {
+        rows: 0,
+        queries: 0.0,
+    };
     for u in urls.iter().take(env("BENCH_ROWS_SAMPLES", 3)) {
+        // Once first, so that statements are prepared on this connection
+        // (a preparation counts as a transaction too).
+        let _ = get(client, base, u).await;
         tokio::time::sleep(Duration::from_millis(1100)).await;
         let before = rows_read(pool).await;
         for _ in 0..2 {
             let _ = get(client, base, u).await;
         }
         tokio::time::sleep(Duration::from_millis(2500)).await;
-        largest = largest.max((rows_read(pool).await - before) / 2);
+        let after = rows_read(pool).await;
+        largest.rows = largest.rows.max((after.0 - before.0) / 2);
+        largest.queries = largest
+            .queries
+            .max((after.1 - before.1 - 1).max(0) as f64 / 2.0);
     }
     largest
 }
@@ -424,12 +505,13 @@ fn cookie_client(cookie: &str) -> reqwest::Client {
 }
 
 async fn measure(
+    pool: &PgPool,
     base: &str,
     cookie: &str,
     name: &str,
     urls: &[String],
     use_wrk: bool,
-    rows: Option<i64>,
+    reads: Option<Reads>,
 ) {
     if urls.is_empty() {
         println!("{name:<28} skipped: nothing to request");
@@ -444,6 +526,7 @@ async fn measure(
     if failed > 0 {
         println!("{name:<28} {failed} warm-up requests were not 2xx (wrk counts only 4xx/5xx)");
     }
+    let cpu_before = cpu_now(pool).await;
     let figures = if use_wrk {
         let (base, cookie, urls) = (base.to_owned(), cookie.to_owned(), urls.to_vec());
         let seconds = env("BENCH_SECONDS", 10);
@@ -453,7 +536,8 @@ async fn measure(
     } else {
         drive(base, cookie, urls, env("BENCH_REQUESTS", 4_000)).await
     };
-    print_figures(name, &figures, rows);
+    let cpu = cpu_per_request(&cpu_before, &cpu_now(pool).await, figures.n);
+    print_figures(name, &figures, reads, cpu);
 }
 
 fn main() {
@@ -505,9 +589,9 @@ fn main() {
             });
         }
         for ((name, urls), rows) in targets.iter().zip(&rows) {
-            measure(&base, &cookie, name, urls, use_wrk, *rows).await;
+            measure(&pool, &base, &cookie, name, urls, use_wrk, *rows).await;
         }
-        let largest = rows.iter().flatten().max().copied().unwrap_or(0);
+        let largest = rows.iter().flatten().map(|r| r.rows).max().unwrap_or(0);
         println!("largest number of rows one page request read (all its queries): {largest}");
         let _ = stop_tx.send(());
         let _ = server.await;

@@ -131,6 +131,9 @@ pub struct CurrentUser {
     pub csrf: String,
     pub session_hash: Vec<u8>,
     pub reauth_at: DateTime<Utc>,
+    /// The orgs of `org_roles` with their names, as the org switcher lists
+    /// them, when the session query brought them (`None`: not loaded).
+    pub org_names: Option<Vec<(Uuid, String)>>,
 }
 
 impl CurrentUser {
@@ -207,14 +210,65 @@ pub fn current() -> Option<CurrentUser> {
     CURRENT.try_with(|u| u.clone()).ok().flatten()
 }
 
+/// The app or person a page path is about, by id, when it names one.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PathObject {
+    pub app: Option<i64>,
+    pub user: Option<i64>,
+    /// `/apps/{id}` or `/users/{uid}` with an id that is not a number.
+    pub malformed: bool,
+}
+
+impl PathObject {
+    pub fn of(path: &str) -> PathObject {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let (app, raw) = match segments.as_slice() {
+            ["apps", id] if !id.ends_with(".csv") => (true, *id),
+            ["users", uid] => (false, *uid),
+            _ => return PathObject::default(),
+        };
+        match raw.parse::<i64>() {
+            Ok(id) => PathObject {
+                app: app.then_some(id),
+                user: (!app).then_some(id),
+                malformed: false,
+            },
+            Err(_) => PathObject {
+                malformed: true,
+                ..PathObject::default()
+            },
+        }
+    }
+}
+
+/// The org of the app or person a path names, as the session query found
+/// it: `Ok(None)`: the path names none; `Err(NotFound)`: no such object.
+fn object_org(asked: PathObject, found: ObjectOrgs) -> Result<Option<Uuid>, AppError> {
+    if asked.malformed {
+        return Err(AppError::NotFound);
+    }
+    match (asked.app, asked.user) {
+        (Some(_), _) => found.app.map(Some).ok_or(AppError::NotFound),
+        (None, Some(_)) => found.user.map(Some).ok_or(AppError::NotFound),
+        (None, None) => Ok(None),
+    }
+}
+
+/// What the session query found for a [`PathObject`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ObjectOrgs {
+    pub app: Option<Uuid>,
+    pub user: Option<Uuid>,
+}
+
 /// Pages written for every org (lists, reports, their exports) may only
 /// show orgs the person has a role in. An org named in `?org=` or an app or
 /// user id from an org they have no role in answers 404; someone with roles
 /// in some orgs only is shown one of them rather than "all orgs".
-async fn scope_guard(
-    state: &AppState,
+fn scope_guard(
     user: &CurrentUser,
     uri: &axum::http::Uri,
+    object: Option<Uuid>,
 ) -> Result<Option<Response>, AppError> {
     let path = uri.path();
     let org_param = uri
@@ -231,37 +285,16 @@ async fn scope_guard(
             return Err(AppError::NotFound);
         }
     }
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let object_org = match segments.as_slice() {
-        ["apps", id] if !id.ends_with(".csv") => match id.parse::<i64>() {
-            Ok(id) => Some(
-                sqlx::query_scalar!("SELECT org_id FROM sf_apps WHERE id = $1", id)
-                    .fetch_optional(&state.pool)
-                    .await?
-                    .ok_or(AppError::NotFound)?,
-            ),
-            Err(_) => return Err(AppError::NotFound),
-        },
-        ["users", uid] => match uid.parse::<i64>() {
-            Ok(uid) => Some(
-                sqlx::query_scalar!("SELECT org_id FROM sf_users WHERE uid = $1", uid)
-                    .fetch_optional(&state.pool)
-                    .await?
-                    .ok_or(AppError::NotFound)?,
-            ),
-            Err(_) => return Err(AppError::NotFound),
-        },
-        _ => None,
-    };
-    if let Some(org) = object_org
+    if let Some(org) = object
         && user.role_in(org).is_none()
     {
         return Err(AppError::NotFound);
     }
+    let first_segment = path.trim_matches('/').split('/').next();
     let cross_org_page = matches!(
-        segments.first().copied(),
+        first_segment,
         Some("" | "apps" | "apps.csv" | "users" | "reports")
-    ) && object_org.is_none();
+    ) && object.is_none();
     if cross_org_page && org_param.is_none() && user.global_role.is_none() {
         let mut orgs: Vec<Uuid> = user.visible_orgs();
         orgs.sort();
@@ -317,35 +350,59 @@ fn forbidden(msg: &str) -> Response {
     AppError::BadOrigin(msg.to_owned()).into_response()
 }
 
+/// The signed-in person of a session cookie, and the orgs of the app or
+/// person `object` names (one query).
 pub async fn load_user(
     state: &AppState,
     headers: &HeaderMap,
-) -> Result<Option<CurrentUser>, AppError> {
+    object: PathObject,
+) -> Result<Option<(CurrentUser, ObjectOrgs)>, AppError> {
     let Some(token) = cookie_value(headers, state.auth.session_cookie()) else {
         return Ok(None);
     };
     let hash = hash_token(token);
     let idle = chrono::Duration::from_std(state.auth.idle).unwrap_or_default();
     let absolute = chrono::Duration::from_std(state.auth.absolute).unwrap_or_default();
-    let Some(session) =
-        cockpit_db::accounts::live_session(&state.pool, &hash, idle, absolute).await?
+    let Some(found) = cockpit_db::accounts::live_session(
+        &state.pool,
+        &hash,
+        idle,
+        absolute,
+        object.app,
+        object.user,
+    )
+    .await?
     else {
         return Ok(None);
     };
-    let org_roles = cockpit_db::accounts::org_roles(&state.pool, session.account_id)
-        .await?
-        .into_iter()
+    let session = found.session;
+    let org_roles = found
+        .orgs
+        .iter()
+        .map(|(id, _, role)| (*id, *role))
         .collect();
-    Ok(Some(CurrentUser {
-        account_id: session.account_id,
-        email: session.email,
-        display_name: session.display_name,
-        global_role: session.role.as_deref().and_then(Role::parse),
-        org_roles,
-        csrf: session.csrf_token,
-        session_hash: hash,
-        reauth_at: session.reauth_at,
-    }))
+    let org_names = found
+        .orgs
+        .into_iter()
+        .map(|(id, name, _)| (id, name))
+        .collect();
+    Ok(Some((
+        CurrentUser {
+            account_id: session.account_id,
+            email: session.email,
+            display_name: session.display_name,
+            global_role: session.role.as_deref().and_then(Role::parse),
+            org_roles,
+            csrf: session.csrf_token,
+            session_hash: hash,
+            reauth_at: session.reauth_at,
+            org_names: Some(org_names),
+        },
+        ObjectOrgs {
+            app: found.app_org,
+            user: found.user_org,
+        },
+    )))
 }
 
 /// Reads a form body (bounded by the router's body limit) and returns it
@@ -403,8 +460,16 @@ async fn session_checks(state: AppState, req: Request, next: Next) -> Response {
     if mutating && !same_origin(req.headers(), &state.auth.public_origin) {
         return forbidden("This request came from another site and was refused.");
     }
-    let user = match load_user(&state, req.headers()).await {
-        Ok(u) => u,
+    // State changes name their objects in the form, not the path: the
+    // handlers check those.
+    let object = if mutating {
+        PathObject::default()
+    } else {
+        PathObject::of(&path)
+    };
+    let (user, found) = match load_user(&state, req.headers(), object).await {
+        Ok(Some((u, found))) => (Some(u), found),
+        Ok(None) => (None, ObjectOrgs::default()),
         Err(e) => return e.into_response(),
     };
     if mutating {
@@ -443,7 +508,8 @@ async fn session_checks(state: AppState, req: Request, next: Next) -> Response {
     let mut req = req;
     match user {
         Some(u) => {
-            match scope_guard(&state, &u, req.uri()).await {
+            let guarded = object_org(object, found).and_then(|org| scope_guard(&u, req.uri(), org));
+            match guarded {
                 Ok(None) => {}
                 Ok(Some(redirect)) => return redirect,
                 Err(e) => return e.into_response(),
@@ -524,6 +590,40 @@ mod tests {
         for bad in ["//evil.example", "https://evil.example", "/\\evil", "evil"] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad}");
         }
+    }
+
+    #[test]
+    fn paths_name_their_app_or_person() {
+        let of = |p: &str| {
+            let o = PathObject::of(p);
+            (o.app, o.user, o.malformed)
+        };
+        assert_eq!(of("/apps/12"), (Some(12), None, false));
+        assert_eq!(of("/users/7/"), (None, Some(7), false));
+        assert_eq!(of("/apps/x"), (None, None, true));
+        assert_eq!(of("/users/1e3"), (None, None, true));
+        for none in [
+            "/",
+            "/apps",
+            "/apps.csv",
+            "/apps/1.csv",
+            "/apps/1/more",
+            "/orgs/1",
+        ] {
+            assert_eq!(of(none), (None, None, false), "{none}");
+        }
+        // What the session query found decides: no such object is 404.
+        let found = ObjectOrgs {
+            app: Some(Uuid::nil()),
+            user: None,
+        };
+        assert_eq!(
+            object_org(PathObject::of("/apps/1"), found).ok(),
+            Some(Some(Uuid::nil()))
+        );
+        assert!(object_org(PathObject::of("/users/1"), found).is_err());
+        assert!(object_org(PathObject::of("/apps/x"), found).is_err());
+        assert_eq!(object_org(PathObject::of("/apps"), found).ok(), Some(None));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 use std::fmt::Write;
 
 use askama::{Result, Values, filters::Safe};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Timelike, Utc};
 
 /// Something a template may show as a time: a timestamp, or an optional one
 /// (shown as "never" when absent).
@@ -63,12 +63,29 @@ pub fn relative(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 pub fn time_html(t: Option<DateTime<Utc>>, now: DateTime<Utc>, never: &str) -> String {
     match t {
         None => format!("<span class=\"never\">{never}</span>"),
-        Some(t) => format!(
-            "<time datetime=\"{}\" title=\"{}\">{}</time>",
-            t.format("%Y-%m-%dT%H:%M:%SZ"),
-            t.format("%Y-%m-%d %H:%M:%S UTC"),
-            relative(t, now)
-        ),
+        Some(t) => {
+            // A page lists hundreds of times: the fields are written directly
+            // (what chrono's `%Y-%m-%dT%H:%M:%SZ` and `%Y-%m-%d %H:%M:%S UTC`
+            // give for years 0 to 9999) rather than through format strings.
+            let (y, mo, d) = (t.year(), t.month(), t.day());
+            let (h, mi, s) = (t.hour(), t.minute(), t.second());
+            if !(0..=9999).contains(&y) {
+                return format!(
+                    "<time datetime=\"{}\" title=\"{}\">{}</time>",
+                    t.format("%Y-%m-%dT%H:%M:%SZ"),
+                    t.format("%Y-%m-%d %H:%M:%S UTC"),
+                    relative(t, now)
+                );
+            }
+            let mut out = String::with_capacity(96);
+            let _ = write!(
+                out,
+                "<time datetime=\"{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z\" \
+                 title=\"{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{s:02} UTC\">{}</time>",
+                relative(t, now)
+            );
+            out
+        }
     }
 }
 
@@ -176,6 +193,29 @@ mod tests {
             "<time datetime=\"2027-01-12T08:00:00Z\" title=\"2027-01-12 08:00:00 UTC\">3 days ago</time>"
         );
         assert!(time_html(None, at(0), "never").contains("never"));
+    }
+
+    #[test]
+    fn time_element_matches_chrono_formatting() {
+        let now = at(0);
+        for t in [
+            at(-86_400 * 3 + 7),
+            Utc.with_ymd_and_hms(1970, 1, 1, 0, 0, 0).unwrap(),
+            Utc.with_ymd_and_hms(2024, 2, 29, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(9999, 12, 31, 23, 59, 59).unwrap(),
+            Utc.with_ymd_and_hms(12_345, 6, 7, 8, 9, 10).unwrap(),
+            Utc.with_ymd_and_hms(5, 1, 2, 3, 4, 5).unwrap(),
+        ] {
+            assert_eq!(
+                time_html(Some(t), now, "never"),
+                format!(
+                    "<time datetime=\"{}\" title=\"{}\">{}</time>",
+                    t.format("%Y-%m-%dT%H:%M:%SZ"),
+                    t.format("%Y-%m-%d %H:%M:%S UTC"),
+                    relative(t, now)
+                )
+            );
+        }
     }
 
     #[test]

@@ -57,17 +57,30 @@ impl Layout {
         switch_to: &'static str,
         org: Option<Uuid>,
     ) -> sqlx::Result<Layout> {
-        let orgs = sqlx::query_as!(
-            OrgChoice,
-            "SELECT id, name FROM orgs ORDER BY lower(name), id"
-        )
-        .fetch_all(db)
-        .await?;
-        let mut orgs = orgs;
-        // Only the orgs the person has a role in.
-        if let Some(user) = crate::auth::current() {
-            orgs.retain(|o| user.role_in(o.id).is_some());
-        }
+        // The session query brought the orgs the person has a role in.
+        let user = crate::auth::current();
+        let orgs = match user.as_ref().and_then(|u| u.org_names.as_ref()) {
+            Some(names) => names
+                .iter()
+                .map(|(id, name)| OrgChoice {
+                    id: *id,
+                    name: name.clone(),
+                })
+                .collect(),
+            None => {
+                let mut orgs = sqlx::query_as!(
+                    OrgChoice,
+                    "SELECT id, name FROM orgs ORDER BY lower(name), id"
+                )
+                .fetch_all(db)
+                .await?;
+                // Only the orgs the person has a role in.
+                if let Some(user) = &user {
+                    orgs.retain(|o| user.role_in(o.id).is_some());
+                }
+                orgs
+            }
+        };
         // An org that does not exist (deleted, mistyped) shows all orgs.
         let org = org.filter(|id| orgs.iter().any(|o| o.id == *id));
         Ok(Layout {

@@ -141,6 +141,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ApiCaller
             session_hash: Vec::new(),
             // A token never proved a password.
             reauth_at: DateTime::UNIX_EPOCH,
+            org_names: None,
         },
         token_id: row.id,
         name: row.name,

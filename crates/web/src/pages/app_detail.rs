@@ -7,7 +7,7 @@ use axum::{
     extract::{Path, Query, State},
     response::Html,
 };
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cockpit_db::eca_usage::{EcaAppUsage, EcaUserRow};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -152,22 +152,102 @@ pub fn parse_after(s: &str) -> Option<(DateTime<Utc>, String)> {
 
 /// One app with its figures (`None`: no such app).
 pub async fn app_info(pool: &PgPool, id: i64) -> sqlx::Result<Option<AppInfo>> {
-    sqlx::query_as!(
-        AppInfo,
-        "SELECT a.id, a.org_id, o.name AS org_name, a.app_key, a.kind, a.sf_app_id, a.name, a.installed,
+    Ok(app_head(pool, id, Utc::now().date_naive())
+        .await?
+        .map(|h| h.info))
+}
+
+/// What the app page shows above its lists, read in one query: the app and
+/// its figures, whether it is blocked, its inventory entry, and its usage
+/// and logins per day from `since` on.
+pub struct AppHead {
+    pub info: AppInfo,
+    /// The last block or unblock of this app that succeeded was a block.
+    pub blocked: bool,
+    pub inventory: Option<(i64, String)>,
+    /// (day, requests, errors), by day.
+    pub usage: Vec<(NaiveDate, i64, i64)>,
+    /// (day, successes, failures), by day.
+    pub logins: Vec<(NaiveDate, i64, i64)>,
+}
+
+pub async fn app_head(pool: &PgPool, id: i64, since: NaiveDate) -> sqlx::Result<Option<AppHead>> {
+    let Some(r) = sqlx::query!(
+        r#"SELECT a.id, a.org_id, o.name AS org_name, a.app_key, a.kind, a.sf_app_id, a.name, a.installed,
                 a.consumer_key, a.admin_approved_only, a.refresh_policy, a.ip_relaxation, a.permitted_users,
                 a.first_seen_at, a.gone_at,
-                s.users AS \"users?\", s.tokens AS \"tokens?\", s.total_use AS \"total_use?\", s.last_used_at,
-                s.requests_24h AS \"requests_24h?\", s.errors_24h AS \"errors_24h?\",
-                s.requests_7d AS \"requests_7d?\", s.errors_7d AS \"errors_7d?\",
-                s.stale_tokens AS \"stale_tokens?\", s.inactive_users AS \"inactive_users?\"
+                s.users AS "users?", s.tokens AS "tokens?", s.total_use AS "total_use?", s.last_used_at,
+                s.requests_24h AS "requests_24h?", s.errors_24h AS "errors_24h?",
+                s.requests_7d AS "requests_7d?", s.errors_7d AS "errors_7d?",
+                s.stale_tokens AS "stale_tokens?", s.inactive_users AS "inactive_users?",
+                coalesce((SELECT x.kind = 'block_app' FROM actions x
+                          WHERE x.org_id = a.org_id AND x.app_key = a.app_key
+                            AND x.kind IN ('block_app', 'unblock_app') AND x.status = 'succeeded'
+                          ORDER BY x.finished_at DESC LIMIT 1), false) AS "blocked!",
+                inv.id AS "inventory_id?", inv.status AS "inventory_status?",
+                coalesce(u.days, '{}') AS "usage_days!", coalesce(u.requests, '{}') AS "usage_requests!",
+                coalesce(u.errors, '{}') AS "usage_errors!",
+                coalesce(l.days, '{}') AS "login_days!", coalesce(l.successes, '{}') AS "login_successes!",
+                coalesce(l.failures, '{}') AS "login_failures!"
          FROM sf_apps a JOIN orgs o ON o.id = a.org_id
          LEFT JOIN app_summary s ON s.org_id = a.org_id AND s.app_key = a.app_key
-         WHERE a.id = $1",
-        id
+         LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) inv ON true
+         LEFT JOIN LATERAL (
+           SELECT array_agg(d.day ORDER BY d.day) AS days, array_agg(d.requests ORDER BY d.day) AS requests,
+                  array_agg(d.errors ORDER BY d.day) AS errors
+           FROM app_usage_daily d WHERE d.org_id = a.org_id AND d.app_key = a.app_key AND d.day >= $2) u ON true
+         LEFT JOIN LATERAL (
+           SELECT array_agg(l.day ORDER BY l.day) AS days, array_agg(l.successes ORDER BY l.day) AS successes,
+                  array_agg(l.failures ORDER BY l.day) AS failures
+           FROM app_logins_daily l WHERE l.org_id = a.org_id AND l.app_name = a.name AND l.day >= $2) l ON true
+         WHERE a.id = $1"#,
+        id,
+        since
     )
     .fetch_optional(pool)
-    .await
+    .await?
+    else {
+        return Ok(None);
+    };
+    let triples = |days: Vec<NaiveDate>, a: Vec<i64>, b: Vec<i64>| {
+        days.into_iter()
+            .zip(a.into_iter().zip(b))
+            .map(|(d, (a, b))| (d, a, b))
+            .collect()
+    };
+    Ok(Some(AppHead {
+        blocked: r.blocked,
+        inventory: r.inventory_id.zip(r.inventory_status),
+        usage: triples(r.usage_days, r.usage_requests, r.usage_errors),
+        logins: triples(r.login_days, r.login_successes, r.login_failures),
+        info: AppInfo {
+            id: r.id,
+            org_id: r.org_id,
+            org_name: r.org_name,
+            app_key: r.app_key,
+            kind: r.kind,
+            sf_app_id: r.sf_app_id,
+            name: r.name,
+            installed: r.installed,
+            consumer_key: r.consumer_key,
+            admin_approved_only: r.admin_approved_only,
+            refresh_policy: r.refresh_policy,
+            ip_relaxation: r.ip_relaxation,
+            permitted_users: r.permitted_users,
+            first_seen_at: r.first_seen_at,
+            gone_at: r.gone_at,
+            users: r.users,
+            tokens: r.tokens,
+            total_use: r.total_use,
+            last_used_at: r.last_used_at,
+            requests_24h: r.requests_24h,
+            errors_24h: r.errors_24h,
+            requests_7d: r.requests_7d,
+            errors_7d: r.errors_7d,
+            stale_tokens: r.stale_tokens,
+            inactive_users: r.inactive_users,
+        },
+    }))
 }
 
 /// An app's authorizations, most recently used first, after a keyset
@@ -210,7 +290,12 @@ pub async fn app_show(
     Path(id): Path<i64>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Html<String>, AppError> {
-    let app = app_info(&pool, id).await?.ok_or(AppError::NotFound)?;
+    let today = Utc::now().date_naive();
+    let since = today - Duration::days(i64::from(USAGE_DAYS) - 1);
+    let head = app_head(&pool, id, since)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let app = head.info;
     let layout = Layout::load(&pool, "apps", "/apps", Some(app.org_id)).await?;
 
     let after = q.after.as_deref().and_then(parse_after);
@@ -226,44 +311,22 @@ pub async fn app_show(
         )
     });
 
-    let today = Utc::now().date_naive();
-    let since = today - Duration::days(i64::from(USAGE_DAYS) - 1);
-    let usage_rows = sqlx::query!(
-        "SELECT day, requests, errors FROM app_usage_daily
-         WHERE org_id = $1 AND app_key = $2 AND day >= $3 ORDER BY day",
-        app.org_id,
-        app.app_key,
-        since
-    )
-    .fetch_all(&pool)
-    .await?;
     let usage = chart::daily_bars(
         "API requests per day (event logs)",
         today,
         USAGE_DAYS,
-        &usage_rows
+        &head
+            .usage
             .iter()
-            .map(|r| (r.day, r.requests - r.errors, r.errors))
+            .map(|(day, requests, errors)| (*day, requests - errors, *errors))
             .collect::<Vec<_>>(),
         [("ok", "#0b5cad"), ("errors", "#b42318")],
     );
-    let login_rows = sqlx::query!(
-        "SELECT day, successes, failures FROM app_logins_daily
-         WHERE org_id = $1 AND app_name = $2 AND day >= $3 ORDER BY day",
-        app.org_id,
-        app.name,
-        since
-    )
-    .fetch_all(&pool)
-    .await?;
     let logins = chart::daily_bars(
         "OAuth logins per day (login history)",
         today,
         USAGE_DAYS,
-        &login_rows
-            .iter()
-            .map(|r| (r.day, r.successes, r.failures))
-            .collect::<Vec<_>>(),
+        &head.logins,
         [("logins", "#1a7f37"), ("failures", "#b42318")],
     );
 
@@ -279,24 +342,6 @@ pub async fn app_show(
     let can_act = crate::auth::current()
         .and_then(|u| u.role_in(app.org_id))
         .is_some_and(|r| r >= cockpit_domain::role::Role::Admin);
-    let blocked = sqlx::query_scalar!(
-        "SELECT kind = 'block_app' AS \"blocked!\" FROM actions
-         WHERE org_id = $1 AND app_key = $2 AND kind IN ('block_app', 'unblock_app') AND status = 'succeeded'
-         ORDER BY finished_at DESC LIMIT 1",
-        app.org_id,
-        app.app_key
-    )
-    .fetch_optional(&pool)
-    .await?
-    .unwrap_or(false);
-    let inventory = sqlx::query!(
-        "SELECT id AS \"id!\", status AS \"status!\" FROM inventory_match($1, $2)",
-        app.consumer_key,
-        app.name
-    )
-    .fetch_optional(&pool)
-    .await?
-    .map(|r| (r.id, r.status));
     let eca_usage = if app.kind == "external_client_app" {
         cockpit_db::eca_usage::for_app(&pool, app.org_id, &app.app_key, ECA_USERS_SHOWN).await?
     } else {
@@ -307,8 +352,8 @@ pub async fn app_show(
             layout,
             eca_usage,
             can_act,
-            blocked,
-            inventory,
+            blocked: head.blocked,
+            inventory: head.inventory,
             paged: after.is_some(),
             app,
             auths,

@@ -1,5 +1,5 @@
 //! `/users?q=`: find a person by the start of their name, username or email
-//! (case-insensitive, using the `lower(…) text_pattern_ops` indexes), in one
+//! (case-insensitive, on indexes in the page's order: see `search`), in one
 //! org or all of them, in keyset pages ordered by name.
 
 use askama::Template;
@@ -109,10 +109,14 @@ pub async fn search(
         // One page from each way to match, each in name order after the
         // keyset, then the first page of their union. Names matching the
         // prefix are a range of the name index, walked in order and stopped
-        // after a page; usernames and emails matching it are ranges of their
-        // own indexes, sorted by name (the rows read are the matches of that
-        // prefix, not every user). "C" is the code point order of the default
-        // collation, with memcmp comparisons.
+        // after a page. Usernames and emails matching a prefix of three
+        // characters or more share their first three, an index key followed
+        // by the name (migration 0014): walked in order too, stopped after a
+        // page. A shorter prefix is a range of those first three, sorted by
+        // name. Of each pair of branches, the one whose length test fails is
+        // skipped whole (a one-time filter, in generic plans as well). "C" is
+        // the code point order of the default collation, with memcmp
+        // comparisons.
         sqlx::query_as!(
             UserRow,
             r#"SELECT u.uid, o.name AS org_name, u.name, u.username, u.email, u.is_active, u.deactivated_at,
@@ -128,15 +132,31 @@ pub async fn search(
                         ORDER BY lower(m.name) COLLATE "C", m.uid LIMIT $6)
                        UNION ALL
                        (SELECT m.uid FROM sf_users m
-                        WHERE ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
-                          AND lower(m.username) ~>=~ $2 AND lower(m.username) ~<~ $3
+                        WHERE char_length($2) >= 3 AND ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
+                          AND left(lower(m.username), 3) COLLATE "C" = left($2, 3)
                           AND starts_with(lower(m.username), $2)
                           AND (lower(m.name) COLLATE "C", m.uid) > ($4, $5)
                         ORDER BY lower(m.name) COLLATE "C", m.uid LIMIT $6)
                        UNION ALL
                        (SELECT m.uid FROM sf_users m
-                        WHERE ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
-                          AND lower(m.email) ~>=~ $2 AND lower(m.email) ~<~ $3
+                        WHERE char_length($2) < 3 AND ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
+                          AND left(lower(m.username), 3) COLLATE "C" >= $2
+                          AND left(lower(m.username), 3) COLLATE "C" < $3
+                          AND starts_with(lower(m.username), $2)
+                          AND (lower(m.name) COLLATE "C", m.uid) > ($4, $5)
+                        ORDER BY lower(m.name) COLLATE "C", m.uid LIMIT $6)
+                       UNION ALL
+                       (SELECT m.uid FROM sf_users m
+                        WHERE char_length($2) >= 3 AND ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
+                          AND left(lower(m.email), 3) COLLATE "C" = left($2, 3)
+                          AND starts_with(lower(m.email), $2)
+                          AND (lower(m.name) COLLATE "C", m.uid) > ($4, $5)
+                        ORDER BY lower(m.name) COLLATE "C", m.uid LIMIT $6)
+                       UNION ALL
+                       (SELECT m.uid FROM sf_users m
+                        WHERE char_length($2) < 3 AND ($1::uuid IS NULL OR m.org_id = $1) AND m.gone_at IS NULL
+                          AND left(lower(m.email), 3) COLLATE "C" >= $2
+                          AND left(lower(m.email), 3) COLLATE "C" < $3
                           AND starts_with(lower(m.email), $2)
                           AND (lower(m.name) COLLATE "C", m.uid) > ($4, $5)
                         ORDER BY lower(m.name) COLLATE "C", m.uid LIMIT $6))
@@ -276,12 +296,26 @@ mod tests {
             .chain((0..30).map(|i| format!("{} {i:02}", ["Abe", "Zed"][i % 2])))
             .collect();
         expected.sort_by_key(|n| n.to_lowercase());
-        let first = get_page(&pool, "/users?q=pat").await;
-        let mut names = first.texts("table.users tbody td.name a");
-        assert_eq!(names, expected[..50]);
-        let next = first.attr("a[rel=next]", "href");
-        names.extend(page_names(&pool, &next).await);
-        assert_eq!(names, expected);
+        // Three characters or more, and fewer (two ways to search the
+        // usernames): the same people, in the same pages.
+        for q in ["pat", "pa", "PAT0"] {
+            let first = get_page(&pool, &format!("/users?q={q}")).await;
+            let mut names = first.texts("table.users tbody td.name a");
+            if q == "PAT0" {
+                // The usernames "pat0…" only ("pat 0…" is no match).
+                let want: Vec<String> = expected
+                    .iter()
+                    .filter(|n| !n.starts_with("Pat "))
+                    .cloned()
+                    .collect();
+                assert_eq!(names, want, "{q}");
+                continue;
+            }
+            assert_eq!(names, expected[..50], "{q}");
+            let next = first.attr("a[rel=next]", "href");
+            names.extend(page_names(&pool, &next).await);
+            assert_eq!(names, expected, "{q}");
+        }
     }
 
     #[sqlx::test(migrations = "../../migrations")]
