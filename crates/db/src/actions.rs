@@ -444,20 +444,25 @@ pub async fn finish(
     )
     .execute(&mut *tx)
     .await?;
-    sqlx::query!(
+    let gone_apps: Vec<String> = sqlx::query_scalar!(
         "WITH gone AS (
             UPDATE sf_tokens t SET gone_at = now()
             FROM action_items i
             WHERE i.action_id = $1 AND i.status IN ('revoked', 'gone') AND t.org_id = $2 AND t.id = i.token_id
               AND t.gone_at IS NULL
             RETURNING t.id, t.app_key, t.user_id)
-         INSERT INTO events (org_id, at, kind, app_key, user_id, token_id, detail)
-         SELECT $2, now(), 'token_gone', app_key, user_id, id, jsonb_build_object('action', $1::bigint) FROM gone",
+         , logged AS (
+            INSERT INTO events (org_id, at, kind, app_key, user_id, token_id, detail)
+            SELECT $2, now(), 'token_gone', app_key, user_id, id, jsonb_build_object('action', $1::bigint) FROM gone)
+         SELECT DISTINCT app_key AS \"app_key!\" FROM gone",
         id,
         action.org_id
     )
-    .execute(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
+    // ECA pages compare OauthToken with Salesforce's usage: recount the apps
+    // whose tokens just went.
+    crate::eca_usage::count_oauth(&mut *tx, action.org_id, None, Some(&gone_apps)).await?;
     audit::append(
         &mut tx,
         &NewEntry {

@@ -191,6 +191,44 @@ impl EcaUserRow {
     }
 }
 
+/// Counts, for the ECAs a sync run stored (`run`; `None`: the org's latest
+/// succeeded run), what OauthToken holds: live tokens, their users, and the
+/// users Salesforce's usage list lacks. Limited to `apps` when given. Run
+/// after a sync's snapshot is in and when an action marks tokens gone, so
+/// the app page reads three numbers instead of counting per request.
+pub async fn count_oauth(
+    db: impl PgExecutor<'_>,
+    org: Uuid,
+    run: Option<i64>,
+    apps: Option<&[String]>,
+) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "WITH run AS (SELECT coalesce($2, (SELECT max(id) FROM sync_runs WHERE org_id = $1 AND status = 'succeeded')) AS id),
+              c AS (
+                SELECT e.app_key, coalesce(sum(l.n), 0)::bigint AS tokens, count(l.user_id) AS users,
+                       count(l.user_id) FILTER (WHERE NOT EXISTS (
+                           SELECT 1 FROM eca_usage_users u WHERE u.org_id = $1 AND u.sync_run_id = e.sync_run_id
+                             AND u.app_key = e.app_key AND u.user_id = l.user_id)) AS only
+                FROM eca_usage_apps e
+                JOIN run ON e.sync_run_id = run.id
+                LEFT JOIN LATERAL (
+                    SELECT t.user_id, count(*) AS n FROM sf_tokens t
+                    WHERE t.org_id = $1 AND t.app_key = e.app_key AND t.gone_at IS NULL
+                    GROUP BY t.user_id) l ON true
+                WHERE e.org_id = $1 AND ($3::text[] IS NULL OR e.app_key = ANY($3))
+                GROUP BY e.app_key, e.sync_run_id)
+         UPDATE eca_usage_apps e SET oauth_tokens = c.tokens, oauth_users = c.users, only_in_oauth_token = c.only
+         FROM c, run
+         WHERE e.org_id = $1 AND e.sync_run_id = run.id AND e.app_key = c.app_key",
+        org,
+        run,
+        apps
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 /// The app's usage from the latest succeeded sync, `None` when that sync
 /// stored none for it (not an ECA, or no usage reported).
 pub async fn for_app(
@@ -200,15 +238,9 @@ pub async fn for_app(
     limit: i64,
 ) -> sqlx::Result<Option<(EcaAppUsage, Vec<EcaUserRow>)>> {
     let app = sqlx::query!(
-        "WITH run AS (SELECT max(id) AS id FROM sync_runs WHERE org_id = $1 AND status = 'succeeded'),
-              live AS (SELECT user_id, count(*) AS n FROM sf_tokens
-                       WHERE org_id = $1 AND app_key = $2 AND gone_at IS NULL GROUP BY user_id)
+        "WITH run AS (SELECT max(id) AS id FROM sync_runs WHERE org_id = $1 AND status = 'succeeded')
          SELECT e.sync_run_id, e.users_pulled_at AS synced_at, e.users, e.tokens,
-                (SELECT coalesce(sum(n), 0) FROM live)::bigint AS \"oauth_tokens!\",
-                (SELECT count(*) FROM live) AS \"oauth_users!\",
-                (SELECT count(*) FROM live l WHERE NOT EXISTS (
-                    SELECT 1 FROM eca_usage_users u WHERE u.org_id = $1 AND u.sync_run_id = e.sync_run_id
-                      AND u.app_key = $2 AND u.user_id = l.user_id)) AS \"only_in_oauth_token!\"
+                e.oauth_tokens, e.oauth_users, e.only_in_oauth_token
          FROM eca_usage_apps e, run
          WHERE e.org_id = $1 AND e.sync_run_id = run.id AND e.app_key = $2",
         org,
@@ -216,13 +248,31 @@ pub async fn for_app(
     )
     .fetch_optional(db)
     .await?;
-    let Some(app) = app else {
+    let Some(mut app) = app else {
         return Ok(None);
     };
+    if app.oauth_tokens.is_none() || app.oauth_users.is_none() || app.only_in_oauth_token.is_none()
+    {
+        // Not counted yet (a sync interrupted between its snapshot and the
+        // count): count now, and keep it for the next reader.
+        count_oauth(db, org, Some(app.sync_run_id), Some(&[app_key.to_owned()])).await?;
+        let again = sqlx::query!(
+            "SELECT oauth_tokens, oauth_users, only_in_oauth_token FROM eca_usage_apps
+             WHERE org_id = $1 AND sync_run_id = $2 AND app_key = $3",
+            org,
+            app.sync_run_id,
+            app_key
+        )
+        .fetch_one(db)
+        .await?;
+        app.oauth_tokens = again.oauth_tokens;
+        app.oauth_users = again.oauth_users;
+        app.only_in_oauth_token = again.only_in_oauth_token;
+    }
     let users = sqlx::query_as!(
         EcaUserRow,
         "SELECT e.user_id, u.uid AS \"uid?\", u.name AS \"name?\", e.username, e.tokens,
-                (SELECT count(*) FROM sf_tokens t WHERE t.org_id = $1 AND t.app_key = $3 AND t.user_id = e.user_id
+                (SELECT count(*) FROM sf_tokens t WHERE t.org_id = $1 AND t.user_id = e.user_id AND t.app_key = $3
                    AND t.gone_at IS NULL) AS \"oauth_tokens!\",
                 e.first_used_at, e.last_used_at, e.use_count
          FROM eca_usage_users e
@@ -242,9 +292,9 @@ pub async fn for_app(
             synced_at: app.synced_at,
             users: app.users,
             tokens: app.tokens,
-            oauth_tokens: app.oauth_tokens,
-            oauth_users: app.oauth_users,
-            only_in_oauth_token: app.only_in_oauth_token,
+            oauth_tokens: app.oauth_tokens.unwrap_or(0),
+            oauth_users: app.oauth_users.unwrap_or(0),
+            only_in_oauth_token: app.only_in_oauth_token.unwrap_or(0),
         },
         users,
     )))

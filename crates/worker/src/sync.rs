@@ -125,6 +125,9 @@ pub async fn sync_org(
         let api_calls = client.request_count();
         cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
         let merged = conn.merge(run_id, Utc::now(), settings.stale_days).await?;
+        // What OauthToken holds per ECA, for the app page; were this lost
+        // (a crash right here) the page counts it on first view.
+        cockpit_db::eca_usage::count_oauth(pool, org_id, Some(run_id), None).await?;
         // After the snapshot is in, so the apps it found are read too; best
         // effort, its calls counted with the run's.
         match crate::app_keys::learn(pool, &client, org_id, settings.app_key_calls).await {

@@ -519,6 +519,72 @@ mod tests {
         assert_eq!(per_user, tokens);
         assert!(page.select("table.eca-users tr.mismatch").is_empty());
 
+        // The OauthToken side is counted once per sync, not per request; a
+        // page that finds it missing counts it, and keeps it.
+        let stored = || async {
+            sqlx::query_as::<_, (Option<i64>,)>(
+                "SELECT oauth_tokens FROM eca_usage_apps WHERE org_id = $1 AND app_key = $2
+                 ORDER BY sync_run_id DESC LIMIT 1",
+            )
+            .bind(org)
+            .bind(&key)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+            .0
+        };
+        assert_eq!(stored().await, Some(tokens));
+        sqlx::query("UPDATE eca_usage_apps SET oauth_tokens = NULL, oauth_users = NULL, only_in_oauth_token = NULL")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let again = get_page(&pool, &format!("/apps/{}", app_id(&pool, org, &key).await)).await;
+        assert_eq!(again.texts("#oauth-tokens"), [tokens.to_string()]);
+        assert_eq!(again.texts("#oauth-users"), page.texts("#oauth-users"));
+        assert_eq!(stored().await, Some(tokens));
+
+        // A revoke between syncs: OauthToken has one fewer at once, which
+        // Salesforce's usage figures (from the sync) do not show yet.
+        let one: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM sf_tokens WHERE org_id = $1 AND app_key = $2 AND gone_at IS NULL LIMIT 1",
+        )
+        .bind(org)
+        .bind(&key)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let requested = cockpit_db::actions::request(
+            &pool,
+            &cockpit_db::actions::NewAction {
+                org_id: org,
+                kind: cockpit_db::actions::ActionKind::RevokeToken,
+                app_key: Some(&key),
+                user_id: None,
+                token_ids: &one,
+                idle_days: None,
+                requested_by: "user:admin@example.com",
+                reason: "test",
+                idempotency_key: "eca-revoke-0123456789",
+            },
+        )
+        .await
+        .unwrap();
+        let keyring = std::sync::Arc::new(cockpit_domain::secret::Keyring::new(
+            cockpit_domain::secret::MasterKey::from_bytes([42; 32]),
+            vec![],
+        ));
+        cockpit_worker::actions::execute(&pool, keyring, requested.id)
+            .await
+            .unwrap();
+        let after = get_page(&pool, &format!("/apps/{}", app_id(&pool, org, &key).await)).await;
+        assert_eq!(after.texts("#oauth-tokens"), [(tokens - 1).to_string()]);
+        assert_eq!(after.texts("#eca-tokens"), [tokens.to_string()]);
+        assert_eq!(
+            after.select("#eca-mismatch").len(),
+            1,
+            "the sources now differ"
+        );
+
         // A connected app has no such section.
         let (ca,): (String,) = sqlx::query_as(
             "SELECT app_key FROM sf_apps WHERE org_id = $1 AND kind = 'connected_app' LIMIT 1",
