@@ -172,14 +172,27 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<PgPool, Conn
     })
 }
 
+/// How long a pooled connection may sit idle before it is checked on acquire.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 fn pool_options(options: &ConnectOptions) -> PgPoolOptions {
     PgPoolOptions::new()
         .max_connections(options.max_connections)
         .min_connections(0)
         .acquire_timeout(options.acquire_timeout)
-        // Ping before use, so connections broken by a database restart are
-        // replaced instead of failing a request.
-        .test_before_acquire(true)
+        // A connection that sat idle is pinged before use, so one broken by a
+        // database restart is replaced instead of failing a request. One in
+        // steady use is not: a ping per query would be a round trip per query.
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for < IDLE_BEFORE_PING {
+                    return Ok(true);
+                }
+                // A failed ping discards the connection; the pool opens another.
+                Ok(sqlx::Connection::ping(conn).await.is_ok())
+            })
+        })
         .idle_timeout(Duration::from_secs(300))
 }
 
