@@ -7,6 +7,14 @@
 //! values chosen in Salesforce cannot be made to collide with a stored row.
 //! It is only a filter: whatever it lets through is still compared column by
 //! column by the merge, which writes nothing that is unchanged.
+//!
+//! The set is read once, under the org's sync lock, when the first tokens are
+//! staged. Only syncs write tokens' values; an action may mark a token gone
+//! meanwhile. Such a token, if Salesforce still lists it unchanged, stays gone
+//! until the next sync (which no longer counts it as live, so stages it and
+//! the merge brings it back, as a merge always did for a gone token listed).
+//! Nothing the snapshot lacks is ever kept live: the merge marks gone exactly
+//! the live tokens of that set that the complete snapshot did not contain.
 
 use std::{
     collections::HashMap,
