@@ -625,14 +625,9 @@ impl SyncConn {
         // empty; without fresh ones the summary query runs nested loops over
         // a million rows.
         if c.rows_written() > 10_000 {
-            // The org's own partition, or the default one. A new partition
-            // also changes the whole table's statistics (which queries across
-            // orgs plan with, and autovacuum never gathers for a partitioned
-            // table): those are gathered then, once per org, as ANALYZE of the
-            // partitioned table re-analyzes every partition.
-            let tokens = if fresh {
-                "sf_tokens"
-            } else if has_partition(&mut tx, &partition).await? {
+            // The org's own partition, or the default one: ANALYZE of the
+            // partitioned table would sample every org's tokens.
+            let tokens = if fresh || has_partition(&mut tx, &partition).await? {
                 partition.as_str()
             } else {
                 "sf_tokens_default"
