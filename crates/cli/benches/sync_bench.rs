@@ -3,7 +3,8 @@
 //! sfsim runs in this process with no added latency; the cockpit runs as the
 //! real `oauth-cockpit` binary in a child process, so that its peak memory is
 //! its own. Run: `cargo bench -p oauth-cockpit --bench sync_bench`
-//! (`SYNC_BENCH_TOKENS`, `SYNC_BENCH_USERS`, `SYNC_BENCH_APPS` change the size).
+//! (`SYNC_BENCH_TOKENS`, `SYNC_BENCH_USERS`, `SYNC_BENCH_APPS` change the size;
+//! `SYNC_BENCH_KEEP_DB=1` keeps the database for a look at it afterwards).
 
 use std::{process::Command, time::Instant};
 
@@ -24,6 +25,23 @@ fn figure(out: &str, prefix: &str, suffix: &str) -> Option<u64> {
     let rest = &out[start..];
     let end = rest.find(suffix)?;
     rest[..end].trim().replace(',', "").parse().ok()
+}
+
+/// CPU seconds this process (sfsim's threads, mostly) has used; see the
+/// CLI's `sync::cpu_secs`.
+fn own_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    (ticks(11) + ticks(12)) as f64 / 100.0
 }
 
 fn run(db: &str, args: &[&str]) -> (String, f64) {
@@ -107,11 +125,13 @@ async fn main() {
     let mut results = Vec::new();
     for label in ["first full load", "resync, nothing changed"] {
         let db2 = db.clone();
+        let sim_cpu = own_cpu_secs();
         let (out, secs) = tokio::task::spawn_blocking(move || {
             run(&db2, &["sync", "--org", "bench", "--report-peak-rss"])
         })
         .await
         .unwrap();
+        let sim_cpu = own_cpu_secs() - sim_cpu;
         let synced = figure(&out, "apps, ", " tokens").unwrap_or(0);
         let parts = figure(&out, "tokens (", " parts)").unwrap_or(0);
         let calls = figure(&out, "parts), ", " API calls").unwrap_or(0);
@@ -128,6 +148,22 @@ async fn main() {
         println!(
             "    rows written {written}; peak RSS of the cockpit {:.0} MiB",
             rss as f64 / 1024.0
+        );
+        if let Some(line) = out.lines().find(|l| l.starts_with("phases: ")) {
+            println!("    {line}");
+        }
+        let cockpit_cpu = out
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("CPU: ")?
+                    .strip_suffix(" s")?
+                    .parse::<f64>()
+                    .ok()
+            })
+            .unwrap_or(0.0);
+        println!(
+            "    CPU: cockpit {cockpit_cpu:.1} s, sfsim {sim_cpu:.1} s (the rest of {:.1} core-seconds: PostgreSQL, other load, idle)",
+            secs * std::thread::available_parallelism().map_or(1, |n| n.get()) as f64
         );
         results.push((synced, secs));
     }
@@ -189,6 +225,10 @@ async fn main() {
     drop(conn);
     pool.close().await;
 
+    if std::env::var_os("SYNC_BENCH_KEEP_DB").is_some() {
+        println!("  database kept: {db_name}");
+        return;
+    }
     let mut admin = url::Url::parse(&server).unwrap();
     admin.set_path("postgres");
     let admin = sqlx::PgPool::connect(admin.as_str()).await.unwrap();

@@ -13,7 +13,8 @@ pub struct SyncArgs {
     /// Sync only this org (by its name in the cockpit); default: every org.
     #[arg(long)]
     pub org: Option<String>,
-    /// Print this process's peak memory use at the end (for benchmarks).
+    /// Print where the time went and this process's peak memory use at the
+    /// end (for benchmarks).
     #[arg(long, hide = true)]
     pub report_peak_rss: bool,
 }
@@ -23,6 +24,16 @@ fn peak_rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// CPU seconds this process has used, all threads, user and system (Linux:
+/// /proc counts in USER_HZ, 100 a second on every Linux ABI).
+pub fn cpu_secs() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, in parentheses, may hold spaces: count fields after it.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
 }
 
 pub async fn run(db: &DbArgs, keys: &KeyArgs, args: SyncArgs) -> anyhow::Result<()> {
@@ -54,16 +65,26 @@ pub async fn run(db: &DbArgs, keys: &KeyArgs, args: SyncArgs) -> anyhow::Result<
             .map(|o| o.name)
             .unwrap_or_default();
         match sync_with_progress(&pool, keyring.clone(), id, &name, "cli").await {
-            Ok(o) => println!(
-                "{name}: {} users, {} apps, {} tokens ({} parts), {} API calls; {} rows written, {} events",
-                o.users,
-                o.apps,
-                o.tokens,
-                o.token_parts,
-                o.api_calls,
-                o.merged.rows_written(),
-                o.merged.events
-            ),
+            Ok(o) => {
+                println!(
+                    "{name}: {} users, {} apps, {} tokens ({} parts), {} API calls; {} rows written, {} events",
+                    o.users,
+                    o.apps,
+                    o.tokens,
+                    o.token_parts,
+                    o.api_calls,
+                    o.merged.rows_written(),
+                    o.merged.events
+                );
+                if args.report_peak_rss {
+                    let phases: Vec<String> = o
+                        .phases
+                        .iter()
+                        .map(|(phase, secs)| format!("{phase} {secs:.2} s"))
+                        .collect();
+                    println!("phases: {}", phases.join(", "));
+                }
+            }
             Err(e) => {
                 failed += 1;
                 println!("{name}: FAILED: {e}");
@@ -74,6 +95,9 @@ pub async fn run(db: &DbArgs, keys: &KeyArgs, args: SyncArgs) -> anyhow::Result<
         && let Some(kib) = peak_rss_kib()
     {
         println!("peak RSS: {} KiB", kib);
+        if let Some(cpu) = cpu_secs() {
+            println!("CPU: {cpu:.1} s");
+        }
     }
     if failed > 0 {
         bail!("{failed} sync(s) failed; the previous data of those orgs is unchanged");

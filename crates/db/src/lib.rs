@@ -16,6 +16,7 @@ pub mod jobs;
 pub mod orgs;
 pub mod reviews;
 pub mod sso;
+mod stored_tokens;
 pub mod sync;
 
 pub use connect::{ConnectError, ConnectOptions, DbTarget, connect, migrate, readiness, target};

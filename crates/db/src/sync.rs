@@ -8,11 +8,13 @@
 //! vanish with the connection, and so does the session advisory lock that
 //! keeps two processes from syncing one org at the same time.
 
+use std::time::Instant;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
-use crate::copy::CopyRow;
+use crate::{copy::CopyRow, stored_tokens::StoredTokens};
 
 #[derive(Debug, Clone)]
 pub struct StagedUser {
@@ -109,6 +111,23 @@ pub struct SyncConn {
     conn: PgConnection,
     org: Uuid,
     buf: String,
+    laps: Laps,
+    /// The org's live tokens, read when the first tokens are staged.
+    stored: Option<StoredTokens>,
+}
+
+/// Seconds each phase of a sync took, in order.
+struct Laps {
+    phases: Vec<(&'static str, f64)>,
+    start: Instant,
+}
+
+impl Laps {
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.phases.push((name, (now - self.start).as_secs_f64()));
+        self.start = now;
+    }
 }
 
 /// Stable advisory-lock key for an org's sync.
@@ -142,6 +161,7 @@ impl SyncConn {
              CREATE TEMP TABLE stage_users (LIKE public.stage_users);
              CREATE TEMP TABLE stage_apps (LIKE public.stage_apps);
              CREATE TEMP TABLE stage_tokens (LIKE public.stage_tokens);
+             CREATE TEMP TABLE stage_tokens_gone (LIKE public.stage_tokens_gone);
              CREATE TEMP TABLE stage_usage (LIKE public.stage_usage);
              CREATE TEMP TABLE stage_logins (LIKE public.stage_logins);",
         )
@@ -151,7 +171,24 @@ impl SyncConn {
             conn,
             org,
             buf: String::with_capacity(1 << 20),
+            laps: Laps {
+                phases: Vec::new(),
+                start: Instant::now(),
+            },
+            stored: None,
         }))
+    }
+
+    /// Ends a phase of the sync: the time since the previous one ended is
+    /// recorded under `name` (see [`SyncConn::phases`]).
+    pub fn lap(&mut self, name: &'static str) {
+        self.laps.lap(name);
+    }
+
+    /// Seconds each phase took, in order: what the benchmark prints to show
+    /// where a sync's time goes.
+    pub fn phases(&self) -> &[(&'static str, f64)] {
+        &self.laps.phases
     }
 
     async fn copy(&mut self, table: &'static str) -> sqlx::Result<u64> {
@@ -159,6 +196,7 @@ impl SyncConn {
             "stage_users" => "COPY stage_users FROM STDIN",
             "stage_apps" => "COPY stage_apps FROM STDIN",
             "stage_tokens" => "COPY stage_tokens FROM STDIN",
+            "stage_tokens_gone" => "COPY stage_tokens_gone FROM STDIN",
             "stage_usage" => "COPY stage_usage FROM STDIN",
             _ => "COPY stage_logins FROM STDIN",
         };
@@ -208,8 +246,21 @@ impl SyncConn {
         self.copy("stage_apps").await
     }
 
+    /// The org's live tokens as stored, read once per sync.
+    async fn stored(&mut self) -> sqlx::Result<&mut StoredTokens> {
+        if self.stored.is_none() {
+            self.stored = Some(StoredTokens::load(&mut self.conn, self.org).await?);
+        }
+        Ok(self.stored.as_mut().expect("loaded above"))
+    }
+
+    /// Stages the tokens of the snapshot that are new or differ from the
+    /// stored ones (the others need no write); returns how many it was given.
     pub async fn stage_tokens(&mut self, rows: &[StagedToken]) -> sqlx::Result<u64> {
-        for t in rows {
+        let stored = self.stored().await?;
+        let changed: Vec<&StagedToken> =
+            rows.iter().filter(|t| !stored.seen_unchanged(t)).collect();
+        for t in changed {
             CopyRow::new(&mut self.buf)
                 .text(&t.id)
                 .text(&t.app_key)
@@ -220,7 +271,18 @@ impl SyncConn {
                 .opt_int(t.use_count)
                 .end();
         }
-        self.copy("stage_tokens").await
+        self.copy("stage_tokens").await?;
+        Ok(rows.len() as u64)
+    }
+
+    /// Stages the stored live tokens the snapshot did not contain.
+    async fn stage_tokens_gone(&mut self) -> sqlx::Result<u64> {
+        self.stored().await?;
+        let stored = self.stored.as_ref().expect("loaded above");
+        for id in stored.unseen() {
+            CopyRow::new(&mut self.buf).text(id).end();
+        }
+        self.copy("stage_tokens_gone").await
     }
 
     pub async fn stage_usage(&mut self, rows: &[StagedUsage]) -> sqlx::Result<u64> {
@@ -259,14 +321,19 @@ impl SyncConn {
         stale_days: i32,
     ) -> sqlx::Result<MergeCounts> {
         let org = self.org;
+        self.stage_tokens_gone().await?;
         // Temp tables are never analysed automatically; the planner needs
-        // their sizes to pick hash joins over nested loops.
+        // their sizes to pick hash joins over nested loops. (stage_tokens
+        // holds only new and changed tokens, joined by hash or by the
+        // primary key of sf_tokens: it needs no index.)
         sqlx::raw_sql(
-            "CREATE INDEX ON stage_tokens (id); CREATE INDEX ON stage_users (id); CREATE INDEX ON stage_apps (app_key);
-             ANALYZE stage_users; ANALYZE stage_apps; ANALYZE stage_tokens; ANALYZE stage_usage; ANALYZE stage_logins;",
+            "CREATE INDEX ON stage_users (id); CREATE INDEX ON stage_apps (app_key);
+             ANALYZE stage_users; ANALYZE stage_apps; ANALYZE stage_tokens; ANALYZE stage_tokens_gone;
+             ANALYZE stage_usage; ANALYZE stage_logins;",
         )
         .execute(&mut self.conn)
         .await?;
+        self.laps.lap("index staging");
 
         let mut tx = self.conn.begin().await?;
         let first_sync = sqlx::query_scalar!(
@@ -275,9 +342,10 @@ impl SyncConn {
         )
         .fetch_one(&mut *tx)
         .await?;
-        // Rows this org held before the merge. When it held none (the first
-        // load), every row after the upserts came from the snapshot and none
-        // can be gone: the anti-joins over the whole snapshot are skipped.
+        // Rows this org held before the merge. When it held no user, every
+        // user after the upsert came from the snapshot and none can be gone:
+        // the anti-join over the whole snapshot is skipped. When it held no
+        // token, its tokens are loaded into a partition of their own.
         let held = sqlx::query!(
             "SELECT EXISTS (SELECT 1 FROM sf_users WHERE org_id = $1) AS \"users!\",
                     EXISTS (SELECT 1 FROM sf_tokens WHERE org_id = $1) AS \"tokens!\"",
@@ -352,6 +420,7 @@ impl SyncConn {
         };
         c.users_gone = gone as u64;
         c.events += gone as u64;
+        self.laps.lap("merge users");
 
         // Apps: first sightings and policy changes become events.
         c.events += sqlx::query!(
@@ -431,37 +500,64 @@ impl SyncConn {
         .await?;
         c.apps_gone = gone as u64;
         c.events += gone as u64;
+        self.laps.lap("merge apps");
 
         // Tokens. The first sync is the baseline: no event per token.
-        let written = sqlx::query!(
-            "WITH up AS (
-                INSERT INTO sf_tokens AS t (org_id, id, app_key, user_id, app_name, created_at, last_used_at,
+        let partition = partition_name(org);
+        let fresh = !held.tokens
+            && sqlx::query_scalar!(
+                "SELECT to_regclass($1) IS NULL AND EXISTS (SELECT 1 FROM stage_tokens) AS \"fresh!\"",
+                partition
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+        // Tokens never seen before are granted (after the baseline). Staged
+        // are only new and changed tokens: this reads few rows on a resync.
+        // (Counted before the upsert: RETURNING cannot tell an insert from an
+        // update on a partitioned table, whose rows have no xmax there.)
+        if !first_sync {
+            c.events += sqlx::query!(
+                "INSERT INTO events (org_id, at, sync_run_id, kind, app_key, user_id, token_id)
+                 SELECT $1, coalesce(s.created_at, $2), $3, 'token_granted', s.app_key, s.user_id, s.id
+                 FROM stage_tokens s
+                 WHERE NOT EXISTS (SELECT 1 FROM sf_tokens x WHERE x.org_id = $1 AND x.id = s.id)",
+                org,
+                now,
+                run_id
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        if fresh {
+            // The org holds no token and has no partition yet: its tokens go
+            // into a new table, with no index to maintain row by row; the
+            // ATTACH builds the indexes once, and makes the table the org's
+            // partition of sf_tokens. All of it in this transaction: a
+            // failed merge leaves no table behind.
+            c.tokens_written = load_fresh_partition(&mut tx, org, &partition, now).await?;
+        } else {
+            c.tokens_written = sqlx::query!(
+                "INSERT INTO sf_tokens AS t (org_id, id, app_key, user_id, app_name, created_at, last_used_at,
                                             use_count, first_seen_at)
-                SELECT $1, s.id, s.app_key, s.user_id, s.app_name, s.created_at, s.last_used_at, s.use_count, $2
-                FROM stage_tokens s
-                LEFT JOIN sf_tokens x ON x.org_id = $1 AND x.id = s.id
-                WHERE x.id IS NULL OR x.gone_at IS NOT NULL
-                   OR (x.app_key, x.user_id, x.app_name, x.created_at, x.last_used_at, x.use_count)
-                      IS DISTINCT FROM (s.app_key, s.user_id, s.app_name, s.created_at, s.last_used_at, s.use_count)
-                ON CONFLICT (org_id, id) DO UPDATE SET
-                   app_key = EXCLUDED.app_key, user_id = EXCLUDED.user_id, app_name = EXCLUDED.app_name,
-                   created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at,
-                   use_count = EXCLUDED.use_count, gone_at = NULL
-                RETURNING t.id, t.app_key, t.user_id, t.created_at, (xmax = 0) AS inserted),
-             ev AS (
-                INSERT INTO events (org_id, at, sync_run_id, kind, app_key, user_id, token_id)
-                SELECT $1, coalesce(created_at, $2), $3, 'token_granted', app_key, user_id, id
-                FROM up WHERE inserted AND NOT $4)
-             SELECT count(*) AS \"written!\", count(*) FILTER (WHERE inserted AND NOT $4) AS \"granted!\" FROM up",
-            org,
-            now,
-            run_id,
-            first_sync
-        )
-        .fetch_one(&mut *tx)
-        .await?;
-        c.tokens_written = written.written as u64;
-        c.events += written.granted as u64;
+                 SELECT $1, s.id, s.app_key, s.user_id, s.app_name, s.created_at, s.last_used_at, s.use_count, $2
+                 FROM stage_tokens s
+                 LEFT JOIN sf_tokens x ON x.org_id = $1 AND x.id = s.id
+                 WHERE x.id IS NULL OR x.gone_at IS NOT NULL
+                    OR (x.app_key, x.user_id, x.app_name, x.created_at, x.last_used_at, x.use_count)
+                       IS DISTINCT FROM (s.app_key, s.user_id, s.app_name, s.created_at, s.last_used_at, s.use_count)
+                 ON CONFLICT (org_id, id) DO UPDATE SET
+                    app_key = EXCLUDED.app_key, user_id = EXCLUDED.user_id, app_name = EXCLUDED.app_name,
+                    created_at = EXCLUDED.created_at, last_used_at = EXCLUDED.last_used_at,
+                    use_count = EXCLUDED.use_count, gone_at = NULL",
+                org,
+                now
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        self.laps.lap("upsert tokens");
         // A user who authorizes again an app whose access the cockpit revoked.
         c.events += sqlx::query!(
             "INSERT INTO events (org_id, at, sync_run_id, kind, app_key, user_id, token_id, detail)
@@ -478,28 +574,28 @@ impl SyncConn {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let gone = if !held.tokens {
-            0
-        } else {
-            sqlx::query_scalar!(
-                "WITH gone AS (
+        // Gone: the live tokens the complete snapshot did not contain (read
+        // when the sync began; see `stored_tokens`), unless staged.
+        let gone = sqlx::query_scalar!(
+            "WITH gone AS (
                 UPDATE sf_tokens t SET gone_at = $2
-                WHERE t.org_id = $1 AND t.gone_at IS NULL
+                FROM stage_tokens_gone g
+                WHERE t.org_id = $1 AND t.id = g.id AND t.gone_at IS NULL
                   AND NOT EXISTS (SELECT 1 FROM stage_tokens s WHERE s.id = t.id)
                 RETURNING t.id, t.app_key, t.user_id),
              ev AS (
                 INSERT INTO events (org_id, at, sync_run_id, kind, app_key, user_id, token_id)
                 SELECT $1, $2, $3, 'token_gone', app_key, user_id, id FROM gone)
              SELECT count(*) AS \"n!\" FROM gone",
-                org,
-                now,
-                run_id
-            )
-            .fetch_one(&mut *tx)
-            .await?
-        };
+            org,
+            now,
+            run_id
+        )
+        .fetch_one(&mut *tx)
+        .await?;
         c.tokens_gone = gone as u64;
         c.events += gone as u64;
+        self.laps.lap("tokens gone");
 
         // Usage history is kept: days Salesforce no longer has stay as they were.
         c.usage_written = sqlx::query!(
@@ -529,11 +625,22 @@ impl SyncConn {
         // empty; without fresh ones the summary query runs nested loops over
         // a million rows.
         if c.rows_written() > 10_000 {
-            sqlx::raw_sql("ANALYZE sf_tokens; ANALYZE sf_users; ANALYZE sf_apps;")
-                .execute(&mut *tx)
-                .await?;
+            // The org's own partition, or the default one: ANALYZE of the
+            // partitioned table would sample every org's tokens.
+            let tokens = if fresh || has_partition(&mut tx, &partition).await? {
+                partition.as_str()
+            } else {
+                "sf_tokens_default"
+            };
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "ANALYZE {tokens}; ANALYZE sf_users; ANALYZE sf_apps;"
+            )))
+            .execute(&mut *tx)
+            .await?;
         }
+        self.laps.lap("usage, analyze");
         refresh_summaries(&mut tx, org, now, stale_days).await?;
+        self.laps.lap("summaries");
 
         if c.rows_written() > 0 || c.events > 0 {
             crate::audit::append(
@@ -568,6 +675,7 @@ impl SyncConn {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.laps.lap("commit");
         Ok(c)
     }
 
@@ -576,6 +684,59 @@ impl SyncConn {
     pub async fn close(self) {
         let _ = self.conn.close().await;
     }
+}
+
+/// The name of an org's own partition of sf_tokens (hex digits only: safe
+/// to splice into DDL).
+fn partition_name(org: Uuid) -> String {
+    format!("sf_tokens_{}", org.simple())
+}
+
+async fn has_partition(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    partition: &str,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        "SELECT to_regclass($1) IS NOT NULL AS \"exists!\"",
+        partition
+    )
+    .fetch_one(&mut **tx)
+    .await
+}
+
+/// Loads the staged tokens into a new table and attaches it as the org's
+/// partition; returns the rows loaded.
+async fn load_fresh_partition(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    org: Uuid,
+    partition: &str,
+    now: DateTime<Utc>,
+) -> sqlx::Result<u64> {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE TABLE {partition} (LIKE sf_tokens INCLUDING DEFAULTS)"
+    )))
+    .execute(&mut **tx)
+    .await?;
+    let loaded = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "INSERT INTO {partition} (org_id, id, app_key, user_id, app_name, created_at, last_used_at,
+                                  use_count, first_seen_at)
+         SELECT $1, id, app_key, user_id, app_name, created_at, last_used_at, use_count, $2
+         FROM stage_tokens"
+    )))
+    .bind(org)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    // Builds the partitioned indexes' partitions (the primary key among
+    // them: a duplicate id fails the merge, as the upsert would) and checks
+    // the rows against the partition bound and the foreign key.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER TABLE sf_tokens ATTACH PARTITION {partition} FOR VALUES IN ('{org}')"
+    )))
+    .execute(&mut **tx)
+    .await?;
+    Ok(loaded)
 }
 
 async fn refresh_summaries(
@@ -638,7 +799,9 @@ async fn refresh_summaries(
         "INSERT INTO org_snapshots (org_id, at, apps, users_with_tokens, tokens)
          SELECT $1, $2,
                 (SELECT count(*) FROM sf_apps WHERE org_id = $1 AND gone_at IS NULL),
-                (SELECT count(DISTINCT user_id) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL),
+                -- GROUP BY rather than count(DISTINCT): a hash of the users, not a sort of every token.
+                (SELECT count(*) FROM (SELECT user_id FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL
+                                       GROUP BY user_id) d),
                 (SELECT count(*) FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL)
          ON CONFLICT (org_id, at) DO NOTHING",
         org,
@@ -780,6 +943,23 @@ mod tests {
         id
     }
 
+    async fn try_sync(
+        pool: &PgPool,
+        org: Uuid,
+        users: &[StagedUser],
+        apps: &[StagedApp],
+        tokens: &[StagedToken],
+    ) -> sqlx::Result<MergeCounts> {
+        let run = start_run(pool, org, "cli").await.unwrap();
+        let mut conn = SyncConn::open(pool, org).await.unwrap().expect("lock free");
+        conn.stage_users(users).await.unwrap();
+        conn.stage_apps(apps).await.unwrap();
+        conn.stage_tokens(tokens).await.unwrap();
+        let counts = conn.merge(run, Utc::now(), 90).await;
+        conn.close().await;
+        counts
+    }
+
     async fn sync(
         pool: &PgPool,
         org: Uuid,
@@ -787,14 +967,7 @@ mod tests {
         apps: &[StagedApp],
         tokens: &[StagedToken],
     ) -> MergeCounts {
-        let run = start_run(pool, org, "cli").await.unwrap();
-        let mut conn = SyncConn::open(pool, org).await.unwrap().expect("lock free");
-        conn.stage_users(users).await.unwrap();
-        conn.stage_apps(apps).await.unwrap();
-        conn.stage_tokens(tokens).await.unwrap();
-        let counts = conn.merge(run, Utc::now(), 90).await.unwrap();
-        conn.close().await;
-        counts
+        try_sync(pool, org, users, apps, tokens).await.unwrap()
     }
 
     async fn live_tokens(pool: &PgPool, org: Uuid) -> i64 {
@@ -955,6 +1128,100 @@ mod tests {
         .await
         .unwrap_err();
         assert!(err.to_string().contains("template_only"), "{err}");
+    }
+
+    async fn partition_of(pool: &PgPool, org: Uuid) -> Option<String> {
+        sqlx::query_scalar("SELECT to_regclass($1)::text")
+            .bind(partition_name(org))
+            .fetch_one(pool)
+            .await
+            .unwrap()
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn a_first_load_fills_a_partition_and_a_failed_one_leaves_none(pool: PgPool) {
+        let org = org(&pool).await;
+        let users = [user("005A", true)];
+        let apps = [app("0H4A")];
+        // Two rows with one id: the primary key, built when the partition is
+        // attached, refuses them and the whole merge rolls back.
+        let twice = [
+            token("0CQ1", "0H4A", "005A", 1),
+            token("0CQ1", "0H4A", "005A", 2),
+        ];
+        assert!(try_sync(&pool, org, &users, &apps, &twice).await.is_err());
+        assert_eq!(partition_of(&pool, org).await, None);
+        assert_eq!(live_tokens(&pool, org).await, 0);
+        let users_stored: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM sf_users WHERE org_id = $1")
+                .bind(org)
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert_eq!(users_stored, 0, "nothing of the failed merge is kept");
+
+        let first = sync(
+            &pool,
+            org,
+            &users,
+            &apps,
+            &[token("0CQ1", "0H4A", "005A", 1)],
+        )
+        .await;
+        assert_eq!(first.tokens_written, 1);
+        assert_eq!(
+            partition_of(&pool, org).await.as_deref(),
+            Some(partition_name(org).as_str())
+        );
+        // Resyncs go through the partition's indexes like any other table.
+        let again = sync(
+            &pool,
+            org,
+            &users,
+            &apps,
+            &[
+                token("0CQ1", "0H4A", "005A", 2),
+                token("0CQ2", "0H4A", "005A", 0),
+            ],
+        )
+        .await;
+        assert_eq!((again.tokens_written, again.tokens_gone), (2, 0));
+        let gone = sync(
+            &pool,
+            org,
+            &users,
+            &apps,
+            &[token("0CQ2", "0H4A", "005A", 0)],
+        )
+        .await;
+        assert_eq!((gone.tokens_written, gone.tokens_gone), (0, 1));
+        assert_eq!(live_tokens(&pool, org).await, 1);
+    }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn tokens_stored_outside_a_sync_are_reconciled_in_place(pool: PgPool) {
+        let org = org(&pool).await;
+        // Written by hand (as before partitions existed): the default partition.
+        sqlx::query(
+            "INSERT INTO sf_tokens (org_id, id, app_key, user_id, app_name, created_at, use_count, first_seen_at)
+             VALUES ($1, '0CQ1', '0H4A', '005A', 'App 0H4A', to_timestamp(1700000000), 3, now()),
+                    ($1, '0CQ2', '0H4A', '005A', 'App 0H4A', to_timestamp(1700000000), 0, now())",
+        )
+        .bind(org)
+        .execute(&pool)
+        .await
+        .unwrap();
+        let c = sync(
+            &pool,
+            org,
+            &[user("005A", true)],
+            &[app("0H4A")],
+            &[token("0CQ1", "0H4A", "005A", 3)],
+        )
+        .await;
+        assert_eq!((c.tokens_written, c.tokens_gone), (0, 1), "{c:?}");
+        assert_eq!(partition_of(&pool, org).await, None);
+        assert_eq!(live_tokens(&pool, org).await, 1);
     }
 
     #[sqlx::test(migrations = "../../migrations")]

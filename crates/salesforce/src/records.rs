@@ -149,6 +149,11 @@ impl OauthToken {
     pub const FIELDS: &'static str = "Id, AppName, AppMenuItemId, DeleteToken, UseCount, LastUsedDate, \
         CreatedDate, UserId, User.Name, User.Username, User.Email, User.IsActive, \
         AppMenuItem.Id, AppMenuItem.ApplicationId, AppMenuItem.Label, AppMenuItem.Name";
+
+    /// What a sync stores of a token: no DeleteToken (a secret the sync has no use for) and no
+    /// user details (the users are read on their own).
+    pub const SYNC_FIELDS: &'static str = "Id, AppName, UseCount, LastUsedDate, CreatedDate, UserId, \
+        AppMenuItem.ApplicationId, AppMenuItem.Label";
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

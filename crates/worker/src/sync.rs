@@ -83,6 +83,8 @@ pub struct SyncOutcome {
     pub token_parts: u64,
     pub api_calls: u64,
     pub merged: MergeCounts,
+    /// Seconds each phase took, in order (pulls, then the merge's steps).
+    pub phases: Vec<(&'static str, f64)>,
 }
 
 /// Syncs one org now. `Err(WorkerError::Busy)` when another process holds
@@ -106,6 +108,7 @@ pub async fn sync_org(
 
     let result = async {
         let client = crate::provider::session(pool, keyring, &org).await?;
+        conn.lap("session");
         let outcome = pull(
             &client,
             &mut conn,
@@ -122,12 +125,16 @@ pub async fn sync_org(
         let eca_usage =
             crate::eca_usage::pull(&client, &last_pulled, settings.eca_user_calls).await?;
         cockpit_db::eca_usage::store(pool, org_id, run_id, &eca_usage).await?;
+        conn.lap("pull ECA usage");
         let api_calls = client.request_count();
         cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
         let merged = conn.merge(run_id, Utc::now(), settings.stale_days).await?;
-        // What OauthToken holds per ECA, for the app page; were this lost
-        // (a crash right here) the page counts it on first view.
-        cockpit_db::eca_usage::count_oauth(pool, org_id, Some(run_id), None).await?;
+        // What OauthToken holds per ECA, for the app page. The snapshot is
+        // in: a failure here (or a crash) only leaves the count to the first
+        // page that needs it.
+        if let Err(e) = cockpit_db::eca_usage::count_oauth(pool, org_id, Some(run_id), None).await {
+            tracing::warn!(org = %org_id, error = %e, "ECA token counts left to the app pages");
+        }
         // After the snapshot is in, so the apps it found are read too; best
         // effort, its calls counted with the run's.
         match crate::app_keys::learn(pool, &client, org_id, settings.app_key_calls).await {
@@ -145,6 +152,7 @@ pub async fn sync_org(
             token_parts: pulled.token_parts,
             api_calls,
             merged,
+            phases: conn.phases().to_vec(),
         })
     }
     .await;
@@ -191,17 +199,21 @@ async fn pull(
     report(settings, |p| p.phase = "users");
     let deactivations = deactivations(client).await?;
     let users = pull_users(client, conn, &deactivations).await?;
+    conn.lap("pull users");
     report(settings, |p| p.users = users);
     report(settings, |p| p.phase = "apps");
     let mut apps = pull_apps(client).await?;
+    conn.lap("pull apps");
     report(settings, |p| p.phase = "tokens");
     let (tokens, token_parts) = pull_tokens(client, conn, &mut apps, settings).await?;
+    conn.lap("pull tokens");
     let app_count = apps.len() as u64;
     let staged: Vec<StagedApp> = apps.into_values().collect();
     conn.stage_apps(&staged).await?;
     report(settings, |p| p.phase = "usage");
     pull_usage(client, conn, &staged, settings.usage_days).await?;
     pull_logins(client, conn, settings.usage_days, integration_user).await?;
+    conn.lap("pull usage and logins");
     report(settings, |p| p.phase = "saving");
     Ok(Pulled {
         users,
@@ -455,7 +467,7 @@ async fn pull_tokens(
     apps: &mut BTreeMap<String, StagedApp>,
     settings: &SyncSettings,
 ) -> Result<(u64, u64), WorkerError> {
-    let mut stream = client.oauth_tokens_complete();
+    let mut stream = client.oauth_tokens_complete_with(OauthToken::SYNC_FIELDS);
     let mut by_name = HashMap::new();
     let mut batch = Vec::with_capacity(BATCH);
     let mut n = 0;
