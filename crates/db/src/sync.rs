@@ -622,9 +622,11 @@ impl SyncConn {
         .rows_affected();
 
         // After a bulk load the planner's statistics say these tables are
-        // empty; without fresh ones the summary query runs nested loops over
-        // a million rows.
-        if c.rows_written() > 10_000 {
+        // empty (a new partition has none at all); without fresh ones the
+        // summary query runs nested loops over every token times every user
+        // of the org (seconds for a few thousand of each). Cheap for a small
+        // org, so always after a first load.
+        if fresh || c.rows_written() > 1_000 {
             // The org's own partition, or the default one: ANALYZE of the
             // partitioned table would sample every org's tokens.
             let tokens = if fresh || has_partition(&mut tx, &partition).await? {
@@ -1173,6 +1175,15 @@ mod tests {
             partition_of(&pool, org).await.as_deref(),
             Some(partition_name(org).as_str())
         );
+        // However small, a new partition gets statistics at once: without
+        // them the summary query nests loops over tokens times users.
+        let columns_with_stats: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stats WHERE tablename = $1")
+                .bind(partition_name(org))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert!(columns_with_stats > 0, "the new partition was analyzed");
         // Resyncs go through the partition's indexes like any other table.
         let again = sync(
             &pool,
