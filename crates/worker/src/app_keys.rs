@@ -52,23 +52,23 @@ pub async fn learn(
         return Ok(0);
     }
     let keyless = cockpit_db::app_keys::keyless(pool, org).await?;
-    let by_id: HashMap<&str, &str> = keyless
-        .iter()
-        .filter_map(|a| Some((id15(a.sf_app_id.as_deref()?)?, a.app_key.as_str())))
-        .collect();
-    if by_id.is_empty() {
+    if !keyless.iter().any(|a| a.sf_app_id.is_some()) {
         return Ok(0);
     }
     let listed = client.list_metadata("ConnectedApp").await?;
-    let mut wanted: Vec<(&str, &str)> = listed
+    let full_names: HashMap<&str, &str> = listed
         .iter()
-        .filter_map(|m| {
-            let app = by_id.get(id15(m.id.as_deref()?)?)?;
-            Some((m.full_name.as_str(), *app))
-        })
+        .filter_map(|m| Some((id15(m.id.as_deref()?)?, m.full_name.as_str())))
         .collect();
-    wanted.sort_unstable();
-    wanted.truncate((calls as usize - 1) * PER_READ);
+    // Oldest apps first, as `keyless` lists them.
+    let wanted: Vec<(&str, &str)> = keyless
+        .iter()
+        .filter_map(|a| {
+            let full = full_names.get(id15(a.sf_app_id.as_deref()?)?)?;
+            Some((*full, a.app_key.as_str()))
+        })
+        .take((calls as usize - 1) * PER_READ)
+        .collect();
     if wanted.is_empty() {
         return Ok(0);
     }

@@ -126,8 +126,6 @@ pub async fn sync_org(
             crate::eca_usage::pull(&client, &last_pulled, settings.eca_user_calls).await?;
         cockpit_db::eca_usage::store(pool, org_id, run_id, &eca_usage).await?;
         conn.lap("pull ECA usage");
-        let api_calls = client.request_count();
-        cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
         let merged = conn.merge(run_id, Utc::now(), settings.stale_days).await?;
         // What OauthToken holds per ECA, for the app page. The snapshot is
         // in: a failure here (or a crash) only leaves the count to the first
@@ -142,6 +140,7 @@ pub async fn sync_org(
             Ok(_) => {}
             Err(e) => tracing::warn!(org = %org_id, error = %e, "consumer keys not read this time"),
         }
+        // Every call of the run, the consumer-key reads included.
         let api_calls = client.request_count();
         cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
         Ok::<_, WorkerError>(SyncOutcome {

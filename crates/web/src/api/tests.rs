@@ -407,15 +407,7 @@ async fn actions_are_created_as_the_form_does_and_audited_with_the_token(pool: P
     let (org, _) = seeded(&pool, "Acme").await;
     let t = token(&pool, "soar", Role::Admin, None).await;
     let key = "soar-incident-0001-abcdef";
-    let (status, v) = call(
-        &pool,
-        "POST",
-        "/api/v1/actions",
-        Some(&t),
-        None,
-        Some(revoke_all(org, key)),
-    )
-    .await;
+    let (status, v) = post_action(&pool, &t, revoke_all(org, key)).await;
     assert_eq!(status, StatusCode::CREATED, "{v}");
     let id = v["action"]["id"].as_i64().unwrap();
     assert_eq!(v["action"]["kind"], "revoke_app_all");
@@ -432,15 +424,7 @@ async fn actions_are_created_as_the_form_does_and_audited_with_the_token(pool: P
     items.sort_unstable();
     assert_eq!(items, ["0CQ1", "0CQ2"]);
     // The same key again: the same action, nothing new.
-    let (status, again) = call(
-        &pool,
-        "POST",
-        "/api/v1/actions",
-        Some(&t),
-        None,
-        Some(revoke_all(org, key)),
-    )
-    .await;
+    let (status, again) = post_action(&pool, &t, revoke_all(org, key)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again["action"]["id"], id);
     let (actions, jobs): (i64, i64) = sqlx::query_as(
@@ -500,15 +484,7 @@ async fn actions_are_created_as_the_form_does_and_audited_with_the_token(pool: P
             "missing field `idempotency_key`",
         ),
     ] {
-        let (status, v) = call(
-            &pool,
-            "POST",
-            "/api/v1/actions",
-            Some(&t),
-            None,
-            Some(body.to_string()),
-        )
-        .await;
+        let (status, v) = post_action(&pool, &t, body.to_string()).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
         assert!(v["message"].as_str().unwrap().contains(says), "{body}: {v}");
     }
@@ -568,15 +544,7 @@ async fn abuse(pool: PgPool) {
 
     // A viewer token may read but not act.
     let viewer = token(&pool, "dash", Role::Viewer, None).await;
-    let (status, v) = call(
-        &pool,
-        "POST",
-        "/api/v1/actions",
-        Some(&viewer),
-        None,
-        Some(revoke_all(acme, "viewer-key-0123456789")),
-    )
-    .await;
+    let (status, v) = post_action(&pool, &viewer, revoke_all(acme, "viewer-key-0123456789")).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{v}");
 
     // A token limited to Acme: Globex does not exist for it.
@@ -597,53 +565,22 @@ async fn abuse(pool: PgPool) {
         assert_eq!(status, StatusCode::NOT_FOUND, "{uri}: {v}");
         assert_eq!(v["status"], 404);
     }
-    let (status, _) = call(
-        &pool,
-        "POST",
-        "/api/v1/actions",
-        Some(&limited),
-        None,
-        Some(revoke_all(globex, "cross-org-0123456789")),
-    )
-    .await;
+    let (status, _) =
+        post_action(&pool, &limited, revoke_all(globex, "cross-org-0123456789")).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Bodies: over the limit 413, malformed 400 with a message.
     let admin = token(&pool, "soar", Role::Admin, None).await;
     let huge = json!({ "org": acme, "kind": "bulk_revoke", "tokens": vec!["0CQ1"; 20_000], "reason": "x", "idempotency_key": "huge-0123456789abcdef" }).to_string();
     assert!(huge.len() > super::BODY_LIMIT);
-    let (status, v) = call(
-        &pool,
-        "POST",
-        "/api/v1/actions",
-        Some(&admin),
-        None,
-        Some(huge),
-    )
-    .await;
+    let (status, v) = post_action(&pool, &admin, huge).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["status"], 413);
     // Over the router's own limit too: refused before any handler, still JSON.
-    let (status, v) = call(
-        &pool,
-        "POST",
-        "/api/v1/actions",
-        Some(&admin),
-        None,
-        Some(" ".repeat(crate::router::BODY_LIMIT + 1)),
-    )
-    .await;
+    let (status, v) = post_action(&pool, &admin, " ".repeat(crate::router::BODY_LIMIT + 1)).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
     assert_eq!(v["status"], 413);
-    let (status, v) = call(
-        &pool,
-        "POST",
-        "/api/v1/actions",
-        Some(&admin),
-        None,
-        Some("{\"org\": ".into()),
-    )
-    .await;
+    let (status, v) = post_action(&pool, &admin, "{\"org\": ".into()).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(
         v["message"].as_str().unwrap().contains("not the JSON"),
