@@ -73,7 +73,7 @@ pub async fn run_server(
     sso: Option<cockpit_web::oidc::SsoConfig>,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut state = AppState::new(pool.clone(), public_url);
+    let mut state = AppState::new(pool.clone(), public_url).with_page_cache();
     state.keyring = keyring.clone();
     if let Some(config) = sso {
         tracing::info!(issuer = %config.issuer, "single sign-on is on");

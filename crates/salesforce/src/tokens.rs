@@ -5,8 +5,17 @@
 //! (second precision, `>=` the last value seen, deduplicating the overlap by Id). When one second
 //! holds 2,500 rows or more, that second is split by UserId, and a (second, user) pair that large
 //! by Id. At the end the distinct rows must add up to the count, or the stream ends with
-//! [`Error::Incomplete`]. Memory stays bounded: one page is buffered, plus the Ids that share the
-//! current boundary value.
+//! [`Error::Incomplete`]. Memory stays bounded: a page per walk is buffered, plus the Ids that
+//! share each walk's current boundary value.
+//!
+//! Each part's query depends on the last row of the part before it, so one walk is a chain of
+//! round trips: request, render, send, parse, request again. An org larger than one part is
+//! therefore cut first into time slices by CreatedDate (two one-row queries find the oldest and
+//! newest token; the slices are whole seconds, so they partition the rows exactly; a slice per
+//! ten thousand tokens, sixteen at most), and up to
+//! [`CONCURRENT_WALKS`] slices are walked at once, each by the same keyset as above. The first
+//! slice is open below and the last open above, so a token created during the fetch is read as
+//! the serial walk would read it. The cost is a part or two per slice beyond the serial walk.
 
 use std::collections::HashSet;
 use std::pin::Pin;
@@ -17,7 +26,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures::future::BoxFuture;
 use futures::stream::{self, BoxStream, Stream, StreamExt, TryStreamExt};
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::client::SalesforceClient;
 use crate::error::{Error, Result};
@@ -26,6 +35,20 @@ use crate::records::{OauthToken, soql_datetime};
 
 /// Rows Salesforce returns per OauthToken query at most.
 pub const OAUTH_TOKEN_CAP: u64 = 2_500;
+
+/// Time slices an org is cut into at most. More slices than walks keep every walk busy when the
+/// tokens crowd into recent years, as they do; each slice costs about one partial part, so an org
+/// gets a slice per [`ROWS_PER_SLICE`] tokens (one walk below that).
+const SLICES: u64 = 16;
+const ROWS_PER_SLICE: u64 = 4 * OAUTH_TOKEN_CAP;
+
+/// Slices walked at once: enough that rendering (Salesforce), parsing (here) and staging
+/// (PostgreSQL) overlap; well under Salesforce's 10 open query cursors per user, which the
+/// client's cursor pool enforces anyway.
+pub const CONCURRENT_WALKS: usize = 4;
+
+/// Rows buffered between the walks and the consumer.
+const CHANNEL_ROWS: usize = 32_768;
 
 /// Progress and cost of a complete fetch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -163,15 +186,14 @@ impl Fetcher {
         self.tx.send(Ok(row)).await.map_err(|_| Closed)
     }
 
-    async fn run(&self) -> std::result::Result<Result<()>, Closed> {
+    async fn run(self: &Arc<Self>) -> std::result::Result<Result<()>, Closed> {
         self.update(|s| s.api_calls += 1);
         let expected = match self.client.count("SELECT COUNT() FROM OauthToken").await {
             Ok(n) => n,
             Err(e) => return Ok(Err(e)),
         };
         self.update(|s| s.expected = Some(expected));
-        let inherited = HashSet::new();
-        if let Err(e) = self.range(Level::Created, Vec::new(), &inherited).await? {
+        if let Err(e) = self.walk(expected).await? {
             return Ok(Err(e));
         }
         let got = self.stats().received;
@@ -198,6 +220,112 @@ impl Fetcher {
                 got,
             }))
         }
+    }
+
+    /// Delivers every row once: one keyset walk for an org that fits in a part, else time
+    /// slices walked [`CONCURRENT_WALKS`] at a time (see the module docs).
+    async fn walk(self: &Arc<Self>, expected: u64) -> std::result::Result<Result<()>, Closed> {
+        let wanted = (expected / ROWS_PER_SLICE).min(SLICES);
+        let slices = if wanted >= 2 {
+            match self.slices(wanted as i64).await {
+                Ok(s) => s,
+                Err(e) => return Ok(Err(e)),
+            }
+        } else {
+            Vec::new()
+        };
+        if slices.len() < 2 {
+            return self
+                .range(Level::Created, Vec::new(), &HashSet::new())
+                .await;
+        }
+        let mut walks = JoinSet::new();
+        let mut pending = slices.into_iter();
+        let spawn = |walks: &mut JoinSet<_>, filters: Vec<String>| {
+            let fetcher = Arc::clone(self);
+            walks.spawn(async move {
+                fetcher
+                    .range(Level::Created, filters, &HashSet::new())
+                    .await
+            });
+        };
+        for filters in pending.by_ref().take(CONCURRENT_WALKS) {
+            spawn(&mut walks, filters);
+        }
+        // Dropping the set (an error, or this task aborted) aborts the other walks.
+        while let Some(done) = walks.join_next().await {
+            match done {
+                Ok(Ok(Ok(()))) => {
+                    if let Some(filters) = pending.next() {
+                        spawn(&mut walks, filters);
+                    }
+                }
+                Ok(Ok(Err(e))) => return Ok(Err(e)),
+                Ok(Err(Closed)) => return Err(Closed),
+                Err(e) => {
+                    return Ok(Err(Error::Protocol(format!(
+                        "an OauthToken walk ended abnormally: {e}"
+                    ))));
+                }
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    /// The filters of `wanted` time slices (fewer when the tokens span fewer seconds), oldest first: whole seconds from the oldest token's to
+    /// the newest's, the first open below and the last open above. Fewer than two when the
+    /// tokens span too few seconds to cut.
+    async fn slices(&self, wanted: i64) -> Result<Vec<Vec<String>>> {
+        let mut ends = Vec::with_capacity(2);
+        for dir in ["ASC", "DESC"] {
+            let soql = format!(
+                "SELECT Id, CreatedDate FROM OauthToken ORDER BY CreatedDate {dir} LIMIT 1"
+            );
+            let mut pages = self.client.query_pages_with::<OauthToken>(
+                &soql,
+                PageOptions {
+                    all: false,
+                    limit: Some(1),
+                },
+            );
+            let mut end = None;
+            while let Some(page) = pages.next().await {
+                self.update(|s| s.api_calls += 1);
+                if let Some(row) = page?.records.into_iter().next() {
+                    end = Some(row.created_date.timestamp());
+                }
+            }
+            match end {
+                Some(t) => ends.push(t),
+                // Every token went between the count and now: one walk finds out.
+                None => return Ok(Vec::new()),
+            }
+        }
+        let (oldest, newest) = (ends[0], ends[1] + 1);
+        let span = newest - oldest;
+        let n = wanted.min(span);
+        if n < 2 {
+            return Ok(Vec::new());
+        }
+        let cut = |i: i64| DateTime::from_timestamp(oldest + span * i / n, 0).map(Key::Time);
+        let mut slices = Vec::with_capacity(n as usize);
+        for i in 0..n {
+            let mut filters = Vec::with_capacity(2);
+            if i > 0 {
+                let Some(lo) = cut(i) else {
+                    return Ok(Vec::new());
+                };
+                filters.push(Level::Created.lower(&lo, true));
+            }
+            if i < n - 1 {
+                let Some(Key::Time(hi)) = cut(i + 1) else {
+                    return Ok(Vec::new());
+                };
+                filters.push(format!("CreatedDate < {}", soql_datetime(hi)));
+            }
+            slices.push(filters);
+        }
+        Ok(slices)
     }
 
     /// Fetch every row matching `filters`, keyset on `level`. Rows whose Id is in `inherited`
@@ -319,14 +447,14 @@ impl SalesforceClient {
     /// must include Id, CreatedDate and UserId, the keys of the parts); the fields left out are
     /// `None` in the rows. Fewer fields are fewer bytes to render, send and parse per row.
     pub fn oauth_tokens_complete_with(&self, fields: &'static str) -> OauthTokenStream {
-        let (tx, mut rx) = mpsc::channel::<Result<OauthToken>>(512);
+        let (tx, mut rx) = mpsc::channel::<Result<OauthToken>>(CHANNEL_ROWS);
         let stats = Arc::new(Mutex::new(FetchStats::default()));
-        let fetcher = Fetcher {
+        let fetcher = Arc::new(Fetcher {
             client: self.clone(),
             fields,
             tx,
             stats: stats.clone(),
-        };
+        });
         let task = tokio::spawn(async move {
             if let Ok(Err(e)) = fetcher.run().await {
                 let _ = fetcher.tx.send(Err(e)).await;

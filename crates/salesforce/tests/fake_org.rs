@@ -30,6 +30,8 @@ struct Org {
     /// Pretend the count is off by this much (an org that hides rows).
     count_skew: u64,
     queries: u64,
+    /// The most query cursors open at once (more than one: parts read concurrently).
+    max_open_cursors: usize,
 }
 
 type Shared = Arc<Mutex<Org>>;
@@ -88,6 +90,7 @@ fn page(org: &mut Org, cursor: String, rows: Vec<Row>, offset: usize, total: usi
     if !done {
         body["nextRecordsUrl"] = json!(format!("/services/data/v66.0/query/{cursor}-{end}"));
         org.cursors.insert(cursor, rows);
+        org.max_open_cursors = org.max_open_cursors.max(org.cursors.len());
     }
     body
 }
@@ -114,7 +117,8 @@ async fn query(State(org): State<Shared>, Query(q): Query<HashMap<String, String
         .cloned()
         .collect();
     match order {
-        "CreatedDate" => rows.sort_by_key(|r| r.created),
+        "CreatedDate" | "CreatedDate ASC" => rows.sort_by_key(|r| r.created),
+        "CreatedDate DESC" => rows.sort_by_key(|r| std::cmp::Reverse(r.created)),
         "UserId" => rows.sort_by(|a, b| a.user.cmp(&b.user)),
         "Id" => rows.sort_by(|a, b| a.id.cmp(&b.id)),
         other => panic!("fake org cannot order by {other}"),
@@ -225,12 +229,41 @@ async fn complete_fetch_of_ordinary_org_costs_about_one_call_per_500_rows() {
     let (tokens, stats) = client.oauth_tokens_all().await.unwrap();
     assert_eq!(tokens.len(), 12_345);
     assert_eq!(stats.api_calls, org.lock().unwrap().queries);
+    assert_eq!(org.lock().unwrap().max_open_cursors, 1, "one walk");
     let pages_floor = 12_345u64.div_ceil(500);
     assert!(
         stats.api_calls <= pages_floor + stats.parts + 3,
         "{stats:?} (floor {pages_floor})"
     );
     assert!(stats.parts <= 12_345u64.div_ceil(2_400) + 1, "{stats:?}");
+}
+
+/// A larger org is read as time slices walked at once: still every row once, crowded seconds
+/// split as before, and about a partial part per slice beyond the single walk.
+#[tokio::test]
+async fn complete_fetch_of_a_large_org_walks_time_slices_at_once() {
+    let all = rows(60_000, 7_400, 2_600);
+    let expected: HashSet<String> = all.iter().map(|r| r.id.clone()).collect();
+    let (base, org) = fake_org(all, 0).await;
+    let client = common::fixed_client(&base, "tok");
+    let (tokens, stats) = client.oauth_tokens_all().await.unwrap();
+    let got: HashSet<String> = tokens.iter().map(|t| t.id.clone()).collect();
+    assert_eq!(tokens.len(), expected.len(), "no duplicates");
+    assert_eq!(got, expected);
+    assert!(stats.complete);
+    assert_eq!(stats.api_calls, org.lock().unwrap().queries);
+    let single_walk_parts = (expected.len() as u64).div_ceil(2_500);
+    // 70,000 tokens: 7 slices, each ending in a partial part (and the crowded seconds' splits).
+    assert!(stats.parts > single_walk_parts, "{stats:?}");
+    assert!(
+        org.lock().unwrap().max_open_cursors > 1,
+        "walks ran at once"
+    );
+    let pages_floor = (expected.len() as u64).div_ceil(500);
+    assert!(
+        stats.api_calls as f64 <= 1.1 * pages_floor as f64 + stats.parts as f64 + 10.0,
+        "{stats:?} (floor {pages_floor})"
+    );
 }
 
 #[tokio::test]

@@ -553,12 +553,23 @@ fn main() {
         }
         let targets = targets(&pool).await;
         let cookie = admin_session(&pool).await;
+        // Two servers on the same database: one reads it for every request,
+        // the other keeps page data in memory until it changes (as `serve`
+        // does). Both are measured, the uncached first.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let state = AppState::new(pool.clone(), &base);
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(cockpit_web::serve(state, listener, async {
             let _ = stop_rx.await;
+        }));
+        let cached_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let cached_base = format!("http://{}", cached_listener.local_addr().unwrap());
+        let cached_state = AppState::new(pool.clone(), &cached_base).with_page_cache();
+        let cache = cached_state.pages.clone();
+        let (cached_stop_tx, cached_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let cached_server = tokio::spawn(cockpit_web::serve(cached_state, cached_listener, async {
+            let _ = cached_stop_rx.await;
         }));
         let use_wrk = wrk_available();
         if use_wrk {
@@ -588,12 +599,35 @@ fn main() {
                 Some(largest_rows_read(&pool, &client, &base, urls).await)
             });
         }
+        println!("-- every request reads the database (no page cache)");
         for ((name, urls), rows) in targets.iter().zip(&rows) {
             measure(&pool, &base, &cookie, name, urls, use_wrk, *rows).await;
+        }
+        println!(
+            "-- page cache on, as `serve` runs (data kept until a write commits, at most {} s)",
+            cockpit_web::page_cache::TTL.as_secs()
+        );
+        if cache.generation().is_none() {
+            println!("   (the cache is not listening yet: these figures read the database)");
+        }
+        for (name, urls) in &targets {
+            let (hits, misses) = cache.counts();
+            measure(&pool, &cached_base, &cookie, name, urls, use_wrk, None).await;
+            let (h, m) = cache.counts();
+            let (h, m) = (h - hits, m - misses);
+            if h + m > 0 {
+                println!(
+                    "{:<28} page cache: {h} hits, {m} misses ({:.1}% from memory)",
+                    "",
+                    100.0 * h as f64 / (h + m) as f64
+                );
+            }
         }
         let largest = rows.iter().flatten().map(|r| r.rows).max().unwrap_or(0);
         println!("largest number of rows one page request read (all its queries): {largest}");
         let _ = stop_tx.send(());
         let _ = server.await;
+        let _ = cached_stop_tx.send(());
+        let _ = cached_server.await;
     });
 }

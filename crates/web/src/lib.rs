@@ -9,6 +9,7 @@ mod filters;
 pub mod form;
 mod layout;
 pub mod oidc;
+pub mod page_cache;
 pub mod pages;
 mod router;
 mod serve;
@@ -40,6 +41,9 @@ pub struct AppState {
     pub sso: Option<Arc<oidc::Sso>>,
     /// Wakes the job runner when a button enqueues work.
     pub wake: Arc<tokio::sync::Notify>,
+    /// What the busiest pages read, kept until the data changes; off until
+    /// [`AppState::with_page_cache`].
+    pub pages: page_cache::PageCache,
 }
 
 impl AppState {
@@ -52,11 +56,25 @@ impl AppState {
             setup_token: None,
             sso: None,
             wake: Arc::new(tokio::sync::Notify::new()),
+            pages: page_cache::PageCache::off(),
         }
+    }
+
+    /// Keeps page data in memory between requests, following the database's
+    /// change notifications (see [`page_cache`]); needs a Tokio runtime.
+    pub fn with_page_cache(mut self) -> AppState {
+        self.pages = page_cache::PageCache::listening(self.pool.clone());
+        self
     }
 
     pub fn wake_worker(&self) {
         self.wake.notify_one();
+    }
+}
+
+impl axum::extract::FromRef<AppState> for page_cache::PageCache {
+    fn from_ref(state: &AppState) -> Self {
+        state.pages.clone()
     }
 }
 

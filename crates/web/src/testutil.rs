@@ -316,11 +316,21 @@ pub async fn post_raw(
 pub async fn send_raw(
     pool: &PgPool,
     cookie: &str,
+    req: Request<Body>,
+) -> (StatusCode, HeaderMap, String) {
+    send_to(&state(pool), cookie, req).await
+}
+
+/// A request to a cockpit of the given state (which a test may keep between
+/// requests, with its page cache).
+pub async fn send_to(
+    state: &AppState,
+    cookie: &str,
     mut req: Request<Body>,
 ) -> (StatusCode, HeaderMap, String) {
     req.headers_mut()
         .insert(http::header::COOKIE, cookie.parse().unwrap());
-    let res = router(state(pool)).oneshot(req).await.unwrap();
+    let res = router(state.clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)

@@ -19,7 +19,10 @@ use cockpit_salesforce::{
     LoginHistory, OauthToken, SalesforceClient, SetupAuditTrail, User,
 };
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::watch;
+use tokio::{
+    sync::{mpsc, watch},
+    task::JoinSet,
+};
 use uuid::Uuid;
 
 use crate::WorkerError;
@@ -194,18 +197,37 @@ async fn pull(
     settings: &SyncSettings,
     integration_user: Option<&str>,
 ) -> Result<Pulled, WorkerError> {
-    // Deactivation dates first: users are staged with them.
-    report(settings, |p| p.phase = "users");
-    let deactivations = deactivations(client).await?;
-    let users = pull_users(client, conn, &deactivations).await?;
-    conn.lap("pull users");
-    report(settings, |p| p.users = users);
-    report(settings, |p| p.phase = "apps");
+    // Users are read while the tokens are (each is a chain of round trips,
+    // so together they keep both ends busy); their batches wait in a small
+    // channel and are staged on this connection between token batches.
+    report(settings, |p| p.phase = "users and tokens");
+    let (users_tx, mut users_rx) = mpsc::channel::<Vec<StagedUser>>(4);
+    let mut users_task = JoinSet::new();
+    let users_client = client.clone();
+    users_task.spawn(async move {
+        // Deactivation dates first: users are staged with them.
+        let deactivations = deactivations(&users_client).await?;
+        fetch_users(&users_client, &deactivations, users_tx).await
+    });
     let mut apps = pull_apps(client).await?;
     conn.lap("pull apps");
-    report(settings, |p| p.phase = "tokens");
-    let (tokens, token_parts) = pull_tokens(client, conn, &mut apps, settings).await?;
-    conn.lap("pull tokens");
+    let mut users = 0u64;
+    let (tokens, token_parts) =
+        pull_tokens(client, conn, &mut apps, settings, &mut users_rx, &mut users).await?;
+    while let Some(batch) = users_rx.recv().await {
+        users += conn.stage_users(&batch).await?;
+    }
+    match users_task.join_next().await {
+        Some(Ok(result)) => result?,
+        Some(Err(e)) => {
+            return Err(WorkerError::Invalid(format!(
+                "reading users ended abnormally: {e}"
+            )));
+        }
+        None => {}
+    }
+    conn.lap("pull users and tokens");
+    report(settings, |p| p.users = users);
     let app_count = apps.len() as u64;
     let staged: Vec<StagedApp> = apps.into_values().collect();
     conn.stage_apps(&staged).await?;
@@ -250,11 +272,13 @@ async fn deactivations(
     Ok(out)
 }
 
-async fn pull_users(
+/// Reads every user into batches for staging; ends when the receiver is
+/// gone (the sync failed elsewhere).
+async fn fetch_users(
     client: &SalesforceClient,
-    conn: &mut SyncConn,
     deactivations: &[(String, DateTime<Utc>)],
-) -> Result<u64, WorkerError> {
+    out: mpsc::Sender<Vec<StagedUser>>,
+) -> Result<(), WorkerError> {
     // Newest entry per user wins (the trail is read newest first).
     let mut deactivated: HashMap<&str, DateTime<Utc>> = HashMap::new();
     for (username, at) in deactivations {
@@ -263,7 +287,6 @@ async fn pull_users(
     let soql = format!("SELECT {} FROM User", User::FIELDS);
     let mut stream = client.query::<User>(&soql);
     let mut batch = Vec::with_capacity(BATCH);
-    let mut n = 0;
     while let Some(user) = stream.try_next().await? {
         let deactivated_at = if user.is_active {
             None
@@ -288,12 +311,16 @@ async fn pull_users(
             deactivated_at,
         });
         if batch.len() == BATCH {
-            n += conn.stage_users(&batch).await?;
-            batch.clear();
+            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+            if out.send(full).await.is_err() {
+                return Ok(());
+            }
         }
     }
-    n += conn.stage_users(&batch).await?;
-    Ok(n)
+    if !batch.is_empty() {
+        let _ = out.send(batch).await;
+    }
+    Ok(())
 }
 
 fn refresh_policy(app: &ConnectedApplication) -> String {
@@ -460,11 +487,15 @@ fn token_app_key(
     (key, app_name)
 }
 
+/// Stages every token; the user batches that are ready by then are staged
+/// between token batches (`users` counts them).
 async fn pull_tokens(
     client: &SalesforceClient,
     conn: &mut SyncConn,
     apps: &mut BTreeMap<String, StagedApp>,
     settings: &SyncSettings,
+    users_rx: &mut mpsc::Receiver<Vec<StagedUser>>,
+    users: &mut u64,
 ) -> Result<(u64, u64), WorkerError> {
     let mut stream = client.oauth_tokens_complete_with(OauthToken::SYNC_FIELDS);
     let mut by_name = HashMap::new();
@@ -487,6 +518,10 @@ async fn pull_tokens(
         if batch.len() == BATCH {
             n += conn.stage_tokens(&batch).await?;
             batch.clear();
+            while let Ok(user_batch) = users_rx.try_recv() {
+                *users += conn.stage_users(&user_batch).await?;
+                report(settings, |p| p.users = *users);
+            }
             let expected = stream.stats().expected;
             report(settings, |p| {
                 p.tokens = n;

@@ -18,6 +18,7 @@ use crate::{
     chart::{self, BarChart},
     filters,
     layout::{Layout, Query as Qs},
+    page_cache::PageCache,
     pages::{
         apps::{kind_label, policy_label},
         timeline::{self, EventRow},
@@ -27,7 +28,7 @@ use crate::{
 pub const PAGE: i64 = 100;
 const USAGE_DAYS: u32 = 30;
 
-#[derive(serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct AppInfo {
     pub id: i64,
     pub org_id: Uuid,
@@ -74,7 +75,7 @@ impl AppInfo {
     }
 }
 
-#[derive(serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct Authorization {
     pub token_id: String,
     pub user_id: String,
@@ -160,6 +161,7 @@ pub async fn app_info(pool: &PgPool, id: i64) -> sqlx::Result<Option<AppInfo>> {
 /// What the app page shows above its lists, read in one query: the app and
 /// its figures, whether it is blocked, its inventory entry, and its usage
 /// and logins per day from `since` on.
+#[derive(Clone)]
 pub struct AppHead {
     pub info: AppInfo,
     /// The last block or unblock of this app that succeeded was a block.
@@ -285,22 +287,43 @@ pub async fn authorizations(
     .await
 }
 
-pub async fn app_show(
-    State(pool): State<PgPool>,
-    Path(id): Path<i64>,
-    Query(q): Query<DetailQuery>,
-) -> Result<Html<String>, AppError> {
-    let today = Utc::now().date_naive();
-    let since = today - Duration::days(i64::from(USAGE_DAYS) - 1);
-    let head = app_head(&pool, id, since)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    let app = head.info;
-    let layout = Layout::load(&pool, "apps", "/apps", Some(app.org_id)).await?;
+/// What the app page shows that is the same for everyone allowed to see it
+/// (kept by the page cache): everything but the frame and the buttons.
+#[derive(Clone)]
+struct AppPageData {
+    app: AppInfo,
+    blocked: bool,
+    inventory: Option<(i64, String)>,
+    auths: Vec<Authorization>,
+    next: Option<String>,
+    paged: bool,
+    usage: BarChart,
+    logins: BarChart,
+    events: Vec<EventRow>,
+    older: Option<String>,
+    eca_usage: Option<(EcaAppUsage, Vec<EcaUserRow>)>,
+}
 
-    let after = q.after.as_deref().and_then(parse_after);
-    let mut auths =
-        authorizations(&pool, app.org_id, &app.app_key, after.as_ref(), PAGE + 1).await?;
+impl AppPageData {
+    fn rows(&self) -> usize {
+        self.auths.len()
+            + self.events.len()
+            + self.eca_usage.as_ref().map_or(0, |(_, users)| users.len())
+            + 2 * USAGE_DAYS as usize
+    }
+}
+
+async fn load_app_page(
+    pool: &PgPool,
+    id: i64,
+    today: NaiveDate,
+    after: Option<&(DateTime<Utc>, String)>,
+    before: Option<&str>,
+) -> Result<AppPageData, AppError> {
+    let since = today - Duration::days(i64::from(USAGE_DAYS) - 1);
+    let head = app_head(pool, id, since).await?.ok_or(AppError::NotFound)?;
+    let app = head.info;
+    let mut auths = authorizations(pool, app.org_id, &app.app_key, after, PAGE + 1).await?;
     let next = (auths.len() as i64 > PAGE).then(|| {
         auths.truncate(PAGE as usize);
         let key = auths.last().expect("a full page").cursor();
@@ -330,8 +353,7 @@ pub async fn app_show(
         [("logins", "#1a7f37"), ("failures", "#b42318")],
     );
 
-    let (events, older) =
-        timeline::for_app(&pool, app.org_id, &app.app_key, q.before.as_deref()).await?;
+    let (events, older) = timeline::for_app(pool, app.org_id, &app.app_key, before).await?;
     let older = older.map(|before| {
         format!(
             "/apps/{}{}#history",
@@ -339,29 +361,70 @@ pub async fn app_show(
             Qs::new().add("before", &before).finish()
         )
     });
-    let can_act = crate::auth::current()
-        .and_then(|u| u.role_in(app.org_id))
-        .is_some_and(|r| r >= cockpit_domain::role::Role::Admin);
     let eca_usage = if app.kind == "external_client_app" {
-        cockpit_db::eca_usage::for_app(&pool, app.org_id, &app.app_key, ECA_USERS_SHOWN).await?
+        cockpit_db::eca_usage::for_app(pool, app.org_id, &app.app_key, ECA_USERS_SHOWN).await?
     } else {
         None
     };
+    Ok(AppPageData {
+        app,
+        blocked: head.blocked,
+        inventory: head.inventory,
+        auths,
+        next,
+        paged: after.is_some(),
+        usage,
+        logins,
+        events,
+        older,
+        eca_usage,
+    })
+}
+
+pub async fn app_show(
+    State(pool): State<PgPool>,
+    State(cache): State<PageCache>,
+    Path(id): Path<i64>,
+    Query(q): Query<DetailQuery>,
+) -> Result<Html<String>, AppError> {
+    let today = Utc::now().date_naive();
+    let after = q.after.as_deref().and_then(parse_after);
+    let before = q.before.as_deref();
+    let key = format!(
+        "app/{id}/{today}/{}/{}",
+        after
+            .as_ref()
+            .map(|(t, id)| format!("{}~{id}", t.timestamp_micros()))
+            .unwrap_or_default(),
+        before.unwrap_or_default()
+    );
+    let data = cache
+        .get_or_load(
+            key,
+            AppPageData::rows,
+            load_app_page(&pool, id, today, after.as_ref(), before),
+        )
+        .await?;
+    let data = AppPageData::clone(&data);
+    let layout = Layout::load(&pool, "apps", "/apps", Some(data.app.org_id)).await?;
+    let can_act = crate::auth::current()
+        .and_then(|u| u.role_in(data.app.org_id))
+        .is_some_and(|r| r >= cockpit_domain::role::Role::Admin);
     Ok(Html(
         AppDetailPage {
             layout,
-            eca_usage,
+            eca_usage: data.eca_usage,
             can_act,
-            blocked: head.blocked,
-            inventory: head.inventory,
-            paged: after.is_some(),
-            app,
-            auths,
-            next,
-            usage,
-            logins,
-            events,
-            older,
+            blocked: data.blocked,
+            inventory: data.inventory,
+            paged: data.paged,
+            app: data.app,
+            auths: data.auths,
+            next: data.next,
+            usage: data.usage,
+            logins: data.logins,
+            events: data.events,
+            older: data.older,
         }
         .render()?,
     ))

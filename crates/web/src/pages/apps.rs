@@ -16,6 +16,7 @@ use uuid::Uuid;
 use crate::{
     AppError, csv_export, filters,
     layout::{Layout, Query as Qs, parse_org},
+    page_cache::PageCache,
 };
 
 /// "Many users": an app with at least this many users…
@@ -413,12 +414,23 @@ pub struct AppsPage {
 
 pub async fn apps_list(
     State(pool): State<PgPool>,
+    State(cache): State<PageCache>,
     Query(q): Query<AppsQuery>,
 ) -> Result<Html<String>, AppError> {
     let mut filter = Filter::parse(q);
     let layout = Layout::load(&pool, "apps", "/apps", filter.org).await?;
     filter.org = layout.org;
-    let mut rows = fetch(&pool, &filter, PAGE + 1).await?;
+    // The filter as its links write it (the org, every choice, the
+    // position), with the day `since` means: one entry per list shown.
+    let key = format!(
+        "apps/{}{}",
+        filter.since,
+        filter.qs(None, filter.after.as_ref())
+    );
+    let found = cache
+        .get_or_load(key, Vec::len, fetch(&pool, &filter, PAGE + 1))
+        .await?;
+    let mut rows = Vec::clone(&found);
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         format!(

@@ -15,16 +15,19 @@ use crate::{
     chart::{self, LineChart},
     filters,
     layout::{Layout, OrgOnly, parse_org},
+    page_cache::PageCache,
     pages::apps::{HEAVY_USE, NARROW_USERS, WIDE_USERS},
 };
 use cockpit_db::orgs::OrgRow;
 
+#[derive(Clone)]
 pub struct Totals {
     pub apps: i64,
     pub users: i64,
     pub tokens: i64,
 }
 
+#[derive(Clone)]
 pub struct Signals {
     pub stale: i64,
     pub leaks: i64,
@@ -81,19 +84,53 @@ async fn reminders(pool: &PgPool) -> sqlx::Result<Vec<(String, &'static str)>> {
     Ok(out)
 }
 
-pub async fn home(
-    State(pool): State<PgPool>,
-    Query(q): Query<OrgOnly>,
-) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(&pool, "overview", "/", parse_org(q.org.as_deref())).await?;
-    let org = layout.org;
-    let orgs: Vec<OrgRow> = cockpit_db::orgs::list(&pool)
+/// What the overview shows that is the same for every viewer of the same
+/// org choice (kept by the page cache).
+#[derive(Clone)]
+struct HomeData {
+    orgs: Vec<OrgRow>,
+    totals: Totals,
+    signals: Signals,
+    points: Vec<(DateTime<Utc>, i64, i64, i64)>,
+    reminders: Vec<(String, &'static str)>,
+}
+
+async fn load_home(pool: &PgPool, org: Option<Uuid>) -> sqlx::Result<HomeData> {
+    let orgs: Vec<OrgRow> = cockpit_db::orgs::list(pool)
         .await?
         .into_iter()
         .filter(|o| org.is_none_or(|id| id == o.id))
         .collect();
-    let totals = totals(&pool, org).await?;
-    let s = signals(&pool, org).await?;
+    Ok(HomeData {
+        orgs,
+        totals: totals(pool, org).await?,
+        signals: signals(pool, org).await?,
+        points: trend_points(pool, org).await?,
+        reminders: reminders(pool).await?,
+    })
+}
+
+pub async fn home(
+    State(pool): State<PgPool>,
+    State(cache): State<PageCache>,
+    Query(q): Query<OrgOnly>,
+) -> Result<Html<String>, AppError> {
+    let layout = Layout::load(&pool, "overview", "/", parse_org(q.org.as_deref())).await?;
+    let org = layout.org;
+    let data = cache
+        .get_or_load(
+            format!("home/{}", org.map(|o| o.to_string()).unwrap_or_default()),
+            |d| d.orgs.len() + d.points.len(),
+            load_home(&pool, org),
+        )
+        .await?;
+    let HomeData {
+        orgs,
+        totals,
+        signals: s,
+        points,
+        reminders,
+    } = HomeData::clone(&data);
     let oq = |base: &str, extra: &str| {
         let mut href = format!("{base}?{extra}");
         if let Some(id) = org {
@@ -143,7 +180,6 @@ pub async fn home(
             href: oq("/apps", "flag=unknown"),
         },
     ];
-    let points = trend_points(&pool, org).await?;
     let tokens_chart = chart::trend(
         "Tokens and users holding them, last 30 days",
         &points
@@ -168,7 +204,7 @@ pub async fn home(
             signals,
             tokens_chart,
             apps_chart,
-            reminders: reminders(&pool).await?,
+            reminders,
         }
         .render()?,
     ))

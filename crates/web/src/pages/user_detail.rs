@@ -14,6 +14,7 @@ use uuid::Uuid;
 use crate::{
     AppError, filters,
     layout::{Layout, Query as Qs},
+    page_cache::PageCache,
     pages::{
         apps::kind_label,
         timeline::{self, EventRow},
@@ -23,7 +24,7 @@ use crate::{
 /// A person rarely holds more; the page says so if they do.
 pub const MAX_TOKENS: i64 = 1_000;
 
-#[derive(serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct UserInfo {
     pub uid: i64,
     pub org_id: Uuid,
@@ -44,7 +45,7 @@ pub struct UserInfo {
     pub gone_at: Option<DateTime<Utc>>,
 }
 
-#[derive(serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct UserToken {
     pub token_id: String,
     pub app_id: Option<i64>,
@@ -121,18 +122,27 @@ pub async fn user_tokens(
     .await
 }
 
-pub async fn user_show(
-    State(pool): State<PgPool>,
-    Path(uid): Path<i64>,
-    Query(q): Query<UserQuery>,
-) -> Result<Html<String>, AppError> {
-    let user = user_info(&pool, uid).await?.ok_or(AppError::NotFound)?;
-    let layout = Layout::load(&pool, "users", "/users", Some(user.org_id)).await?;
-    let mut tokens = user_tokens(&pool, user.org_id, &user.id, MAX_TOKENS + 1).await?;
+/// What a person's page shows that is the same for every viewer (kept by
+/// the page cache).
+#[derive(Clone)]
+struct UserPageData {
+    user: UserInfo,
+    tokens: Vec<UserToken>,
+    truncated: bool,
+    events: Vec<EventRow>,
+    older: Option<String>,
+}
+
+async fn load_user_page(
+    pool: &PgPool,
+    uid: i64,
+    before: Option<&str>,
+) -> Result<UserPageData, AppError> {
+    let user = user_info(pool, uid).await?.ok_or(AppError::NotFound)?;
+    let mut tokens = user_tokens(pool, user.org_id, &user.id, MAX_TOKENS + 1).await?;
     let truncated = tokens.len() as i64 > MAX_TOKENS;
     tokens.truncate(MAX_TOKENS as usize);
-    let (events, older) =
-        timeline::for_user(&pool, user.org_id, &user.id, q.before.as_deref()).await?;
+    let (events, older) = timeline::for_user(pool, user.org_id, &user.id, before).await?;
     let older = older.map(|b| {
         format!(
             "/users/{}{}#history",
@@ -140,17 +150,42 @@ pub async fn user_show(
             Qs::new().add("before", &b).finish()
         )
     });
+    Ok(UserPageData {
+        user,
+        tokens,
+        truncated,
+        events,
+        older,
+    })
+}
+
+pub async fn user_show(
+    State(pool): State<PgPool>,
+    State(cache): State<PageCache>,
+    Path(uid): Path<i64>,
+    Query(q): Query<UserQuery>,
+) -> Result<Html<String>, AppError> {
+    let before = q.before.as_deref();
+    let data = cache
+        .get_or_load(
+            format!("user/{uid}/{}", before.unwrap_or_default()),
+            |d| d.tokens.len() + d.events.len(),
+            load_user_page(&pool, uid, before),
+        )
+        .await?;
+    let data = UserPageData::clone(&data);
+    let layout = Layout::load(&pool, "users", "/users", Some(data.user.org_id)).await?;
     Ok(Html(
         UserDetailPage {
             can_act: crate::auth::current()
-                .and_then(|u| u.role_in(user.org_id))
+                .and_then(|u| u.role_in(data.user.org_id))
                 .is_some_and(|r| r >= cockpit_domain::role::Role::Admin),
             layout,
-            user,
-            tokens,
-            truncated,
-            events,
-            older,
+            user: data.user,
+            tokens: data.tokens,
+            truncated: data.truncated,
+            events: data.events,
+            older: data.older,
         }
         .render()?,
     ))

@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::{
     AppError, filters,
     layout::{Layout, Query as Qs, parse_org},
+    page_cache::PageCache,
 };
 
 pub const PAGE: i64 = 50;
@@ -27,7 +28,7 @@ pub struct UsersQuery {
     pub after: Option<String>,
 }
 
-#[derive(serde::Serialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct UserRow {
     pub uid: i64,
     pub org_name: String,
@@ -179,6 +180,7 @@ pub async fn search(
 
 pub async fn users_list(
     State(pool): State<PgPool>,
+    State(cache): State<PageCache>,
     Query(q): Query<UsersQuery>,
 ) -> Result<Html<String>, AppError> {
     let layout = Layout::load(&pool, "users", "/users", parse_org(q.org.as_deref())).await?;
@@ -186,7 +188,23 @@ pub async fn users_list(
     let search: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
     let prefix = search.to_lowercase();
     let after = q.after.as_deref().and_then(parse_after);
-    let mut rows = self::search(&pool, org, &prefix, after.as_ref(), PAGE + 1).await?;
+    let key = format!(
+        "users/{}/{}/{}",
+        org.map(|o| o.to_string()).unwrap_or_default(),
+        after
+            .as_ref()
+            .map(|(name, uid)| format!("{uid}~{name}"))
+            .unwrap_or_default(),
+        prefix
+    );
+    let found = cache
+        .get_or_load(
+            key,
+            Vec::len,
+            self::search(&pool, org, &prefix, after.as_ref(), PAGE + 1),
+        )
+        .await?;
+    let mut rows = Vec::clone(&found);
     let next = (rows.len() as i64 > PAGE).then(|| {
         rows.truncate(PAGE as usize);
         let last = rows.last().expect("a full page");
