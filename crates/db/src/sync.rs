@@ -114,6 +114,19 @@ pub struct SyncConn {
     laps: Laps,
     /// The org's live tokens, read when the first tokens are staged.
     stored: Option<StoredTokens>,
+    /// An org's first load: its tokens are copied straight into the table
+    /// that the merge attaches as the org's partition (see [`SyncConn::open`]).
+    first_load: Option<FirstLoad>,
+}
+
+/// The table a first load fills, and what it holds so far.
+struct FirstLoad {
+    table: String,
+    /// When the sync began: the tokens' `first_seen_at`.
+    seen_at: DateTime<Utc>,
+    rows: u64,
+    /// The merge attached it: the org's partition now, to keep.
+    attached: bool,
 }
 
 /// Seconds each phase of a sync took, in order.
@@ -160,13 +173,56 @@ impl SyncConn {
             "SET temp_buffers = '256MB'; SET work_mem = '64MB'; SET maintenance_work_mem = '256MB';
              CREATE TEMP TABLE stage_users (LIKE public.stage_users);
              CREATE TEMP TABLE stage_apps (LIKE public.stage_apps);
-             CREATE TEMP TABLE stage_tokens (LIKE public.stage_tokens);
              CREATE TEMP TABLE stage_tokens_gone (LIKE public.stage_tokens_gone);
              CREATE TEMP TABLE stage_usage (LIKE public.stage_usage);
              CREATE TEMP TABLE stage_logins (LIKE public.stage_logins);",
         )
         .execute(&mut conn)
         .await?;
+        // An org that holds no token and has no partition yet is loaded for
+        // the first time: its tokens are copied straight into a new table of
+        // their own (no index to maintain row by row, no second copy), which
+        // the merge attaches as the org's partition, building its indexes
+        // once. `stage_tokens` is then a view of that table, for the merge's
+        // queries. The table is committed before the merge, so a sync that
+        // fails drops it when it closes, and one that died (`kill -9`) leaves
+        // it to the next sync of the org, which drops it here: it is never
+        // attached, so never read.
+        let table = partition_name(org);
+        let (empty, exists, attached): (bool, bool, bool) = sqlx::query_as(
+            "SELECT NOT EXISTS (SELECT 1 FROM sf_tokens WHERE org_id = $1),
+                    to_regclass($2) IS NOT NULL,
+                    EXISTS (SELECT 1 FROM pg_inherits WHERE inhrelid = to_regclass($2))",
+        )
+        .bind(org)
+        .bind(&table)
+        .fetch_one(&mut conn)
+        .await?;
+        let first_load = if empty && !attached {
+            // `table` is hex digits of the org id: safe to splice into DDL.
+            if exists {
+                tracing::info!(org = %org, "dropping the unattached tokens table an interrupted first load left");
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP TABLE IF EXISTS {table} CASCADE;
+                 CREATE TABLE {table} (LIKE sf_tokens INCLUDING DEFAULTS);
+                 CREATE TEMP VIEW stage_tokens AS
+                   SELECT id, app_key, user_id, app_name, created_at, last_used_at, use_count FROM {table};"
+            )))
+            .execute(&mut conn)
+            .await?;
+            Some(FirstLoad {
+                table,
+                seen_at: Utc::now(),
+                rows: 0,
+                attached: false,
+            })
+        } else {
+            sqlx::raw_sql("CREATE TEMP TABLE stage_tokens (LIKE public.stage_tokens);")
+                .execute(&mut conn)
+                .await?;
+            None
+        };
         Ok(Some(SyncConn {
             conn,
             org,
@@ -176,6 +232,7 @@ impl SyncConn {
                 start: Instant::now(),
             },
             stored: None,
+            first_load,
         }))
     }
 
@@ -191,6 +248,8 @@ impl SyncConn {
         &self.laps.phases
     }
 
+    /// Sends the buffered rows to a staging table (or, for the first load's
+    /// tokens, to `statement`'s table).
     async fn copy(&mut self, table: &'static str) -> sqlx::Result<u64> {
         let statement = match table {
             "stage_users" => "COPY stage_users FROM STDIN",
@@ -257,6 +316,33 @@ impl SyncConn {
     /// Stages the tokens of the snapshot that are new or differ from the
     /// stored ones (the others need no write); returns how many it was given.
     pub async fn stage_tokens(&mut self, rows: &[StagedToken]) -> sqlx::Result<u64> {
+        if let Some(load) = &mut self.first_load {
+            let org = self.org.to_string();
+            for t in rows {
+                CopyRow::new(&mut self.buf)
+                    .text(&org)
+                    .text(&t.id)
+                    .text(&t.app_key)
+                    .text(&t.user_id)
+                    .text(&t.app_name)
+                    .opt_time(t.created_at)
+                    .opt_time(t.last_used_at)
+                    .opt_int(t.use_count)
+                    .time(load.seen_at)
+                    .end();
+            }
+            load.rows += rows.len() as u64;
+            // `table` is hex digits of the org id: safe to splice.
+            let statement = format!(
+                "COPY {} (org_id, id, app_key, user_id, app_name, created_at, last_used_at, use_count, first_seen_at) FROM STDIN",
+                load.table
+            );
+            let mut copy = self.conn.copy_in_raw(&statement).await?;
+            copy.send(self.buf.as_bytes()).await?;
+            self.buf.clear();
+            copy.finish().await?;
+            return Ok(rows.len() as u64);
+        }
         let stored = self.stored().await?;
         let changed: Vec<&StagedToken> =
             rows.iter().filter(|t| !stored.seen_unchanged(t)).collect();
@@ -328,11 +414,18 @@ impl SyncConn {
         // primary key of sf_tokens: it needs no index.)
         sqlx::raw_sql(
             "CREATE INDEX ON stage_users (id); CREATE INDEX ON stage_apps (app_key);
-             ANALYZE stage_users; ANALYZE stage_apps; ANALYZE stage_tokens; ANALYZE stage_tokens_gone;
+             ANALYZE stage_users; ANALYZE stage_apps; ANALYZE stage_tokens_gone;
              ANALYZE stage_usage; ANALYZE stage_logins;",
         )
         .execute(&mut self.conn)
         .await?;
+        // A first load's tokens sit in their future partition, analyzed once
+        // attached.
+        if self.first_load.is_none() {
+            sqlx::raw_sql("ANALYZE stage_tokens;")
+                .execute(&mut self.conn)
+                .await?;
+        }
         self.laps.lap("index staging");
 
         let mut tx = self.conn.begin().await?;
@@ -504,13 +597,9 @@ impl SyncConn {
 
         // Tokens. The first sync is the baseline: no event per token.
         let partition = partition_name(org);
-        let fresh = !held.tokens
-            && sqlx::query_scalar!(
-                "SELECT to_regclass($1) IS NULL AND EXISTS (SELECT 1 FROM stage_tokens) AS \"fresh!\"",
-                partition
-            )
-            .fetch_one(&mut *tx)
-            .await?;
+        // A first load with tokens attaches the table they were copied into.
+        let first_load_rows = self.first_load.as_ref().map_or(0, |l| l.rows);
+        let fresh = !held.tokens && first_load_rows > 0;
         // Tokens never seen before are granted (after the baseline). Staged
         // are only new and changed tokens: this reads few rows on a resync.
         // (Counted before the upsert: RETURNING cannot tell an insert from an
@@ -535,7 +624,8 @@ impl SyncConn {
             // ATTACH builds the indexes once, and makes the table the org's
             // partition of sf_tokens. All of it in this transaction: a
             // failed merge leaves no table behind.
-            c.tokens_written = load_fresh_partition(&mut tx, org, &partition, now).await?;
+            attach_partition(&mut tx, org, &partition).await?;
+            c.tokens_written = first_load_rows;
         } else {
             c.tokens_written = sqlx::query!(
                 "INSERT INTO sf_tokens AS t (org_id, id, app_key, user_id, app_name, created_at, last_used_at,
@@ -677,13 +767,30 @@ impl SyncConn {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        if let Some(load) = &mut self.first_load {
+            load.attached = fresh;
+        }
         self.laps.lap("commit");
         Ok(c)
     }
 
     /// Ends the sync: the connection closes, dropping the staging tables and
-    /// the lock.
-    pub async fn close(self) {
+    /// the lock. A first load's table that the merge did not attach (the
+    /// sync failed, or found no token) is dropped first.
+    pub async fn close(mut self) {
+        if let Some(load) = &self.first_load
+            && !load.attached
+        {
+            let dropped = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                "DROP TABLE IF EXISTS {} CASCADE",
+                load.table
+            )))
+            .execute(&mut self.conn)
+            .await;
+            if let Err(e) = dropped {
+                tracing::warn!(org = %self.org, error = %e, "the unattached tokens table is left to the next sync");
+            }
+        }
         let _ = self.conn.close().await;
     }
 }
@@ -706,30 +813,12 @@ async fn has_partition(
     .await
 }
 
-/// Loads the staged tokens into a new table and attaches it as the org's
-/// partition; returns the rows loaded.
-async fn load_fresh_partition(
+/// Attaches the table a first load filled as the org's partition.
+async fn attach_partition(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     org: Uuid,
     partition: &str,
-    now: DateTime<Utc>,
-) -> sqlx::Result<u64> {
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "CREATE TABLE {partition} (LIKE sf_tokens INCLUDING DEFAULTS)"
-    )))
-    .execute(&mut **tx)
-    .await?;
-    let loaded = sqlx::query(sqlx::AssertSqlSafe(format!(
-        "INSERT INTO {partition} (org_id, id, app_key, user_id, app_name, created_at, last_used_at,
-                                  use_count, first_seen_at)
-         SELECT $1, id, app_key, user_id, app_name, created_at, last_used_at, use_count, $2
-         FROM stage_tokens"
-    )))
-    .bind(org)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+) -> sqlx::Result<()> {
     // Builds the partitioned indexes' partitions (the primary key among
     // them: a duplicate id fails the merge, as the upsert would) and checks
     // the rows against the partition bound and the foreign key.
@@ -738,7 +827,7 @@ async fn load_fresh_partition(
     )))
     .execute(&mut **tx)
     .await?;
-    Ok(loaded)
+    Ok(())
 }
 
 async fn refresh_summaries(
@@ -1207,6 +1296,52 @@ mod tests {
         .await;
         assert_eq!((gone.tokens_written, gone.tokens_gone), (0, 1));
         assert_eq!(live_tokens(&pool, org).await, 1);
+    }
+
+    /// A first load copies tokens into a table of their own before the
+    /// merge: a process that dies meanwhile leaves it behind, unattached
+    /// (never read), and the org's next sync starts it again.
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn an_interrupted_first_load_is_started_again(pool: PgPool) {
+        let org = org(&pool).await;
+        let users = [user("005A", true)];
+        let apps = [app("0H4A")];
+        let mut conn = SyncConn::open(&pool, org)
+            .await
+            .unwrap()
+            .expect("lock free");
+        conn.stage_tokens(&[token("0CQ9", "0H4A", "005A", 1)])
+            .await
+            .unwrap();
+        drop(conn); // killed: no merge, no close
+        assert_eq!(
+            partition_of(&pool, org).await.as_deref(),
+            Some(partition_name(org).as_str()),
+            "the interrupted load's table is there"
+        );
+        assert_eq!(live_tokens(&pool, org).await, 0, "and not read");
+        // The dead backend lets go of the org's lock when it notices.
+        let mut conn = loop {
+            if let Some(c) = SyncConn::open(&pool, org).await.unwrap() {
+                break c;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        let run = start_run(&pool, org, "cli").await.unwrap();
+        conn.stage_users(&users).await.unwrap();
+        conn.stage_apps(&apps).await.unwrap();
+        conn.stage_tokens(&[token("0CQ1", "0H4A", "005A", 1)])
+            .await
+            .unwrap();
+        let counts = conn.merge(run, Utc::now(), 90).await.unwrap();
+        conn.close().await;
+        assert_eq!(counts.tokens_written, 1);
+        let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM sf_tokens WHERE org_id = $1")
+            .bind(org)
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+        assert_eq!(ids, ["0CQ1"]);
     }
 
     #[sqlx::test(migrations = "../../migrations")]

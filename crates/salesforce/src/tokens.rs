@@ -48,7 +48,7 @@ const ROWS_PER_SLICE: u64 = 4 * OAUTH_TOKEN_CAP;
 pub const CONCURRENT_WALKS: usize = 4;
 
 /// Rows buffered between the walks and the consumer.
-const CHANNEL_ROWS: usize = 32_768;
+const CHANNEL_ROWS: usize = 8_192;
 
 /// Progress and cost of a complete fetch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
