@@ -319,15 +319,7 @@ impl SyncConn {
         if let Some(load) = &mut self.first_load {
             let org = self.org.to_string();
             for t in rows {
-                CopyRow::new(&mut self.buf)
-                    .text(&org)
-                    .text(&t.id)
-                    .text(&t.app_key)
-                    .text(&t.user_id)
-                    .text(&t.app_name)
-                    .opt_time(t.created_at)
-                    .opt_time(t.last_used_at)
-                    .opt_int(t.use_count)
+                token_values(CopyRow::new(&mut self.buf).text(&org), t)
                     .time(load.seen_at)
                     .end();
             }
@@ -347,15 +339,7 @@ impl SyncConn {
         let changed: Vec<&StagedToken> =
             rows.iter().filter(|t| !stored.seen_unchanged(t)).collect();
         for t in changed {
-            CopyRow::new(&mut self.buf)
-                .text(&t.id)
-                .text(&t.app_key)
-                .text(&t.user_id)
-                .text(&t.app_name)
-                .opt_time(t.created_at)
-                .opt_time(t.last_used_at)
-                .opt_int(t.use_count)
-                .end();
+            token_values(CopyRow::new(&mut self.buf), t).end();
         }
         self.copy("stage_tokens").await?;
         Ok(rows.len() as u64)
@@ -793,6 +777,18 @@ impl SyncConn {
         }
         let _ = self.conn.close().await;
     }
+}
+
+/// A token's values in the order of `stage_tokens`: id, app_key, user_id,
+/// app_name, created_at, last_used_at, use_count.
+fn token_values<'a>(row: CopyRow<'a>, t: &StagedToken) -> CopyRow<'a> {
+    row.text(&t.id)
+        .text(&t.app_key)
+        .text(&t.user_id)
+        .text(&t.app_name)
+        .opt_time(t.created_at)
+        .opt_time(t.last_used_at)
+        .opt_int(t.use_count)
 }
 
 /// The name of an org's own partition of sf_tokens (hex digits only: safe
