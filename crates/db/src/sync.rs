@@ -832,6 +832,14 @@ async fn refresh_summaries(
     now: DateTime<Utc>,
     stale_days: i32,
 ) -> sqlx::Result<()> {
+    // Every live token of the org is read, grouped by app. Once the tokens'
+    // pages are all-visible (after a vacuum), the planner prefers walking the
+    // app index and looking each token's user up in a memoized nested loop:
+    // 4.4 s for a million tokens, against 1.7 s for a hash join and a sort
+    // (measured on the 1M-token bench database). For this statement only.
+    sqlx::raw_sql("SET LOCAL enable_nestloop = off")
+        .execute(&mut **tx)
+        .await?;
     sqlx::query!(
         "WITH tok AS (
             SELECT t.app_key, count(DISTINCT t.user_id) AS users, count(*) AS tokens,
@@ -875,6 +883,9 @@ async fn refresh_summaries(
     )
     .execute(&mut **tx)
     .await?;
+    sqlx::raw_sql("SET LOCAL enable_nestloop = DEFAULT")
+        .execute(&mut **tx)
+        .await?;
     sqlx::query!(
         "DELETE FROM app_summary s WHERE s.org_id = $1
            AND NOT EXISTS (SELECT 1 FROM sf_apps a WHERE a.org_id = $1 AND a.app_key = s.app_key AND a.gone_at IS NULL)",
