@@ -152,6 +152,13 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_NO_WORKER")]
     pub no_worker: bool,
 
+    /// Read the database for every page instead of keeping page data in
+    /// memory until it changes. Needed where LISTEN/NOTIFY does not reach
+    /// this process (PostgreSQL behind a transaction-pooling PgBouncer):
+    /// there the cache would miss changes for up to 30 s.
+    #[arg(long, env = "COCKPIT_NO_PAGE_CACHE")]
+    pub no_page_cache: bool,
+
     #[command(flatten)]
     pub sso: SsoArgs,
 }

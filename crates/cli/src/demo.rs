@@ -244,5 +244,5 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
         prod.credentials.username, prod.credentials.password
     );
     eprintln!("  Syncs run every 15 minutes; press Ctrl-C to stop.");
-    crate::serve::run_server(pool, Some(keyring), listener, &public, Some(sso)).await
+    crate::serve::run_server(pool, Some(keyring), listener, &public, Some(sso), true).await
 }

@@ -60,20 +60,28 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
         listener,
         &public,
         sso,
+        !args.no_page_cache,
     )
     .await
 }
 
-/// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C.
+/// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C;
+/// with `page_cache`, page data is kept in memory until it changes.
 pub async fn run_server(
     pool: PgPool,
     keyring: Option<Arc<Keyring>>,
     listener: tokio::net::TcpListener,
     public_url: &str,
     sso: Option<cockpit_web::oidc::SsoConfig>,
+    page_cache: bool,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut state = AppState::new(pool.clone(), public_url).with_page_cache();
+    let mut state = AppState::new(pool.clone(), public_url);
+    if page_cache {
+        state = state.with_page_cache();
+    } else {
+        tracing::info!("page cache off: every page reads the database");
+    }
     state.keyring = keyring.clone();
     if let Some(config) = sso {
         tracing::info!(issuer = %config.issuer, "single sign-on is on");
