@@ -125,8 +125,6 @@ struct FirstLoad {
     /// When the sync began: the tokens' `first_seen_at`.
     seen_at: DateTime<Utc>,
     rows: u64,
-    /// The merge attached it: the org's partition now, to keep.
-    attached: bool,
 }
 
 /// Seconds each phase of a sync took, in order.
@@ -215,7 +213,6 @@ impl SyncConn {
                 table,
                 seen_at: Utc::now(),
                 rows: 0,
-                attached: false,
             })
         } else {
             sqlx::raw_sql("CREATE TEMP TABLE stage_tokens (LIKE public.stage_tokens);")
@@ -248,17 +245,8 @@ impl SyncConn {
         &self.laps.phases
     }
 
-    /// Sends the buffered rows to a staging table (or, for the first load's
-    /// tokens, to `statement`'s table).
-    async fn copy(&mut self, table: &'static str) -> sqlx::Result<u64> {
-        let statement = match table {
-            "stage_users" => "COPY stage_users FROM STDIN",
-            "stage_apps" => "COPY stage_apps FROM STDIN",
-            "stage_tokens" => "COPY stage_tokens FROM STDIN",
-            "stage_tokens_gone" => "COPY stage_tokens_gone FROM STDIN",
-            "stage_usage" => "COPY stage_usage FROM STDIN",
-            _ => "COPY stage_logins FROM STDIN",
-        };
+    /// Sends the buffered rows with `statement` (a `COPY … FROM STDIN`).
+    async fn copy(&mut self, statement: &str) -> sqlx::Result<u64> {
         let mut copy = self.conn.copy_in_raw(statement).await?;
         copy.send(self.buf.as_bytes()).await?;
         self.buf.clear();
@@ -283,7 +271,7 @@ impl SyncConn {
                 .opt_time(u.deactivated_at)
                 .end();
         }
-        self.copy("stage_users").await
+        self.copy("COPY stage_users FROM STDIN").await
     }
 
     pub async fn stage_apps(&mut self, rows: &[StagedApp]) -> sqlx::Result<u64> {
@@ -302,7 +290,7 @@ impl SyncConn {
                 .opt_text(a.permitted_users.as_deref())
                 .end();
         }
-        self.copy("stage_apps").await
+        self.copy("COPY stage_apps FROM STDIN").await
     }
 
     /// The org's live tokens as stored, read once per sync.
@@ -329,10 +317,7 @@ impl SyncConn {
                 "COPY {} (org_id, id, app_key, user_id, app_name, created_at, last_used_at, use_count, first_seen_at) FROM STDIN",
                 load.table
             );
-            let mut copy = self.conn.copy_in_raw(&statement).await?;
-            copy.send(self.buf.as_bytes()).await?;
-            self.buf.clear();
-            copy.finish().await?;
+            self.copy(&statement).await?;
             return Ok(rows.len() as u64);
         }
         let stored = self.stored().await?;
@@ -341,7 +326,7 @@ impl SyncConn {
         for t in changed {
             token_values(CopyRow::new(&mut self.buf), t).end();
         }
-        self.copy("stage_tokens").await?;
+        self.copy("COPY stage_tokens FROM STDIN").await?;
         Ok(rows.len() as u64)
     }
 
@@ -352,7 +337,7 @@ impl SyncConn {
         for id in stored.unseen() {
             CopyRow::new(&mut self.buf).text(id).end();
         }
-        self.copy("stage_tokens_gone").await
+        self.copy("COPY stage_tokens_gone FROM STDIN").await
     }
 
     pub async fn stage_usage(&mut self, rows: &[StagedUsage]) -> sqlx::Result<u64> {
@@ -365,7 +350,7 @@ impl SyncConn {
                 .text(&u.by_status.to_string())
                 .end();
         }
-        self.copy("stage_usage").await
+        self.copy("COPY stage_usage FROM STDIN").await
     }
 
     pub async fn stage_logins(&mut self, rows: &[StagedLogins]) -> sqlx::Result<u64> {
@@ -377,7 +362,7 @@ impl SyncConn {
                 .int(l.failures)
                 .end();
         }
-        self.copy("stage_logins").await
+        self.copy("COPY stage_logins FROM STDIN").await
     }
 
     /// Reconciles the staged snapshot with the stored one, records the
@@ -603,11 +588,11 @@ impl SyncConn {
             .rows_affected();
         }
         if fresh {
-            // The org holds no token and has no partition yet: its tokens go
-            // into a new table, with no index to maintain row by row; the
-            // ATTACH builds the indexes once, and makes the table the org's
-            // partition of sf_tokens. All of it in this transaction: a
-            // failed merge leaves no table behind.
+            // The org held no token and had no partition: its tokens were
+            // copied into a new table (see `open`), with no index to maintain
+            // row by row; the ATTACH builds the indexes once, and makes the
+            // table the org's partition of sf_tokens. A failed merge leaves
+            // it unattached, for `close` to drop.
             attach_partition(&mut tx, org, &partition).await?;
             c.tokens_written = first_load_rows;
         } else {
@@ -751,8 +736,9 @@ impl SyncConn {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
-        if let Some(load) = &mut self.first_load {
-            load.attached = fresh;
+        if fresh {
+            // The org's partition now: nothing left for `close` to drop.
+            self.first_load = None;
         }
         self.laps.lap("commit");
         Ok(c)
@@ -762,9 +748,7 @@ impl SyncConn {
     /// the lock. A first load's table that the merge did not attach (the
     /// sync failed, or found no token) is dropped first.
     pub async fn close(mut self) {
-        if let Some(load) = &self.first_load
-            && !load.attached
-        {
+        if let Some(load) = &self.first_load {
             let dropped = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
                 "DROP TABLE IF EXISTS {} CASCADE",
                 load.table

@@ -222,17 +222,17 @@ impl Fetcher {
         }
     }
 
-    /// Delivers every row once: one keyset walk for an org that fits in a part, else time
+    /// Delivers every row once: one keyset walk for an org that fits in a few parts, else time
     /// slices walked [`CONCURRENT_WALKS`] at a time (see the module docs).
     async fn walk(self: &Arc<Self>, expected: u64) -> std::result::Result<Result<()>, Closed> {
-        let wanted = (expected / ROWS_PER_SLICE).min(SLICES);
-        let slices = if wanted >= 2 {
-            match self.slices(wanted as i64).await {
+        let wanted = (expected / ROWS_PER_SLICE).min(SLICES) as i64;
+        let slices = if wanted < 2 {
+            Vec::new()
+        } else {
+            match self.slices(wanted).await {
                 Ok(s) => s,
                 Err(e) => return Ok(Err(e)),
             }
-        } else {
-            Vec::new()
         };
         if slices.len() < 2 {
             return self
@@ -272,9 +272,9 @@ impl Fetcher {
         Ok(Ok(()))
     }
 
-    /// The filters of `wanted` time slices (fewer when the tokens span fewer seconds), oldest first: whole seconds from the oldest token's to
-    /// the newest's, the first open below and the last open above. Fewer than two when the
-    /// tokens span too few seconds to cut.
+    /// The filters of up to `wanted` time slices, oldest first: whole seconds from the oldest
+    /// token's to the newest's, the first slice open below and the last open above. Fewer than
+    /// two when the tokens span too few seconds to cut.
     async fn slices(&self, wanted: i64) -> Result<Vec<Vec<String>>> {
         let mut ends = Vec::with_capacity(2);
         for dir in ["ASC", "DESC"] {
@@ -307,25 +307,24 @@ impl Fetcher {
         if n < 2 {
             return Ok(Vec::new());
         }
-        let cut = |i: i64| DateTime::from_timestamp(oldest + span * i / n, 0).map(Key::Time);
-        let mut slices = Vec::with_capacity(n as usize);
-        for i in 0..n {
-            let mut filters = Vec::with_capacity(2);
-            if i > 0 {
-                let Some(lo) = cut(i) else {
-                    return Ok(Vec::new());
-                };
-                filters.push(Level::Created.lower(&lo, true));
-            }
-            if i < n - 1 {
-                let Some(Key::Time(hi)) = cut(i + 1) else {
-                    return Ok(Vec::new());
-                };
-                filters.push(format!("CreatedDate < {}", soql_datetime(hi)));
-            }
-            slices.push(filters);
-        }
-        Ok(slices)
+        let Some(cuts) = (0..=n)
+            .map(|i| DateTime::from_timestamp(oldest + span * i / n, 0))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return Ok(Vec::new());
+        };
+        Ok((0..n as usize)
+            .map(|i| {
+                let mut filters = Vec::with_capacity(2);
+                if i > 0 {
+                    filters.push(format!("CreatedDate >= {}", soql_datetime(cuts[i])));
+                }
+                if i + 1 < n as usize {
+                    filters.push(format!("CreatedDate < {}", soql_datetime(cuts[i + 1])));
+                }
+                filters
+            })
+            .collect())
     }
 
     /// Fetch every row matching `filters`, keyset on `level`. Rows whose Id is in `inherited`

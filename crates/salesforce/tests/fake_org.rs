@@ -198,13 +198,12 @@ fn rows(spread: usize, crowded_second: usize, crowded_user: usize) -> Vec<Row> {
     out
 }
 
-#[tokio::test]
-async fn complete_fetch_returns_every_row_across_cap_and_crowded_seconds() {
-    let all = rows(6_001, 7_400, 2_600);
+/// Fetches the fake org of `all` completely and checks every row came once and every call was
+/// counted; returns the fetch's figures, the org and how many rows it holds.
+async fn fetch_every_row_once(all: Vec<Row>) -> (cockpit_salesforce::FetchStats, Shared, usize) {
     let expected: HashSet<String> = all.iter().map(|r| r.id.clone()).collect();
     let (base, org) = fake_org(all, 0).await;
     let client = common::fixed_client(&base, "tok");
-
     let (tokens, stats) = client.oauth_tokens_all().await.unwrap();
     let got: HashSet<String> = tokens.iter().map(|t| t.id.clone()).collect();
     assert_eq!(tokens.len(), expected.len(), "no duplicates");
@@ -213,8 +212,14 @@ async fn complete_fetch_returns_every_row_across_cap_and_crowded_seconds() {
     assert_eq!(stats.expected, Some(expected.len() as u64));
     assert_eq!(stats.received, expected.len() as u64);
     assert_eq!(stats.api_calls, org.lock().unwrap().queries);
+    (stats, org, expected.len())
+}
+
+#[tokio::test]
+async fn complete_fetch_returns_every_row_across_cap_and_crowded_seconds() {
+    let (stats, _org, n) = fetch_every_row_once(rows(6_001, 7_400, 2_600)).await;
     // Splitting a crowded value re-reads the part that revealed it (5 pages).
-    let pages_floor = (expected.len() as u64).div_ceil(500);
+    let pages_floor = (n as u64).div_ceil(500);
     assert!(
         stats.api_calls <= pages_floor + 5 * stats.parts,
         "{stats:?} (floor {pages_floor})"
@@ -242,24 +247,15 @@ async fn complete_fetch_of_ordinary_org_costs_about_one_call_per_500_rows() {
 /// split as before, and about a partial part per slice beyond the single walk.
 #[tokio::test]
 async fn complete_fetch_of_a_large_org_walks_time_slices_at_once() {
-    let all = rows(60_000, 7_400, 2_600);
-    let expected: HashSet<String> = all.iter().map(|r| r.id.clone()).collect();
-    let (base, org) = fake_org(all, 0).await;
-    let client = common::fixed_client(&base, "tok");
-    let (tokens, stats) = client.oauth_tokens_all().await.unwrap();
-    let got: HashSet<String> = tokens.iter().map(|t| t.id.clone()).collect();
-    assert_eq!(tokens.len(), expected.len(), "no duplicates");
-    assert_eq!(got, expected);
-    assert!(stats.complete);
-    assert_eq!(stats.api_calls, org.lock().unwrap().queries);
-    let single_walk_parts = (expected.len() as u64).div_ceil(2_500);
+    let (stats, org, n) = fetch_every_row_once(rows(60_000, 7_400, 2_600)).await;
+    let single_walk_parts = (n as u64).div_ceil(2_500);
     // 70,000 tokens: 7 slices, each ending in a partial part (and the crowded seconds' splits).
     assert!(stats.parts > single_walk_parts, "{stats:?}");
     assert!(
         org.lock().unwrap().max_open_cursors > 1,
         "walks ran at once"
     );
-    let pages_floor = (expected.len() as u64).div_ceil(500);
+    let pages_floor = (n as u64).div_ceil(500);
     assert!(
         stats.api_calls as f64 <= 1.1 * pages_floor as f64 + stats.parts as f64 + 10.0,
         "{stats:?} (floor {pages_floor})"

@@ -228,14 +228,9 @@ fn advance(inner: &Inner) {
 mod tests {
     use super::*;
 
+    /// The generation once the cache listens.
     async fn live(cache: &PageCache) -> u64 {
-        for _ in 0..500 {
-            if let Some(g) = cache.generation() {
-                return g;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("the page cache never started listening");
+        moved_past(cache, 0).await
     }
 
     async fn moved_past(cache: &PageCache, generation: u64) -> u64 {

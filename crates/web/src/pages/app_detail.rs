@@ -161,7 +161,6 @@ pub async fn app_info(pool: &PgPool, id: i64) -> sqlx::Result<Option<AppInfo>> {
 /// What the app page shows above its lists, read in one query: the app and
 /// its figures, whether it is blocked, its inventory entry, and its usage
 /// and logins per day from `since` on.
-#[derive(Clone)]
 pub struct AppHead {
     pub info: AppInfo,
     /// The last block or unblock of this app that succeeded was a block.
