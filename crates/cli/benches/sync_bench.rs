@@ -171,11 +171,21 @@ async fn main() {
     // Baseline: a raw COPY of the same rows into the same table.
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
     let mut conn = pool.acquire().await.unwrap();
-    let rows: Vec<(String, String, String, String)> =
-        sqlx::query_as("SELECT id, app_key, user_id, app_name FROM sf_tokens")
-            .fetch_all(&mut *conn)
-            .await
-            .unwrap();
+    type Row = (
+        String,
+        String,
+        String,
+        String,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<chrono::DateTime<chrono::Utc>>,
+        Option<i64>,
+    );
+    let rows: Vec<Row> = sqlx::query_as(
+        "SELECT id, app_key, user_id, app_name, created_at, last_used_at, use_count FROM sf_tokens",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
     let org: uuid::Uuid = sqlx::query_scalar("SELECT id FROM orgs")
         .fetch_one(&mut *conn)
         .await
@@ -186,26 +196,32 @@ async fn main() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    let mut buf = String::with_capacity(rows.len() * 100);
+    // Every column, in the binary format the sync copies tokens in.
+    let mut copy_rows = cockpit_db::copy::BinaryRows::new();
     let now = chrono::Utc::now();
-    for (id, app, user, name) in &rows {
-        cockpit_db::copy::CopyRow::new(&mut buf)
-            .text(&org.to_string())
+    for (id, app, user, name, created, used, uses) in &rows {
+        copy_rows
+            .row(9)
+            .uuid(org)
             .text(id)
             .text(app)
             .text(user)
             .text(name)
-            .time(now)
-            .end();
+            .opt_time(*created)
+            .opt_time(*used)
+            .opt_int(*uses)
+            .time(now);
     }
+    let bytes = copy_rows.finish();
     let t = Instant::now();
     let mut copy = conn
         .copy_in_raw(
-            "COPY copy_target (org_id, id, app_key, user_id, app_name, first_seen_at) FROM STDIN",
+            "COPY copy_target (org_id, id, app_key, user_id, app_name, created_at, last_used_at, use_count,
+                               first_seen_at) FROM STDIN (FORMAT binary)",
         )
         .await
         .unwrap();
-    copy.send(buf.as_bytes()).await.unwrap();
+    copy.send(bytes).await.unwrap();
     copy.finish().await.unwrap();
     let copy_secs = t.elapsed().as_secs_f64();
     let copy_rate = rows.len() as f64 / copy_secs;

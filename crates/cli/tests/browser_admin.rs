@@ -173,15 +173,17 @@ async fn choose_org(c: &Client, name: &str) {
         .await
         .unwrap();
     click(c, "form.org-switch button").await;
-    assert!(
-        wait_path(c, |_| true).await
-            && c.current_url()
-                .await
-                .unwrap()
-                .query_pairs()
-                .any(|(k, v)| k == "org" && !v.is_empty()),
-        "the page is scoped to {name}"
-    );
+    // Polled: the click returns before the browser has followed the form.
+    let mut scoped = false;
+    for _ in 0..100 {
+        let url = c.current_url().await.unwrap();
+        if url.query_pairs().any(|(k, v)| k == "org" && !v.is_empty()) {
+            scoped = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(scoped, "the page is scoped to {name}");
 }
 
 /// Ticks the report rows at `rows` (0-based) and returns their token ids.

@@ -460,8 +460,9 @@ pub async fn finish(
     )
     .fetch_all(&mut *tx)
     .await?;
-    // ECA pages compare OauthToken with Salesforce's usage: recount the apps
-    // whose tokens just went.
+    // The overview's counts of the apps whose tokens just went, and the ECA
+    // pages' comparison of OauthToken with Salesforce's usage.
+    crate::sync::refresh_app_summaries(&mut tx, action.org_id, &gone_apps).await?;
     crate::eca_usage::count_oauth(&mut *tx, action.org_id, None, Some(&gone_apps)).await?;
     audit::append(
         &mut tx,

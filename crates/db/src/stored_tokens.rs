@@ -52,7 +52,7 @@ fn values_hash(
     last_used_at: Option<DateTime<Utc>>,
     use_count: Option<i64>,
 ) -> u64 {
-    // Postgres keeps microseconds, and COPY sends no more (`copy::CopyRow::time`).
+    // Postgres keeps microseconds, and COPY sends no more (`copy::BinaryRows::time`).
     state.hash_one((
         app_key,
         user_id,
