@@ -123,7 +123,14 @@ async fn main() {
     .unwrap();
 
     let mut results = Vec::new();
-    for label in ["first full load", "resync, nothing changed"] {
+    // The third run is a scheduled sync's usual case: some activity since
+    // the last one (new authorizations, tokens used, a few leavers).
+    const ACTIVITY_STEPS: usize = 200;
+    let third = format!("resync after {ACTIVITY_STEPS} steps of activity");
+    for label in ["first full load", "resync, nothing changed", third.as_str()] {
+        if label == third {
+            sim.sim.simulate_activity(ACTIVITY_STEPS);
+        }
         let db2 = db.clone();
         let sim_cpu = own_cpu_secs();
         let (out, secs) = tokio::task::spawn_blocking(move || {
@@ -149,8 +156,10 @@ async fn main() {
             "    rows written {written}; peak RSS of the cockpit {:.0} MiB",
             rss as f64 / 1024.0
         );
-        if let Some(line) = out.lines().find(|l| l.starts_with("phases: ")) {
-            println!("    {line}");
+        for prefix in ["phases: ", "summaries: "] {
+            if let Some(line) = out.lines().find(|l| l.starts_with(prefix)) {
+                println!("    {line}");
+            }
         }
         let cockpit_cpu = out
             .lines()

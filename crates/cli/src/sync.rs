@@ -83,6 +83,7 @@ pub async fn run(db: &DbArgs, keys: &KeyArgs, args: SyncArgs) -> anyhow::Result<
                         .map(|(phase, secs)| format!("{phase} {secs:.2} s"))
                         .collect();
                     println!("phases: {}", phases.join(", "));
+                    println!("summaries: {} apps recounted", o.merged.apps_recounted);
                 }
             }
             Err(e) => {
