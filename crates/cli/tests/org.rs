@@ -90,12 +90,25 @@ async fn org_add_sync_list_remove(
     assert!(text(&out).contains("FAILED"), "{}", text(&out));
     sim.sim.clear_faults();
 
+    // The org's tokens have a partition of their own, which goes with it.
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let partitions = || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM pg_class WHERE relname LIKE 'sf\\_tokens\\_%' AND relkind = 'r'
+               AND relname <> 'sf_tokens_default'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(partitions().await, 1);
     let db2 = db.clone();
     let out =
         tokio::task::spawn_blocking(move || cockpit(&db2, &["org", "remove", "--name", "Acme"]))
             .await
             .unwrap();
     assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(partitions().await, 0);
     let db2 = db.clone();
     let out = tokio::task::spawn_blocking(move || cockpit(&db2, &["org", "list"]))
         .await

@@ -906,6 +906,33 @@ async fn index_first_load(opts: Arc<PgConnectOptions>, table: String) -> sqlx::R
     conn.close().await
 }
 
+/// Drops the partition of sf_tokens (or the unattached table of a first
+/// load) of an org that no longer exists; its rows went with the org. Apart
+/// from the org's delete, because dropping a partition locks sf_tokens whole:
+/// it waits at most a few seconds (rather than queue every page behind a
+/// sync that holds the table), and an empty table left behind costs nothing.
+pub async fn drop_partition(pool: &PgPool, org: Uuid) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let gone = sqlx::query_scalar!(
+        "SELECT NOT EXISTS (SELECT 1 FROM orgs WHERE id = $1) AS \"gone!\"",
+        org
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    if !gone {
+        return Ok(false);
+    }
+    // `partition_name` is hex digits of the org id: safe to splice.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SET LOCAL lock_timeout = '5s'; DROP TABLE IF EXISTS {}",
+        partition_name(org)
+    )))
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
 /// Attaches the table a first load filled as the org's partition.
 async fn attach_partition(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,

@@ -252,5 +252,8 @@ pub async fn disconnect(pool: &PgPool, keyring: &Keyring, org: Uuid) -> Result<b
     cockpit_db::orgs::delete_secrets(&mut *tx, org).await?;
     cockpit_db::orgs::delete(&mut *tx, org).await?;
     tx.commit().await?;
+    if let Err(e) = cockpit_db::sync::drop_partition(pool, org).await {
+        tracing::warn!(org = %org, error = %e, "the org's empty token partition is left behind");
+    }
     Ok(revoked)
 }
