@@ -326,6 +326,11 @@ impl SyncConn {
     pub async fn stage_tokens(&mut self, rows: &[StagedToken]) -> sqlx::Result<u64> {
         let mut copy = BinaryRows::new();
         if let Some(load) = &mut self.first_load {
+            if load.indexing.is_some() {
+                return Err(sqlx::Error::Protocol(
+                    "tokens staged after `tokens_staged`".into(),
+                ));
+            }
             for t in rows {
                 token_values(copy.row(9).uuid(self.org), t).time(load.seen_at);
             }
@@ -348,6 +353,23 @@ impl SyncConn {
                 .await?;
         }
         Ok(rows.len() as u64)
+    }
+
+    /// Says every token of the snapshot is staged (the merge says it too, if
+    /// no one did before). On a first load, the table the tokens were copied
+    /// into gets its indexes from now on, built on a second connection while
+    /// this one stages the rest and merges users and apps.
+    pub fn tokens_staged(&mut self) {
+        if let Some(load) = self
+            .first_load
+            .as_mut()
+            .filter(|l| l.rows > 0 && l.indexing.is_none())
+        {
+            load.indexing = Some(tokio::spawn(index_first_load(
+                self.opts.clone(),
+                load.table.clone(),
+            )));
+        }
     }
 
     /// Stages the stored live tokens the snapshot did not contain.
@@ -396,14 +418,7 @@ impl SyncConn {
         stale_days: i32,
     ) -> sqlx::Result<MergeCounts> {
         let org = self.org;
-        // A first load's tokens are all in: their table's indexes are built
-        // on a second connection while this one merges users and apps.
-        if let Some(load) = self.first_load.as_mut().filter(|l| l.rows > 0) {
-            load.indexing = Some(tokio::spawn(index_first_load(
-                self.opts.clone(),
-                load.table.clone(),
-            )));
-        }
+        self.tokens_staged();
         self.stage_tokens_gone().await?;
         // Temp tables are never analysed automatically; the planner needs
         // their sizes to pick hash joins over nested loops. (stage_tokens
@@ -637,9 +652,10 @@ impl SyncConn {
         if fresh {
             // The org held no token and had no partition: its tokens were
             // copied into a new table (see `open`), with no index to maintain
-            // row by row; the ATTACH builds the indexes once, and makes the
-            // table the org's partition of sf_tokens. A failed merge leaves
-            // it unattached, for `close` to drop.
+            // row by row, whose indexes a second connection has been building
+            // since the last token was staged (`tokens_staged`); once done,
+            // the ATTACH makes the table the org's partition of sf_tokens. A
+            // failed merge leaves it unattached, for `close` to drop.
             let indexing = self.first_load.as_mut().and_then(|l| l.indexing.take());
             if let Some(indexing) = indexing {
                 indexing

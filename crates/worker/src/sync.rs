@@ -214,6 +214,7 @@ async fn pull(
     let mut users = 0u64;
     let (tokens, token_parts) =
         pull_tokens(client, conn, &mut apps, settings, &mut users_rx, &mut users).await?;
+    conn.tokens_staged();
     while let Some(batch) = users_rx.recv().await {
         users += conn.stage_users(&batch).await?;
     }
