@@ -26,7 +26,10 @@ use futures::TryStreamExt;
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use crate::{copy::MAX_TEXT_CHARS, sync::StagedToken};
+use crate::{
+    copy::{BinaryReader, MAX_TEXT_CHARS, int_field, micros_field, text_field},
+    sync::StagedToken,
+};
 
 /// Salesforce ids are 18 characters; any other id is kept in `odd`.
 type Key = [u8; 18];
@@ -48,19 +51,23 @@ fn values_hash(
     app_key: &str,
     user_id: &str,
     app_name: &str,
-    created_at: Option<DateTime<Utc>>,
-    last_used_at: Option<DateTime<Utc>>,
+    created_micros: Option<i64>,
+    last_used_micros: Option<i64>,
     use_count: Option<i64>,
 ) -> u64 {
-    // Postgres keeps microseconds, and COPY sends no more (`copy::BinaryRows::time`).
     state.hash_one((
         app_key,
         user_id,
         app_name,
-        created_at.map(|t| t.timestamp_micros()),
-        last_used_at.map(|t| t.timestamp_micros()),
+        created_micros,
+        last_used_micros,
         use_count,
     ))
+}
+
+/// Postgres keeps microseconds, and COPY sends no more (`copy::BinaryRows::time`).
+fn micros(t: Option<DateTime<Utc>>) -> Option<i64> {
+    t.map(|t| t.timestamp_micros())
 }
 
 /// Whether the text is stored exactly as sent: COPY cuts longer text and
@@ -79,11 +86,11 @@ impl StoredTokens {
         }
     }
 
-    fn insert(&mut self, id: String, hash: u64) {
-        match key(&id) {
+    fn insert(&mut self, id: &str, hash: u64) {
+        match key(id) {
             Some(k) => self.sorted.push((k, hash)),
             None => {
-                self.odd.insert(id, (hash, false));
+                self.odd.insert(id.to_owned(), (hash, false));
             }
         }
     }
@@ -95,28 +102,54 @@ impl StoredTokens {
         self
     }
 
-    /// Reads the org's live tokens (one pass over its rows).
+    /// Reads the org's live tokens (one pass over its rows), as a binary
+    /// COPY: a million rows are hashed straight from the bytes the server
+    /// sends, with no row or string built for each.
     pub(crate) async fn load(conn: &mut PgConnection, org: Uuid) -> sqlx::Result<Self> {
         let mut stored = StoredTokens::new();
-        let mut rows = sqlx::query!(
-            "SELECT id, app_key, user_id, app_name, created_at, last_used_at, use_count
-             FROM sf_tokens WHERE org_id = $1 AND gone_at IS NULL",
-            org
-        )
-        .fetch(conn);
-        while let Some(r) = rows.try_next().await? {
-            let hash = values_hash(
-                &stored.state,
-                &r.app_key,
-                &r.user_id,
-                &r.app_name,
-                r.created_at,
-                r.last_used_at,
-                r.use_count,
-            );
-            stored.insert(r.id, hash);
+        // COPY takes no parameters; `org` is a UUID, safe to splice.
+        let statement = format!(
+            "COPY (SELECT id, app_key, user_id, app_name, created_at, last_used_at, use_count
+                   FROM sf_tokens WHERE org_id = '{org}' AND gone_at IS NULL) TO STDOUT (FORMAT binary)"
+        );
+        let mut chunks = conn.copy_out_raw(&statement).await?;
+        let mut reader = BinaryReader::default();
+        while let Some(chunk) = chunks.try_next().await? {
+            reader.feed(&chunk, |f| {
+                let [
+                    id,
+                    app_key,
+                    user_id,
+                    app_name,
+                    created_at,
+                    last_used_at,
+                    use_count,
+                ] = f
+                else {
+                    return Err(sqlx::Error::Protocol(format!(
+                        "stored tokens: {} columns instead of 7",
+                        f.len()
+                    )));
+                };
+                let hash = values_hash(
+                    &stored.state,
+                    text_field(*app_key)?,
+                    text_field(*user_id)?,
+                    text_field(*app_name)?,
+                    micros_field(*created_at)?,
+                    micros_field(*last_used_at)?,
+                    int_field(*use_count)?,
+                );
+                stored.insert(text_field(*id)?, hash);
+                Ok(())
+            })?;
         }
-        drop(rows);
+        drop(chunks);
+        if !reader.finished() {
+            return Err(sqlx::Error::Protocol(
+                "stored tokens: the COPY ended early".into(),
+            ));
+        }
         Ok(stored.finish())
     }
 
@@ -148,8 +181,8 @@ impl StoredTokens {
                     &t.app_key,
                     &t.user_id,
                     &t.app_name,
-                    t.created_at,
-                    t.last_used_at,
+                    micros(t.created_at),
+                    micros(t.last_used_at),
                     t.use_count,
                 )
     }
@@ -192,9 +225,6 @@ mod tests {
         let mut stored = StoredTokens::new();
         for t in tokens {
             // As Postgres gives them back: microseconds.
-            let micros = |d: Option<DateTime<Utc>>| {
-                d.and_then(|d| DateTime::from_timestamp_micros(d.timestamp_micros()))
-            };
             let hash = values_hash(
                 &stored.state,
                 &t.app_key,
@@ -204,7 +234,7 @@ mod tests {
                 micros(t.last_used_at),
                 t.use_count,
             );
-            stored.insert(t.id.clone(), hash);
+            stored.insert(&t.id, hash);
         }
         stored.finish()
     }

@@ -167,8 +167,11 @@ async fn users_list(
         e.2 += t.use_count as u64;
         e.3 += 1;
     }
+    // Only the page's users are rendered: an ECA may have tens of thousands.
     let users: Vec<J> = per
         .iter()
+        .skip(p.page.saturating_mul(p.size))
+        .take(p.size)
         .map(|(&u, &(first, last, count, n))| {
             json!({
                 "userIdentifier": ids::make_id(ids::USER, u as u64), "username": st.users[u as usize].username,
@@ -185,7 +188,7 @@ async fn users_list(
     );
     Ok(json_response(
         StatusCode::OK,
-        json!({"users": slice(&users, &p), "currentPageUrl": cur, "nextPageUrl": next}).to_string(),
+        json!({"users": users, "currentPageUrl": cur, "nextPageUrl": next}).to_string(),
     ))
 }
 
