@@ -88,13 +88,6 @@ impl<'a> CopyRow<'a> {
         self
     }
 
-    pub fn opt_int(self, value: Option<i64>) -> Self {
-        match value {
-            Some(v) => self.int(v),
-            None => self.null(),
-        }
-    }
-
     pub fn time(mut self, value: DateTime<Utc>) -> Self {
         self.sep();
         let _ = write!(self.buf, "{}", value.format("%Y-%m-%d %H:%M:%S%.6f+00"));
