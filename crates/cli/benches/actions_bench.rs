@@ -93,7 +93,8 @@ async fn main() {
             },
         )
         .await
-        .unwrap();
+        .unwrap()
+        .expect("a fresh idempotency key");
         lat.push(started.elapsed().as_secs_f64() * 1000.0);
     }
     lat.sort_by(f64::total_cmp);
@@ -135,7 +136,8 @@ async fn main() {
         },
     )
     .await
-    .unwrap();
+    .unwrap()
+    .expect("a fresh idempotency key");
     let before = sim.sim.request_count();
     let started = Instant::now();
     let outcome = execute(&pool, keyring.clone(), requested.id).await.unwrap();

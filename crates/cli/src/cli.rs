@@ -159,6 +159,17 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_NO_PAGE_CACHE")]
     pub no_page_cache: bool,
 
+    /// Hosts besides Salesforce's own (*.salesforce.com, *.force.com) that
+    /// "Connect an org" accepts as a My Domain URL, as `host` or
+    /// `host:port`, comma-separated; http is allowed for them. For a test
+    /// org such as sfsim; never needed for real orgs.
+    #[arg(
+        long = "allow-salesforce-host",
+        env = "COCKPIT_ALLOW_SALESFORCE_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allow_salesforce_hosts: Vec<String>,
+
     #[command(flatten)]
     pub sso: SsoArgs,
 }

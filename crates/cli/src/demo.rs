@@ -244,5 +244,20 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
         prod.credentials.username, prod.credentials.password
     );
     eprintln!("  Syncs run every 15 minutes; press Ctrl-C to stop.");
-    crate::serve::run_server(pool, Some(keyring), listener, &public, Some(sso), true).await
+    // "Connect an org" accepts the simulated orgs' loopback addresses.
+    let sim_hosts = [&prod.base_url, &sandbox.base_url]
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok())
+        .filter_map(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+        .collect();
+    crate::serve::run_server(
+        pool,
+        Some(keyring),
+        listener,
+        &public,
+        Some(sso),
+        true,
+        sim_hosts,
+    )
+    .await
 }

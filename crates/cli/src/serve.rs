@@ -61,6 +61,7 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
         &public,
         sso,
         !args.no_page_cache,
+        args.allow_salesforce_hosts,
     )
     .await
 }
@@ -74,6 +75,7 @@ pub async fn run_server(
     public_url: &str,
     sso: Option<cockpit_web::oidc::SsoConfig>,
     page_cache: bool,
+    salesforce_hosts: Vec<String>,
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(pool.clone(), public_url);
@@ -83,6 +85,7 @@ pub async fn run_server(
         tracing::info!("page cache off: every page reads the database");
     }
     state.keyring = keyring.clone();
+    state.salesforce_hosts = salesforce_hosts;
     if let Some(config) = sso {
         tracing::info!(issuer = %config.issuer, "single sign-on is on");
         let sso = cockpit_web::oidc::Sso::new(config, &state.public_url)?;

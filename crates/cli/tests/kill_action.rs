@@ -119,6 +119,7 @@ async fn kill_nine_mid_action_then_restart(
         },
     )
     .await
+    .unwrap()
     .unwrap();
     assert_eq!(requested.items, tokens);
     let id = requested.id;

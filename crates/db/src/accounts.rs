@@ -198,10 +198,6 @@ pub struct SessionScope {
     pub session: SessionRow,
     /// (org, name, role) by `lower(name), id`.
     pub orgs: Vec<(Uuid, String, Role)>,
-    /// The org of `app`; `None`: not asked, or no such app.
-    pub app_org: Option<Uuid>,
-    /// The org of `user`; `None`: not asked, or no such person.
-    pub user_org: Option<Uuid>,
 }
 
 /// A live session: not ended, idle less than `idle`, younger than
@@ -213,8 +209,6 @@ pub async fn live_session(
     id_hash: &[u8],
     idle: chrono::Duration,
     absolute: chrono::Duration,
-    app: Option<i64>,
-    user: Option<i64>,
 ) -> sqlx::Result<Option<SessionScope>> {
     let row = sqlx::query!(
         r#"WITH live AS (
@@ -232,9 +226,7 @@ pub async fn live_session(
                   coalesce((SELECT last_seen_at FROM touched), live.last_seen_at) AS "last_seen_at!",
                   reauth_at AS "reauth_at!",
                   coalesce(r.ids, '{}') AS "org_ids!", coalesce(r.names, '{}') AS "org_names!",
-                  coalesce(r.roles, '{}') AS "org_roles!: Vec<String>",
-                  (SELECT p.org_id FROM sf_apps p WHERE p.id = $5) AS app_org,
-                  (SELECT u.org_id FROM sf_users u WHERE u.uid = $6) AS user_org
+                  coalesce(r.roles, '{}') AS "org_roles!: Vec<String>"
            FROM live
            LEFT JOIN LATERAL (
              SELECT array_agg(o.id ORDER BY lower(o.name), o.id) AS ids,
@@ -246,9 +238,7 @@ pub async fn live_session(
         id_hash,
         sqlx::postgres::types::PgInterval::try_from(idle).unwrap_or_default(),
         sqlx::postgres::types::PgInterval::try_from(absolute).unwrap_or_default(),
-        f64::from(TOUCH_EVERY_SECS),
-        app,
-        user
+        f64::from(TOUCH_EVERY_SECS)
     )
     .fetch_optional(db)
     .await?;
@@ -260,8 +250,6 @@ pub async fn live_session(
             .zip(r.org_roles)
             .filter_map(|((id, name), role)| Role::parse(&role).map(|role| (id, name, role)))
             .collect(),
-        app_org: r.app_org,
-        user_org: r.user_org,
         session: SessionRow {
             account_id: r.account_id,
             email: r.email,
@@ -381,13 +369,17 @@ pub async fn create_api_token(
     Ok(id)
 }
 
+/// The live token with this hash, marked used: not revoked, and not made
+/// by an account that is disabled now (such a token works again when the
+/// account is enabled).
 pub async fn api_token_by_hash(
     db: impl PgExecutor<'_>,
     hash: &[u8],
 ) -> sqlx::Result<Option<ApiTokenRow>> {
     sqlx::query_as!(
         ApiTokenRow,
-        "UPDATE api_tokens SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL
+        "UPDATE api_tokens t SET last_used_at = now() WHERE token_hash = $1 AND revoked_at IS NULL
+           AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.created_by AND a.disabled_at IS NOT NULL)
          RETURNING id, name, role, org_id, created_at, last_used_at, revoked_at",
         hash
     )

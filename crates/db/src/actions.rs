@@ -3,7 +3,7 @@
 //! if the audit entry cannot be written, the action does not exist.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgExecutor, PgPool};
+use sqlx::{PgConnection, PgExecutor, PgPool};
 use uuid::Uuid;
 
 use crate::audit::{self, NewEntry};
@@ -178,15 +178,36 @@ pub async fn blast_radius(db: &PgPool, a: &NewAction<'_>) -> sqlx::Result<BlastR
     })
 }
 
+/// The idempotency key was used by the same requester for an action of
+/// another org or kind: nothing was created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyConflict;
+
 /// Records the action, its items, its audit entry and the job that will run
-/// it, in one transaction. A second submit of the same form returns the first
-/// action.
-pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested> {
+/// it, in one transaction. The same key again from the same requester, for
+/// the same org and kind, returns the first action; for another org or kind
+/// it is a [`KeyConflict`]. A key is the requester's own: another
+/// requester's action with the same key is another action.
+pub async fn request(
+    pool: &PgPool,
+    a: &NewAction<'_>,
+) -> sqlx::Result<Result<Requested, KeyConflict>> {
     let mut tx = pool.begin().await?;
+    let requested = request_in(&mut tx, a).await?;
+    tx.commit().await?;
+    Ok(requested)
+}
+
+/// [`request`] inside the caller's transaction, for callers that write
+/// more with it (a review's items name the action they became).
+pub async fn request_in(
+    tx: &mut PgConnection,
+    a: &NewAction<'_>,
+) -> sqlx::Result<Result<Requested, KeyConflict>> {
     let id = sqlx::query_scalar!(
         "INSERT INTO actions (org_id, kind, app_key, user_id, requested_by, reason, idempotency_key, idle_days)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-         ON CONFLICT (idempotency_key) DO NOTHING
+         ON CONFLICT (requested_by, idempotency_key) DO NOTHING
          RETURNING id",
         a.org_id,
         a.kind.as_str(),
@@ -200,19 +221,22 @@ pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested
     .fetch_optional(&mut *tx)
     .await?;
     let Some(id) = id else {
-        tx.rollback().await?;
         let existing = sqlx::query!(
-            "SELECT a.id, (SELECT count(*) FROM action_items i WHERE i.action_id = a.id) AS \"items!\"
-             FROM actions a WHERE idempotency_key = $1",
+            "SELECT a.id, a.org_id, a.kind, (SELECT count(*) FROM action_items i WHERE i.action_id = a.id) AS \"items!\"
+             FROM actions a WHERE requested_by = $1 AND idempotency_key = $2",
+            a.requested_by,
             a.idempotency_key
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *tx)
         .await?;
-        return Ok(Requested {
+        if existing.org_id != a.org_id || existing.kind != a.kind.as_str() {
+            return Ok(Err(KeyConflict));
+        }
+        return Ok(Ok(Requested {
             id: existing.id,
             created: false,
             items: existing.items,
-        });
+        }));
     };
     let app = match a.app_key {
         Some(k) => {
@@ -256,7 +280,7 @@ pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested
     distinct_users.sort_unstable();
     distinct_users.dedup();
     audit::append(
-        &mut tx,
+        &mut *tx,
         &NewEntry {
             actor: a.requested_by,
             action: "action.requested",
@@ -280,12 +304,11 @@ pub async fn request(pool: &PgPool, a: &NewAction<'_>) -> sqlx::Result<Requested
     sqlx::query!("INSERT INTO jobs (kind, org_id, payload) VALUES ('action', $1, jsonb_build_object('action_id', $2::bigint))", a.org_id, id)
         .execute(&mut *tx)
         .await?;
-    tx.commit().await?;
-    Ok(Requested {
+    Ok(Ok(Requested {
         id,
         created: true,
         items: ids.len() as i64,
-    })
+    }))
 }
 
 #[derive(Debug, Clone, serde::Serialize)]

@@ -148,6 +148,23 @@ pub async fn change_account(
             if disabled {
                 ended = crate::accounts::end_sessions_of(&mut *tx, account).await?;
             }
+            // The account's API tokens stop working while it is disabled
+            // (`api_token_by_hash` refuses them) and work again when it is
+            // enabled: the entry says how many.
+            let tokens = sqlx::query_scalar!(
+                r#"SELECT count(*) AS "n!" FROM api_tokens WHERE created_by = $1 AND revoked_at IS NULL"#,
+                account
+            )
+            .fetch_one(&mut *tx)
+            .await?;
+            if tokens > 0 {
+                let key = if disabled {
+                    "api_tokens_suspended"
+                } else {
+                    "api_tokens_resumed"
+                };
+                target[key] = json!(tokens);
+            }
         }
         AccountChange::EndSessions => {
             ended = crate::accounts::end_sessions_of(&mut *tx, account).await?;
@@ -217,6 +234,9 @@ pub struct ApiTokenInfo {
     pub org_id: Option<Uuid>,
     pub org_name: Option<String>,
     pub created_by: Option<String>,
+    /// The account that created the token is disabled: the token is refused
+    /// until it is enabled again.
+    pub creator_disabled: bool,
     pub created_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
@@ -226,7 +246,7 @@ pub async fn api_tokens(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ApiTokenInf
     sqlx::query_as!(
         ApiTokenInfo,
         r#"SELECT t.id, t.name, t.role, t.org_id, o.name AS "org_name?", a.email AS "created_by?",
-                  t.created_at, t.last_used_at, t.revoked_at
+                  (a.disabled_at IS NOT NULL) AS "creator_disabled!", t.created_at, t.last_used_at, t.revoked_at
            FROM api_tokens t
            LEFT JOIN orgs o ON o.id = t.org_id
            LEFT JOIN accounts a ON a.id = t.created_by

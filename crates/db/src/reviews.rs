@@ -286,13 +286,25 @@ pub async fn decide(
 }
 
 /// Sends every authorization decided `revoke` as one bulk action per org.
-pub async fn send_revocations(pool: &PgPool, id: i64, actor: &str) -> sqlx::Result<Vec<i64>> {
+/// Turns the decided revocations of the given orgs into actions, one per
+/// org, each in one transaction with the items that name it, so a crash
+/// between the two never sends an org's revocations twice. The keys are
+/// random: nobody can claim one ahead of the review. Orgs not given (the
+/// sender is no admin there) are left for someone who is.
+pub async fn send_revocations(
+    pool: &PgPool,
+    id: i64,
+    orgs: &[Uuid],
+    actor: &str,
+) -> sqlx::Result<Vec<i64>> {
     let review = get(pool, id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let rows = sqlx::query!(
         "SELECT org_id, array_agg(token_id ORDER BY seq) AS \"tokens!\", array_agg(seq ORDER BY seq) AS \"seqs!\"
          FROM review_items WHERE review_id = $1 AND decision = 'revoke' AND action_id IS NULL AND token_id IS NOT NULL
+           AND org_id = ANY($2)
          GROUP BY org_id",
-        id
+        id,
+        orgs
     )
     .fetch_all(pool)
     .await?;
@@ -305,9 +317,23 @@ pub async fn send_revocations(pool: &PgPool, id: i64, actor: &str) -> sqlx::Resu
             id,
             review.stale_days.unwrap_or(0)
         );
-        let key = format!("review-{id}-{}", row.org_id);
-        let requested = crate::actions::request(
-            pool,
+        let key = format!("review-{id}-{}", Uuid::new_v4());
+        let mut tx = pool.begin().await?;
+        // The items still unsent, under lock: a second send at the same
+        // moment finds them sent and does nothing.
+        let seqs: Vec<i32> = sqlx::query_scalar!(
+            "SELECT seq FROM review_items WHERE review_id = $1 AND seq = ANY($2) AND action_id IS NULL FOR UPDATE",
+            id,
+            &row.seqs
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        if seqs.len() != row.seqs.len() {
+            tx.rollback().await?;
+            continue;
+        }
+        let requested = crate::actions::request_in(
+            &mut tx,
             &NewAction {
                 org_id: row.org_id,
                 kind: ActionKind::BulkRevoke,
@@ -320,15 +346,17 @@ pub async fn send_revocations(pool: &PgPool, id: i64, actor: &str) -> sqlx::Resu
                 idempotency_key: &key,
             },
         )
-        .await?;
+        .await?
+        .map_err(|_| sqlx::Error::Protocol("a fresh random key was taken".into()))?;
         sqlx::query!(
             "UPDATE review_items SET action_id = $3 WHERE review_id = $1 AND seq = ANY($2)",
             id,
             &row.seqs,
             requested.id
         )
-        .execute(pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         actions.push(requested.id);
     }
     Ok(actions)

@@ -25,6 +25,10 @@ pub enum AppError {
     /// The message is shown to the user: it must not contain internal detail.
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The request clashes with an earlier one (an idempotency key reused
+    /// for something else); the message is shown.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The database cannot be reached right now.
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -62,6 +66,7 @@ impl AppError {
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::Forbidden => StatusCode::FORBIDDEN,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Upstream(_) => StatusCode::BAD_GATEWAY,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -77,6 +82,7 @@ impl AppError {
             AppError::NotFound => ("Not found", "There is nothing at this address, or you have no access to it.".into()),
             AppError::Forbidden => ("Not allowed", "Your role does not allow this.".into()),
             AppError::BadRequest(msg) => ("That did not work", msg.clone()),
+            AppError::Conflict(msg) => ("Already used", msg.clone()),
             AppError::Unavailable(_) => (
                 "The cockpit's database is unavailable",
                 "The cockpit cannot reach its database right now. Nothing was changed. \
@@ -111,6 +117,41 @@ pub struct ErrorPage {
     pub message: String,
 }
 
+/// What an error page said, kept on the response so that the layer of the
+/// route's group can say it again in its own face: with the navigation of
+/// whoever is signed in (pages), or as JSON (the API).
+#[derive(Debug, Clone)]
+pub struct ErrorShown {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub message: String,
+}
+
+impl ErrorShown {
+    pub fn render(self, layout: crate::layout::Layout) -> Response {
+        let page = ErrorPage {
+            layout,
+            status: self.status.as_u16(),
+            title: self.title,
+            message: self.message.clone(),
+        };
+        let mut res = match page.render() {
+            Ok(html) => (self.status, Html(html)).into_response(),
+            Err(_) => (self.status, self.title).into_response(),
+        };
+        res.extensions_mut().insert(self);
+        res
+    }
+
+    pub fn json(&self) -> Response {
+        (
+            self.status,
+            Json(serde_json::json!({ "error": self.title, "message": self.message, "status": self.status.as_u16() })),
+        )
+            .into_response()
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         if matches!(self, AppError::Unauthenticated) {
@@ -119,16 +160,12 @@ impl IntoResponse for AppError {
         self.log();
         let status = self.status();
         let (title, message) = self.public();
-        let page = ErrorPage {
-            layout: crate::layout::Layout::bare(),
-            status: status.as_u16(),
+        ErrorShown {
+            status,
             title,
             message,
-        };
-        match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => (status, title).into_response(),
         }
+        .render(crate::layout::Layout::bare())
     }
 }
 
@@ -147,6 +184,11 @@ impl IntoResponse for ApiError {
         self.0.log();
         let status = self.0.status();
         let (title, message) = self.0.public();
-        (status, Json(serde_json::json!({ "error": title, "message": message, "status": status.as_u16() }))).into_response()
+        ErrorShown {
+            status,
+            title,
+            message,
+        }
+        .json()
     }
 }

@@ -1,7 +1,6 @@
 //! What every page shows around its content: the navigation and the org
 //! switcher. The chosen org travels as `?org=<uuid>`; absent means all orgs.
 
-use serde::Deserialize;
 use sqlx::PgExecutor;
 use url::form_urlencoded;
 use uuid::Uuid;
@@ -26,8 +25,8 @@ pub struct NavUser {
     pub accounts: bool,
 }
 
-fn nav_user() -> Option<NavUser> {
-    crate::auth::current().map(|u| {
+fn nav_user(user: Option<&crate::auth::CurrentUser>) -> Option<NavUser> {
+    user.map(|u| {
         let top = u.max_role();
         NavUser {
             email: u.email.clone(),
@@ -51,15 +50,17 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// The frame of a page for the person signed in: their navigation and
+    /// the orgs they have a role in.
     pub async fn load(
         db: impl PgExecutor<'_>,
+        user: &crate::auth::CurrentUser,
         section: &'static str,
         switch_to: &'static str,
         org: Option<Uuid>,
     ) -> sqlx::Result<Layout> {
         // The session query brought the orgs the person has a role in.
-        let user = crate::auth::current();
-        let orgs = match user.as_ref().and_then(|u| u.org_names.as_ref()) {
+        let orgs = match user.org_names.as_ref() {
             Some(names) => names
                 .iter()
                 .map(|(id, name)| OrgChoice {
@@ -75,16 +76,14 @@ impl Layout {
                 .fetch_all(db)
                 .await?;
                 // Only the orgs the person has a role in.
-                if let Some(user) = &user {
-                    orgs.retain(|o| user.role_in(o.id).is_some());
-                }
+                orgs.retain(|o| user.role_in(o.id).is_some());
                 orgs
             }
         };
         // An org that does not exist (deleted, mistyped) shows all orgs.
         let org = org.filter(|id| orgs.iter().any(|o| o.id == *id));
         Ok(Layout {
-            user: nav_user(),
+            user: nav_user(Some(user)),
             section,
             switch_to,
             orgs,
@@ -92,11 +91,22 @@ impl Layout {
         })
     }
 
-    /// The frame without orgs, for error pages (which must render without
-    /// the database).
+    /// The frame of the pages shown before sign-in.
     pub fn bare() -> Layout {
         Layout {
-            user: nav_user(),
+            user: None,
+            section: "",
+            switch_to: "/",
+            orgs: Vec::new(),
+            org: None,
+        }
+    }
+
+    /// The frame without orgs, for error pages (which must render without
+    /// the database).
+    pub fn bare_for(user: &crate::auth::CurrentUser) -> Layout {
+        Layout {
+            user: nav_user(Some(user)),
             section: "",
             switch_to: "/",
             orgs: Vec::new(),
@@ -160,12 +170,6 @@ impl Query {
             None => String::new(),
         }
     }
-}
-
-/// The `org` parameter alone, for pages that take nothing else.
-#[derive(Debug, Default, Deserialize)]
-pub struct OrgOnly {
-    pub org: Option<String>,
 }
 
 #[cfg(test)]

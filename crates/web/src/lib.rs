@@ -7,11 +7,13 @@ mod csv_export;
 mod error;
 mod filters;
 pub mod form;
+mod input;
 mod layout;
 pub mod oidc;
 pub mod page_cache;
 pub mod pages;
-mod router;
+pub mod router;
+mod salesforce_url;
 mod serve;
 #[cfg(test)]
 mod testutil;
@@ -39,6 +41,9 @@ pub struct AppState {
     pub setup_token: Option<String>,
     /// Single sign-on, when set up.
     pub sso: Option<Arc<oidc::Sso>>,
+    /// Hosts besides Salesforce's own that "Connect an org" accepts
+    /// (`host` or `host:port`; http allowed for them), such as sfsim.
+    pub salesforce_hosts: Vec<String>,
     /// Wakes the job runner when a button enqueues work.
     pub wake: Arc<tokio::sync::Notify>,
     /// What the busiest pages read, kept until the data changes; off until
@@ -55,6 +60,7 @@ impl AppState {
             keyring: None,
             setup_token: None,
             sso: None,
+            salesforce_hosts: Vec::new(),
             wake: Arc::new(tokio::sync::Notify::new()),
             pages: page_cache::PageCache::off(),
         }

@@ -1,14 +1,18 @@
-//! Every route of the cockpit, in one table.
+//! Every route of the cockpit, in one table, grouped by who may reach it.
+//! Each group has its layers ([`Group`]); within a group, what a person may
+//! see or change is decided by the handler's extractors
+//! ([`crate::auth::scope`]), in the object's org.
 
 use std::time::Duration;
 
 use axum::{
     Router,
     extract::{MatchedPath, Request},
+    handler::Handler,
     http::{HeaderValue, header},
     middleware,
     response::Response,
-    routing::{get, post},
+    routing::{MethodRouter, any, get, post},
 };
 use tower_http::{
     catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, set_header::SetResponseHeaderLayer,
@@ -16,7 +20,7 @@ use tower_http::{
 };
 use tracing::Span;
 
-use crate::{AppState, api, auth, pages};
+use crate::{AppState, api, auth, input, pages};
 
 /// Form bodies are small; anything larger is refused with 413.
 pub(crate) const BODY_LIMIT: usize = 256 * 1024;
@@ -43,67 +47,226 @@ pub fn content_security_policy(sso: Option<&crate::oidc::Sso>) -> HeaderValue {
     })
 }
 
+/// Who may reach a group's routes before the handler's extractors decide
+/// the rest (the role, and in which org: see [`crate::auth::scope`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Group {
+    /// Anyone: sign-in, first setup, health, the stylesheet. A POST needs
+    /// the pre-session anti-forgery token.
+    Public,
+    /// A live session: anyone else is sent to sign in. A POST needs the
+    /// session's anti-forgery token.
+    SignedIn,
+    /// `/api/v1`: an API token (bearer), never a cookie.
+    Api,
+}
+
+/// One route of the table: what [`table`] lists and the route × role × org
+/// test walks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteInfo {
+    pub group: Group,
+    /// `GET`, `POST`, or `*` for a catch-all.
+    pub method: &'static str,
+    pub path: &'static str,
+}
+
+/// A group's routes being built, and the table of them.
+pub(crate) struct Routes {
+    group: Group,
+    router: Router<AppState>,
+    table: Vec<RouteInfo>,
+}
+
+impl Routes {
+    pub(crate) fn new(group: Group) -> Routes {
+        Routes {
+            group,
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
+    fn add(
+        mut self,
+        method: &'static str,
+        path: &'static str,
+        route: MethodRouter<AppState>,
+    ) -> Routes {
+        self.router = self.router.route(path, route);
+        self.table.push(RouteInfo {
+            group: self.group,
+            method,
+            path,
+        });
+        self
+    }
+
+    pub(crate) fn get<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        self.add("GET", path, get(h))
+    }
+
+    pub(crate) fn post<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        self.add("POST", path, post(h))
+    }
+
+    pub(crate) fn any<H: Handler<T, AppState>, T: 'static>(
+        self,
+        path: &'static str,
+        h: H,
+    ) -> Routes {
+        self.add("*", path, any(h))
+    }
+
+    /// The group's routes with its layers (`route_layer`: they run only
+    /// for a route of the group, the last one added first).
+    fn into_router(self) -> Router<AppState> {
+        self.router
+    }
+}
+
+/// Pages anyone may reach.
+fn public() -> Routes {
+    Routes::new(Group::Public)
+        .get("/signin", pages::signin::signin_form)
+        .post("/signin", pages::signin::signin_submit)
+        .get("/setup", pages::signin::setup_form)
+        .post("/setup", pages::signin::setup_submit)
+        .post("/signin/sso", pages::sso::sso_start)
+        .get("/signin/sso/callback", pages::sso::sso_callback)
+        .get("/healthz", pages::health::healthz)
+        .get("/readyz", pages::health::readyz)
+        .get("/static/app.css", pages::assets::css)
+}
+
+/// Pages for signed-in people; each handler's extractors say which role it
+/// needs and where.
+fn signed_in() -> Routes {
+    Routes::new(Group::SignedIn)
+        .get("/", pages::home::home)
+        .get("/apps", pages::apps::apps_list)
+        .get("/apps.csv", pages::apps::apps_csv)
+        .get("/apps/{id}", pages::app_detail::app_show)
+        .get("/users", pages::users::users_list)
+        .get("/users/{uid}", pages::user_detail::user_show)
+        .get("/reports", pages::reports::reports_index)
+        .get("/reports/stale", pages::report_stale::stale_report)
+        .get("/reports/stale.csv", pages::report_stale::stale_csv)
+        .get(
+            "/reports/offboarding",
+            pages::report_offboarding::offboarding_report,
+        )
+        .get(
+            "/reports/offboarding.csv",
+            pages::report_offboarding::offboarding_csv,
+        )
+        .get("/reports/new-apps", pages::report_new_apps::new_apps_report)
+        .get(
+            "/reports/new-apps.csv",
+            pages::report_new_apps::new_apps_csv,
+        )
+        .post("/signout", pages::signin::signout)
+        .get("/reauth", pages::signin::reauth_form)
+        .post("/reauth", pages::signin::reauth_submit)
+        .post("/reauth/sso", pages::sso::reauth_sso)
+        .get("/orgs", pages::orgs::orgs_list)
+        .get("/orgs/connect", pages::orgs::org_connect_form)
+        .post("/orgs/connect", pages::orgs::org_connect_start)
+        .get("/orgs/callback", pages::orgs::org_connect_callback)
+        .get("/orgs/{id}", pages::orgs::org_show)
+        .post("/orgs/{id}/sync", pages::orgs::org_sync)
+        .post("/orgs/{id}/disconnect", pages::orgs::org_disconnect)
+        .get("/actions", pages::action_show::actions_list)
+        .post("/actions", pages::action_new::action_create)
+        .get("/actions/new", pages::action_new::action_new)
+        .get("/actions/{id}", pages::action_show::action_show)
+        .post("/actions/{id}/retry", pages::action_show::action_retry)
+        .get("/audit", pages::audit::audit_list)
+        .get("/audit.csv", pages::audit::audit_csv)
+        .get("/audit.json", pages::audit::audit_json)
+        .get("/inventory", pages::inventory::inventory_list)
+        .post("/inventory", pages::inventory::inventory_save)
+        .get("/inventory.csv", pages::inventory::inventory_csv)
+        .get("/inventory/new", pages::inventory::inventory_new)
+        .post("/inventory/import", pages::inventory::inventory_import)
+        .get("/inventory/{id}", pages::inventory::inventory_edit)
+        .get("/reviews", pages::reviews::reviews_list)
+        .post("/reviews", pages::reviews::review_start)
+        .get("/reviews/{id}", pages::reviews::review_show)
+        .post("/reviews/{id}/decide", pages::reviews::review_decide)
+        .post("/reviews/{id}/send", pages::reviews::review_send)
+        .post("/reviews/{id}/complete", pages::reviews::review_complete)
+        .get("/reviews/{id}/evidence", pages::reviews::review_evidence)
+        .get(
+            "/reviews/{id}/evidence.csv",
+            pages::reviews::review_evidence_csv,
+        )
+        .get("/admin/accounts", pages::admin_accounts::accounts_list)
+        .post("/admin/accounts", pages::admin_accounts::account_create)
+        .get("/admin/accounts/{id}", pages::admin_accounts::account_show)
+        .post(
+            "/admin/accounts/{id}/role",
+            pages::admin_accounts::account_role,
+        )
+        .post(
+            "/admin/accounts/{id}/org-roles",
+            pages::admin_accounts::account_org_role,
+        )
+        .post(
+            "/admin/accounts/{id}/access",
+            pages::admin_accounts::account_access,
+        )
+        .get("/admin/api-tokens", pages::admin_tokens::tokens_list)
+        .post("/admin/api-tokens", pages::admin_tokens::token_create)
+        .post(
+            "/admin/api-tokens/{id}/revoke",
+            pages::admin_tokens::token_revoke,
+        )
+}
+
+/// Every route, by group, as the router serves them.
+pub fn table() -> Vec<RouteInfo> {
+    [public(), signed_in(), api::routes()]
+        .into_iter()
+        .flat_map(|g| g.table)
+        .collect()
+}
+
 pub fn router(state: AppState) -> Router {
     let sso = state.sso.clone();
+    let public = public()
+        .into_router()
+        .route_layer(middleware::from_fn(input::clean_text))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::session::public,
+        ));
+    let signed_in = signed_in()
+        .into_router()
+        .route_layer(middleware::from_fn(input::clean_text))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::session::signed_in,
+        ));
+    let api = api::routes()
+        .into_router()
+        .route_layer(middleware::from_fn(input::clean_text))
+        .route_layer(middleware::from_fn_with_state(state.clone(), api::bearer))
+        .route_layer(middleware::from_fn(api::json_errors));
     Router::new()
-        .route("/", get(pages::home::home))
-        .route("/apps", get(pages::apps::apps_list))
-        .route("/apps.csv", get(pages::apps::apps_csv))
-        .route("/apps/{id}", get(pages::app_detail::app_show))
-        .route("/users", get(pages::users::users_list))
-        .route("/users/{uid}", get(pages::user_detail::user_show))
-        .route("/reports", get(pages::reports::reports_index))
-        .route("/reports/stale", get(pages::report_stale::stale_report))
-        .route("/reports/stale.csv", get(pages::report_stale::stale_csv))
-        .route("/reports/offboarding", get(pages::report_offboarding::offboarding_report))
-        .route("/reports/offboarding.csv", get(pages::report_offboarding::offboarding_csv))
-        .route("/reports/new-apps", get(pages::report_new_apps::new_apps_report))
-        .route("/reports/new-apps.csv", get(pages::report_new_apps::new_apps_csv))
-        .route("/signin", get(pages::signin::signin_form).post(pages::signin::signin_submit))
-        .route("/signout", post(pages::signin::signout))
-        .route("/setup", get(pages::signin::setup_form).post(pages::signin::setup_submit))
-        .route("/signin/sso", post(pages::sso::sso_start))
-        .route("/signin/sso/callback", get(pages::sso::sso_callback))
-        .route("/reauth", get(pages::signin::reauth_form).post(pages::signin::reauth_submit))
-        .route("/reauth/sso", post(pages::sso::reauth_sso))
-        .route("/orgs", get(pages::orgs::orgs_list))
-        .route("/orgs/connect", get(pages::orgs::org_connect_form).post(pages::orgs::org_connect_start))
-        .route("/orgs/callback", get(pages::orgs::org_connect_callback))
-        .route("/orgs/{id}", get(pages::orgs::org_show))
-        .route("/orgs/{id}/sync", post(pages::orgs::org_sync))
-        .route("/orgs/{id}/disconnect", post(pages::orgs::org_disconnect))
-        .route("/actions", get(pages::action_show::actions_list).post(pages::action_new::action_create))
-        .route("/actions/new", get(pages::action_new::action_new))
-        .route("/actions/{id}", get(pages::action_show::action_show))
-        .route("/actions/{id}/retry", post(pages::action_show::action_retry))
-        .route("/audit", get(pages::audit::audit_list))
-        .route("/audit.csv", get(pages::audit::audit_csv))
-        .route("/audit.json", get(pages::audit::audit_json))
-        .route("/inventory", get(pages::inventory::inventory_list).post(pages::inventory::inventory_save))
-        .route("/inventory.csv", get(pages::inventory::inventory_csv))
-        .route("/inventory/new", get(pages::inventory::inventory_new))
-        .route("/inventory/import", post(pages::inventory::inventory_import))
-        .route("/inventory/{id}", get(pages::inventory::inventory_edit))
-        .route("/reviews", get(pages::reviews::reviews_list).post(pages::reviews::review_start))
-        .route("/reviews/{id}", get(pages::reviews::review_show))
-        .route("/reviews/{id}/decide", post(pages::reviews::review_decide))
-        .route("/reviews/{id}/send", post(pages::reviews::review_send))
-        .route("/reviews/{id}/complete", post(pages::reviews::review_complete))
-        .route("/reviews/{id}/evidence", get(pages::reviews::review_evidence))
-        .route("/reviews/{id}/evidence.csv", get(pages::reviews::review_evidence_csv))
-        .route("/healthz", get(pages::health::healthz))
-        .route("/readyz", get(pages::health::readyz))
-        .route("/static/app.css", get(pages::assets::css))
-        .route("/admin/accounts", get(pages::admin_accounts::accounts_list).post(pages::admin_accounts::account_create))
-        .route("/admin/accounts/{id}", get(pages::admin_accounts::account_show))
-        .route("/admin/accounts/{id}/role", post(pages::admin_accounts::account_role))
-        .route("/admin/accounts/{id}/org-roles", post(pages::admin_accounts::account_org_role))
-        .route("/admin/accounts/{id}/access", post(pages::admin_accounts::account_access))
-        .route("/admin/api-tokens", get(pages::admin_tokens::tokens_list).post(pages::admin_tokens::token_create))
-        .route("/admin/api-tokens/{id}/revoke", post(pages::admin_tokens::token_revoke))
-        .merge(api::router(state.clone()))
+        .merge(public)
+        .merge(signed_in)
+        .merge(api)
         .fallback(pages::assets::not_found)
-        .layer(middleware::from_fn_with_state(state.clone(), auth::session_layer))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::session::hsts))
         .with_state(state)
         .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
         .layer(middleware::from_fn(api_errors_are_json))

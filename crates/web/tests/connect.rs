@@ -31,6 +31,8 @@ async fn connect_an_org_from_the_web(pool: PgPool) {
     )));
     let (cookie, csrf) = person(&pool, "ada@example.com", "admin", None).await;
     let c = &sim.credentials;
+    // sfsim listens on loopback over http: allowed as the operator would.
+    state.salesforce_hosts = vec![c.login_url.trim_start_matches("http://").to_owned()];
 
     let (status, _, page) = send(&state, get("/orgs/connect", Some(&cookie))).await;
     assert_eq!(status, StatusCode::OK);

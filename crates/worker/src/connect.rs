@@ -157,6 +157,19 @@ pub async fn connect(
     let id_url = response.id.clone().ok_or_else(|| {
         WorkerError::Invalid("Salesforce's token response had no identity URL".into())
     })?;
+    // The identity URL is fetched with the access token: only from the host
+    // the cockpit logged in at or the org's instance, never from wherever a
+    // token response points.
+    let same_host = |u: &url::Url| {
+        u.scheme() == id_url.scheme()
+            && u.host_str() == id_url.host_str()
+            && u.port_or_known_default() == id_url.port_or_known_default()
+    };
+    if !(same_host(&req.login_url) || same_host(&response.instance_url)) {
+        return Err(WorkerError::Invalid(
+            "Salesforce's token response named an identity URL on another host".into(),
+        ));
+    }
     let identity = oauth.identity(&id_url, &response.access_token).await?;
     let api = SalesforceClient::new(
         ClientConfig {

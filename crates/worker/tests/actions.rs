@@ -65,10 +65,10 @@ async fn revoke_one_users_authorizations_for_an_app(pool: PgPool) {
     let mut a = action(s.org, ActionKind::RevokeUserApp, "k1");
     a.app_key = Some(&app_key);
     a.user_id = Some(&user);
-    let req = request(&pool, &a).await.unwrap();
+    let req = request(&pool, &a).await.unwrap().unwrap();
     assert!(req.created && req.items >= 1);
     // A double submit of the same form creates nothing new.
-    let again = request(&pool, &a).await.unwrap();
+    let again = request(&pool, &a).await.unwrap().unwrap();
     assert_eq!((again.id, again.created), (req.id, false));
 
     assert_eq!(
@@ -119,7 +119,7 @@ async fn a_resumed_action_never_revokes_twice(pool: PgPool) {
     let (app_key, app_name, _) = busy_app(&pool, s.org).await;
     let mut a = action(s.org, ActionKind::RevokeAppAll, "k2");
     a.app_key = Some(&app_key);
-    let req = request(&pool, &a).await.unwrap();
+    let req = request(&pool, &a).await.unwrap().unwrap();
     // As if a previous run revoked some and died before recording them: the
     // tokens are gone from Salesforce, the items still pending.
     let items = cockpit_db::actions::pending_items(&pool, req.id, 3)
@@ -174,7 +174,7 @@ async fn block_then_unblock_an_app(pool: PgPool) {
     let (app_key, app_name, _) = busy_app(&pool, s.org).await;
     let mut a = action(s.org, ActionKind::BlockApp, "k3");
     a.app_key = Some(&app_key);
-    let req = request(&pool, &a).await.unwrap();
+    let req = request(&pool, &a).await.unwrap().unwrap();
     assert_eq!(
         execute(&pool, s.keyring.clone(), req.id).await.unwrap(),
         Next::Done("succeeded".into())
@@ -195,7 +195,7 @@ async fn block_then_unblock_an_app(pool: PgPool) {
 
     let mut u = action(s.org, ActionKind::UnblockApp, "k4");
     u.app_key = Some(&app_key);
-    let req = request(&pool, &u).await.unwrap();
+    let req = request(&pool, &u).await.unwrap().unwrap();
     assert_eq!(
         execute(&pool, s.keyring.clone(), req.id).await.unwrap(),
         Next::Done("succeeded".into())
@@ -225,7 +225,7 @@ async fn block_then_unblock_an_external_client_app_by_policy(pool: PgPool) {
     let tokens_before = s.sim.sim.tokens_for_app(&app_name);
     let mut a = action(s.org, ActionKind::BlockApp, "eca-block");
     a.app_key = Some(&app_key);
-    let req = request(&pool, &a).await.unwrap();
+    let req = request(&pool, &a).await.unwrap().unwrap();
     assert_eq!(req.items, 0, "an ECA block revokes nothing");
     assert_eq!(
         execute(&pool, s.keyring.clone(), req.id).await.unwrap(),
@@ -241,7 +241,7 @@ async fn block_then_unblock_an_external_client_app_by_policy(pool: PgPool) {
 
     let mut u = action(s.org, ActionKind::UnblockApp, "eca-unblock");
     u.app_key = Some(&app_key);
-    let req = request(&pool, &u).await.unwrap();
+    let req = request(&pool, &u).await.unwrap().unwrap();
     assert_eq!(
         execute(&pool, s.keyring.clone(), req.id).await.unwrap(),
         Next::Done("succeeded".into())

@@ -112,7 +112,7 @@ async fn inventory_monthly_review_and_quarterly_audit(pool: PgPool) {
     )
     .await
     .unwrap();
-    let actions = reviews::send_revocations(&pool, quarterly, ACTOR)
+    let actions = reviews::send_revocations(&pool, quarterly, &[org], ACTOR)
         .await
         .unwrap();
     assert_eq!(actions.len(), 1, "one bulk action for the org");

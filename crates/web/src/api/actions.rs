@@ -4,16 +4,16 @@
 
 use axum::{
     Json,
-    extract::{Path, State},
+    extract::State,
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use cockpit_domain::role::Role;
 use serde_json::json;
 
-use super::{ApiCaller, ApiJson, path_id};
+use super::{ApiCaller, ApiJson};
 use crate::{
     ApiError, AppError, AppState,
+    auth::scope::{ActionId, Admin, In, Viewer},
     pages::action_new::{self, ActionForm},
 };
 
@@ -28,7 +28,7 @@ pub async fn create(
     ApiJson(body): ApiJson<ActionForm>,
 ) -> Result<Response, ApiError> {
     let (params, reason, idempotency_key) = body.split();
-    caller.user.require(params.org, Role::Admin)?;
+    let grant = caller.user.grant::<Admin>(params.org)?;
     let kind = action_new::parse_kind(&params.kind)?;
     action_new::validate(&params, kind)?;
     let reason = reason.trim();
@@ -42,6 +42,7 @@ pub async fn create(
     }
     let requested = action_new::record(
         &state,
+        &grant,
         &params,
         kind,
         &caller.actor(),
@@ -64,9 +65,12 @@ pub async fn create(
 pub async fn show(
     State(state): State<AppState>,
     caller: ApiCaller,
-    Path(id): Path<String>,
+    In {
+        object: ActionId(id),
+        ..
+    }: In<ActionId, Viewer>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    Ok(Json(describe(&state, &caller, path_id(&id)?).await?))
+    Ok(Json(describe(&state, &caller, id).await?))
 }
 
 async fn describe(
@@ -78,7 +82,7 @@ async fn describe(
         .await?
         .ok_or(AppError::NotFound)?;
     // A key reused across orgs must not reveal another org's action.
-    caller.user.require(action.org_id, Role::Viewer)?;
+    caller.user.grant::<Viewer>(action.org_id)?;
     let counts = cockpit_db::actions::item_counts(&state.pool, id).await?;
     let items = cockpit_db::actions::items(&state.pool, id, None, MAX_ITEMS + 1).await?;
     let total = counts.pending + counts.revoked + counts.gone + counts.failed;

@@ -12,12 +12,10 @@ mod actions;
 mod read;
 
 use axum::{
-    Router,
     extract::{FromRequest, FromRequestParts, Request, State},
     http::{HeaderMap, HeaderValue, header, request::Parts},
-    middleware::{self, Next},
+    middleware::Next,
     response::{IntoResponse, Response},
-    routing::{any, get},
 };
 use chrono::DateTime;
 use cockpit_domain::role::Role;
@@ -27,6 +25,8 @@ use uuid::Uuid;
 use crate::{
     ApiError, AppError, AppState,
     auth::{CurrentUser, hash_token, random_token},
+    error::ErrorShown,
+    router::{Group, Routes},
 };
 
 /// JSON bodies are small (an action names at most 10,000 authorizations).
@@ -40,22 +40,22 @@ pub fn new_token() -> String {
     format!("{TOKEN_PREFIX}{}", random_token())
 }
 
-pub fn router(state: AppState) -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/apps", get(read::apps))
-        .route("/api/v1/apps/{id}", get(read::app))
-        .route("/api/v1/tokens", get(read::tokens))
-        .route("/api/v1/users", get(read::users))
-        .route("/api/v1/users/{uid}", get(read::user))
-        .route("/api/v1/reports/stale", get(read::stale))
-        .route("/api/v1/reports/offboarding", get(read::offboarding))
-        .route("/api/v1/reports/new-apps", get(read::new_apps))
-        .route("/api/v1/reports/unknown-apps", get(read::unknown_apps))
-        .route("/api/v1/audit", get(read::audit))
-        .route("/api/v1/actions", axum::routing::post(actions::create))
-        .route("/api/v1/actions/{id}", get(actions::show))
-        .route("/api/{*rest}", any(not_found))
-        .route_layer(middleware::from_fn_with_state(state, bearer))
+/// The API's routes; see [`crate::router::Group::Api`].
+pub(crate) fn routes() -> Routes {
+    Routes::new(Group::Api)
+        .get("/api/v1/apps", read::apps)
+        .get("/api/v1/apps/{id}", read::app)
+        .get("/api/v1/tokens", read::tokens)
+        .get("/api/v1/users", read::users)
+        .get("/api/v1/users/{uid}", read::user)
+        .get("/api/v1/reports/stale", read::stale)
+        .get("/api/v1/reports/offboarding", read::offboarding)
+        .get("/api/v1/reports/new-apps", read::new_apps)
+        .get("/api/v1/reports/unknown-apps", read::unknown_apps)
+        .get("/api/v1/audit", read::audit)
+        .post("/api/v1/actions", actions::create)
+        .get("/api/v1/actions/{id}", actions::show)
+        .any("/api/{*rest}", not_found)
 }
 
 async fn not_found() -> ApiError {
@@ -86,7 +86,7 @@ impl ApiCaller {
             Some(s) => {
                 let id = Uuid::parse_str(s)
                     .map_err(|_| AppError::BadRequest("org must be an org id (a UUID).".into()))?;
-                self.user.require(id, Role::Viewer)?;
+                self.user.grant::<crate::auth::scope::Viewer>(id)?;
                 Ok(Some(id))
             }
             None => Ok(self.org),
@@ -149,10 +149,17 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<ApiCaller
     })
 }
 
-/// Runs before every API route: no valid, unrevoked bearer token, 401.
-async fn bearer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+/// Runs before every API route: no valid, unrevoked bearer token, 401. The
+/// caller goes into the request both as [`ApiCaller`] and as the
+/// [`CurrentUser`] the extractors of [`crate::auth::scope`] check.
+pub(crate) async fn bearer(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let mut res = match authenticate(&state, req.headers()).await {
         Ok(caller) => {
+            req.extensions_mut().insert(caller.user.clone());
             req.extensions_mut().insert(caller);
             next.run(req).await
         }
@@ -168,6 +175,27 @@ async fn bearer(State(state): State<AppState>, mut req: Request, next: Next) -> 
     res.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     res
+}
+
+/// Every refusal in the API's JSON face, including those of the shared
+/// extractors and layers, which answer an error page.
+pub(crate) async fn json_errors(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    match res.extensions().get::<ErrorShown>() {
+        Some(shown) if !json => {
+            let mut out = shown.json();
+            if let Some(v) = res.headers().get(header::WWW_AUTHENTICATE) {
+                out.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, v.clone());
+            }
+            out
+        }
+        _ => res,
+    }
 }
 
 /// A JSON body, bounded by [`BODY_LIMIT`], with the error's JSON face for
@@ -212,11 +240,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
                 ApiError(AppError::BadRequest(detail))
             })
     }
-}
-
-/// A numeric id from the path; anything else is not found.
-fn path_id(raw: &str) -> Result<i64, AppError> {
-    raw.parse().map_err(|_| AppError::NotFound)
 }
 
 /// A malformed paging position.

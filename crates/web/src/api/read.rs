@@ -2,19 +2,17 @@
 //! keyset pages (`next` is the `after` of the following page; `null` on the
 //! last one).
 
-use axum::{
-    Json,
-    extract::{Path, State},
-};
+use axum::{Json, extract::State};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cockpit_domain::role::Role;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use super::{ApiCaller, ApiQuery, bad_cursor, path_id};
+use super::{ApiCaller, ApiQuery, bad_cursor};
 use crate::{
     ApiError, AppError, AppState,
+    auth::scope::{Anywhere, AppId, In, PersonId, Viewer},
     pages::{
         app_detail, apps, audit as audit_page, report_new_apps, report_offboarding, report_stale,
         user_detail, users as users_page,
@@ -113,14 +111,14 @@ pub async fn apps(
 /// used first (`after` pages them).
 pub async fn app(
     State(state): State<AppState>,
-    caller: ApiCaller,
-    Path(id): Path<String>,
+    In {
+        object: AppId(id), ..
+    }: In<AppId, Viewer>,
     ApiQuery(q): ApiQuery<app_detail::DetailQuery>,
 ) -> ApiResult {
-    let app = app_detail::app_info(&state.pool, path_id(&id)?)
+    let app = app_detail::app_info(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    caller.user.require(app.org_id, Role::Viewer)?;
     let after = cursor(q.after.as_deref(), app_detail::parse_after)?;
     let auths = app_detail::authorizations(
         &state.pool,
@@ -199,7 +197,7 @@ async fn visible_object(
             .map(|r| (r.org_id, r.key))
     };
     let (org, key) = found.ok_or(AppError::NotFound)?;
-    caller.user.require(org, Role::Viewer)?;
+    caller.user.grant::<Viewer>(org)?;
     Ok(Some((org, key)))
 }
 
@@ -288,13 +286,14 @@ pub async fn users(
 /// `GET /api/v1/users/{uid}`: one person and every app they authorized.
 pub async fn user(
     State(state): State<AppState>,
-    caller: ApiCaller,
-    Path(uid): Path<String>,
+    In {
+        object: PersonId(uid),
+        ..
+    }: In<PersonId, Viewer>,
 ) -> ApiResult {
-    let user = user_detail::user_info(&state.pool, path_id(&uid)?)
+    let user = user_detail::user_info(&state.pool, uid)
         .await?
         .ok_or(AppError::NotFound)?;
-    caller.user.require(user.org_id, Role::Viewer)?;
     let mut tokens = user_detail::user_tokens(
         &state.pool,
         user.org_id,
@@ -433,17 +432,18 @@ pub async fn unknown_apps(
 pub async fn audit(
     State(state): State<AppState>,
     caller: ApiCaller,
+    _: Anywhere<Viewer>,
     ApiQuery(mut f): ApiQuery<audit_page::AuditFilter>,
 ) -> ApiResult {
-    caller.user.require_any(Role::Viewer)?;
     f.org = caller.list_org(f.org.as_deref())?.map(|o| o.to_string());
-    let rows = audit_page::fetch(&state, &caller.user, &f, audit_page::PAGE + 1).await?;
+    let rows =
+        audit_page::fetch(&state, &caller.user, Role::Viewer, &f, audit_page::PAGE + 1).await?;
     let mut page = paged(rows, audit_page::PAGE, |r| r.seq.to_string());
     page["next"] = page["next"]
         .as_str()
         .and_then(|s| s.parse::<i64>().ok())
         .map_or(Value::Null, |n| json!(n));
-    let head = cockpit_db::audit::head(&state.pool).await?;
+    let head = audit_page::chain_head(&state, &caller.user).await?;
     page["head"] = json!(head.map(|(seq, hash)| json!({ "seq": seq, "hash": hash })));
     Ok(Json(page))
 }

@@ -9,12 +9,16 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 use cockpit_db::actions::{ActionKind, BlastRadius, NewAction};
-use cockpit_domain::role::Role;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::filters;
-use crate::{AppError, AppState, auth::CurrentUser, auth::random_token, layout::Layout};
+use crate::{
+    AppError, AppState,
+    auth::scope::{Admin, Grant},
+    auth::{CurrentUser, random_token},
+    layout::Layout,
+};
 
 /// Kinds that act on everyone at once and so ask for the password again.
 pub fn needs_reauth(kind: ActionKind) -> bool {
@@ -25,6 +29,7 @@ pub fn needs_reauth(kind: ActionKind) -> bool {
             | ActionKind::RevokeAppAll
             | ActionKind::BulkRevoke
             | ActionKind::RevokeAppStale
+            | ActionKind::RevokeUserAll
     )
 }
 
@@ -88,6 +93,7 @@ pub(crate) fn parse_kind(s: &str) -> Result<ActionKind, AppError> {
 }
 
 fn new_action<'a>(
+    grant: &Grant<Admin>,
     p: &'a ActionParams,
     kind: ActionKind,
     user: &'a str,
@@ -95,7 +101,7 @@ fn new_action<'a>(
     key: &'a str,
 ) -> NewAction<'a> {
     NewAction {
-        org_id: p.org,
+        org_id: grant.org(),
         kind,
         app_key: p.app.as_deref().filter(|s| !s.is_empty()),
         user_id: p.user.as_deref().filter(|s| !s.is_empty()),
@@ -144,13 +150,14 @@ pub(crate) fn validate(p: &ActionParams, kind: ActionKind) -> Result<(), AppErro
 async fn page(
     state: &AppState,
     user: &CurrentUser,
+    grant: &Grant<Admin>,
     params: ActionParams,
     key: String,
     reason: String,
     error: Option<String>,
 ) -> Result<ActionNewPage, AppError> {
     let kind = parse_kind(&params.kind)?;
-    let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", params.org)
+    let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", grant.org())
         .fetch_optional(&state.pool)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -182,10 +189,12 @@ async fn page(
         }
         None => None,
     };
-    let radius =
-        cockpit_db::actions::blast_radius(&state.pool, &new_action(&params, kind, "", "", ""))
-            .await?;
-    let layout = Layout::load(&state.pool, "", "/apps", Some(params.org)).await?;
+    let radius = cockpit_db::actions::blast_radius(
+        &state.pool,
+        &new_action(grant, &params, kind, "", "", ""),
+    )
+    .await?;
+    let layout = Layout::load(&state.pool, user, "", "/apps", Some(grant.org())).await?;
     Ok(ActionNewPage {
         layout,
         csrf: user.csrf.clone(),
@@ -231,13 +240,22 @@ pub async fn action_new(
     user: CurrentUser,
     axum_extra::extract::Query(params): axum_extra::extract::Query<ActionParams>,
 ) -> Result<Response, AppError> {
-    user.require(params.org, Role::Admin)?;
+    let grant = user.grant::<Admin>(params.org)?;
     let kind = parse_kind(&params.kind)?;
     validate(&params, kind)?;
     if needs_reauth(kind) && !user.recently_authenticated(state.auth.reauth_after) {
         return Ok(reauth_redirect(&params));
     }
-    let page = page(&state, &user, params, random_token(), String::new(), None).await?;
+    let page = page(
+        &state,
+        &user,
+        &grant,
+        params,
+        random_token(),
+        String::new(),
+        None,
+    )
+    .await?;
     Ok(Html(page.render()?).into_response())
 }
 
@@ -293,7 +311,7 @@ pub async fn action_create(
         reason,
         idempotency_key,
     };
-    user.require(form.params.org, Role::Admin)?;
+    let grant = user.grant::<Admin>(form.params.org)?;
     let kind = parse_kind(&form.params.kind)?;
     validate(&form.params, kind)?;
     if needs_reauth(kind) && !user.recently_authenticated(state.auth.reauth_after) {
@@ -304,6 +322,7 @@ pub async fn action_create(
         let page = page(
             &state,
             &user,
+            &grant,
             form.params,
             form.idempotency_key.clone(),
             form.reason.clone(),
@@ -319,6 +338,7 @@ pub async fn action_create(
     }
     let requested = record(
         &state,
+        &grant,
         &form.params,
         kind,
         &user.actor(),
@@ -360,6 +380,7 @@ pub(crate) fn key_ok(key: &str) -> bool {
 /// worker; a key seen before answers the action it created.
 pub(crate) async fn record(
     state: &AppState,
+    grant: &Grant<Admin>,
     params: &ActionParams,
     kind: ActionKind,
     actor: &str,
@@ -368,12 +389,17 @@ pub(crate) async fn record(
 ) -> Result<cockpit_db::actions::Requested, AppError> {
     let requested = cockpit_db::actions::request(
         &state.pool,
-        &new_action(params, kind, actor, reason, key),
+        &new_action(grant, params, kind, actor, reason, key),
     )
     .await
     .map_err(|e| {
         tracing::error!(error = %e, "action refused: intent or audit entry could not be written");
         AppError::Internal(format!("action not recorded: {e}"))
+    })?
+    .map_err(|_| {
+        AppError::Conflict(
+            "This idempotency key was used for another action (another org or kind). Use a new key.".into(),
+        )
     })?;
     state.wake_worker();
     Ok(requested)

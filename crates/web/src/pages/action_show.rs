@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::header,
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -13,7 +13,11 @@ use cockpit_domain::role::Role;
 use serde::Deserialize;
 
 use crate::filters;
-use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
+use crate::{
+    AppError, AppState,
+    auth::scope::{ActionId, Admin, Anywhere, In, Viewer},
+    layout::Layout,
+};
 
 #[derive(Template)]
 #[template(path = "pages/action_show.html")]
@@ -45,13 +49,16 @@ pub const REFRESH_SECONDS: u32 = 3;
 
 pub async fn action_show(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<i64>,
+    In {
+        object: ActionId(id),
+        grant,
+        user,
+    }: In<ActionId, Viewer>,
 ) -> Result<Response, AppError> {
     let action = cockpit_db::actions::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let role = user.require(action.org_id, Role::Viewer)?;
+    let role = grant.role();
     let counts = cockpit_db::actions::item_counts(&state.pool, id).await?;
     let failed = cockpit_db::actions::items(&state.pool, id, Some("failed"), 500).await?;
     let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", action.org_id)
@@ -71,7 +78,14 @@ pub async fn action_show(
     };
     let kind_label =
         cockpit_db::actions::ActionKind::parse(&action.kind).map_or("Action", |k| k.label());
-    let layout = Layout::load(&state.pool, "actions", "/actions", Some(action.org_id)).await?;
+    let layout = Layout::load(
+        &state.pool,
+        &user,
+        "actions",
+        "/actions",
+        Some(action.org_id),
+    )
+    .await?;
     let can_retry =
         role >= Role::Admin && matches!(action.status.as_str(), "partially_failed" | "failed");
     let page = ActionShowPage {
@@ -97,13 +111,12 @@ pub async fn action_show(
 
 pub async fn action_retry(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<i64>,
+    In {
+        object: ActionId(id),
+        user,
+        ..
+    }: In<ActionId, Admin>,
 ) -> Result<Response, AppError> {
-    let action = cockpit_db::actions::get(&state.pool, id)
-        .await?
-        .ok_or(AppError::NotFound)?;
-    user.require(action.org_id, Role::Admin)?;
     cockpit_db::actions::retry(&state.pool, id, &user.actor()).await?;
     state.wake_worker();
     Ok(Redirect::to(&format!("/actions/{id}")).into_response())
@@ -141,10 +154,13 @@ pub struct ActionsQuery {
 
 pub async fn actions_list(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Viewer>,
     Query(q): Query<ActionsQuery>,
 ) -> Result<Html<String>, AppError> {
     let org = crate::layout::parse_org(q.org.as_deref());
+    if let Some(o) = org {
+        user.grant::<Viewer>(o)?;
+    }
     let visible = user.visible_orgs();
     let actions = sqlx::query_as!(
         ActionListRow,
@@ -158,7 +174,7 @@ pub async fn actions_list(
     )
     .fetch_all(&state.pool)
     .await?;
-    let layout = Layout::load(&state.pool, "actions", "/actions", org).await?;
+    let layout = Layout::load(&state.pool, &user, "actions", "/actions", org).await?;
     Ok(Html(
         ActionsPage {
             layout,
@@ -194,6 +210,7 @@ mod tests {
             },
         )
         .await
+        .unwrap()
         .unwrap();
         let uri = format!("/actions/{}", requested.id);
         let (status, headers, html) = get_raw(&pool, &uri).await;

@@ -19,21 +19,13 @@ use uuid::Uuid;
 use crate::{
     AppError, AppState,
     auth::CurrentUser,
+    auth::scope::{Admin, EveryOrg},
     filters,
     form::Form,
     layout::{Layout, OrgChoice},
 };
 
 pub const ROLES: [&str; 3] = ["viewer", "analyst", "admin"];
-
-/// Account administration is for admins in every org.
-pub(crate) fn require_admin(user: &CurrentUser) -> Result<(), AppError> {
-    if user.global_role == Some(Role::Admin) {
-        Ok(())
-    } else {
-        Err(AppError::Forbidden)
-    }
-}
 
 /// Sends someone whose password proof is stale to confirm it, then back to
 /// `next` (a page: the change is made again from there).
@@ -94,7 +86,7 @@ async fn list_page(
     error: Option<String>,
 ) -> Result<String, AppError> {
     Ok(AccountsPage {
-        layout: Layout::load(&state.pool, "admin", "/", None).await?,
+        layout: Layout::load(&state.pool, user, "admin", "/", None).await?,
         csrf: user.csrf.clone(),
         accounts: views(state, None).await?,
         roles: &ROLES,
@@ -107,9 +99,8 @@ async fn list_page(
 
 pub async fn accounts_list(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
 ) -> Result<Html<String>, AppError> {
-    require_admin(&user)?;
     Ok(Html(list_page(&state, &user, None, None).await?))
 }
 
@@ -122,10 +113,9 @@ pub struct NewAccountForm {
 
 pub async fn account_create(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     Form(form): Form<NewAccountForm>,
 ) -> Result<Response, AppError> {
-    require_admin(&user)?;
     if let Some(redirect) = stale_proof(&state, &user, "/admin/accounts") {
         return Ok(redirect);
     }
@@ -171,16 +161,15 @@ fn account_id(raw: &str) -> Result<Uuid, AppError> {
 
 pub async fn account_show(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     Path(id): Path<String>,
 ) -> Result<Html<String>, AppError> {
-    require_admin(&user)?;
     let id = account_id(&id)?;
     let view = views(&state, Some(id))
         .await?
         .pop()
         .ok_or(AppError::NotFound)?;
-    let layout = Layout::load(&state.pool, "admin", "/", None).await?;
+    let layout = Layout::load(&state.pool, &user, "admin", "/", None).await?;
     Ok(Html(
         AccountPage {
             orgs: layout.orgs.clone(),
@@ -201,7 +190,6 @@ async fn apply(
     raw_id: &str,
     change: impl FnOnce() -> Result<AccountChange, AppError>,
 ) -> Result<Response, AppError> {
-    require_admin(user)?;
     let id = account_id(raw_id)?;
     let back = format!("/admin/accounts/{id}");
     if let Some(redirect) = stale_proof(state, user, &back) {
@@ -246,7 +234,7 @@ pub struct RoleForm {
 
 pub async fn account_role(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     Path(id): Path<String>,
     Form(form): Form<RoleForm>,
 ) -> Result<Response, AppError> {
@@ -270,7 +258,7 @@ pub struct OrgRoleForm {
 /// Grant a role in one org, or remove the grant.
 pub async fn account_org_role(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     Path(id): Path<String>,
     Form(form): Form<OrgRoleForm>,
 ) -> Result<Response, AppError> {
@@ -297,7 +285,7 @@ pub struct AccessForm {
 /// Disable or enable an account, or end its sessions.
 pub async fn account_access(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     Path(id): Path<String>,
     Form(form): Form<AccessForm>,
 ) -> Result<Response, AppError> {

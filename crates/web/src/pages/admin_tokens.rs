@@ -16,11 +16,12 @@ use uuid::Uuid;
 
 use crate::{
     AppError, AppState,
+    auth::scope::{Admin, EveryOrg},
     auth::{CurrentUser, hash_token},
     filters,
     form::Form,
     layout::{Layout, OrgChoice},
-    pages::admin_accounts::{ROLES, require_admin, stale_proof},
+    pages::admin_accounts::{ROLES, stale_proof},
 };
 
 #[derive(Template)]
@@ -42,7 +43,7 @@ async fn page(
     created: Option<(String, String)>,
     error: Option<String>,
 ) -> Result<String, AppError> {
-    let layout = Layout::load(&state.pool, "admin", "/", None).await?;
+    let layout = Layout::load(&state.pool, user, "admin", "/", None).await?;
     Ok(TokensPage {
         orgs: layout.orgs.clone(),
         layout,
@@ -57,9 +58,8 @@ async fn page(
 
 pub async fn tokens_list(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
 ) -> Result<Html<String>, AppError> {
-    require_admin(&user)?;
     Ok(Html(page(&state, &user, None, None).await?))
 }
 
@@ -99,10 +99,9 @@ pub async fn check_new_token(
 
 pub async fn token_create(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     Form(form): Form<NewTokenForm>,
 ) -> Result<Response, AppError> {
-    require_admin(&user)?;
     if let Some(redirect) = stale_proof(&state, &user, "/admin/api-tokens") {
         return Ok(redirect);
     }
@@ -134,10 +133,9 @@ pub async fn token_create(
 
 pub async fn token_revoke(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     Path(id): Path<String>,
 ) -> Result<Response, AppError> {
-    require_admin(&user)?;
     let id = Uuid::parse_str(&id).map_err(|_| AppError::NotFound)?;
     if !cockpit_db::admin::revoke_api_token(&state.pool, &user.actor(), id).await? {
         return Err(AppError::NotFound);

@@ -4,7 +4,7 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Query, State},
     response::Html,
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
@@ -15,6 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     AppError,
+    auth::scope::{AppId, In, Viewer},
     chart::{self, BarChart},
     filters,
     layout::{Layout, Query as Qs},
@@ -383,7 +384,11 @@ async fn load_app_page(
 pub async fn app_show(
     State(pool): State<PgPool>,
     State(cache): State<PageCache>,
-    Path(id): Path<i64>,
+    In {
+        object: AppId(id),
+        grant,
+        user,
+    }: In<AppId, Viewer>,
     Query(q): Query<DetailQuery>,
 ) -> Result<Html<String>, AppError> {
     let today = Utc::now().date_naive();
@@ -405,10 +410,8 @@ pub async fn app_show(
         )
         .await?;
     let data = AppPageData::clone(&data);
-    let layout = Layout::load(&pool, "apps", "/apps", Some(data.app.org_id)).await?;
-    let can_act = crate::auth::current()
-        .and_then(|u| u.role_in(data.app.org_id))
-        .is_some_and(|r| r >= cockpit_domain::role::Role::Admin);
+    let layout = Layout::load(&pool, &user, "apps", "/apps", Some(grant.org())).await?;
+    let can_act = grant.role() >= cockpit_domain::role::Role::Admin;
     Ok(Html(
         AppDetailPage {
             layout,
@@ -630,6 +633,7 @@ mod tests {
             },
         )
         .await
+        .unwrap()
         .unwrap();
         let keyring = std::sync::Arc::new(cockpit_domain::secret::Keyring::new(
             cockpit_domain::secret::MasterKey::from_bytes([42; 32]),

@@ -14,7 +14,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    AppError, csv_export, filters,
+    AppError,
+    auth::scope::{Analyst, OrgScope, Viewer},
+    csv_export, filters,
     layout::{Layout, Query as Qs, parse_org},
     page_cache::PageCache,
 };
@@ -415,11 +417,12 @@ pub struct AppsPage {
 pub async fn apps_list(
     State(pool): State<PgPool>,
     State(cache): State<PageCache>,
+    OrgScope { org, user, .. }: OrgScope<Viewer>,
     Query(q): Query<AppsQuery>,
 ) -> Result<Html<String>, AppError> {
     let mut filter = Filter::parse(q);
-    let layout = Layout::load(&pool, "apps", "/apps", filter.org).await?;
-    filter.org = layout.org;
+    filter.org = org;
+    let layout = Layout::load(&pool, &user, "apps", "/apps", org).await?;
     // The filter as its links write it (the org, every choice, the
     // position), with the day `since` means: one entry per list shown.
     let key = format!(
@@ -483,9 +486,11 @@ pub async fn apps_list(
 /// `/apps.csv`: the list as shown, every page of it, same filter and order.
 pub async fn apps_csv(
     State(pool): State<PgPool>,
+    OrgScope { org, .. }: OrgScope<Analyst>,
     Query(q): Query<AppsQuery>,
 ) -> Result<Response, AppError> {
     let mut filter = Filter::parse(q);
+    filter.org = org;
     filter.after = None;
     let rows = fetch(&pool, &filter, EXPORT_MAX).await?;
     let header: Vec<String> = COLUMNS.iter().map(|(_, l, _)| (*l).to_owned()).collect();

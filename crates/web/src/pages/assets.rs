@@ -6,7 +6,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::AppError;
+use crate::{AppError, auth::session::MaybeUser, error::ErrorShown};
 
 const APP_CSS: &str = include_str!("../../../../static/app.css");
 
@@ -26,8 +26,14 @@ pub async fn css() -> impl IntoResponse {
     )
 }
 
-pub async fn not_found() -> AppError {
-    AppError::NotFound
+/// No route: the "not found" page, with the navigation of whoever is
+/// signed in.
+pub async fn not_found(MaybeUser(user): MaybeUser) -> Response {
+    let res = AppError::NotFound.into_response();
+    match (user, res.extensions().get::<ErrorShown>().cloned()) {
+        (Some(user), Some(shown)) => shown.render(crate::layout::Layout::bare_for(&user)),
+        _ => res,
+    }
 }
 
 /// A panic in a handler becomes the ordinary error page; the panic message is

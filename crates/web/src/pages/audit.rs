@@ -13,7 +13,12 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use crate::filters;
-use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
+use crate::{
+    AppError, AppState,
+    auth::CurrentUser,
+    auth::scope::{Analyst, Anywhere, Viewer},
+    layout::Layout,
+};
 
 pub const PAGE: i64 = 100;
 /// Exports stop here; narrow the filters for more.
@@ -81,14 +86,18 @@ impl AuditRow {
     }
 }
 
+/// The entries `user` may read with at least `min` (viewers read the
+/// history, analysts export it): those of their orgs, and those about no
+/// org (accounts, API tokens) for someone with `min` in every org.
 pub(crate) async fn fetch(
     state: &AppState,
     user: &CurrentUser,
+    min: Role,
     f: &AuditFilter,
     limit: i64,
 ) -> Result<Vec<AuditRow>, AppError> {
-    let visible = user.visible_orgs();
-    let global = user.global_role.is_some();
+    let visible = user.orgs_with(min);
+    let global = user.global_role.is_some_and(|r| r >= min);
     let org = crate::layout::parse_org(f.org.as_deref());
     let from = day(&f.from)?
         .and_then(|d| d.and_hms_opt(0, 0, 0))
@@ -152,6 +161,8 @@ pub struct AuditPage {
     pub filter: AuditFilter,
     pub rows: Vec<AuditRow>,
     pub head: Option<(i64, String)>,
+    /// The reader may see every org's entries (and so the chain head).
+    pub whole_log: bool,
     pub next: Option<String>,
     pub query: String,
     pub now: DateTime<Utc>,
@@ -179,13 +190,25 @@ fn query_of(f: &AuditFilter) -> String {
     q.finish()
 }
 
+/// The chain's head (sequence number and hash) verifies the whole log, so
+/// only someone who may read the whole log sees it: its number counts the
+/// entries of every org.
+pub(crate) async fn chain_head(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<Option<(i64, String)>, AppError> {
+    if user.global_role.is_none() {
+        return Ok(None);
+    }
+    Ok(cockpit_db::audit::head(&state.pool).await?)
+}
+
 pub async fn audit_list(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Viewer>,
     Query(f): Query<AuditFilter>,
 ) -> Result<Html<String>, AppError> {
-    user.require_any(Role::Viewer)?;
-    let rows = fetch(&state, &user, &f, PAGE + 1).await?;
+    let rows = fetch(&state, &user, Role::Viewer, &f, PAGE + 1).await?;
     let more = rows.len() as i64 > PAGE;
     let rows: Vec<AuditRow> = rows.into_iter().take(PAGE as usize).collect();
     let query = query_of(&f);
@@ -197,9 +220,10 @@ pub async fn audit_list(
             format!("{query}&before={last}")
         }
     });
-    let head = cockpit_db::audit::head(&state.pool).await?;
+    let head = chain_head(&state, &user).await?;
     let layout = Layout::load(
         &state.pool,
+        &user,
         "audit",
         "/audit",
         crate::layout::parse_org(f.org.as_deref()),
@@ -211,6 +235,7 @@ pub async fn audit_list(
             filter: f,
             rows,
             head,
+            whole_log: user.global_role.is_some(),
             next,
             query,
             now: Utc::now(),
@@ -221,11 +246,10 @@ pub async fn audit_list(
 
 pub async fn audit_csv(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     Query(f): Query<AuditFilter>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Analyst)?;
-    let rows = fetch(&state, &user, &f, EXPORT_MAX).await?;
+    let rows = fetch(&state, &user, Role::Analyst, &f, EXPORT_MAX).await?;
     let header = [
         "seq", "at", "actor", "action", "org", "target", "reason", "outcome", "detail", "hash",
     ]
@@ -254,12 +278,11 @@ pub async fn audit_csv(
 
 pub async fn audit_json(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     Query(f): Query<AuditFilter>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Analyst)?;
-    let rows = fetch(&state, &user, &f, EXPORT_MAX).await?;
-    let head = cockpit_db::audit::head(&state.pool).await?;
+    let rows = fetch(&state, &user, Role::Analyst, &f, EXPORT_MAX).await?;
+    let head = chain_head(&state, &user).await?;
     let mut res = Json(serde_json::json!({
         "head": head.map(|(seq, hash)| serde_json::json!({ "seq": seq, "hash": hash })),
         "entries": rows,

@@ -2,19 +2,17 @@
 //! totals, the risk signals (each linking to its report) and the trends.
 
 use askama::Template;
-use axum::{
-    extract::{Query, State},
-    response::Html,
-};
+use axum::{extract::State, response::Html};
 use chrono::{DateTime, NaiveTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
     AppError,
+    auth::scope::{OrgScope, Viewer},
     chart::{self, LineChart},
     filters,
-    layout::{Layout, OrgOnly, parse_org},
+    layout::Layout,
     page_cache::PageCache,
     pages::apps::{HEAVY_USE, NARROW_USERS, WIDE_USERS},
 };
@@ -113,9 +111,9 @@ async fn load_home(pool: &PgPool, org: Option<Uuid>) -> sqlx::Result<HomeData> {
 pub async fn home(
     State(pool): State<PgPool>,
     State(cache): State<PageCache>,
-    Query(q): Query<OrgOnly>,
+    OrgScope { org, user, .. }: OrgScope<Viewer>,
 ) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(&pool, "overview", "/", parse_org(q.org.as_deref())).await?;
+    let layout = Layout::load(&pool, &user, "overview", "/", org).await?;
     let org = layout.org;
     let data = cache
         .get_or_load(

@@ -14,7 +14,12 @@ use cockpit_domain::{inventory::InventoryEntry, role::Role};
 use serde::Deserialize;
 
 use crate::filters;
-use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
+use crate::{
+    AppError, AppState,
+    auth::CurrentUser,
+    auth::scope::{Analyst, Anywhere, Viewer},
+    layout::Layout,
+};
 
 /// An inventory status as pages show it.
 pub fn status_label(status: &str) -> &'static str {
@@ -59,7 +64,7 @@ async fn render(
         .filter(|m| m.inventory_id.is_none() && visible.contains(&m.org_id))
         .take(500)
         .collect();
-    let layout = Layout::load(&state.pool, "inventory", "/inventory", None).await?;
+    let layout = Layout::load(&state.pool, user, "inventory", "/inventory", None).await?;
     Ok(InventoryPage {
         layout,
         csrf: user.csrf.clone(),
@@ -74,9 +79,8 @@ async fn render(
 
 pub async fn inventory_list(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Viewer>,
 ) -> Result<Html<String>, AppError> {
-    user.require_any(Role::Viewer)?;
     Ok(Html(
         render(&state, &user, None, Vec::new()).await?.render()?,
     ))
@@ -111,16 +115,15 @@ pub struct NewQuery {
 
 pub async fn inventory_new(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     axum::extract::Query(q): axum::extract::Query<NewQuery>,
 ) -> Result<Html<String>, AppError> {
-    user.require_any(Role::Analyst)?;
     let entry = InventoryEntry {
         name: q.name.unwrap_or_default(),
         status: "under_review".into(),
         ..Default::default()
     };
-    let layout = Layout::load(&state.pool, "inventory", "/inventory", None).await?;
+    let layout = Layout::load(&state.pool, &user, "inventory", "/inventory", None).await?;
     Ok(Html(
         InventoryEditPage {
             layout,
@@ -135,14 +138,13 @@ pub async fn inventory_new(
 
 pub async fn inventory_edit(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     Path(id): Path<i64>,
 ) -> Result<Html<String>, AppError> {
-    user.require_any(Role::Analyst)?;
     let row = cockpit_db::inventory::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let layout = Layout::load(&state.pool, "inventory", "/inventory", None).await?;
+    let layout = Layout::load(&state.pool, &user, "inventory", "/inventory", None).await?;
     Ok(Html(
         InventoryEditPage {
             layout,
@@ -183,10 +185,9 @@ fn opt(s: &str) -> Option<String> {
 
 pub async fn inventory_save(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     Form(f): Form<EntryForm>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Analyst)?;
     let users = match f.expected_users.trim() {
         "" => Ok(None),
         n => n
@@ -212,7 +213,7 @@ pub async fn inventory_save(
             Ok(Redirect::to("/inventory").into_response())
         }
         Err(message) => {
-            let layout = Layout::load(&state.pool, "inventory", "/inventory", None).await?;
+            let layout = Layout::load(&state.pool, &user, "inventory", "/inventory", None).await?;
             let page = InventoryEditPage {
                 layout,
                 csrf: user.csrf.clone(),
@@ -227,9 +228,8 @@ pub async fn inventory_save(
 
 pub async fn inventory_csv(
     State(state): State<AppState>,
-    user: CurrentUser,
+    _: Anywhere<Analyst>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Analyst)?;
     let rows = cockpit_db::inventory::list(&state.pool).await?;
     let entries: Vec<InventoryEntry> = rows.iter().map(InventoryRow::entry).collect();
     Ok(crate::csv_export::attachment(
@@ -241,10 +241,9 @@ pub async fn inventory_csv(
 /// CSV import from a file upload: all rows or none, every problem listed.
 pub async fn inventory_import(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     mut form: Multipart,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Analyst)?;
     let mut bytes = None;
     while let Some(field) = form
         .next_field()

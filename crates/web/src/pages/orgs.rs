@@ -4,7 +4,7 @@
 use crate::form::Form;
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Query, State},
     http::StatusCode,
     response::{Html, IntoResponse, Redirect, Response},
 };
@@ -22,7 +22,12 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::filters;
-use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
+use crate::{
+    AppError, AppState,
+    auth::CurrentUser,
+    auth::scope::{Admin, Analyst, EveryOrg, In, OrgId, Viewer},
+    layout::Layout,
+};
 
 #[derive(Template)]
 #[template(path = "pages/orgs.html")]
@@ -43,7 +48,7 @@ pub async fn orgs_list(
         .into_iter()
         .filter(|o| visible.contains(&o.id))
         .collect();
-    let layout = Layout::load(&state.pool, "orgs", "/orgs", None).await?;
+    let layout = Layout::load(&state.pool, &user, "orgs", "/orgs", None).await?;
     let can_connect = user.global_role == Some(Role::Admin);
     Ok(Html(
         OrgsPage {
@@ -131,10 +136,13 @@ impl OrgShowPage {
 
 pub async fn org_show(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<Uuid>,
+    In {
+        object: OrgId(id),
+        grant,
+        user,
+    }: In<OrgId, Viewer>,
 ) -> Result<Html<String>, AppError> {
-    let role = user.require(id, Role::Viewer)?;
+    let role = grant.role();
     let org = cockpit_db::orgs::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -158,7 +166,7 @@ pub async fn org_show(
     )
     .fetch_one(&state.pool)
     .await?;
-    let layout = Layout::load(&state.pool, "orgs", "/orgs", Some(id)).await?;
+    let layout = Layout::load(&state.pool, &user, "orgs", "/orgs", Some(id)).await?;
     Ok(Html(
         OrgShowPage {
             layout,
@@ -177,10 +185,12 @@ pub async fn org_show(
 
 pub async fn org_sync(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<Uuid>,
+    In {
+        object: OrgId(id),
+        user,
+        ..
+    }: In<OrgId, Analyst>,
 ) -> Result<Response, AppError> {
-    user.require(id, Role::Analyst)?;
     let mut tx = state.pool.begin().await?;
     cockpit_db::jobs::enqueue_sync(&mut *tx, id, "manual").await?;
     audit::append(
@@ -203,10 +213,12 @@ pub async fn org_sync(
 
 pub async fn org_disconnect(
     State(state): State<AppState>,
-    user: CurrentUser,
-    Path(id): Path<Uuid>,
+    In {
+        object: OrgId(id),
+        user,
+        ..
+    }: In<OrgId, Admin>,
 ) -> Result<Response, AppError> {
-    user.require(id, Role::Admin)?;
     if !user.recently_authenticated(state.auth.reauth_after) {
         let q = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("next", &format!("/orgs/{id}"))
@@ -285,12 +297,9 @@ fn callback_url(state: &AppState) -> String {
 
 pub async fn org_connect_form(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
 ) -> Result<Html<String>, AppError> {
-    if user.global_role != Some(Role::Admin) {
-        return Err(AppError::Forbidden);
-    }
-    let layout = Layout::load(&state.pool, "orgs", "/orgs", None).await?;
+    let layout = Layout::load(&state.pool, &user, "orgs", "/orgs", None).await?;
     let form = ConnectForm {
         environment: "production".into(),
         ..ConnectForm::default()
@@ -307,7 +316,7 @@ pub async fn org_connect_form(
     ))
 }
 
-fn login_url(form: &ConnectForm) -> Result<(url::Url, bool), String> {
+async fn login_url(form: &ConnectForm, allow: &[String]) -> Result<(url::Url, bool), String> {
     match form.environment.as_str() {
         "production" => Ok((
             url::Url::parse("https://login.salesforce.com").unwrap_or_else(|_| unreachable_url()),
@@ -318,12 +327,7 @@ fn login_url(form: &ConnectForm) -> Result<(url::Url, bool), String> {
             true,
         )),
         "my_domain" => {
-            let u = url::Url::parse(form.my_domain.trim()).map_err(|_| {
-                "Enter the My Domain URL, like https://acme.my.salesforce.com.".to_owned()
-            })?;
-            if !matches!(u.scheme(), "https" | "http") || u.host_str().is_none() {
-                return Err("The My Domain URL must be an https:// address.".into());
-            }
+            let u = crate::salesforce_url::check(&form.my_domain, allow).await?;
             let sandbox = u
                 .host_str()
                 .is_some_and(|h| h.contains(".sandbox.my.salesforce.com"));
@@ -333,18 +337,27 @@ fn login_url(form: &ConnectForm) -> Result<(url::Url, bool), String> {
     }
 }
 
+/// A failed call to Salesforce in a short sentence: the error's first line,
+/// bounded, never a whole body it may quote.
+fn short_reason(e: &dyn std::fmt::Display) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or_default();
+    let mut short: String = line.chars().take(160).collect();
+    if short.len() < line.len() {
+        short.push('…');
+    }
+    format!("Salesforce refused the connection: {short}")
+}
+
 fn unreachable_url() -> url::Url {
     url::Url::parse("https://login.salesforce.com").expect("constant URL")
 }
 
 pub async fn org_connect_start(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     Form(form): Form<ConnectForm>,
 ) -> Result<Response, AppError> {
-    if user.global_role != Some(Role::Admin) {
-        return Err(AppError::Forbidden);
-    }
     let keyring = state.keyring.clone().ok_or_else(|| {
         AppError::BadRequest("COCKPIT_MASTER_KEY is not set on the server.".into())
     })?;
@@ -353,10 +366,10 @@ pub async fn org_connect_start(
     } else if form.client_id.trim().is_empty() {
         Some("Enter the consumer key of the cockpit's External Client App in that org.".to_owned())
     } else {
-        login_url(&form).err()
+        login_url(&form, &state.salesforce_hosts).await.err()
     };
     if let Some(error) = problem {
-        let layout = Layout::load(&state.pool, "orgs", "/orgs", None).await?;
+        let layout = Layout::load(&state.pool, &user, "orgs", "/orgs", None).await?;
         let page = ConnectPage {
             layout,
             csrf: user.csrf.clone(),
@@ -366,7 +379,9 @@ pub async fn org_connect_start(
         };
         return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
     }
-    let (login, sandbox) = login_url(&form).map_err(AppError::BadRequest)?;
+    let (login, sandbox) = login_url(&form, &state.salesforce_hosts)
+        .await
+        .map_err(AppError::BadRequest)?;
     let secret = Some(form.client_secret.trim())
         .filter(|s| !s.is_empty())
         .map(|s| SecretString::from(s.to_owned()));
@@ -419,7 +434,7 @@ pub struct CallbackQuery {
 
 pub async fn org_connect_callback(
     State(state): State<AppState>,
-    user: CurrentUser,
+    EveryOrg { user, .. }: EveryOrg<Admin>,
     uri: axum::http::Uri,
     Query(q): Query<CallbackQuery>,
 ) -> Result<Response, AppError> {
@@ -473,7 +488,7 @@ pub async fn org_connect_callback(
     let tokens = oauth
         .exchange_code(code.expose_secret(), &SecretString::from(pending.verifier))
         .await
-        .map_err(|e| AppError::Upstream(e.to_string()))?;
+        .map_err(|e| AppError::Upstream(short_reason(&e)))?;
     let connected = cockpit_worker::connect::connect(
         &state.pool,
         &keyring,
@@ -488,7 +503,7 @@ pub async fn org_connect_callback(
         },
     )
     .await
-    .map_err(|e| AppError::Upstream(e.to_string()))?;
+    .map_err(|e| AppError::Upstream(short_reason(&e)))?;
     let mut tx = state.pool.begin().await?;
     audit::append(
         &mut tx,

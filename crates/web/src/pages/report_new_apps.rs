@@ -13,8 +13,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    AppError, csv_export, filters,
-    layout::{Layout, Query as Qs, parse_org},
+    AppError,
+    auth::scope::{Analyst, OrgScope, Viewer},
+    csv_export, filters,
+    layout::{Layout, Query as Qs},
     pages::{
         apps::{kind_label, policy_label},
         inventory::export_status,
@@ -175,16 +177,10 @@ pub fn parse_after(s: Option<&str>) -> Option<(DateTime<Utc>, i64)> {
 
 pub async fn new_apps_report(
     State(pool): State<PgPool>,
+    OrgScope { org, user, .. }: OrgScope<Viewer>,
     Query(q): Query<NewAppsQuery>,
 ) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(
-        &pool,
-        "reports",
-        "/reports/new-apps",
-        parse_org(q.org.as_deref()),
-    )
-    .await?;
-    let org = layout.org;
+    let layout = Layout::load(&pool, &user, "reports", "/reports/new-apps", org).await?;
     let since = since(q.since.as_deref());
     let after = parse_after(q.after.as_deref());
     let mut rows = fetch(&pool, org, since, after, PAGE + 1).await?;
@@ -210,9 +206,9 @@ pub async fn new_apps_report(
 
 pub async fn new_apps_csv(
     State(pool): State<PgPool>,
+    OrgScope { org, .. }: OrgScope<Analyst>,
     Query(q): Query<NewAppsQuery>,
 ) -> Result<Response, AppError> {
-    let org = parse_org(q.org.as_deref());
     let since = since(q.since.as_deref());
     Ok(csv_export::paged(
         &csv_export::dated("new-apps"),

@@ -12,8 +12,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    AppError, csv_export, filters,
-    layout::{Layout, Query as Qs, parse_org},
+    AppError,
+    auth::scope::{Analyst, OrgScope, Viewer},
+    csv_export, filters,
+    layout::{Layout, Query as Qs},
     pages::{inventory::export_status, report_selection::Selection},
 };
 
@@ -193,16 +195,10 @@ fn qs(org: Option<Uuid>, after: Option<&LeakCursor>) -> String {
 
 pub async fn offboarding_report(
     State(pool): State<PgPool>,
+    OrgScope { org, user, .. }: OrgScope<Viewer>,
     Query(q): Query<LeakQuery>,
 ) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(
-        &pool,
-        "reports",
-        "/reports/offboarding",
-        parse_org(q.org.as_deref()),
-    )
-    .await?;
-    let org = layout.org;
+    let layout = Layout::load(&pool, &user, "reports", "/reports/offboarding", org).await?;
     let after = q.after.as_deref().and_then(LeakCursor::decode);
     let mut rows = fetch(&pool, org, after.as_ref(), PAGE + 1).await?;
     let next = (rows.len() as i64 > PAGE).then(|| {
@@ -213,6 +209,7 @@ pub async fn offboarding_report(
         )
     });
     let selection = Selection::offer(
+        &user,
         org,
         rows.iter()
             .map(|r| (r.app_name.as_str(), r.app_key.as_str(), r.token_id.as_str())),
@@ -232,9 +229,8 @@ pub async fn offboarding_report(
 
 pub async fn offboarding_csv(
     State(pool): State<PgPool>,
-    Query(q): Query<LeakQuery>,
+    OrgScope { org, .. }: OrgScope<Analyst>,
 ) -> Result<Response, AppError> {
-    let org = parse_org(q.org.as_deref());
     Ok(csv_export::paged(
         &csv_export::dated("offboarding-leaks"),
         HEADER.iter().map(|h| (*h).to_owned()).collect(),

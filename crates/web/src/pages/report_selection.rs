@@ -29,14 +29,12 @@ impl Selection {
     /// the report is scoped to one org in which the signed-in person is an
     /// admin.
     pub fn offer<'a>(
+        user: &crate::auth::CurrentUser,
         org: Option<Uuid>,
         rows: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
     ) -> Option<Selection> {
         let org = org?;
-        let admin = crate::auth::current()
-            .and_then(|u| u.role_in(org))
-            .is_some_and(|r| r >= Role::Admin);
-        if !admin {
+        if !user.may(org, Role::Admin) {
             return None;
         }
         let mut groups: Vec<AppGroup> = Vec::new();

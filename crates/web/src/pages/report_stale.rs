@@ -13,8 +13,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    AppError, csv_export, filters,
-    layout::{Layout, Query as Qs, parse_org},
+    AppError,
+    auth::scope::{Analyst, OrgScope, Viewer},
+    csv_export, filters,
+    layout::{Layout, Query as Qs},
     pages::{inventory::export_status, report_selection::Selection},
 };
 
@@ -197,16 +199,10 @@ fn qs(org: Option<Uuid>, days: i64, after: Option<&StaleCursor>) -> String {
 
 pub async fn stale_report(
     State(pool): State<PgPool>,
+    OrgScope { org, user, .. }: OrgScope<Viewer>,
     Query(q): Query<StaleQuery>,
 ) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(
-        &pool,
-        "reports",
-        "/reports/stale",
-        parse_org(q.org.as_deref()),
-    )
-    .await?;
-    let org = layout.org;
+    let layout = Layout::load(&pool, &user, "reports", "/reports/stale", org).await?;
     let days = days(q.days.as_deref());
     let after = q.after.as_deref().and_then(StaleCursor::decode);
     let mut rows = fetch(&pool, org, days, after.as_ref(), PAGE + 1).await?;
@@ -218,6 +214,7 @@ pub async fn stale_report(
         )
     });
     let selection = Selection::offer(
+        &user,
         org,
         rows.iter()
             .map(|r| (r.app_name.as_str(), r.app_key.as_str(), r.token_id.as_str())),
@@ -239,9 +236,9 @@ pub async fn stale_report(
 
 pub async fn stale_csv(
     State(pool): State<PgPool>,
+    OrgScope { org, .. }: OrgScope<Analyst>,
     Query(q): Query<StaleQuery>,
 ) -> Result<Response, AppError> {
-    let org = parse_org(q.org.as_deref());
     let days = days(q.days.as_deref());
     Ok(csv_export::paged(
         &csv_export::dated(&format!("stale-authorizations-{days}d")),

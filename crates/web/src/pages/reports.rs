@@ -1,15 +1,13 @@
 //! `/reports`: the list of reports, each with what it finds and its export.
 
 use askama::Template;
-use axum::{
-    extract::{Query, State},
-    response::Html,
-};
+use axum::{extract::State, response::Html};
 use sqlx::PgPool;
 
 use crate::{
     AppError,
-    layout::{Layout, OrgOnly, parse_org},
+    auth::scope::{OrgScope, Viewer},
+    layout::Layout,
 };
 
 pub struct ReportLink {
@@ -45,9 +43,9 @@ pub struct ReportsPage {
 
 pub async fn reports_index(
     State(pool): State<PgPool>,
-    Query(q): Query<OrgOnly>,
+    OrgScope { org, user, .. }: OrgScope<Viewer>,
 ) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(&pool, "reports", "/reports", parse_org(q.org.as_deref())).await?;
+    let layout = Layout::load(&pool, &user, "reports", "/reports", org).await?;
     Ok(Html(
         ReportsPage {
             layout,

@@ -18,7 +18,12 @@ use serde::Deserialize;
 
 use crate::filters;
 use crate::pages::inventory::{export_status, status_label};
-use crate::{AppError, AppState, auth::CurrentUser, layout::Layout};
+use crate::{
+    AppError, AppState,
+    auth::CurrentUser,
+    auth::scope::{Admin, Analyst, Anywhere, Viewer},
+    layout::Layout,
+};
 
 /// Items on one page of a review (pages go both ways); the evidence pack
 /// has all of them.
@@ -36,11 +41,10 @@ pub struct ReviewsPage {
 
 pub async fn reviews_list(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Viewer>,
 ) -> Result<Html<String>, AppError> {
-    user.require_any(Role::Viewer)?;
     let reviews = cockpit_db::reviews::list(&state.pool).await?;
-    let layout = Layout::load(&state.pool, "reviews", "/reviews", None).await?;
+    let layout = Layout::load(&state.pool, &user, "reviews", "/reviews", None).await?;
     Ok(Html(
         ReviewsPage {
             layout,
@@ -62,10 +66,9 @@ pub struct StartForm {
 
 pub async fn review_start(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     Form(f): Form<StartForm>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Analyst)?;
     let id = match f.kind.as_str() {
         "monthly" => cockpit_db::reviews::start_monthly(&state.pool, &user.actor()).await?,
         "quarterly" => {
@@ -193,6 +196,30 @@ impl ReviewShowPage {
     }
 }
 
+/// A review's items from the orgs where the caller holds at least `min`,
+/// numbered 1, 2, … among themselves (the numbers shown, linked and posted
+/// are these, so nobody learns how many items other orgs have), with each
+/// one's sequence number in the review.
+pub(crate) async fn items_for(
+    state: &AppState,
+    user: &CurrentUser,
+    min: Role,
+    id: i64,
+) -> Result<Vec<(i32, ItemRow)>, AppError> {
+    let orgs = user.orgs_with(min);
+    Ok(cockpit_db::reviews::items(&state.pool, id, i64::MAX)
+        .await?
+        .into_iter()
+        .filter(|i| orgs.contains(&i.org_id))
+        .enumerate()
+        .map(|(n, mut i)| {
+            let seq = i.seq;
+            i.seq = n as i32 + 1;
+            (seq, i)
+        })
+        .collect())
+}
+
 async fn show(
     state: &AppState,
     user: &CurrentUser,
@@ -203,11 +230,10 @@ async fn show(
     let review = cockpit_db::reviews::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let visible = user.visible_orgs();
-    let items: Vec<ItemRow> = cockpit_db::reviews::items(&state.pool, id, i64::MAX)
+    let items: Vec<ItemRow> = items_for(state, user, Role::Viewer, id)
         .await?
         .into_iter()
-        .filter(|i| visible.contains(&i.org_id))
+        .map(|(_, i)| i)
         .collect();
     let mut groups: BTreeMap<String, AppGroup> = BTreeMap::new();
     for i in items.iter().filter(|i| i.category == "stale") {
@@ -231,7 +257,7 @@ async fn show(
         .count();
     let total = items.len();
     let (items, previous, next) = page_of(id, items, at);
-    let layout = Layout::load(&state.pool, "reviews", "/reviews", None).await?;
+    let layout = Layout::load(&state.pool, user, "reviews", "/reviews", None).await?;
     let role = user.max_role();
     Ok(ReviewShowPage {
         layout,
@@ -253,11 +279,10 @@ async fn show(
 
 pub async fn review_show(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Viewer>,
     Path(id): Path<i64>,
     Query(at): Query<PageQuery>,
 ) -> Result<Html<String>, AppError> {
-    user.require_any(Role::Viewer)?;
     Ok(Html(show(&state, &user, id, at, None).await?.render()?))
 }
 
@@ -277,11 +302,10 @@ pub struct DecideForm {
 
 pub async fn review_decide(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     Path(id): Path<i64>,
     Form(f): Form<DecideForm>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Analyst)?;
     let review = cockpit_db::reviews::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -312,17 +336,25 @@ pub async fn review_decide(
         .await?;
         return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
     }
-    let visible = user.visible_orgs();
-    let items = cockpit_db::reviews::items(&state.pool, id, i64::MAX).await?;
-    let seqs: Vec<i32> = items
+    // Numbers as the page showed them; an item of an org where the caller
+    // is no analyst is refused, never skipped in silence.
+    let seen = items_for(&state, &user, Role::Viewer, id).await?;
+    let decidable = user.orgs_with(Role::Analyst);
+    let chosen: Vec<&(i32, ItemRow)> = seen
         .iter()
-        .filter(|i| visible.contains(&i.org_id))
-        .filter(|i| match &f.app {
-            Some(app) => i.app_key.as_deref() == Some(app.as_str()) && i.decision.is_none(),
+        .filter(|(_, i)| match &f.app {
+            Some(app) => {
+                i.app_key.as_deref() == Some(app.as_str())
+                    && i.decision.is_none()
+                    && decidable.contains(&i.org_id)
+            }
             None => f.seq.contains(&i.seq),
         })
-        .map(|i| i.seq)
         .collect();
+    if chosen.iter().any(|(_, i)| !decidable.contains(&i.org_id)) {
+        return Err(AppError::Forbidden);
+    }
+    let seqs: Vec<i32> = chosen.iter().map(|(seq, _)| *seq).collect();
     if seqs.is_empty() {
         return Err(AppError::BadRequest("Nothing selected to decide.".into()));
     }
@@ -344,27 +376,40 @@ pub async fn review_decide(
 
 pub async fn review_send(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Admin>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Admin)?;
     if !user.recently_authenticated(state.auth.reauth_after) {
         let q = url::form_urlencoded::Serializer::new(String::new())
             .append_pair("next", &format!("/reviews/{id}"))
             .finish();
         return Ok(Redirect::to(&format!("/reauth?{q}")).into_response());
     }
-    cockpit_db::reviews::send_revocations(&state.pool, id, &user.actor()).await?;
+    cockpit_db::reviews::get(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // Only the revocations of the orgs where the sender is an admin.
+    let orgs = user.orgs_with(Role::Admin);
+    cockpit_db::reviews::send_revocations(&state.pool, id, &orgs, &user.actor()).await?;
     state.wake_worker();
     Ok(Redirect::to(&format!("/reviews/{id}")).into_response())
 }
 
 pub async fn review_complete(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Analyst)?;
+    cockpit_db::reviews::get(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    // A review covers every org it has items in: completing it is for an
+    // analyst of each of them.
+    let analyst_in = user.orgs_with(Role::Analyst);
+    let all = cockpit_db::reviews::items(&state.pool, id, i64::MAX).await?;
+    if all.iter().any(|i| !analyst_in.contains(&i.org_id)) {
+        return Err(AppError::Forbidden);
+    }
     match cockpit_db::reviews::complete(&state.pool, id, &user.actor()).await? {
         Ok(()) => Ok(Redirect::to(&format!("/reviews/{id}")).into_response()),
         Err(open) => {
@@ -405,15 +450,14 @@ pub fn inventory_words(status: Option<&str>) -> &'static str {
 /// and the outcome verified in Salesforce.
 pub async fn review_evidence_csv(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Analyst>,
     Path(id): Path<i64>,
 ) -> Result<Response, AppError> {
-    user.require_any(Role::Viewer)?;
     let review = cockpit_db::reviews::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let visible = user.visible_orgs();
-    let items = cockpit_db::reviews::items(&state.pool, id, i64::MAX).await?;
+    // An export: the items of the orgs where the caller is an analyst.
+    let items = items_for(&state, &user, Role::Analyst, id).await?;
     let header = [
         "review",
         "kind",
@@ -435,35 +479,32 @@ pub async fn review_evidence_csv(
     ]
     .map(String::from)
     .to_vec();
-    let rows = items
-        .into_iter()
-        .filter(|i| visible.contains(&i.org_id))
-        .map(|i| {
-            let inventory_now = if i.app_key.is_some() {
-                export_status(i.inventory_status.as_deref())
-            } else {
-                String::new()
-            };
-            vec![
-                review.id.to_string(),
-                review.kind.clone(),
-                i.seq.to_string(),
-                i.category,
-                i.org_name,
-                i.app_key.unwrap_or_default(),
-                i.user_id.unwrap_or_default(),
-                i.token_id.unwrap_or_default(),
-                i.summary,
-                i.decision.unwrap_or_default(),
-                i.note.unwrap_or_default(),
-                i.decided_by.unwrap_or_default(),
-                i.decided_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
-                i.action_id.map(|a| a.to_string()).unwrap_or_default(),
-                i.outcome.unwrap_or_default(),
-                at_start_export(i.inventory_at_start.as_deref()),
-                inventory_now,
-            ]
-        });
+    let rows = items.into_iter().map(|(_, i)| {
+        let inventory_now = if i.app_key.is_some() {
+            export_status(i.inventory_status.as_deref())
+        } else {
+            String::new()
+        };
+        vec![
+            review.id.to_string(),
+            review.kind.clone(),
+            i.seq.to_string(),
+            i.category,
+            i.org_name,
+            i.app_key.unwrap_or_default(),
+            i.user_id.unwrap_or_default(),
+            i.token_id.unwrap_or_default(),
+            i.summary,
+            i.decision.unwrap_or_default(),
+            i.note.unwrap_or_default(),
+            i.decided_by.unwrap_or_default(),
+            i.decided_at.map(|t| t.to_rfc3339()).unwrap_or_default(),
+            i.action_id.map(|a| a.to_string()).unwrap_or_default(),
+            i.outcome.unwrap_or_default(),
+            at_start_export(i.inventory_at_start.as_deref()),
+            inventory_now,
+        ]
+    });
     let body = crate::csv_export::encode(std::iter::once(header).chain(rows))?;
     Ok(crate::csv_export::attachment(
         &format!("review-{id}-evidence.csv"),
@@ -484,20 +525,18 @@ pub struct EvidencePage {
 /// The printable evidence report.
 pub async fn review_evidence(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Anywhere { user, .. }: Anywhere<Viewer>,
     Path(id): Path<i64>,
 ) -> Result<Html<String>, AppError> {
-    user.require_any(Role::Viewer)?;
     let review = cockpit_db::reviews::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let visible = user.visible_orgs();
-    let items = cockpit_db::reviews::items(&state.pool, id, i64::MAX)
+    let items = items_for(&state, &user, Role::Viewer, id)
         .await?
         .into_iter()
-        .filter(|i| visible.contains(&i.org_id))
+        .map(|(_, i)| i)
         .collect();
-    let audit_head = cockpit_db::audit::head(&state.pool).await?;
+    let audit_head = crate::pages::audit::chain_head(&state, &user).await?;
     Ok(Html(
         EvidencePage {
             review,

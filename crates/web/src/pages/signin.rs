@@ -366,7 +366,7 @@ pub async fn reauth_form(
     user: CurrentUser,
     Query(q): Query<NextQuery>,
 ) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(&state.pool, "", "/", None).await?;
+    let layout = Layout::load(&state.pool, &user, "", "/", None).await?;
     let account = cockpit_db::accounts::by_id(&state.pool, user.account_id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
@@ -410,7 +410,7 @@ pub async fn reauth_submit(
             .is_some_and(|h| password::verify(&form.password, h));
     cockpit_db::accounts::record_attempt(&state.pool, &user.email, &ip, ok).await?;
     if !ok {
-        let layout = Layout::load(&state.pool, "", "/", None).await?;
+        let layout = Layout::load(&state.pool, &user, "", "/", None).await?;
         let page = ReauthPage {
             layout,
             csrf: user.csrf.clone(),

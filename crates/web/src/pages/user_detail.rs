@@ -3,7 +3,7 @@
 
 use askama::Template;
 use axum::{
-    extract::{Path, Query, State},
+    extract::{Query, State},
     response::Html,
 };
 use chrono::{DateTime, Utc};
@@ -12,7 +12,9 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    AppError, filters,
+    AppError,
+    auth::scope::{In, PersonId, Viewer},
+    filters,
     layout::{Layout, Query as Qs},
     page_cache::PageCache,
     pages::{
@@ -162,7 +164,11 @@ async fn load_user_page(
 pub async fn user_show(
     State(pool): State<PgPool>,
     State(cache): State<PageCache>,
-    Path(uid): Path<i64>,
+    In {
+        object: PersonId(uid),
+        grant,
+        user,
+    }: In<PersonId, Viewer>,
     Query(q): Query<UserQuery>,
 ) -> Result<Html<String>, AppError> {
     let before = q.before.as_deref();
@@ -174,12 +180,10 @@ pub async fn user_show(
         )
         .await?;
     let data = UserPageData::clone(&data);
-    let layout = Layout::load(&pool, "users", "/users", Some(data.user.org_id)).await?;
+    let layout = Layout::load(&pool, &user, "users", "/users", Some(grant.org())).await?;
     Ok(Html(
         UserDetailPage {
-            can_act: crate::auth::current()
-                .and_then(|u| u.role_in(data.user.org_id))
-                .is_some_and(|r| r >= cockpit_domain::role::Role::Admin),
+            can_act: grant.role() >= cockpit_domain::role::Role::Admin,
             layout,
             user: data.user,
             tokens: data.tokens,

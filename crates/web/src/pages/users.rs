@@ -13,8 +13,10 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    AppError, filters,
-    layout::{Layout, Query as Qs, parse_org},
+    AppError,
+    auth::scope::{OrgScope, Viewer},
+    filters,
+    layout::{Layout, Query as Qs},
     page_cache::PageCache,
 };
 
@@ -181,9 +183,10 @@ pub async fn search(
 pub async fn users_list(
     State(pool): State<PgPool>,
     State(cache): State<PageCache>,
+    OrgScope { org, user, .. }: OrgScope<Viewer>,
     Query(q): Query<UsersQuery>,
 ) -> Result<Html<String>, AppError> {
-    let layout = Layout::load(&pool, "users", "/users", parse_org(q.org.as_deref())).await?;
+    let layout = Layout::load(&pool, &user, "users", "/users", org).await?;
     let org = layout.org;
     let search: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
     let prefix = search.to_lowercase();

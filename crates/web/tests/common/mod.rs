@@ -9,7 +9,9 @@ use axum::{
 };
 use cockpit_web::{AppState, auth::hash_token, router};
 use sqlx::PgPool;
+use std::collections::BTreeMap;
 use tower::ServiceExt;
+
 use uuid::Uuid;
 
 pub const BASE: &str = "http://127.0.0.1:8080";
@@ -44,6 +46,58 @@ pub async fn person(pool: &PgPool, email: &str, role: &str, org: Option<Uuid>) -
         .await
         .unwrap();
     (format!("__Host-cockpit_session={token}"), csrf)
+}
+
+/// An org with an app (`0H4AAA`), a person (`005AAA`), an authorization
+/// (`0CQAAA`) and a failed action; returns its id and the row ids by name.
+pub async fn seed_org(pool: &PgPool, name: &str) -> (Uuid, BTreeMap<&'static str, String>) {
+    let org = Uuid::new_v4();
+    sqlx::query("INSERT INTO orgs (id, name, login_url, instance_url) VALUES ($1, $2, 'https://login.salesforce.com', 'https://x.my.salesforce.com')")
+        .bind(org)
+        .bind(name)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sf_apps (org_id, app_key, kind, name, installed, first_seen_at) VALUES ($1, '0H4AAA', 'connected_app', 'App', true, now())")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sf_users (org_id, id, username, name, is_active, first_seen_at) VALUES ($1, '005AAA', 'u@x', 'U', true, now())")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sf_tokens (org_id, id, app_key, user_id, app_name, first_seen_at) VALUES ($1, '0CQAAA', '0H4AAA', '005AAA', 'App', now())")
+        .bind(org)
+        .execute(pool)
+        .await
+        .unwrap();
+    let app: i64 = sqlx::query_scalar("SELECT id FROM sf_apps WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let uid: i64 = sqlx::query_scalar("SELECT uid FROM sf_users WHERE org_id = $1")
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    let action: i64 = sqlx::query_scalar(
+        "INSERT INTO actions (org_id, kind, app_key, requested_by, reason, idempotency_key, status)
+         VALUES ($1, 'revoke_app_all', '0H4AAA', 'user:x', 'r', $2, 'failed') RETURNING id",
+    )
+    .bind(org)
+    .bind(Uuid::new_v4().to_string())
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let mut ids = BTreeMap::new();
+    ids.insert("org", org.to_string());
+    ids.insert("app", app.to_string());
+    ids.insert("uid", uid.to_string());
+    ids.insert("action", action.to_string());
+    (org, ids)
 }
 
 pub async fn send(
