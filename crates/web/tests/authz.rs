@@ -704,12 +704,13 @@ async fn an_idempotency_key_cannot_be_claimed_for_someone_else(pool: PgPool) {
         ),
     )
     .await;
-    let keys: Vec<String> =
-        sqlx::query_scalar("SELECT idempotency_key FROM actions WHERE org_id = $1 AND requested_by <> 'user:x'")
-            .bind(prod)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT idempotency_key FROM actions WHERE org_id = $1 AND requested_by <> 'user:x'",
+    )
+    .bind(prod)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
     assert_eq!(keys.len(), 1, "the production revocation was created");
     assert_ne!(keys[0], claimed, "with a key nobody could guess");
 }
