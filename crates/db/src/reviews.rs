@@ -62,8 +62,8 @@ pub async fn last_completed(
 }
 
 /// Starts the monthly review of what changed since the last completed one
-/// (or the last 30 days).
-pub async fn start_monthly(pool: &PgPool, actor: &str) -> sqlx::Result<i64> {
+/// (or the last 30 days), in `orgs` (those where the starter is an analyst).
+pub async fn start_monthly(pool: &PgPool, orgs: &[Uuid], actor: &str) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
     let since = sqlx::query_scalar!(
         "SELECT coalesce(max(started_at), now() - interval '30 days') AS \"since!\"
@@ -125,22 +125,29 @@ pub async fn start_monthly(pool: &PgPool, actor: &str) -> sqlx::Result<i64> {
          INSERT INTO review_items (review_id, seq, category, org_id, app_key, user_id, summary, detail, inventory_at_start)
          SELECT $1, row_number() OVER (ORDER BY category, org_id, summary), category, org_id, app_key, user_id,
                 left(summary, 500), detail, inv
-         FROM items",
+         FROM items WHERE org_id = ANY($6)",
         id,
         since,
         FEW_USERS,
         HEAVY_USE,
-        MANY_USERS
+        MANY_USERS,
+        orgs
     )
     .execute(&mut *tx)
     .await?;
-    started(&mut tx, id, "monthly", actor).await?;
+    started(&mut tx, id, "monthly", orgs, actor).await?;
     tx.commit().await?;
     Ok(id)
 }
 
-/// Starts the quarterly audit from the stale-authorization report.
-pub async fn start_quarterly(pool: &PgPool, actor: &str, stale_days: i32) -> sqlx::Result<i64> {
+/// Starts the quarterly audit from the stale-authorization report, in
+/// `orgs` (those where the starter is an analyst).
+pub async fn start_quarterly(
+    pool: &PgPool,
+    orgs: &[Uuid],
+    actor: &str,
+    stale_days: i32,
+) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
     let id = sqlx::query_scalar!(
         "INSERT INTO reviews (kind, stale_days, started_by) VALUES ('quarterly', $1, $2) RETURNING id",
@@ -160,13 +167,15 @@ pub async fn start_quarterly(pool: &PgPool, actor: &str, stale_days: i32) -> sql
          JOIN sf_apps a ON a.org_id = t.org_id AND a.app_key = t.app_key
          LEFT JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
          LEFT JOIN LATERAL inventory_match(a.consumer_key, a.name) inv ON true
-         WHERE t.gone_at IS NULL AND coalesce(t.last_used_at, t.created_at) < now() - make_interval(days => $2)",
+         WHERE t.gone_at IS NULL AND coalesce(t.last_used_at, t.created_at) < now() - make_interval(days => $2)
+           AND t.org_id = ANY($3)",
         id,
-        stale_days
+        stale_days,
+        orgs
     )
     .execute(&mut *tx)
     .await?;
-    started(&mut tx, id, "quarterly", actor).await?;
+    started(&mut tx, id, "quarterly", orgs, actor).await?;
     tx.commit().await?;
     Ok(id)
 }
@@ -175,6 +184,7 @@ async fn started(
     tx: &mut sqlx::PgConnection,
     id: i64,
     kind: &str,
+    orgs: &[Uuid],
     actor: &str,
 ) -> sqlx::Result<()> {
     let items = sqlx::query_scalar!(
@@ -192,7 +202,7 @@ async fn started(
             target: serde_json::json!({ "review": id, "kind": kind }),
             reason: None,
             outcome: Some("open"),
-            detail: serde_json::json!({ "items": items }),
+            detail: serde_json::json!({ "items": items, "orgs": orgs }),
         },
     )
     .await?;

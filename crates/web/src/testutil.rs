@@ -221,6 +221,14 @@ pub async fn user_uid(pool: &PgPool, org: Uuid, id: &str) -> i64 {
 
 /// The state of a cockpit reached at http://127.0.0.1 (loopback: `__Host-`
 /// cookies apply).
+/// Every org's id.
+pub async fn all_orgs(pool: &PgPool) -> Vec<Uuid> {
+    sqlx::query_scalar("SELECT id FROM orgs")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
 pub fn state(pool: &PgPool) -> AppState {
     AppState::new(pool.clone(), "http://127.0.0.1:8080")
 }

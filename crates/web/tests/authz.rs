@@ -993,3 +993,34 @@ async fn exports_are_for_analysts(pool: PgPool) {
         );
     }
 }
+
+/// Starting a review takes the orgs where the starter is an analyst, never
+/// another org's authorizations.
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_review_covers_only_its_starters_orgs(pool: PgPool) {
+    let (prod, _) = seed_org(&pool, "production").await;
+    let (sandbox, _) = seed_org(&pool, "sandbox").await;
+    sqlx::query("UPDATE sf_tokens SET created_at = now() - interval '1 year'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let (cookie, csrf) = person(&pool, "sandbox@example.com", "analyst", Some(sandbox)).await;
+    let (status, _, body) = send(
+        &pool,
+        post(
+            "/reviews",
+            Some(&cookie),
+            Some(BASE),
+            format!("csrf={csrf}&kind=quarterly&stale_days=90"),
+        ),
+    )
+    .await;
+    assert!(status.is_redirection(), "{status} {body}");
+    let items = "SELECT count(*) FROM review_items WHERE org_id = $1";
+    assert_eq!(count(&pool, items, sandbox).await, 1);
+    assert_eq!(
+        count(&pool, items, prod).await,
+        0,
+        "production is not theirs"
+    );
+}

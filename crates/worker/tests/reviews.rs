@@ -43,7 +43,7 @@ async fn inventory_monthly_review_and_quarterly_audit(pool: PgPool) {
         .unwrap();
 
     // Monthly review: leavers and an app beyond its expected population are listed.
-    let monthly = reviews::start_monthly(&pool, ACTOR).await.unwrap();
+    let monthly = reviews::start_monthly(&pool, &[org], ACTOR).await.unwrap();
     let items = reviews::items(&pool, monthly, 10_000).await.unwrap();
     let categories: std::collections::BTreeSet<&str> =
         items.iter().map(|i| i.category.as_str()).collect();
@@ -83,7 +83,9 @@ async fn inventory_monthly_review_and_quarterly_audit(pool: PgPool) {
     );
 
     // Quarterly audit: revoke the stale authorizations of one app, keep the rest.
-    let quarterly = reviews::start_quarterly(&pool, ACTOR, 90).await.unwrap();
+    let quarterly = reviews::start_quarterly(&pool, &[org], ACTOR, 90)
+        .await
+        .unwrap();
     let items = reviews::items(&pool, quarterly, 100_000).await.unwrap();
     assert!(!items.is_empty(), "sfsim has stale grants");
     let app = items[0].app_key.clone().unwrap();

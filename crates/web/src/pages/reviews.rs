@@ -69,8 +69,10 @@ pub async fn review_start(
     Anywhere { user, .. }: Anywhere<Analyst>,
     Form(f): Form<StartForm>,
 ) -> Result<Response, AppError> {
+    // A review covers the orgs where its starter is an analyst.
+    let orgs = user.orgs_with(Role::Analyst);
     let id = match f.kind.as_str() {
-        "monthly" => cockpit_db::reviews::start_monthly(&state.pool, &user.actor()).await?,
+        "monthly" => cockpit_db::reviews::start_monthly(&state.pool, &orgs, &user.actor()).await?,
         "quarterly" => {
             let days = f
                 .stale_days
@@ -88,7 +90,7 @@ pub async fn review_start(
                     "The stale threshold is between 1 and 3,650 days.".into(),
                 ));
             }
-            cockpit_db::reviews::start_quarterly(&state.pool, &user.actor(), days).await?
+            cockpit_db::reviews::start_quarterly(&state.pool, &orgs, &user.actor(), days).await?
         }
         _ => {
             return Err(AppError::BadRequest(
@@ -582,9 +584,14 @@ mod tests {
         s.apps = vec![known, hostile];
         sync(&pool, org, &s).await;
         inventory(&pool, "old tool", None, "approved").await;
-        let id = cockpit_db::reviews::start_quarterly(&pool, "user:test@example.com", 90)
-            .await
-            .unwrap();
+        let id = cockpit_db::reviews::start_quarterly(
+            &pool,
+            &all_orgs(&pool).await,
+            "user:test@example.com",
+            90,
+        )
+        .await
+        .unwrap();
 
         let first = get_html(&pool, &format!("/reviews/{id}")).await;
         assert!(!first.contains(HOSTILE), "hostile app name escaped");
@@ -667,9 +674,13 @@ mod tests {
     async fn monthly_items_about_apps_show_their_inventory_status(pool: PgPool) {
         seeded(&pool, "Acme").await;
         inventory(&pool, "Data Loader", None, "under_review").await;
-        let id = cockpit_db::reviews::start_monthly(&pool, "user:test@example.com")
-            .await
-            .unwrap();
+        let id = cockpit_db::reviews::start_monthly(
+            &pool,
+            &all_orgs(&pool).await,
+            "user:test@example.com",
+        )
+        .await
+        .unwrap();
         let html = get_html(&pool, &format!("/reviews/{id}")).await;
         assert!(!html.contains(HOSTILE));
         let page = Page(scraper::Html::parse_document(&html));
