@@ -3,7 +3,8 @@
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p oauth-cockpit
+# Without the demo: no simulator (and none of its keys) in the production binary.
+RUN cargo build --release --locked -p oauth-cockpit --no-default-features
 
 FROM debian:bookworm-slim
 RUN apt-get update \

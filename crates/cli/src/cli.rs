@@ -34,14 +34,10 @@ pub struct Cli {
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// PostgreSQL URL. The database is created if it does not exist.
-    #[arg(
-        long,
-        env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/oauth_cockpit",
-        hide_env_values = true,
-        global = true
-    )]
-    pub database_url: String,
+    /// Default: postgres://postgres@127.0.0.1:5432/oauth_cockpit; `demo`
+    /// without one runs its own PostgreSQL.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true, global = true)]
+    pub database_url: Option<String>,
 
     /// How many times to try reaching PostgreSQL at start-up before giving up
     /// (the wait doubles between attempts, up to 5 s).
@@ -52,6 +48,15 @@ pub struct DbArgs {
         global = true
     )]
     pub db_connect_attempts: u32,
+}
+
+impl DbArgs {
+    pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:5432/oauth_cockpit";
+
+    /// The URL named, or the default.
+    pub fn url(&self) -> &str {
+        self.database_url.as_deref().unwrap_or(Self::DEFAULT_URL)
+    }
 }
 
 #[derive(Debug, Args)]
@@ -125,6 +130,7 @@ pub enum Command {
     #[command(subcommand)]
     Keys(crate::keys::KeysCommand),
     /// Run the whole product against two simulated orgs, with nothing to configure.
+    #[cfg(feature = "demo")]
     Demo(crate::demo::DemoArgs),
     /// Manage local accounts.
     #[command(subcommand)]
@@ -284,6 +290,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Org(cmd) => crate::org::run(&cli.db, &cli.keys, cmd).await,
         Command::Sync(args) => crate::sync::run(&cli.db, &cli.keys, args).await,
         Command::Keys(cmd) => crate::keys::run(&cli.db, &cli.keys, cmd).await,
+        #[cfg(feature = "demo")]
         Command::Demo(args) => crate::demo::run(&cli.db, args).await,
         Command::User(cmd) => crate::user::run(&cli.db, cmd).await,
         Command::Audit(cmd) => crate::audit::run(&cli.db, cmd).await,

@@ -10,7 +10,7 @@ use cockpit_domain::secret::{Keyring, MasterKey};
 use cockpit_worker::connect::{ConnectRequest, connect};
 use sfsim::{RunningSim, Sim, SimConfig};
 
-use crate::cli::DbArgs;
+use crate::{cli::DbArgs, demo_db::Cluster};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -88,16 +88,79 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("cannot create {}", args.data_dir.display()))?;
     let keyring = load_or_create_key(&args.data_dir)?;
-    let mut url = url::Url::parse(&db.database_url).context("DATABASE_URL")?;
-    url.set_path(&args.database);
     eprintln!("OAuth Cockpit demo");
-    eprintln!(
-        "  database: {} on {}:{}",
-        args.database,
-        url.host_str().unwrap_or("?"),
-        url.port().unwrap_or(5432)
-    );
-    let pool = crate::serve::open_database_url(url.as_str(), db.db_connect_attempts).await?;
+    // A server named by DATABASE_URL, or the demo's own.
+    let mut cluster = None;
+    let url = match db.database_url.as_deref() {
+        Some(named) => {
+            let mut url = url::Url::parse(named).context("DATABASE_URL")?;
+            url.set_path(&args.database);
+            eprintln!(
+                "  database: {} on {}:{}",
+                args.database,
+                url.host_str().unwrap_or("?"),
+                url.port().unwrap_or(5432)
+            );
+            url.to_string()
+        }
+        None => {
+            let dir = args.data_dir.clone();
+            let started = tokio::task::spawn_blocking(move || Cluster::start(&dir))
+                .await
+                .context("starting the demo's PostgreSQL")??;
+            let url = started.url(&args.database);
+            cluster = Some(started);
+            url
+        }
+    };
+    // Ctrl-C while the orgs are connected and synced stops the demo (and
+    // its PostgreSQL) too; once serving, the server's own shutdown does.
+    let outcome = tokio::select! {
+        ready = prepare(&url, db.db_connect_attempts, &args, keyring.clone()) => match ready {
+            Ok(ready) => ready.serve(keyring).await,
+            Err(e) => Err(e),
+        },
+        _ = tokio::signal::ctrl_c(), if cluster.is_some() => Ok(()),
+    };
+    if let Some(mut c) = cluster {
+        tokio::task::spawn_blocking(move || c.stop()).await.ok();
+    }
+    outcome
+}
+
+/// Everything the demo serves, once its orgs are connected and synced.
+struct Ready {
+    pool: sqlx::PgPool,
+    listener: tokio::net::TcpListener,
+    public: String,
+    sso: cockpit_web::oidc::SsoConfig,
+    sim_hosts: Vec<String>,
+    /// The simulated orgs live as long as this.
+    _sims: [RunningSim; 2],
+}
+
+impl Ready {
+    async fn serve(self, keyring: Arc<Keyring>) -> anyhow::Result<()> {
+        crate::serve::run_server(
+            self.pool,
+            Some(keyring),
+            self.listener,
+            &self.public,
+            Some(self.sso),
+            true,
+            self.sim_hosts,
+        )
+        .await
+    }
+}
+
+async fn prepare(
+    url: &str,
+    attempts: u32,
+    args: &DemoArgs,
+    keyring: Arc<Keyring>,
+) -> anyhow::Result<Ready> {
+    let pool = crate::serve::open_database_url(url, attempts).await?;
 
     eprintln!("  starting two simulated Salesforce orgs…");
     let prod = start_sim(
@@ -250,14 +313,12 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
         .filter_map(|u| url::Url::parse(u).ok())
         .filter_map(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
         .collect();
-    crate::serve::run_server(
+    Ok(Ready {
         pool,
-        Some(keyring),
         listener,
-        &public,
-        Some(sso),
-        true,
+        public,
+        sso,
         sim_hosts,
-    )
-    .await
+        _sims: [prod, sandbox],
+    })
 }

@@ -3,7 +3,10 @@
 mod api_token;
 mod audit;
 mod cli;
+#[cfg(feature = "demo")]
 mod demo;
+#[cfg(feature = "demo")]
+mod demo_db;
 mod keys;
 mod org;
 mod serve;

@@ -13,7 +13,7 @@ use crate::cli::{DbArgs, KeyArgs, ServeArgs};
 
 /// Reaches PostgreSQL (creating the database if needed) and applies migrations.
 pub async fn open_database(db: &DbArgs) -> anyhow::Result<PgPool> {
-    open_database_url(&db.database_url, db.db_connect_attempts).await
+    open_database_url(db.url(), db.db_connect_attempts).await
 }
 
 pub async fn open_database_url(url: &str, attempts: u32) -> anyhow::Result<PgPool> {

@@ -16,6 +16,9 @@ async fn a_security_admin_revokes_and_blocks_in_a_real_browser(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
+    if !common::browser::browser_here("a_security_admin_revokes_and_blocks_in_a_real_browser") {
+        return;
+    }
     let db = common::db_url(&opts);
     let org = common::SimOrg::start(3_000, 500, 20).await;
     let sim = &org.sim;

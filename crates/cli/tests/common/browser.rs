@@ -25,6 +25,30 @@ impl Drop for Killed {
     }
 }
 
+/// Whether a program is on `PATH`.
+pub fn on_path(program: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(program).is_file()))
+        .unwrap_or(false)
+}
+
+/// Whether the browser tests can run: Chromium and its driver are installed.
+/// Without them a test says so in one line and passes, unless the whole
+/// suite was asked for (`COCKPIT_TEST_ALL=1`, as `scripts/test` sets), where
+/// a missing tool fails it.
+pub fn browser_here(test: &str) -> bool {
+    if on_path("chromium") && on_path("chromedriver") {
+        return true;
+    }
+    let hint = "needs chromium and chromedriver (apt-get install chromium chromium-driver)";
+    assert!(
+        std::env::var_os("COCKPIT_TEST_ALL").is_none(),
+        "{test} {hint}"
+    );
+    eprintln!("skipped {test}: it {hint}; scripts/test installs them and runs it");
+    false
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
