@@ -1,9 +1,10 @@
+#![recursion_limit = "256"]
 //! sfsim: a Salesforce org simulator that speaks the real wire protocol.
 //!
 //! The org (users, connected apps, External Client Apps, OAuth tokens, login
 //! history, audit trail, event logs) is generated deterministically from a seed
 //! and served over HTTP with Salesforce's endpoints, JSON shapes, error codes and
-//! quirks (see `/work/shared/salesforce-api.md`). Items the reference marks as
+//! quirks (see `docs/salesforce-api.md`). Items the reference marks as
 //! inferred are flagged `[C]` in comments where they are implemented.
 //!
 //! One listener serves the login host, My Domain and instance URL; URLs in

@@ -127,13 +127,34 @@ async fn deploy_create(
             "Missing file part with the zip",
         ));
     };
-    let mut zip = zip::ZipArchive::new(Cursor::new(zip_bytes.clone())).map_err(|_| {
+    let files = unzip(zip_bytes).ok_or_else(|| {
         RestError::new(
             400,
             "INVALID_MULTIPART_REQUEST",
             "The file part is not a valid zip archive",
         )
     })?;
+    let mut st = sim.write();
+    let planned = plan(&st, &files);
+    let id = start(&mut st, planned, now);
+    let d = st
+        .deploys
+        .get(&id)
+        .cloned()
+        .ok_or_else(RestError::not_found)?;
+    drop(st);
+    let result = deploy_result(&d, &deploy_options, false);
+    let mut deploy_options = deploy_options;
+    if deploy_options.get("rollbackOnError").is_none() {
+        deploy_options["rollbackOnError"] = json!(true);
+    }
+    let body = json!({"id": id, "deployOptions": deploy_options, "deployResult": result, "validatedDeployRequestId": null});
+    Ok(json_response(StatusCode::CREATED, body.to_string()))
+}
+
+/// The files of a deploy's zip archive: (path, text).
+pub(crate) fn unzip(bytes: &[u8]) -> Option<Vec<(String, String)>> {
+    let mut zip = zip::ZipArchive::new(Cursor::new(bytes.to_vec())).ok()?;
     let mut files: Vec<(String, String)> = Vec::new();
     for i in 0..zip.len() {
         if let Ok(mut f) = zip.by_index(i) {
@@ -145,7 +166,18 @@ async fn deploy_create(
             files.push((f.name().to_string(), s));
         }
     }
-    let st_ro = sim.read();
+    Some(files)
+}
+
+/// What a deploy of these files would do, and what it cannot.
+pub(crate) struct Plan {
+    to_block: Vec<(String, Blocked)>,
+    to_unblock: Vec<String>,
+    policies: Vec<(String, u32, bool)>,
+    failures: Vec<(String, String, String)>,
+}
+
+pub(crate) fn plan(st_ro: &OrgState, files: &[(String, String)]) -> Plan {
     let mut to_block = Vec::new();
     let mut to_unblock = Vec::new();
     let mut policies = Vec::new();
@@ -161,7 +193,7 @@ async fn deploy_create(
             "No package.xml found".into(),
         )),
         Some(root) => {
-            for (name, content) in &files {
+            for (name, content) in files {
                 let rel = name.strip_prefix(&root).unwrap_or(name);
                 if rel == "package.xml" {
                     continue;
@@ -257,32 +289,54 @@ async fn deploy_create(
             }
         }
     }
-    drop(st_ro);
-    let mut st = sim.write();
+    Plan {
+        to_block,
+        to_unblock,
+        policies,
+        failures,
+    }
+}
+
+/// Queues a deploy; it completes over the next polls (REST or SOAP).
+pub(crate) fn start(st: &mut OrgState, plan: Plan, now: Ts) -> String {
     st.deploy_seq += 1;
     let id = ids::make_id(ids::DEPLOY, st.deploy_seq);
     let d = Deploy {
         id: id.clone(),
         polls: 0,
         created: now,
-        to_block,
-        to_unblock,
-        policies,
-        failures,
+        to_block: plan.to_block,
+        to_unblock: plan.to_unblock,
+        policies: plan.policies,
+        failures: plan.failures,
         finished: None,
         completed: 0,
     };
-    let result = deploy_result(&d, &deploy_options, false);
     st.deploys.insert(id.clone(), d);
-    let mut deploy_options = deploy_options;
-    if deploy_options.get("rollbackOnError").is_none() {
-        deploy_options["rollbackOnError"] = json!(true);
-    }
-    let body = json!({"id": id, "deployOptions": deploy_options, "deployResult": result, "validatedDeployRequestId": null});
-    Ok(json_response(StatusCode::CREATED, body.to_string()))
+    id
 }
 
-fn status_of(d: &Deploy) -> &'static str {
+/// Polling drives the state machine: Pending -> InProgress ->
+/// Succeeded/Failed; changes take effect when the deploy completes.
+pub(crate) fn poll(st: &mut OrgState, id: &str, now: Ts) -> Option<Deploy> {
+    let mut d = st.deploys.remove(id)?;
+    if d.finished.is_none() {
+        d.polls += 1;
+        if d.polls >= 2 {
+            // rollbackOnError is the default; a partial deploy applies what succeeded.
+            let apply = d.failures.is_empty();
+            d.finished = Some(apply);
+            d.completed = now;
+            if apply {
+                apply_deploy(st, &d, now);
+            }
+        }
+    }
+    st.deploys.insert(id.to_owned(), d.clone());
+    Some(d)
+}
+
+pub(crate) fn status_of(d: &Deploy) -> &'static str {
     match d.finished {
         None if d.polls == 0 => "Pending",
         None => "InProgress",
@@ -292,7 +346,7 @@ fn status_of(d: &Deploy) -> &'static str {
     }
 }
 
-fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
+pub(crate) fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
     let status = status_of(d);
     let done = d.finished.is_some();
     let total = d.to_block.len() + d.to_unblock.len() + d.policies.len() + d.failures.len();
@@ -364,23 +418,9 @@ async fn deploy_status(
     let now = sim.now_ms();
     let details = q.get("includeDetails").is_some_and(|v| v == "true");
     let mut st = sim.write();
-    let Some(mut d) = st.deploys.remove(&id) else {
-        return Err(RestError::not_found());
-    };
-    if d.finished.is_none() {
-        d.polls += 1;
-        if d.polls >= 2 {
-            // rollbackOnError is the default; a partial deploy applies what succeeded.
-            let apply = d.failures.is_empty();
-            d.finished = Some(apply);
-            d.completed = now;
-            if apply {
-                apply_deploy(&mut st, &d, now);
-            }
-        }
-    }
+    let d = poll(&mut st, &id, now).ok_or_else(RestError::not_found)?;
+    drop(st);
     let result = deploy_result(&d, &json!({}), details);
-    st.deploys.insert(id.clone(), d);
     Ok(json_response(
         StatusCode::OK,
         json!({"id": id, "deployResult": result}).to_string(),
@@ -389,36 +429,54 @@ async fn deploy_status(
 
 fn apply_deploy(st: &mut OrgState, d: &Deploy, now: Ts) {
     for (_, app, enabled) in &d.policies {
-        if let Some(a) = st.apps.get_mut(*app as usize) {
-            a.disabled = !enabled;
-        }
-        if !enabled {
-            // [C] disabling the OAuth plugin ends sessions; grants stay until revoked.
-            st.sessions.retain(|_, s| s.app != *app);
-        }
+        set_policy(st, *app, *enabled);
     }
     for (full, b) in &d.to_block {
-        if let Some(app) = st.app_by_key(&b.consumer_key) {
-            st.purge_app(app);
-            st.audits.push(Audit {
-                action: AUDIT_BLOCKED,
-                target: app,
-                time: now,
-                by: 0,
-            });
-        }
-        st.blocked.insert(full.clone(), b.clone());
+        block(st, full, b, now);
     }
     for full in &d.to_unblock {
-        if let Some(b) = st.blocked.remove(full)
-            && let Some(app) = st.app_by_key(&b.consumer_key)
-        {
-            st.audits.push(Audit {
-                action: AUDIT_UNBLOCKED,
-                target: app,
-                time: now,
-                by: 0,
-            });
-        }
+        unblock(st, full, now);
     }
+}
+
+/// Turns an External Client App's plugins on or off.
+pub(crate) fn set_policy(st: &mut OrgState, app: u32, enabled: bool) {
+    if let Some(a) = st.apps.get_mut(app as usize) {
+        a.disabled = !enabled;
+    }
+    if !enabled {
+        // [C] disabling the OAuth plugin ends sessions; grants stay until revoked.
+        st.sessions.retain(|_, s| s.app != app);
+    }
+}
+
+/// A `BlacklistedConsumer`: the app is blocked org-wide and Salesforce
+/// removes its authorizations (reference §5.2).
+pub(crate) fn block(st: &mut OrgState, full: &str, b: &Blocked, now: Ts) {
+    if let Some(app) = st.app_by_key(&b.consumer_key) {
+        st.purge_app(app);
+        st.audits.push(Audit {
+            action: AUDIT_BLOCKED,
+            target: app,
+            time: now,
+            by: 0,
+        });
+    }
+    st.blocked.insert(full.to_owned(), b.clone());
+}
+
+/// Deleting the `BlacklistedConsumer`; `false` if there was none.
+pub(crate) fn unblock(st: &mut OrgState, full: &str, now: Ts) -> bool {
+    let Some(b) = st.blocked.remove(full) else {
+        return false;
+    };
+    if let Some(app) = st.app_by_key(&b.consumer_key) {
+        st.audits.push(Audit {
+            action: AUDIT_UNBLOCKED,
+            target: app,
+            time: now,
+            by: 0,
+        });
+    }
+    true
 }

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use axum::Router;
+use axum::body::Bytes;
 use axum::extract::{Path, Query, RawForm, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -695,8 +696,22 @@ fn failed_login(st: &mut OrgState, user: u32, app: u32, subtype: u8, status: u8,
     });
 }
 
-async fn token(State(sim): State<Sim>, headers: HeaderMap, RawForm(body): RawForm) -> Response {
-    let p: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+/// An OAuth endpoint's parameters: the form body's, and the query string's
+/// where the body does not name them. Salesforce reads both, whatever the
+/// Content-Type (clients post `grant_type=…` in the query string with an
+/// empty body), so the body is read as a form without requiring the header.
+fn oauth_params(uri: &Uri, body: &[u8]) -> HashMap<String, String> {
+    let mut p: HashMap<String, String> = uri
+        .query()
+        .map(|q| serde_urlencoded::from_str(q).unwrap_or_default())
+        .unwrap_or_default();
+    let form: HashMap<String, String> = serde_urlencoded::from_bytes(body).unwrap_or_default();
+    p.extend(form);
+    p
+}
+
+async fn token(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let p = oauth_params(&uri, &body);
     let base = base_url(&headers);
     let basic = basic_auth(&headers);
     match token_inner(&sim, &base, &p, &basic) {
@@ -918,7 +933,19 @@ struct JwtClaims {
     iss: Option<String>,
     sub: Option<String>,
     aud: Option<serde_json::Value>,
+    /// Seconds since the epoch, as a JSON number or, as some clients send
+    /// it, a string of digits. [C] Salesforce documents a number; clients'
+    /// users report real orgs accepting the string form, so it is read too.
+    #[serde(default, deserialize_with = "seconds")]
     exp: Option<i64>,
+}
+
+fn seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        Some(serde_json::Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
 }
 
 fn jwt_bearer(
@@ -1059,21 +1086,13 @@ async fn revoke_get(State(sim): State<Sim>, Query(q): Query<HashMap<String, Stri
     do_revoke(&sim, q.get("token"))
 }
 
-async fn revoke_post(
-    State(sim): State<Sim>,
-    Query(q): Query<HashMap<String, String>>,
-    RawForm(body): RawForm,
-) -> Response {
-    let p: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    do_revoke(&sim, p.get("token").or(q.get("token")))
+async fn revoke_post(State(sim): State<Sim>, uri: Uri, body: Bytes) -> Response {
+    let p = oauth_params(&uri, &body);
+    do_revoke(&sim, p.get("token"))
 }
 
-async fn introspect(
-    State(sim): State<Sim>,
-    headers: HeaderMap,
-    RawForm(body): RawForm,
-) -> Response {
-    let p: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+async fn introspect(State(sim): State<Sim>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let p = oauth_params(&uri, &body);
     let basic = basic_auth(&headers);
     let st = sim.read();
     let app = match client(&st, &p, &basic) {

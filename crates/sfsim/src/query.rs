@@ -948,11 +948,13 @@ pub fn run(st: &OrgState, cursors: &Mutex<Cursors>, env: &Env, req: &Request) ->
 
     let st_ro: &OrgState = st;
     let candidates = candidate_rows(st_ro, env, obj, filter.as_ref());
-    // Natural order already satisfies ORDER BY CreatedDate[, Id] ASC for tokens and Id ASC elsewhere.
+    // Natural order already satisfies ORDER BY CreatedDate[, Id] ASC for tokens and Id ASC for
+    // the other objects.
     let natural = !grouped
         && match order.as_slice() {
             [] => true,
-            [(p, false, _)] if p.is_direct("Id") => true,
+            // Tokens are stored in CreatedDate order, and their Ids are not.
+            [(p, false, _)] if p.is_direct("Id") && obj != Obj::OauthToken => true,
             [(p, false, _)] if obj == Obj::OauthToken && p.is_direct("CreatedDate") => true,
             [(p, false, _), (i, false, _)]
                 if obj == Obj::OauthToken && p.is_direct("CreatedDate") && i.is_direct("Id") =>

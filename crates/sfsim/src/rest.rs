@@ -257,19 +257,45 @@ async fn describe(
         .fields()
         .iter()
         .map(|f| {
+            use schema::FType as T;
+            let length = match f.ty {
+                T::Id | T::Reference => 18,
+                T::String | T::Email | T::Url | T::Picklist => 255,
+                T::Textarea => 32_000,
+                _ => 0,
+            };
+            let (precision, digits) = match f.ty {
+                T::Double => (18, 0),
+                T::Int => (0, 9),
+                _ => (0, 0),
+            };
+            // Every key a real describe gives a field (about 55), with the
+            // values of a read-only standard field. [C] picklist values are
+            // not modelled: picklists describe none.
             json!({
-                "name": f.name,
-                "label": f.name,
-                "type": f.ty.wire(),
-                "soapType": f.ty.soap_type(),
-                "filterable": f.filterable(),
-                "sortable": f.sortable(),
-                "groupable": f.flags & schema::GRP != 0,
-                "nillable": f.flags & schema::NIL != 0,
-                "length": if matches!(f.ty, schema::FType::Id | schema::FType::Reference) { 18 } else if f.ty == schema::FType::String { 255 } else { 0 },
+                "aggregatable": f.flags & schema::GRP != 0 || matches!(f.ty, T::Int | T::Double | T::DateTime | T::Date),
+                "aiPredictionField": false, "autoNumber": false,
+                "byteLength": length * 3, "calculated": false, "calculatedFormula": null,
+                "cascadeDelete": false, "caseSensitive": false, "compoundFieldName": null,
+                "controllerName": null, "createable": false, "custom": false,
+                "defaultValue": null, "defaultValueFormula": null, "defaultedOnCreate": f.name == "Id",
+                "dependentPicklist": false, "deprecatedAndHidden": false, "digits": digits,
+                "displayLocationInDecimal": false, "encrypted": false, "externalId": false,
+                "extraTypeInfo": null, "filterable": f.filterable(), "filteredLookupInfo": null,
+                "formulaTreatNullNumberAsZero": false, "groupable": f.flags & schema::GRP != 0,
+                "highScaleNumber": false, "htmlFormatted": false, "idLookup": f.name == "Id",
+                "inlineHelpText": null, "label": f.name, "length": length, "mask": null,
+                "maskType": null, "name": f.name, "nameField": f.name == "Name",
+                "namePointing": false, "nillable": f.flags & schema::NIL != 0,
+                "permissionable": false, "picklistValues": [], "polymorphicForeignKey": false,
+                "precision": precision, "queryByDistance": false, "referenceTargetField": null,
                 "referenceTo": if f.reference_to.is_empty() { vec![] } else { vec![f.reference_to] },
                 "relationshipName": if f.relationship.is_empty() { J::Null } else { json!(f.relationship) },
-                "createable": false, "updateable": false, "custom": false, "idLookup": f.name == "Id",
+                "relationshipOrder": null, "restrictedDelete": false,
+                "restrictedPicklist": f.ty == T::Picklist, "scale": 0,
+                "searchPrefilterable": false, "soapType": f.ty.soap_type(),
+                "sortable": f.sortable(), "type": f.ty.wire(), "unique": false,
+                "updateable": false, "writeRequiresMasterRead": false,
             })
         })
         .collect();

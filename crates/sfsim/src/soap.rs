@@ -1,11 +1,15 @@
 //! SOAP endpoints: partner `login`/`logout` (`/services/Soap/u/{v}`, used by jsforce's
-//! `conn.login`) and Metadata `listMetadata`/`readMetadata` (`/services/Soap/m/{v}`).
+//! `conn.login`) and the Metadata API (`/services/Soap/m/{v}`): `listMetadata`,
+//! `readMetadata`, `describeMetadata`, `createMetadata`, `updateMetadata`,
+//! `upsertMetadata`, `deleteMetadata`, `deploy` and `checkDeployStatus`, with
+//! the same effects as the REST deploy path (`metadata.rs`). Any other path
+//! under `/services/Soap/` answers a SOAP fault, as SOAP clients expect.
 
 use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{any, post};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
@@ -19,6 +23,23 @@ pub fn routes() -> Router<Sim> {
         .route("/services/Soap/u/{v}/{org}", post(partner))
         .route("/services/Soap/m/{v}", post(metadata))
         .route("/services/Soap/m/{v}/{org}", post(metadata))
+        // Clients that build the URL by joining add a trailing slash; the
+        // endpoint is the same.
+        .route("/services/Soap/u/{v}/", post(partner))
+        .route("/services/Soap/u/{v}/{org}/", post(partner))
+        .route("/services/Soap/m/{v}/", post(metadata))
+        .route("/services/Soap/m/{v}/{org}/", post(metadata))
+        .route("/services/Soap/{*rest}", any(no_service))
+}
+
+/// An unknown SOAP endpoint. [C] Salesforce's exact wording is not
+/// documented; the shape (a SOAP fault, not JSON) is what clients parse.
+async fn no_service(uri: axum::http::Uri) -> Response {
+    fault(
+        "UNKNOWN_EXCEPTION",
+        &format!("No service available for {}", uri.path()),
+        PARTNER_NS,
+    )
 }
 
 /// Text content of every element with the given local name (namespace prefixes ignored).
@@ -310,11 +331,330 @@ async fn metadata(State(sim): State<Sim>, body: String) -> Response {
         out.push_str("</result></readMetadataResponse>");
         return xml(StatusCode::OK, envelope(MD_NS, &out));
     }
+    drop(st);
+    md_other(&sim, &body)
+}
+
+/// The Metadata API calls that are not reads.
+fn md_other(sim: &Sim, body: &str) -> Response {
+    let now = sim.now_ms();
+    if has_element(body, "describeMetadata") {
+        return xml(StatusCode::OK, envelope(MD_NS, &describe_metadata()));
+    }
+    for op in ["createMetadata", "updateMetadata", "upsertMetadata"] {
+        if has_element(body, op) {
+            let mut st = sim.write();
+            let mut out = format!("<{op}Response>");
+            for (ty, fields) in metadata_records(body) {
+                out.push_str(&write_record(&mut st, op, &ty, &fields, now));
+            }
+            out.push_str(&format!("</{op}Response>"));
+            return xml(StatusCode::OK, envelope(MD_NS, &out));
+        }
+    }
+    if has_element(body, "deleteMetadata") {
+        let ty = texts(body, "type").into_iter().next().unwrap_or_default();
+        let mut st = sim.write();
+        let mut out = String::from("<deleteMetadataResponse>");
+        for name in texts(body, "fullNames") {
+            let res = match ty.as_str() {
+                "BlacklistedConsumer" if crate::metadata::unblock(&mut st, &name, now) => Ok(()),
+                // [C] the wording of Salesforce's answer for a missing component.
+                "BlacklistedConsumer" => Err((
+                    "INVALID_CROSS_REFERENCE_KEY",
+                    format!("In field: fullName - no BlacklistedConsumer named {name} found"),
+                )),
+                other => Err((
+                    "INVALID_TYPE",
+                    format!("The simulator cannot delete components of type {other}"),
+                )),
+            };
+            out.push_str(&save_result(&name, res, None));
+        }
+        out.push_str("</deleteMetadataResponse>");
+        return xml(StatusCode::OK, envelope(MD_NS, &out));
+    }
+    if has_element(body, "deploy") {
+        let zip = texts(body, "ZipFile")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(zip.split_whitespace().collect::<String>())
+            .ok();
+        let Some(files) = bytes.as_deref().and_then(crate::metadata::unzip) else {
+            return fault(
+                "INVALID_ZIP",
+                "The ZipFile is not a base64 zip archive",
+                MD_NS,
+            );
+        };
+        let mut st = sim.write();
+        let planned = crate::metadata::plan(&st, &files);
+        let id = crate::metadata::start(&mut st, planned, now);
+        return xml(
+            StatusCode::OK,
+            envelope(
+                MD_NS,
+                &format!(
+                    "<deployResponse><result><done>false</done><id>{id}</id><state>Queued</state></result></deployResponse>"
+                ),
+            ),
+        );
+    }
+    if has_element(body, "checkDeployStatus") {
+        let id = texts(body, "asyncProcessId")
+            .into_iter()
+            .next()
+            .unwrap_or_default();
+        let details = texts(body, "includeDetails")
+            .iter()
+            .any(|v| v.trim() == "true");
+        let mut st = sim.write();
+        let Some(d) = crate::metadata::poll(&mut st, &id, now) else {
+            return fault(
+                "INVALID_ID_FIELD",
+                &format!("Invalid asyncProcessId: {id}"),
+                MD_NS,
+            );
+        };
+        let result = crate::metadata::deploy_result(&d, &serde_json::json!({}), details);
+        return xml(
+            StatusCode::OK,
+            envelope(
+                MD_NS,
+                &format!(
+                    "<checkDeployStatusResponse><result>{}</result></checkDeployStatusResponse>",
+                    json_xml(&result)
+                ),
+            ),
+        );
+    }
     fault(
         "UNKNOWN_EXCEPTION",
-        "The simulator supports only listMetadata and readMetadata",
+        "The simulator does not support this Metadata API call",
         MD_NS,
     )
+}
+
+/// A JSON object as SOAP elements: a list repeats its element, null is
+/// left out.
+fn json_xml(v: &serde_json::Value) -> String {
+    use serde_json::Value as J;
+    let mut out = String::new();
+    if let J::Object(map) = v {
+        for (k, v) in map {
+            let items: Vec<&J> = match v {
+                J::Array(a) => a.iter().collect(),
+                other => vec![other],
+            };
+            for item in items {
+                match item {
+                    J::Null => {}
+                    J::Object(_) => out.push_str(&format!("<{k}>{}</{k}>", json_xml(item))),
+                    J::String(s) => out.push_str(&format!("<{k}>{}</{k}>", esc(s))),
+                    other => out.push_str(&format!("<{k}>{other}</{k}>")),
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One `SaveResult` (or `UpsertResult`, with `created`).
+fn save_result(name: &str, res: Result<(), (&str, String)>, created: Option<bool>) -> String {
+    let created = created
+        .map(|c| format!("<created>{c}</created>"))
+        .unwrap_or_default();
+    match res {
+        Ok(()) => format!(
+            "<result>{created}<fullName>{}</fullName><success>true</success></result>",
+            esc(name)
+        ),
+        Err((code, msg)) => format!(
+            "<result>{created}<errors><message>{}</message><statusCode>{code}</statusCode></errors><fullName>{}</fullName><success>false</success></result>",
+            esc(&msg),
+            esc(name)
+        ),
+    }
+}
+
+/// Creates, updates or upserts one component; the `<result>` element.
+fn write_record(
+    st: &mut OrgState,
+    op: &str,
+    ty: &str,
+    f: &std::collections::HashMap<String, String>,
+    now: Ts,
+) -> String {
+    let name = f.get("fullName").cloned().unwrap_or_default();
+    let upsert = op == "upsertMetadata";
+    match ty {
+        "BlacklistedConsumer" => {
+            let exists = st.blocked.contains_key(&name);
+            let b = Blocked {
+                consumer_key: f.get("consumerKey").cloned().unwrap_or_default(),
+                consumer_name: f.get("consumerName").cloned().unwrap_or_default(),
+                master_label: f.get("masterLabel").cloned().unwrap_or_default(),
+            };
+            let res = if name.is_empty()
+                || b.consumer_key.is_empty()
+                || b.consumer_name.is_empty()
+                || b.master_label.is_empty()
+            {
+                Err((
+                    "REQUIRED_FIELD_MISSING",
+                    "Required fields are missing: fullName, consumerKey, consumerName and masterLabel are required".to_owned(),
+                ))
+            } else if op == "createMetadata" && exists {
+                // [C] the code Salesforce gives a second component of a name.
+                Err((
+                    "DUPLICATE_DEVELOPER_NAME",
+                    format!("A BlacklistedConsumer named {name} already exists"),
+                ))
+            } else if op == "updateMetadata" && !exists {
+                Err((
+                    "INVALID_CROSS_REFERENCE_KEY",
+                    format!("In field: fullName - no BlacklistedConsumer named {name} found"),
+                ))
+            } else if st.app_by_key(&b.consumer_key).is_none() {
+                // [C] wording, as on the REST deploy path.
+                Err((
+                    "FIELD_INTEGRITY_EXCEPTION",
+                    format!("Invalid consumer key: {}", b.consumer_key),
+                ))
+            } else {
+                crate::metadata::block(st, &name, &b, now);
+                Ok(())
+            };
+            save_result(&name, res, upsert.then_some(!exists))
+        }
+        "ExtlClntAppConfigurablePolicies" => {
+            // The policies exist with their app: every write sets them
+            // (reference §5.3). [C] a create of existing policies is taken
+            // as an update rather than refused.
+            let eca = f
+                .get("externalClientApplication")
+                .cloned()
+                .unwrap_or_else(|| name.trim_end_matches("_plcy").to_owned());
+            let flag = |k: &str| f.get(k).map(|v| v.trim() == "true");
+            let app = st
+                .apps
+                .iter()
+                .position(|a| a.kind == AppKind::External && a.dev_name == eca);
+            let res = match (app, flag("isEnabled")) {
+                (Some(app), Some(enabled)) => {
+                    let oauth = flag("isOauthPluginEnabled").unwrap_or(true);
+                    crate::metadata::set_policy(st, app as u32, enabled && oauth);
+                    Ok(())
+                }
+                (None, _) => Err((
+                    "INVALID_CROSS_REFERENCE_KEY",
+                    format!("no ExternalClientApplication named {eca} found"),
+                )),
+                (_, None) => Err((
+                    "REQUIRED_FIELD_MISSING",
+                    "Required field is missing: isEnabled".to_owned(),
+                )),
+            };
+            save_result(&name, res, upsert.then_some(false))
+        }
+        other => save_result(
+            &name,
+            Err((
+                "INVALID_TYPE",
+                format!("The simulator cannot write components of type {other}"),
+            )),
+            upsert.then_some(false),
+        ),
+    }
+}
+
+/// Every `<metadata xsi:type="T">` element of a call: its type and its
+/// child elements' text.
+fn metadata_records(xml: &str) -> Vec<(String, std::collections::HashMap<String, String>)> {
+    let mut r = Reader::from_str(xml);
+    r.config_mut().trim_text(true);
+    let mut out = Vec::new();
+    let mut current: Option<(String, std::collections::HashMap<String, String>)> = None;
+    let mut field: Option<String> = None;
+    let mut depth = 0usize;
+    let mut record_depth = 0usize;
+    loop {
+        match r.read_event() {
+            Ok(Event::Start(e)) => {
+                depth += 1;
+                let local = String::from_utf8_lossy(e.local_name().as_ref()).into_owned();
+                if current.is_none() && local == "metadata" {
+                    let ty = e
+                        .attributes()
+                        .flatten()
+                        .find(|a| a.key.local_name().as_ref() == b"type")
+                        .map(|a| String::from_utf8_lossy(&a.value).into_owned())
+                        .unwrap_or_default();
+                    let ty = ty.rsplit(':').next().unwrap_or_default().to_owned();
+                    current = Some((ty, Default::default()));
+                    record_depth = depth;
+                } else if current.is_some() && depth == record_depth + 1 {
+                    field = Some(local);
+                }
+            }
+            Ok(Event::Text(t)) => {
+                if let (Some((_, map)), Some(k)) = (current.as_mut(), field.as_ref()) {
+                    let text = t.unescape().map(|c| c.into_owned()).unwrap_or_default();
+                    map.entry(k.clone()).or_default().push_str(&text);
+                }
+            }
+            Ok(Event::End(_)) => {
+                if current.is_some() && depth == record_depth {
+                    out.extend(current.take());
+                } else if depth == record_depth + 1 {
+                    field = None;
+                }
+                depth = depth.saturating_sub(1);
+            }
+            Ok(Event::Eof) | Err(_) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+/// The metadata types the simulator knows, as `describeMetadata` lists them.
+fn describe_metadata() -> String {
+    let types = [
+        ("ConnectedApp", "connectedApps", "connectedApp"),
+        (
+            "BlacklistedConsumer",
+            "blacklistedConsumers",
+            "blacklistedConsumer",
+        ),
+        ("ExternalClientApplication", "externalClientApps", "eca"),
+        (
+            "ExtlClntAppConfigurablePolicies",
+            "extlClntAppPolicies",
+            "ecaPlcy",
+        ),
+        (
+            "ExtlClntAppOauthConfigurablePolicies",
+            "extlClntAppOauthPolicies",
+            "ecaOauthPlcy",
+        ),
+        (
+            "ExtlClntAppOauthSettings",
+            "extlClntAppOauthSettings",
+            "ecaOauth",
+        ),
+    ];
+    let mut out = String::from("<describeMetadataResponse><result>");
+    for (name, dir, suffix) in types {
+        out.push_str(&format!(
+            "<metadataObjects><directoryName>{dir}</directoryName><inFolder>false</inFolder><metaFile>false</metaFile><suffix>{suffix}</suffix><xmlName>{name}</xmlName></metadataObjects>"
+        ));
+    }
+    out.push_str("<organizationNamespace></organizationNamespace><partialSaveAllowed>true</partialSaveAllowed><testRequired>false</testRequired></result></describeMetadataResponse>");
+    out
 }
 
 fn connected_app_xml(a: &App, full: &str) -> String {

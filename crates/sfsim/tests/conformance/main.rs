@@ -6,6 +6,7 @@ mod faults;
 mod metadata_block;
 mod oauth_flows;
 mod rest_query;
+mod second_client;
 
 use reqwest::StatusCode;
 use serde_json::Value;
