@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod actions;
 pub mod admin;
 pub mod app_keys;
+pub mod app_search;
 pub mod audit;
 mod connect;
 pub mod copy;

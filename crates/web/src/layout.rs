@@ -206,6 +206,7 @@ mod tests {
             "/".to_owned(),
             format!("/?org={org}"),
             "/apps".to_owned(),
+            "/apps/where?q=a".to_owned(),
             format!("/apps/{app}"),
             "/users".to_owned(),
             format!("/users/{user}"),

@@ -154,6 +154,7 @@ fn signed_in() -> Routes {
         .get("/", pages::home::home)
         .get("/apps", pages::apps::apps_list)
         .get("/apps.csv", pages::apps::apps_csv)
+        .get("/apps/where", pages::app_search::where_is)
         .get("/apps/{id}", pages::app_detail::app_show)
         .get("/users", pages::users::users_list)
         .get("/users/{uid}", pages::user_detail::user_show)

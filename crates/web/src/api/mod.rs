@@ -44,6 +44,7 @@ pub fn new_token() -> String {
 pub(crate) fn routes() -> Routes {
     Routes::new(Group::Api)
         .get("/api/v1/apps", read::apps)
+        .get("/api/v1/apps/where", read::apps_where)
         .get("/api/v1/apps/{id}", read::app)
         .get("/api/v1/tokens", read::tokens)
         .get("/api/v1/users", read::users)

@@ -14,8 +14,8 @@ use crate::{
     ApiError, AppError, AppState,
     auth::scope::{Anywhere, AppId, In, PersonId, Viewer},
     pages::{
-        app_detail, apps, audit as audit_page, report_new_apps, report_offboarding, report_stale,
-        user_detail, users as users_page,
+        app_detail, app_search, apps, audit as audit_page, report_new_apps, report_offboarding,
+        report_stale, user_detail, users as users_page,
     },
 };
 
@@ -105,6 +105,24 @@ pub async fn apps(
     let mut filter = apps::Filter::parse(q);
     filter.org = org;
     app_list(&state, &filter).await
+}
+
+/// `GET /api/v1/apps/where?q=`: "Where is this app?" across the token's
+/// orgs: by name (contains, any case), consumer key or app id.
+pub async fn apps_where(
+    State(state): State<AppState>,
+    Anywhere { user, .. }: Anywhere<Viewer>,
+    ApiQuery(w): ApiQuery<app_search::WhereQuery>,
+) -> ApiResult {
+    let q = app_search::search_text(&w.q)?.ok_or_else(|| {
+        AppError::BadRequest("q is required: an app name, consumer key or app id.".into())
+    })?;
+    let mut rows =
+        cockpit_db::app_search::find(&state.pool, &user.visible_orgs(), q, app_search::LIMIT + 1)
+            .await?;
+    let truncated = rows.len() as i64 > app_search::LIMIT;
+    rows.truncate(app_search::LIMIT as usize);
+    Ok(Json(json!({ "items": rows, "truncated": truncated })))
 }
 
 /// `GET /api/v1/apps/{id}`: the app, and its authorizations most recently

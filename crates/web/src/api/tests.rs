@@ -639,3 +639,35 @@ async fn stale_authorizations_of_an_app_are_chosen_on_the_server(pool: PgPool) {
 async fn post_action(pool: &PgPool, t: &str, body: String) -> (StatusCode, serde_json::Value) {
     call(pool, "POST", "/api/v1/actions", Some(t), None, Some(body)).await
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn where_is_an_app_across_the_tokens_orgs(pool: PgPool) {
+    let (acme, _) = seeded(&pool, "Acme").await;
+    let (globex, _) = seeded(&pool, "Globex").await;
+    let everywhere = token(&pool, "ir-bot", Role::Viewer, None).await;
+    let v = get_json(&pool, "/api/v1/apps/where?q=data%20LOADER", &everywhere).await;
+    let mut orgs = strings(&v, "org_name");
+    orgs.sort();
+    assert_eq!(orgs, ["Acme", "Globex"]);
+    let first = &v["items"][0];
+    assert_eq!(first["name"], "Data Loader");
+    assert_eq!(first["tokens"], 2);
+    assert_eq!(first["users"], 2);
+    assert_eq!(first["matched_by"], "name");
+    assert!(
+        first["admins"].is_number() && first["blocked"] == false,
+        "{first}"
+    );
+    assert_eq!(v["truncated"], false);
+    // A token of one org sees that org only.
+    let one = token(&pool, "acme-bot", Role::Viewer, Some(acme)).await;
+    let v = get_json(&pool, "/api/v1/apps/where?q=Data%20Loader", &one).await;
+    assert_eq!(strings(&v, "org_name"), ["Acme"]);
+    let _ = globex;
+    // q is required and bounded.
+    let (status, e) = call(&pool, "GET", "/api/v1/apps/where", Some(&one), None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    let long = format!("/api/v1/apps/where?q={}", "x".repeat(201));
+    let (status, _) = call(&pool, "GET", &long, Some(&one), None, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

@@ -5,6 +5,7 @@ pub mod action_show;
 pub mod admin_accounts;
 pub mod admin_tokens;
 pub mod app_detail;
+pub mod app_search;
 pub mod apps;
 pub mod assets;
 pub mod audit;
