@@ -111,7 +111,15 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
     } else {
         "1"
     };
-    format!("{prefix}{}", path.replace("{id}", id).replace("{uid}", id))
+    let query = if path.ends_with("/apps/where") {
+        "?q=App"
+    } else {
+        ""
+    };
+    format!(
+        "{prefix}{}{query}",
+        path.replace("{id}", id).replace("{uid}", id)
+    )
 }
 
 #[sqlx::test(migrations = "../../migrations")]

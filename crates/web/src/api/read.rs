@@ -108,18 +108,23 @@ pub async fn apps(
 }
 
 /// `GET /api/v1/apps/where?q=`: "Where is this app?" across the token's
-/// orgs: by name (contains, any case), consumer key or app id.
+/// orgs (or the one `org`): by name (contains, any case), consumer key or
+/// app id.
 pub async fn apps_where(
     State(state): State<AppState>,
-    Anywhere { user, .. }: Anywhere<Viewer>,
+    caller: ApiCaller,
+    _: Anywhere<Viewer>,
     ApiQuery(w): ApiQuery<app_search::WhereQuery>,
 ) -> ApiResult {
+    let orgs = match caller.list_org(w.org.as_deref())? {
+        Some(org) => vec![org],
+        None => caller.user.visible_orgs(),
+    };
     let q = app_search::search_text(&w.q)?.ok_or_else(|| {
         AppError::BadRequest("q is required: an app name, consumer key or app id.".into())
     })?;
     let mut rows =
-        cockpit_db::app_search::find(&state.pool, &user.visible_orgs(), q, app_search::LIMIT + 1)
-            .await?;
+        cockpit_db::app_search::find(&state.pool, &orgs, q, app_search::LIMIT + 1).await?;
     let truncated = rows.len() as i64 > app_search::LIMIT;
     rows.truncate(app_search::LIMIT as usize);
     Ok(Json(json!({ "items": rows, "truncated": truncated })))

@@ -26,6 +26,9 @@ pub const LIMIT: i64 = 500;
 pub struct WhereQuery {
     #[serde(default)]
     pub q: String,
+    /// The API's `org`: one org only.
+    #[serde(default)]
+    pub org: Option<String>,
 }
 
 /// The search text, or why it cannot be searched.
