@@ -207,6 +207,8 @@ mod tests {
             format!("/?org={org}"),
             "/apps".to_owned(),
             "/apps/where?q=a".to_owned(),
+            "/incidents".to_owned(),
+            "/incidents/new?q=a".to_owned(),
             format!("/apps/{app}"),
             "/users".to_owned(),
             format!("/users/{user}"),

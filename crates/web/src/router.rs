@@ -185,6 +185,15 @@ fn signed_in() -> Routes {
         .get("/orgs/{id}", pages::orgs::org_show)
         .post("/orgs/{id}/sync", pages::orgs::org_sync)
         .post("/orgs/{id}/disconnect", pages::orgs::org_disconnect)
+        .get("/incidents", pages::incidents::incidents_list)
+        .post("/incidents", pages::incidents::incident_create)
+        .get("/incidents/new", pages::incidents::incident_new)
+        .get("/incidents/{id}", pages::incidents::incident_show)
+        .post(
+            "/incidents/{id}/contain",
+            pages::incidents::incident_contain,
+        )
+        .post("/incidents/{id}/close", pages::incidents::incident_close)
         .get("/actions", pages::action_show::actions_list)
         .post("/actions", pages::action_new::action_create)
         .get("/actions/new", pages::action_new::action_new)

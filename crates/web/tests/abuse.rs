@@ -48,7 +48,22 @@ struct World {
 
 async fn world(pool: &PgPool) -> World {
     let (org_a, mut ids) = seed_org(pool, "A").await;
-    let (org_b, ids_b) = seed_org(pool, "B").await;
+    let (org_b, mut ids_b) = seed_org(pool, "B").await;
+    for (org, ids) in [(org_a, &mut ids), (org_b, &mut ids_b)] {
+        let incident: i64 = sqlx::query_scalar(
+            "INSERT INTO incidents (title, severity, query, declared_by) VALUES ('T', 'high', 'App', 'user:x') RETURNING id",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        sqlx::query("INSERT INTO incident_apps (incident_id, org_id, app_key, matched_by) VALUES ($1, $2, '0H4AAA', 'name')")
+            .bind(incident)
+            .bind(org)
+            .execute(pool)
+            .await
+            .unwrap();
+        ids.insert("incident", incident.to_string());
+    }
     let review: i64 = sqlx::query_scalar(
         "INSERT INTO reviews (kind, started_by) VALUES ('monthly', 'user:x') RETURNING id",
     )
@@ -104,6 +119,8 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
         &ids["org"]
     } else if path.starts_with("/actions/") {
         &ids["action"]
+    } else if path.starts_with("/incidents/") {
+        ids.get("incident").map_or("1", String::as_str)
     } else if path.starts_with("/reviews/") {
         ids.get("review").map_or("1", String::as_str)
     } else if path.starts_with("/inventory/") {
@@ -408,11 +425,14 @@ async fn api_tokens_are_held_to_their_role_and_org(pool: PgPool) {
                     "a viewer token {m} {own}"
                 );
             }
-            assert_eq!(
-                other_status,
-                StatusCode::NOT_FOUND,
-                "{m} {path} of org B: {body}"
-            );
+            // Declaring an incident needs an analyst somewhere: a viewer
+            // token is refused before any org is looked at.
+            let expected = if m == "POST" && path == "/api/v1/incidents" {
+                StatusCode::FORBIDDEN
+            } else {
+                StatusCode::NOT_FOUND
+            };
+            assert_eq!(other_status, expected, "{m} {path} of org B: {body}");
             walked += 1;
         }
     }

@@ -194,6 +194,27 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
         Rule::Act,
         "csrf={csrf}&confirm=wrong",
     ),
+    ("GET", "/incidents", Rule::SignedIn, ""),
+    (
+        "POST",
+        "/incidents",
+        Rule::Export,
+        "csrf={csrf}&q=App&title=Matrix&severity=high&app={org}%3A0H4AAA",
+    ),
+    ("GET", "/incidents/new", Rule::AnyAnalyst, "q=App"),
+    ("GET", "/incidents/{id}", Rule::View, ""),
+    (
+        "POST",
+        "/incidents/{id}/contain",
+        Rule::Act,
+        "csrf={csrf}&reason=matrix",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/close",
+        Rule::Export,
+        "csrf={csrf}&note=matrix",
+    ),
     ("GET", "/actions", Rule::SignedIn, ""),
     (
         "POST",
@@ -308,6 +329,13 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
     ("GET", "/api/v1/audit", Rule::View, "org={org}"),
     (
         "POST",
+        "/api/v1/incidents",
+        Rule::Export,
+        r#"{"title":"Matrix","severity":"high","q":"App","apps":[{"org":"{org}","app":"0H4AAA"}]}"#,
+    ),
+    ("GET", "/api/v1/incidents/{id}", Rule::View, ""),
+    (
+        "POST",
         "/api/v1/actions",
         Rule::Act,
         r#"{"org":"{org}","kind":"revoke_token","tokens":["0CQAAA"],"reason":"matrix","idempotency_key":"{key}"}"#,
@@ -380,6 +408,19 @@ async fn world(pool: &PgPool) -> World {
     .fetch_one(pool)
     .await
     .unwrap();
+    let incident: i64 = sqlx::query_scalar(
+        "INSERT INTO incidents (title, severity, query, declared_by) VALUES ('Stolen', 'high', 'App', 'user:x') RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query("INSERT INTO incident_apps (incident_id, org_id, app_key, matched_by) VALUES ($1, $2, '0H4AAA', 'name')")
+        .bind(incident)
+        .bind(a)
+        .execute(pool)
+        .await
+        .unwrap();
+    ids.insert("incident", incident.to_string());
     ids.insert("review", review.to_string());
     ids.insert("inventory", inventory.to_string());
     ids.insert("account", account.to_string());
@@ -415,6 +456,7 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
         "orgs" => &ids["org"],
         "actions" => &ids["action"],
         "reviews" => &ids["review"],
+        "incidents" => &ids["incident"],
         "inventory" => &ids["inventory"],
         "admin" if bare.starts_with("/admin/accounts/") => &ids["account"],
         "admin" => &ids["api_token"],

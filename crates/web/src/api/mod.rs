@@ -9,6 +9,7 @@
 //! request carries nothing that would let it in.
 
 mod actions;
+mod incidents;
 mod read;
 
 use axum::{
@@ -54,6 +55,8 @@ pub(crate) fn routes() -> Routes {
         .get("/api/v1/reports/new-apps", read::new_apps)
         .get("/api/v1/reports/unknown-apps", read::unknown_apps)
         .get("/api/v1/audit", read::audit)
+        .post("/api/v1/incidents", incidents::create)
+        .get("/api/v1/incidents/{id}", incidents::show)
         .post("/api/v1/actions", actions::create)
         .get("/api/v1/actions/{id}", actions::show)
         .any("/api/{*rest}", not_found)

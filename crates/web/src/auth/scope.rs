@@ -353,3 +353,87 @@ impl<R: MinRole> FromRequestParts<AppState> for EveryOrg<R> {
         }
     }
 }
+
+/// An object that spans orgs (an incident, say), loaded with its orgs.
+pub trait MultiOrgObject: Sized + Send {
+    /// `Ok(None)`: no such object.
+    fn load(
+        state: &AppState,
+        raw: &str,
+    ) -> impl Future<Output = Result<Option<(Self, Vec<Uuid>)>, AppError>> + Send;
+}
+
+/// An incident (`/incidents/{id}`).
+#[derive(Debug, Clone, Copy)]
+pub struct IncidentId(pub i64);
+
+impl MultiOrgObject for IncidentId {
+    async fn load(state: &AppState, raw: &str) -> Result<Option<(Self, Vec<Uuid>)>, AppError> {
+        let Ok(id) = raw.parse::<i64>() else {
+            return Ok(None);
+        };
+        if cockpit_db::incidents::get(&state.pool, id).await?.is_none() {
+            return Ok(None);
+        }
+        let orgs = cockpit_db::incidents::orgs_of(&state.pool, id).await?;
+        Ok(Some((IncidentId(id), orgs)))
+    }
+}
+
+/// The object `O` the path names, which spans orgs, for a caller who holds
+/// `R` in at least one of them: `orgs` are those (the rest of the object is
+/// not theirs to see or change), `every` whether that is all of them. No
+/// role in any of its orgs answers 404; a role below `R` in all, 403.
+pub struct Across<O, R> {
+    pub object: O,
+    pub orgs: Vec<Uuid>,
+    pub every: bool,
+    pub user: CurrentUser,
+    _role: PhantomData<R>,
+}
+
+impl<O, R> Across<O, R> {
+    /// `R` in every org of the object, or 403: for changes to all of it.
+    pub fn require_every(&self) -> Result<(), AppError> {
+        if self.every {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+}
+
+impl<O: MultiOrgObject, R: MinRole> FromRequestParts<AppState> for Across<O, R> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        let raw = RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| AppError::NotFound)?;
+        let value = raw
+            .iter()
+            .next()
+            .map(|(_, v)| v.to_owned())
+            .ok_or(AppError::NotFound)?;
+        let (object, all) = O::load(state, &value).await?.ok_or(AppError::NotFound)?;
+        if !all.iter().any(|o| user.role_in(*o).is_some()) {
+            return Err(AppError::NotFound);
+        }
+        let orgs: Vec<Uuid> = all
+            .iter()
+            .copied()
+            .filter(|o| user.may(*o, R::ROLE))
+            .collect();
+        if orgs.is_empty() {
+            return Err(AppError::Forbidden);
+        }
+        Ok(Across {
+            object,
+            every: orgs.len() == all.len(),
+            orgs,
+            user,
+            _role: PhantomData,
+        })
+    }
+}

@@ -1,0 +1,376 @@
+//! Incidents: an app found in every org, contained as one request, with a
+//! timeline. Containment goes through the ordinary actions (block, then
+//! revoke every authorization), which the executor runs and verifies.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::actions::{ActionKind, NewAction, request_in};
+use crate::audit::{self, NewEntry};
+
+pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Incident {
+    pub id: i64,
+    pub title: String,
+    pub ticket: Option<String>,
+    pub severity: String,
+    pub owner: Option<String>,
+    pub query: String,
+    pub status: String,
+    pub declared_by: String,
+    pub declared_at: DateTime<Utc>,
+    pub closed_by: Option<String>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_note: Option<String>,
+}
+
+/// What declaring an incident records.
+pub struct NewIncident<'a> {
+    pub title: &'a str,
+    pub ticket: Option<&'a str>,
+    pub severity: &'a str,
+    pub owner: Option<&'a str>,
+    pub query: &'a str,
+    /// (org, app key, matched by), each confirmed by the declarer.
+    pub apps: &'a [(Uuid, String, String)],
+    pub actor: &'a str,
+}
+
+async fn event(
+    conn: &mut PgConnection,
+    incident: i64,
+    actor: &str,
+    kind: &str,
+    org: Option<Uuid>,
+    detail: serde_json::Value,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO incident_events (incident_id, actor, kind, org_id, detail) VALUES ($1, $2, $3, $4, $5)",
+        incident,
+        actor,
+        kind,
+        org,
+        detail
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Records the incident, its apps, its first timeline entry and its audit
+/// entry, in one transaction.
+pub async fn declare(pool: &PgPool, n: &NewIncident<'_>) -> sqlx::Result<i64> {
+    let mut tx = pool.begin().await?;
+    let id = sqlx::query_scalar!(
+        "INSERT INTO incidents (title, ticket, severity, owner, query, declared_by)
+         VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+        n.title,
+        n.ticket,
+        n.severity,
+        n.owner,
+        n.query,
+        n.actor
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let (orgs, rest): (Vec<Uuid>, Vec<(String, String)>) = n
+        .apps
+        .iter()
+        .map(|(o, k, m)| (*o, (k.clone(), m.clone())))
+        .unzip();
+    let (keys, matched): (Vec<String>, Vec<String>) = rest.into_iter().unzip();
+    sqlx::query!(
+        "INSERT INTO incident_apps (incident_id, org_id, app_key, matched_by)
+         SELECT $1, * FROM unnest($2::uuid[], $3::text[], $4::text[]) ON CONFLICT DO NOTHING",
+        id,
+        &orgs,
+        &keys,
+        &matched
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail = json!({ "title": n.title, "severity": n.severity, "ticket": n.ticket, "query": n.query, "apps": n.apps.len() });
+    event(&mut tx, id, n.actor, "declared", None, detail.clone()).await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor: n.actor,
+            action: "incident.declared",
+            org_id: None,
+            target: json!({ "incident": id, "title": n.title }),
+            reason: None,
+            outcome: Some("open"),
+            detail,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<Incident>> {
+    sqlx::query_as!(
+        Incident,
+        "SELECT id, title, ticket, severity, owner, query, status, declared_by, declared_at,
+                closed_by, closed_at, close_note
+         FROM incidents WHERE id = $1",
+        id
+    )
+    .fetch_optional(pool)
+    .await
+}
+
+/// The orgs an incident's apps are in.
+pub async fn orgs_of(pool: &PgPool, id: i64) -> sqlx::Result<Vec<Uuid>> {
+    sqlx::query_scalar!(
+        "SELECT DISTINCT org_id FROM incident_apps WHERE incident_id = $1",
+        id
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Incidents with an app in one of `orgs`, newest first.
+pub async fn list(pool: &PgPool, orgs: &[Uuid]) -> sqlx::Result<Vec<Incident>> {
+    sqlx::query_as!(
+        Incident,
+        "SELECT id, title, ticket, severity, owner, query, status, declared_by, declared_at,
+                closed_by, closed_at, close_note
+         FROM incidents i
+         WHERE EXISTS (SELECT 1 FROM incident_apps a WHERE a.incident_id = i.id AND a.org_id = ANY($1))
+         ORDER BY declared_at DESC, id DESC LIMIT 200",
+        orgs
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// An incident's app in one org, as it stands now.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IncidentApp {
+    pub org_id: Uuid,
+    pub org_name: String,
+    /// The app's row id, when it is still known.
+    pub app_id: Option<i64>,
+    pub app_key: String,
+    pub name: Option<String>,
+    pub kind: Option<String>,
+    pub matched_by: String,
+    pub tokens: i64,
+    pub blocked: bool,
+}
+
+pub async fn apps(pool: &PgPool, id: i64, orgs: &[Uuid]) -> sqlx::Result<Vec<IncidentApp>> {
+    sqlx::query_as!(
+        IncidentApp,
+        r#"SELECT ia.org_id, o.name AS org_name, a.id AS "app_id?", ia.app_key, a.name AS "name?",
+                  a.kind AS "kind?", ia.matched_by,
+                  coalesce(s.tokens, 0) AS "tokens!",
+                  coalesce((SELECT x.kind = 'block_app' FROM actions x
+                            WHERE x.org_id = ia.org_id AND x.app_key = ia.app_key
+                              AND x.kind IN ('block_app', 'unblock_app') AND x.status = 'succeeded'
+                            ORDER BY x.finished_at DESC LIMIT 1), false) AS "blocked!"
+           FROM incident_apps ia
+           JOIN orgs o ON o.id = ia.org_id
+           LEFT JOIN sf_apps a ON a.org_id = ia.org_id AND a.app_key = ia.app_key
+           LEFT JOIN app_summary s ON s.org_id = ia.org_id AND s.app_key = ia.app_key
+           WHERE ia.incident_id = $1 AND ia.org_id = ANY($2)
+           ORDER BY lower(o.name), ia.app_key"#,
+        id,
+        orgs
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// A containment action of the incident.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct IncidentAction {
+    pub id: i64,
+    pub org_id: Uuid,
+    pub kind: String,
+    pub app_key: Option<String>,
+    pub status: String,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+}
+
+pub async fn actions(pool: &PgPool, id: i64, orgs: &[Uuid]) -> sqlx::Result<Vec<IncidentAction>> {
+    sqlx::query_as!(
+        IncidentAction,
+        "SELECT id, org_id, kind, app_key, status, requested_by, requested_at, finished_at
+         FROM actions WHERE incident_id = $1 AND org_id = ANY($2) ORDER BY id",
+        id,
+        orgs
+    )
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Event {
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: String,
+    pub org_id: Option<Uuid>,
+    pub detail: serde_json::Value,
+}
+
+/// The timeline: the incident's own entries, and every outcome of its
+/// actions as the executor recorded it in the audit log.
+pub async fn timeline(pool: &PgPool, id: i64, orgs: &[Uuid]) -> sqlx::Result<Vec<Event>> {
+    sqlx::query_as!(
+        Event,
+        r#"SELECT at AS "at!", actor AS "actor!", kind AS "kind!", org_id, detail AS "detail!" FROM (
+             SELECT e.at, e.actor, e.kind, e.org_id, e.detail, e.id AS n FROM incident_events e
+             WHERE e.incident_id = $1 AND (e.org_id IS NULL OR e.org_id = ANY($2))
+             UNION ALL
+             SELECT l.at, l.actor, l.action, l.org_id,
+                    jsonb_build_object('action', l.target->'action', 'outcome', l.outcome, 'target', l.target),
+                    l.seq
+             FROM audit_log l
+             WHERE l.org_id = ANY($2) AND l.action LIKE 'action.%'
+               AND (l.target->>'action')::bigint IN (SELECT x.id FROM actions x WHERE x.incident_id = $1)
+           ) t ORDER BY at, n"#,
+        id,
+        orgs
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Containment could not start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainRefused {
+    /// Someone contained it already, or it is closed.
+    NotOpen(String),
+}
+
+/// Contains the incident in every org it names: for each app, a block and
+/// then a revocation of every authorization, as ordinary actions naming the
+/// incident, all requested in one transaction with their audit entries. The
+/// incident turns `contained` in the same transaction, so two people
+/// pressing Contain at once create one containment. Returns the actions.
+pub async fn contain(
+    pool: &PgPool,
+    id: i64,
+    actor: &str,
+    reason: &str,
+) -> sqlx::Result<Result<Vec<i64>, ContainRefused>> {
+    let mut tx = pool.begin().await?;
+    let status = sqlx::query_scalar!("SELECT status FROM incidents WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    if status != "open" {
+        tx.rollback().await?;
+        return Ok(Err(ContainRefused::NotOpen(status)));
+    }
+    let apps = sqlx::query!(
+        "SELECT org_id, app_key FROM incident_apps WHERE incident_id = $1 ORDER BY org_id, app_key",
+        id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    let mut created = Vec::new();
+    for app in &apps {
+        for kind in [ActionKind::BlockApp, ActionKind::RevokeAppAll] {
+            let key = format!("incident-{id}-{}", Uuid::new_v4());
+            let requested = request_in(
+                &mut tx,
+                &NewAction {
+                    org_id: app.org_id,
+                    kind,
+                    app_key: Some(&app.app_key),
+                    user_id: None,
+                    token_ids: &[],
+                    idle_days: None,
+                    requested_by: actor,
+                    reason,
+                    idempotency_key: &key,
+                },
+            )
+            .await?
+            .map_err(|_| sqlx::Error::Protocol("a fresh random key was taken".into()))?;
+            sqlx::query!(
+                "UPDATE actions SET incident_id = $2 WHERE id = $1",
+                requested.id,
+                id
+            )
+            .execute(&mut *tx)
+            .await?;
+            created.push(requested.id);
+        }
+        event(
+            &mut tx,
+            id,
+            actor,
+            "contain_requested",
+            Some(app.org_id),
+            json!({ "app_key": app.app_key, "reason": reason }),
+        )
+        .await?;
+    }
+    sqlx::query!(
+        "UPDATE incidents SET status = 'contained' WHERE id = $1",
+        id
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor,
+            action: "incident.contain_requested",
+            org_id: None,
+            target: json!({ "incident": id }),
+            reason: Some(reason),
+            outcome: Some("pending"),
+            detail: json!({ "actions": created, "apps": apps.len() }),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(created))
+}
+
+/// Closes the incident with a note; `false` if it was closed already.
+pub async fn close(pool: &PgPool, id: i64, actor: &str, note: &str) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let closed = sqlx::query!(
+        "UPDATE incidents SET status = 'closed', closed_by = $2, closed_at = now(), close_note = $3
+         WHERE id = $1 AND status <> 'closed'",
+        id,
+        actor,
+        note
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !closed {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    event(&mut tx, id, actor, "closed", None, json!({ "note": note })).await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor,
+            action: "incident.closed",
+            org_id: None,
+            target: json!({ "incident": id }),
+            reason: Some(note),
+            outcome: Some("closed"),
+            detail: json!({}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}

@@ -1,0 +1,411 @@
+//! Incidents: declare one from "Where is this app?" (the person confirms the
+//! app matched in each org), contain it everywhere with one confirmation
+//! (block, then revoke every authorization, through the ordinary actions),
+//! follow each org's progress and the timeline, close it with a note.
+
+use askama::Template;
+use axum::{
+    extract::{Query, State},
+    http::header,
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use chrono::{DateTime, Utc};
+use cockpit_db::{
+    app_search::Found,
+    incidents::{Event, Incident, IncidentAction, IncidentApp, NewIncident, SEVERITIES},
+};
+use cockpit_domain::role::Role;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::{
+    AppError, AppState,
+    auth::CurrentUser,
+    auth::scope::{Across, Admin, Analyst, Anywhere, IncidentId, Viewer},
+    filters,
+    form::Form,
+    layout::Layout,
+    pages::app_search,
+};
+
+/// Seconds between reloads of an incident's page while its actions run.
+pub const REFRESH_SECONDS: u32 = 5;
+
+#[derive(Template)]
+#[template(path = "pages/incidents.html")]
+pub struct IncidentsPage {
+    pub layout: Layout,
+    pub incidents: Vec<Incident>,
+    pub can_declare: bool,
+}
+
+pub async fn incidents_list(
+    State(state): State<AppState>,
+    Anywhere { user, .. }: Anywhere<Viewer>,
+) -> Result<Html<String>, AppError> {
+    let incidents = cockpit_db::incidents::list(&state.pool, &user.visible_orgs()).await?;
+    let layout = Layout::load(&state.pool, &user, "incidents", "/incidents", None).await?;
+    Ok(Html(
+        IncidentsPage {
+            layout,
+            incidents,
+            can_declare: user.max_role().is_some_and(|r| r >= Role::Analyst),
+        }
+        .render()?,
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "pages/incident_new.html")]
+pub struct NewPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub q: String,
+    pub rows: Vec<Found>,
+    pub severities: &'static [&'static str],
+    pub error: Option<String>,
+    pub form: DeclareForm,
+}
+
+/// The declaration form (also what the API takes, without `app`).
+#[derive(Debug, Default, Deserialize)]
+pub struct DeclareForm {
+    #[serde(default)]
+    pub q: String,
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub ticket: String,
+    #[serde(default)]
+    pub severity: String,
+    #[serde(default)]
+    pub owner: String,
+    /// `org:app_key` of every match the person confirmed.
+    #[serde(default)]
+    pub app: Vec<String>,
+}
+
+async fn new_page(
+    state: &AppState,
+    user: &CurrentUser,
+    form: DeclareForm,
+    error: Option<String>,
+) -> Result<NewPage, AppError> {
+    let rows = match app_search::search_text(&form.q)? {
+        Some(q) => {
+            cockpit_db::app_search::find(
+                &state.pool,
+                &user.orgs_with(Role::Analyst),
+                q,
+                app_search::LIMIT,
+            )
+            .await?
+        }
+        None => Vec::new(),
+    };
+    Ok(NewPage {
+        layout: Layout::load(&state.pool, user, "incidents", "/incidents", None).await?,
+        csrf: user.csrf.clone(),
+        q: form.q.trim().to_owned(),
+        rows,
+        severities: &SEVERITIES,
+        error,
+        form,
+    })
+}
+
+pub async fn incident_new(
+    State(state): State<AppState>,
+    Anywhere { user, .. }: Anywhere<Analyst>,
+    Query(form): Query<DeclareForm>,
+) -> Result<Html<String>, AppError> {
+    Ok(Html(new_page(&state, &user, form, None).await?.render()?))
+}
+
+/// A declaration checked: its fields and the confirmed matches, each in an
+/// org where the declarer is an analyst and matching what was searched.
+pub struct Declaration {
+    pub title: String,
+    pub ticket: Option<String>,
+    pub severity: String,
+    pub owner: Option<String>,
+    pub query: String,
+    pub apps: Vec<(Uuid, String, String)>,
+}
+
+/// Checks a declaration. `chosen`: the `org:app_key` pairs confirmed, or
+/// `None` for every match of the query in the declarer's analyst orgs.
+pub async fn check_declaration(
+    state: &AppState,
+    user: &CurrentUser,
+    form: &DeclareForm,
+    chosen: Option<&[String]>,
+) -> Result<Declaration, AppError> {
+    let bad = |m: &str| AppError::BadRequest(m.to_owned());
+    let title = form.title.trim();
+    if title.is_empty() || title.chars().count() > 200 {
+        return Err(bad("Give the incident a title of 1 to 200 characters."));
+    }
+    let severity = form.severity.trim();
+    if !SEVERITIES.contains(&severity) {
+        return Err(bad("The severity is one of low, medium, high or critical."));
+    }
+    let ticket = Some(form.ticket.trim()).filter(|t| !t.is_empty());
+    if ticket.is_some_and(|t| t.chars().count() > 100) {
+        return Err(bad("The ticket reference is at most 100 characters."));
+    }
+    let owner = Some(form.owner.trim()).filter(|t| !t.is_empty());
+    if owner.is_some_and(|t| t.chars().count() > 200) {
+        return Err(bad("The owner is at most 200 characters."));
+    }
+    let q = app_search::search_text(&form.q)?
+        .ok_or_else(|| bad("Search for the app first: its name, consumer key or app id."))?;
+    let found = cockpit_db::app_search::find(
+        &state.pool,
+        &user.orgs_with(Role::Analyst),
+        q,
+        app_search::LIMIT,
+    )
+    .await?;
+    let apps: Vec<(Uuid, String, String)> = match chosen {
+        None => found
+            .iter()
+            .map(|f| (f.org_id, f.app_key.clone(), f.matched_by.clone()))
+            .collect(),
+        Some(pairs) => {
+            let mut apps = Vec::new();
+            for pair in pairs {
+                let (org, key) = pair
+                    .split_once(':')
+                    .ok_or_else(|| bad("An app of the list was not understood; search again."))?;
+                let org = Uuid::parse_str(org).map_err(|_| AppError::NotFound)?;
+                user.grant::<Analyst>(org)?;
+                let hit = found
+                    .iter()
+                    .find(|f| f.org_id == org && f.app_key == key)
+                    .ok_or_else(|| {
+                        bad("An app chosen no longer matches the search; search again.")
+                    })?;
+                apps.push((org, hit.app_key.clone(), hit.matched_by.clone()));
+            }
+            apps
+        }
+    };
+    if apps.is_empty() {
+        return Err(bad(
+            "Confirm the app in at least one org: tick it in the list.",
+        ));
+    }
+    Ok(Declaration {
+        title: title.to_owned(),
+        ticket: ticket.map(str::to_owned),
+        severity: severity.to_owned(),
+        owner: owner.map(str::to_owned),
+        query: q.to_owned(),
+        apps,
+    })
+}
+
+pub async fn declare(state: &AppState, d: &Declaration, actor: &str) -> Result<i64, AppError> {
+    Ok(cockpit_db::incidents::declare(
+        &state.pool,
+        &NewIncident {
+            title: &d.title,
+            ticket: d.ticket.as_deref(),
+            severity: &d.severity,
+            owner: d.owner.as_deref(),
+            query: &d.query,
+            apps: &d.apps,
+            actor,
+        },
+    )
+    .await?)
+}
+
+pub async fn incident_create(
+    State(state): State<AppState>,
+    Anywhere { user, .. }: Anywhere<Analyst>,
+    Form(form): Form<DeclareForm>,
+) -> Result<Response, AppError> {
+    let checked = check_declaration(&state, &user, &form, Some(&form.app)).await;
+    let d = match checked {
+        Ok(d) => d,
+        Err(AppError::BadRequest(msg)) => {
+            let page = new_page(&state, &user, form, Some(msg)).await?;
+            return Ok((axum::http::StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+        }
+        Err(e) => return Err(e),
+    };
+    let id = declare(&state, &d, &user.actor()).await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
+
+/// An incident as the caller may see it: its apps, actions and timeline in
+/// their orgs.
+#[derive(Debug, serde::Serialize)]
+pub struct IncidentView {
+    pub incident: Incident,
+    pub apps: Vec<IncidentApp>,
+    pub actions: Vec<IncidentAction>,
+    pub timeline: Vec<Event>,
+}
+
+pub async fn view(state: &AppState, id: i64, orgs: &[Uuid]) -> Result<IncidentView, AppError> {
+    let incident = cockpit_db::incidents::get(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(IncidentView {
+        apps: cockpit_db::incidents::apps(&state.pool, id, orgs).await?,
+        actions: cockpit_db::incidents::actions(&state.pool, id, orgs).await?,
+        timeline: cockpit_db::incidents::timeline(&state.pool, id, orgs).await?,
+        incident,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "pages/incident_show.html")]
+pub struct ShowPage {
+    pub layout: Layout,
+    pub csrf: String,
+    pub v: IncidentView,
+    /// The caller sees every org of the incident.
+    pub whole: bool,
+    pub can_contain: bool,
+    pub can_close: bool,
+    pub error: Option<String>,
+    pub now: DateTime<Utc>,
+}
+
+impl ShowPage {
+    pub fn running(&self) -> bool {
+        self.v
+            .actions
+            .iter()
+            .any(|a| matches!(a.status.as_str(), "pending" | "running"))
+    }
+
+    pub fn org_name(&self, org: &Option<Uuid>) -> String {
+        org.and_then(|o| self.v.apps.iter().find(|a| a.org_id == o))
+            .map(|a| a.org_name.clone())
+            .unwrap_or_default()
+    }
+
+    pub fn actions_of(&self, org: &Uuid, key: &str) -> Vec<&IncidentAction> {
+        self.v
+            .actions
+            .iter()
+            .filter(|a| a.org_id == *org && a.app_key.as_deref() == Some(key))
+            .collect()
+    }
+}
+
+async fn show_page(
+    state: &AppState,
+    user: &CurrentUser,
+    id: i64,
+    orgs: &[Uuid],
+    whole: bool,
+    error: Option<String>,
+) -> Result<ShowPage, AppError> {
+    let v = view(state, id, orgs).await?;
+    let every = |role: Role| v.apps.iter().all(|a| user.may(a.org_id, role));
+    Ok(ShowPage {
+        layout: Layout::load(&state.pool, user, "incidents", "/incidents", None).await?,
+        csrf: user.csrf.clone(),
+        can_contain: whole && v.incident.status == "open" && every(Role::Admin),
+        can_close: whole && v.incident.status != "closed" && every(Role::Analyst),
+        whole,
+        v,
+        error,
+        now: Utc::now(),
+    })
+}
+
+pub async fn incident_show(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Viewer>,
+) -> Result<Response, AppError> {
+    let IncidentId(id) = across.object;
+    let page = show_page(&state, &across.user, id, &across.orgs, across.every, None).await?;
+    let html = Html(page.render()?);
+    if page.running() {
+        // Stops by itself once every action has finished.
+        Ok(([(header::REFRESH, REFRESH_SECONDS.to_string())], html).into_response())
+    } else {
+        Ok(html.into_response())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ContainForm {
+    #[serde(default)]
+    pub reason: String,
+}
+
+pub async fn incident_contain(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Admin>,
+    Form(f): Form<ContainForm>,
+) -> Result<Response, AppError> {
+    // Containing changes every org of the incident: an admin of each.
+    across.require_every()?;
+    let IncidentId(id) = across.object;
+    let user = &across.user;
+    if !user.recently_authenticated(state.auth.reauth_after) {
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &format!("/incidents/{id}"))
+            .finish();
+        return Ok(Redirect::to(&format!("/reauth?{q}")).into_response());
+    }
+    let reason = f.reason.trim();
+    if !crate::pages::action_new::reason_ok(reason) {
+        let page = show_page(
+            &state,
+            user,
+            id,
+            &across.orgs,
+            true,
+            Some(crate::pages::action_new::REASON_NEEDED.into()),
+        )
+        .await?;
+        return Ok((axum::http::StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+    }
+    match cockpit_db::incidents::contain(&state.pool, id, &user.actor(), reason).await? {
+        Ok(_) => state.wake_worker(),
+        Err(cockpit_db::incidents::ContainRefused::NotOpen(_)) => {
+            // Contained already (perhaps by someone else a moment ago):
+            // the page shows that containment.
+        }
+    }
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CloseForm {
+    #[serde(default)]
+    pub note: String,
+}
+
+pub async fn incident_close(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Analyst>,
+    Form(f): Form<CloseForm>,
+) -> Result<Response, AppError> {
+    across.require_every()?;
+    let IncidentId(id) = across.object;
+    let note = f.note.trim();
+    if note.is_empty() || note.chars().count() > 2000 {
+        let page = show_page(
+            &state,
+            &across.user,
+            id,
+            &across.orgs,
+            true,
+            Some("Closing an incident needs a note (up to 2,000 characters): what was done and what is left.".into()),
+        )
+        .await?;
+        return Ok((axum::http::StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+    }
+    cockpit_db::incidents::close(&state.pool, id, &across.user.actor(), note).await?;
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
