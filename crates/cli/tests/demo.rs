@@ -5,6 +5,9 @@
 //! binaries, comes up with both orgs' data, stops it on Ctrl-C, and the
 //! next run reuses it.
 
+// A skipped test says so on stderr directly: the harness hides what
+// `eprintln!` prints in a test that passes.
+use std::io::Write as _;
 use std::{
     io::Read as _,
     os::unix::fs::PermissionsExt as _,
@@ -181,7 +184,8 @@ async fn with_no_database_named_the_demo_runs_its_own_postgres() {
 
     let mut first = Run::start(&data, listen, sims);
     let Some(password) = first.wait_ready() else {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "skipped: no PostgreSQL server programs here (initdb, pg_ctl); scripts/test runs it"
         );
         return;

@@ -1,6 +1,9 @@
 //! Third-party client test: the unmodified jsforce library against sfsim.
 //! Needs `npm ci --prefix crates/sfsim/tests/jsforce` and node on PATH.
 
+// A skipped test says so on stderr directly: the harness hides what
+// `eprintln!` prints in a test that passes.
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use sfsim::{Sim, SimConfig};
@@ -21,7 +24,8 @@ async fn jsforce_logs_in_queries_past_the_cap_and_revokes() {
             std::env::var_os("COCKPIT_TEST_ALL").is_none(),
             "jsforce_logs_in_queries_past_the_cap_and_revokes {hint}"
         );
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "skipped jsforce_logs_in_queries_past_the_cap_and_revokes: it {hint}; scripts/test installs them and runs it"
         );
         return;

@@ -7,6 +7,9 @@
 //! the virtual environment (`python3 -m venv crates/sfsim/tests/python/.venv`
 //! and `pip install -r requirements.txt`).
 
+// A skipped test says so on stderr directly: the harness hides what
+// `eprintln!` prints in a test that passes.
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use sfsim::{Sim, SimConfig};
@@ -29,7 +32,8 @@ async fn simple_salesforce_logs_in_reads_every_token_blocks_and_revokes() {
             std::env::var_os("COCKPIT_TEST_ALL").is_none(),
             "simple_salesforce_logs_in_reads_every_token_blocks_and_revokes {hint}"
         );
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "skipped simple_salesforce_logs_in_reads_every_token_blocks_and_revokes: it {hint}; scripts/test makes it and runs it"
         );
         return;

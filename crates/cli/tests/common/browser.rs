@@ -3,6 +3,9 @@
 //! screenshots under `target/e2e-screenshots/`, and the steps every test
 //! takes (sign in, confirm the password, wait for an action).
 
+// A skipped test says so on stderr directly: the harness hides what
+// `eprintln!` prints in a test that passes.
+use std::io::Write as _;
 use std::{
     path::PathBuf,
     process::{Child, Command, Stdio},
@@ -45,7 +48,10 @@ pub fn browser_here(test: &str) -> bool {
         std::env::var_os("COCKPIT_TEST_ALL").is_none(),
         "{test} {hint}"
     );
-    eprintln!("skipped {test}: it {hint}; scripts/test installs them and runs it");
+    let _ = writeln!(
+        std::io::stderr(),
+        "skipped {test}: it {hint}; scripts/test installs them and runs it"
+    );
     false
 }
 
