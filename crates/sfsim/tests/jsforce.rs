@@ -1,33 +1,24 @@
 //! Third-party client test: the unmodified jsforce library against sfsim.
 //! Needs `npm ci --prefix crates/sfsim/tests/jsforce` and node on PATH.
 
-// A skipped test says so on stderr directly: the harness hides what
-// `eprintln!` prints in a test that passes.
-use std::io::Write as _;
 use std::path::PathBuf;
+
+mod tiers;
 
 use sfsim::{Sim, SimConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn jsforce_logs_in_queries_past_the_cap_and_revokes() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/jsforce");
-    // Without node and the pinned jsforce, the test says so and passes,
-    // unless the whole suite was asked for (`COCKPIT_TEST_ALL=1`, as
-    // scripts/test sets after installing them).
     let node = std::process::Command::new("node")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !(node && dir.join("node_modules/jsforce").exists()) {
-        let hint = "needs node v20+ and `npm ci --prefix crates/sfsim/tests/jsforce`";
-        assert!(
-            std::env::var_os("COCKPIT_TEST_ALL").is_none(),
-            "jsforce_logs_in_queries_past_the_cap_and_revokes {hint}"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped jsforce_logs_in_queries_past_the_cap_and_revokes: it {hint}; scripts/test installs them and runs it"
-        );
+    if !tiers::runs_here(
+        "jsforce_logs_in_queries_past_the_cap_and_revokes",
+        node && dir.join("node_modules/jsforce").exists(),
+        "needs node v20+ and `npm ci --prefix crates/sfsim/tests/jsforce`",
+    ) {
         return;
     }
     let rs = Sim::spawn(SimConfig {

@@ -7,10 +7,9 @@
 //! the virtual environment (`python3 -m venv crates/sfsim/tests/python/.venv`
 //! and `pip install -r requirements.txt`).
 
-// A skipped test says so on stderr directly: the harness hides what
-// `eprintln!` prints in a test that passes.
-use std::io::Write as _;
 use std::path::PathBuf;
+
+mod tiers;
 
 use sfsim::{Sim, SimConfig};
 
@@ -18,24 +17,15 @@ use sfsim::{Sim, SimConfig};
 async fn simple_salesforce_logs_in_reads_every_token_blocks_and_revokes() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python");
     let python = dir.join(".venv/bin/python");
-    // Without the virtual environment the test says so and passes, unless
-    // the whole suite was asked for (`COCKPIT_TEST_ALL=1`, as scripts/test
-    // sets after making it).
     let ready = std::process::Command::new(&python)
         .args(["-c", "import simple_salesforce"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ready {
-        let hint =
-            "needs python3 with the pinned simple-salesforce in crates/sfsim/tests/python/.venv";
-        assert!(
-            std::env::var_os("COCKPIT_TEST_ALL").is_none(),
-            "simple_salesforce_logs_in_reads_every_token_blocks_and_revokes {hint}"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "skipped simple_salesforce_logs_in_reads_every_token_blocks_and_revokes: it {hint}; scripts/test makes it and runs it"
-        );
+    if !tiers::runs_here(
+        "simple_salesforce_logs_in_reads_every_token_blocks_and_revokes",
+        ready,
+        "needs python3 with the pinned simple-salesforce in crates/sfsim/tests/python/.venv",
+    ) {
         return;
     }
     let rs = Sim::spawn(SimConfig {

@@ -178,6 +178,18 @@ impl OrgObject for ActionId {
     }
 }
 
+/// The path parameter that names a route's object: every route with an
+/// object names it as its one parameter.
+async fn object_param(parts: &mut Parts, state: &AppState) -> Result<String, AppError> {
+    let raw = RawPathParams::from_request_parts(parts, state)
+        .await
+        .map_err(|_| AppError::NotFound)?;
+    raw.iter()
+        .next()
+        .map(|(_, v)| v.to_owned())
+        .ok_or(AppError::NotFound)
+}
+
 /// The object `O` the path names, in an org where the caller holds `R`.
 pub struct In<O, R> {
     pub object: O,
@@ -196,15 +208,7 @@ impl<O: OrgObject, R: MinRole> FromRequestParts<AppState> for In<O, R> {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
-        // Every route with an object names it as its one path parameter.
-        let raw = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| AppError::NotFound)?;
-        let value = raw
-            .iter()
-            .next()
-            .map(|(_, v)| v.to_owned())
-            .ok_or(AppError::NotFound)?;
+        let value = object_param(parts, state).await?;
         let (object, org) = O::load(state, &value).await?.ok_or(AppError::NotFound)?;
         let grant = user.grant::<R>(org)?;
         Ok(In {
@@ -408,14 +412,7 @@ impl<O: MultiOrgObject, R: MinRole> FromRequestParts<AppState> for Across<O, R> 
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let user = CurrentUser::from_request_parts(parts, state).await?;
-        let raw = RawPathParams::from_request_parts(parts, state)
-            .await
-            .map_err(|_| AppError::NotFound)?;
-        let value = raw
-            .iter()
-            .next()
-            .map(|(_, v)| v.to_owned())
-            .ok_or(AppError::NotFound)?;
+        let value = object_param(parts, state).await?;
         let (object, all) = O::load(state, &value).await?.ok_or(AppError::NotFound)?;
         if !all.iter().any(|o| user.role_in(*o).is_some()) {
             return Err(AppError::NotFound);
