@@ -176,8 +176,29 @@ pub struct ServeArgs {
     )]
     pub allow_salesforce_hosts: Vec<String>,
 
+    /// The two-person rule: `contain` (the default) makes an incident's
+    /// containment wait for a second admin's approval; `off` lets one admin
+    /// contain alone.
+    #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = ["contain", "off"])]
+    pub two_person_rule: String,
+
+    /// Minutes a request waits for its second admin before it expires.
+    #[arg(long, env = "COCKPIT_APPROVAL_EXPIRES_MINUTES", default_value_t = 240, value_parser = clap::value_parser!(u32).range(5..=10080))]
+    pub approval_expires_minutes: u32,
+
     #[command(flatten)]
     pub sso: SsoArgs,
+}
+
+impl ServeArgs {
+    pub fn two_person(&self) -> cockpit_web::TwoPersonRule {
+        cockpit_web::TwoPersonRule {
+            contain: self.two_person_rule == "contain",
+            expires_after: std::time::Duration::from_secs(
+                u64::from(self.approval_expires_minutes) * 60,
+            ),
+        }
+    }
 }
 
 /// OpenID Connect single sign-on (off unless an issuer is given).

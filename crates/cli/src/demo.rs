@@ -145,10 +145,13 @@ impl Ready {
             self.pool,
             Some(keyring),
             self.listener,
-            &self.public,
-            Some(self.sso),
-            true,
-            self.sim_hosts,
+            crate::serve::Site {
+                public_url: self.public,
+                sso: Some(self.sso),
+                page_cache: true,
+                salesforce_hosts: self.sim_hosts,
+                two_person: cockpit_web::TwoPersonRule::default(),
+            },
         )
         .await
     }
@@ -233,37 +236,13 @@ async fn prepare(
         }
     }
 
-    // A demo admin, with a password kept in the data folder.
+    // Two demo admins, with passwords kept in the data folder: the second
+    // approves what the first asks for (the two-person rule).
     let admin_email = "admin@demo.example";
-    let password_file = args.data_dir.join("admin-password");
-    let password = match std::fs::read_to_string(&password_file) {
-        Ok(p)
-            if cockpit_db::accounts::by_email(&pool, admin_email)
-                .await?
-                .is_some() =>
-        {
-            p.trim().to_owned()
-        }
-        _ => {
-            let p = crate::user::generate_password();
-            let hash = cockpit_domain::password::hash(&p);
-            match cockpit_db::accounts::by_email(&pool, admin_email).await? {
-                Some(a) => cockpit_db::accounts::set_password(&pool, a.id, &hash).await?,
-                None => {
-                    cockpit_db::accounts::create(
-                        &pool,
-                        admin_email,
-                        Some("Demo admin"),
-                        Some(&hash),
-                        Some(cockpit_domain::role::Role::Admin),
-                    )
-                    .await?;
-                }
-            }
-            write_private(&password_file, &p)?;
-            p
-        }
-    };
+    let password = demo_admin(&pool, &args.data_dir, admin_email, "Demo admin").await?;
+    let approver_email = "approver@demo.example";
+    let approver_password =
+        demo_admin(&pool, &args.data_dir, approver_email, "Demo approver").await?;
 
     // Life goes on in the simulated orgs, so the next syncs see change.
     let sims = [prod.sim.clone(), sandbox.sim.clone()];
@@ -283,6 +262,9 @@ async fn prepare(
     let public = format!("http://{}", args.listen);
     eprintln!();
     eprintln!("  Open {public} and sign in as {admin_email} with password {password}");
+    eprintln!(
+        "  A second admin approves containments: {approver_email} with password {approver_password}"
+    );
     eprintln!(
         "  Simulated orgs: {} and {} (credentials in {})",
         prod.base_url,
@@ -321,4 +303,42 @@ async fn prepare(
         sim_hosts,
         _sims: [prod, sandbox],
     })
+}
+
+/// A global admin of the demo, its password kept in `data_dir` (made once,
+/// read back on the next run).
+async fn demo_admin(
+    pool: &cockpit_db::PgPool,
+    data_dir: &std::path::Path,
+    email: &str,
+    name: &str,
+) -> anyhow::Result<String> {
+    let local = email.split('@').next().unwrap_or("admin");
+    let file = data_dir.join(if local == "admin" {
+        "admin-password".to_owned()
+    } else {
+        format!("{local}-password")
+    });
+    if let Ok(p) = std::fs::read_to_string(&file)
+        && cockpit_db::accounts::by_email(pool, email).await?.is_some()
+    {
+        return Ok(p.trim().to_owned());
+    }
+    let p = crate::user::generate_password();
+    let hash = cockpit_domain::password::hash(&p);
+    match cockpit_db::accounts::by_email(pool, email).await? {
+        Some(a) => cockpit_db::accounts::set_password(pool, a.id, &hash).await?,
+        None => {
+            cockpit_db::accounts::create(
+                pool,
+                email,
+                Some(name),
+                Some(&hash),
+                Some(cockpit_domain::role::Role::Admin),
+            )
+            .await?;
+        }
+    }
+    write_private(&file, &p)?;
+    Ok(p)
 }

@@ -46,6 +46,7 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
                 args.listen
             )
         })?;
+    let two_person = args.two_person();
     let public = args
         .public_url
         .map(|u| u.to_string())
@@ -58,27 +59,45 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
         pool,
         keyring.filter(|_| !args.no_worker),
         listener,
-        &public,
-        sso,
-        !args.no_page_cache,
-        args.allow_salesforce_hosts,
+        Site {
+            public_url: public,
+            sso,
+            page_cache: !args.no_page_cache,
+            salesforce_hosts: args.allow_salesforce_hosts,
+            two_person,
+        },
     )
     .await
 }
 
-/// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C;
-/// with `page_cache`, page data is kept in memory until it changes.
+/// How the web server behaves, from `serve`'s settings (or the demo's).
+pub struct Site {
+    /// The URL people use.
+    pub public_url: String,
+    pub sso: Option<cockpit_web::oidc::SsoConfig>,
+    /// Keep page data in memory until it changes.
+    pub page_cache: bool,
+    /// Hosts besides Salesforce's own that "Connect an org" accepts.
+    pub salesforce_hosts: Vec<String>,
+    pub two_person: cockpit_web::TwoPersonRule,
+}
+
+/// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C.
 pub async fn run_server(
     pool: PgPool,
     keyring: Option<Arc<Keyring>>,
     listener: tokio::net::TcpListener,
-    public_url: &str,
-    sso: Option<cockpit_web::oidc::SsoConfig>,
-    page_cache: bool,
-    salesforce_hosts: Vec<String>,
+    site: Site,
 ) -> anyhow::Result<()> {
+    let Site {
+        public_url,
+        sso,
+        page_cache,
+        salesforce_hosts,
+        two_person,
+    } = site;
     let (stop_tx, stop_rx) = watch::channel(false);
-    let mut state = AppState::new(pool.clone(), public_url);
+    let mut state = AppState::new(pool.clone(), &public_url);
     if page_cache {
         state = state.with_page_cache();
     } else {
@@ -86,6 +105,7 @@ pub async fn run_server(
     }
     state.keyring = keyring.clone();
     state.salesforce_hosts = salesforce_hosts;
+    state.two_person = two_person;
     if let Some(config) = sso {
         tracing::info!(issuer = %config.issuer, "single sign-on is on");
         let sso = cockpit_web::oidc::Sso::new(config, &state.public_url)?;

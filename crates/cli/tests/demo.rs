@@ -47,7 +47,9 @@ struct Run {
 }
 
 impl Run {
-    fn start(dir: &std::path::Path, listen: u16, sims: u16) -> Run {
+    /// The demo with no database named, and libpq's defaults pointing at
+    /// the server on `pg_port` (127.0.0.1), as `PGHOST`/`PGPORT` would.
+    fn start(dir: &std::path::Path, listen: u16, sims: u16, pg_port: u16) -> Run {
         let log = tempfile::NamedTempFile::new().unwrap();
         let child = Command::new(BIN)
             .args(["demo", "--tokens", "1500", "--activity-every", "3600"])
@@ -59,6 +61,8 @@ impl Run {
             .arg(dir)
             .env_remove("DATABASE_URL")
             .env_remove("COCKPIT_MASTER_KEY")
+            .env("PGHOST", "127.0.0.1")
+            .env("PGPORT", pg_port.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log.reopen().unwrap())
@@ -173,8 +177,148 @@ async fn overview(base: &str, password: &str) -> String {
     page.text().await.unwrap()
 }
 
+/// The PostgreSQL server programs the demo would find first, if any.
+fn server_bindir() -> Option<std::path::PathBuf> {
+    let from_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .collect();
+    versions.sort_by_key(|p| {
+        let v = p
+            .parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str());
+        std::cmp::Reverse(v.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0))
+    });
+    from_config
+        .into_iter()
+        .chain(versions)
+        .find(|b| b.join("initdb").exists())
+}
+
+/// A cluster as `apt-get install postgresql` sets one up: peer on the
+/// socket, a password (scram) on TCP, listening on 127.0.0.1:`port`.
+/// Stopped when dropped.
+struct DistroCluster {
+    bin: std::path::PathBuf,
+    dir: std::path::PathBuf,
+    run_as: Option<nix::unistd::User>,
+    _tmp: tempfile::TempDir,
+}
+
+impl DistroCluster {
+    fn command(&self, program: &str) -> Command {
+        use std::os::unix::process::CommandExt as _;
+        let mut c = Command::new(self.bin.join(program));
+        c.current_dir(&self.dir).stdin(Stdio::null());
+        if let Some(u) = &self.run_as {
+            c.uid(u.uid.as_raw()).gid(u.gid.as_raw());
+        }
+        c
+    }
+
+    fn start(bin: std::path::PathBuf, port: u16) -> DistroCluster {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("main");
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let run_as = nix::unistd::Uid::effective().is_root().then(|| {
+            nix::unistd::User::from_name("postgres")
+                .unwrap()
+                .expect("a postgres account")
+        });
+        if let Some(u) = &run_as {
+            nix::unistd::chown(&dir, Some(u.uid), Some(u.gid)).unwrap();
+        }
+        let pwfile = tmp.path().join("pw");
+        std::fs::write(&pwfile, "a-password-the-demo-does-not-know\n").unwrap();
+        std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let c = DistroCluster {
+            bin,
+            dir,
+            run_as,
+            _tmp: tmp,
+        };
+        let out = c
+            .command("initdb")
+            .arg("-D")
+            .arg(&c.dir)
+            .args([
+                "-U",
+                "postgres",
+                "--auth-local=peer",
+                "--auth-host=scram-sha-256",
+            ])
+            .arg(format!("--pwfile={}", pwfile.display()))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let options = format!(
+            "-c listen_addresses=127.0.0.1 -p {port} -k {}",
+            c.dir.display()
+        );
+        let out = c
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&c.dir)
+            .arg("-l")
+            .arg(c.dir.join("log"))
+            .args(["-w", "-o", &options, "start"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        c
+    }
+}
+
+impl Drop for DistroCluster {
+    fn drop(&mut self) {
+        let _ = self
+            .command("pg_ctl")
+            .arg("-D")
+            .arg(&self.dir)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_no_database_named_the_demo_runs_its_own_postgres() {
+    // What a newcomer's machine has: a server with the distribution's
+    // authentication, which every default of libpq points at. The demo must
+    // not need it.
+    let Some(bin) = server_bindir() else {
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: no PostgreSQL server programs here (initdb, pg_ctl); scripts/test runs it"
+        );
+        return;
+    };
+    let distro_port = free_port();
+    let _distro = DistroCluster::start(bin, distro_port);
+    let refused = sqlx::PgPool::connect(&format!(
+        "postgres://postgres@127.0.0.1:{distro_port}/postgres"
+    ))
+    .await
+    .expect_err("the distribution's cluster asks for a password");
+    assert!(refused.to_string().contains("password"), "{refused}");
+
     let dir = tempfile::tempdir().unwrap();
     // Reachable by the `postgres` account when the test runs as root.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -182,7 +326,7 @@ async fn with_no_database_named_the_demo_runs_its_own_postgres() {
     let (listen, sims) = (free_port(), free_pair());
     let base = format!("http://127.0.0.1:{listen}");
 
-    let mut first = Run::start(&data, listen, sims);
+    let mut first = Run::start(&data, listen, sims, distro_port);
     let Some(password) = first.wait_ready() else {
         let _ = writeln!(
             std::io::stderr(),
@@ -200,7 +344,7 @@ async fn with_no_database_named_the_demo_runs_its_own_postgres() {
     assert!(said.contains("the demo's cluster is stopped"), "{said}");
 
     // The next run finds the cluster and its data.
-    let mut second = Run::start(&data, listen, sims);
+    let mut second = Run::start(&data, listen, sims, distro_port);
     let again = second
         .wait_ready()
         .expect("the server programs are still here");

@@ -9,7 +9,7 @@ use std::{
 use sfsim::Fault;
 
 mod common;
-use common::{BIN, KEY};
+use common::{BIN, KEY, serve, wait_for};
 
 fn cockpit(db: &str) -> Command {
     let mut c = Command::new(BIN);
@@ -109,4 +109,73 @@ async fn kill_nine_mid_sync_then_restart(
     );
     assert_eq!(runs[2].0, "succeeded");
     assert_eq!(live_tokens(&pool).await as usize, sim.sim.token_count());
+}
+
+/// A command-line sync killed while `serve` keeps running: the living
+/// process closes the dead run, without a restart of anything.
+#[sqlx::test(migrations = false)]
+async fn a_killed_sync_is_closed_by_the_living_server(
+    _p: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    let db = common::db_url(&opts);
+    let org = common::SimOrg::start(6_000, 700, 15).await;
+    let add = org.org_add("Acme");
+    let db2 = db.clone();
+    tokio::task::spawn_blocking(move || {
+        assert!(
+            cockpit(&db2)
+                .args(common::strs(&add))
+                .status()
+                .unwrap()
+                .success()
+        );
+        assert!(cockpit(&db2).arg("sync").status().unwrap().success());
+    })
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let mut server = serve(&db);
+
+    org.sim
+        .sim
+        .set_fault(Fault::Latency(Duration::from_millis(150)));
+    let mut child = cockpit(&db).arg("sync").spawn().unwrap();
+    let run: i64 = wait_for("the sync to start", Duration::from_secs(30), || async {
+        sqlx::query_scalar("SELECT id FROM sync_runs WHERE status = 'running'")
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    org.sim.sim.clear_faults();
+
+    let error: String = wait_for(
+        "the server to close the dead run",
+        Duration::from_secs(60),
+        || async {
+            sqlx::query_scalar::<_, Option<String>>(
+                "SELECT error FROM sync_runs WHERE id = $1 AND status = 'failed'",
+            )
+            .bind(run)
+            .fetch_optional(&pool)
+            .await
+            .unwrap()
+            .flatten()
+        },
+    )
+    .await;
+    assert!(error.contains("interrupted"), "{error}");
+    let (status, detail): (String, Option<String>) =
+        sqlx::query_as("SELECT status, status_detail FROM orgs")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(status, "failed", "the org no longer says it is syncing");
+    assert!(detail.unwrap_or_default().contains("interrupted"));
+    let _ = server.kill();
+    let _ = server.wait();
 }

@@ -4,8 +4,8 @@
 //! shows the action requested once and completed once.
 
 use std::{
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
+    process::{Command, Stdio},
+    time::Duration,
 };
 
 use cockpit_db::actions::{ActionKind, NewAction};
@@ -13,41 +13,7 @@ use sfsim::Fault;
 use sqlx::PgPool;
 
 mod common;
-use common::{BIN, KEY};
-
-fn serve(db: &str) -> Child {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    Command::new(BIN)
-        .arg("serve")
-        .env("DATABASE_URL", db)
-        .env("COCKPIT_MASTER_KEY", KEY)
-        .env("COCKPIT_LISTEN", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
-}
-
-/// Polls `check` until it returns `Some`, failing the test after `within`.
-async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
-    what: &str,
-    within: Duration,
-    mut check: impl FnMut() -> F,
-) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use common::{BIN, KEY, serve, wait_for};
 
 async fn action_state(pool: &PgPool, id: i64) -> (String, i64, i64) {
     sqlx::query_as(

@@ -403,6 +403,53 @@ pub async fn pending_items(
     items(db, id, Some("pending"), limit).await
 }
 
+/// The pending items that have been tried fewer than `max_attempts` times:
+/// the executor's next batch. Items past their attempts are not in the way
+/// of the ones behind them.
+pub async fn items_to_try(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    max_attempts: i32,
+    limit: i64,
+) -> sqlx::Result<Vec<ItemRow>> {
+    sqlx::query_as!(
+        ItemRow,
+        "SELECT token_id, app_key, user_id, status, attempts, error FROM action_items
+         WHERE action_id = $1 AND status = 'pending' AND attempts < $2 ORDER BY token_id LIMIT $3",
+        id,
+        max_attempts,
+        limit
+    )
+    .fetch_all(db)
+    .await
+}
+
+/// The revoke attempts recorded on an action's items so far: it grows with
+/// every answer recorded, so a run that moved it made progress.
+pub async fn attempts_made(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        "SELECT coalesce(sum(attempts), 0)::bigint AS \"n!\" FROM action_items WHERE action_id = $1",
+        id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// Ends every item still pending as failed with `reason`: an action that
+/// stops for good leaves no item pending, so the page says what happened to
+/// each authorization and "Retry what failed" can take them up again.
+pub async fn fail_pending(db: impl PgExecutor<'_>, id: i64, reason: &str) -> sqlx::Result<u64> {
+    Ok(sqlx::query!(
+        "UPDATE action_items SET status = 'failed', error = coalesce(error, $2), done_at = now()
+         WHERE action_id = $1 AND status = 'pending'",
+        id,
+        reason
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 pub async fn mark_running(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<()> {
     sqlx::query!(
         "UPDATE actions SET status = 'running', started_at = coalesce(started_at, now()) WHERE id = $1 AND status IN ('pending', 'running')",
@@ -512,7 +559,7 @@ pub async fn retry(pool: &PgPool, id: i64, actor: &str) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
     let action = get(&mut *tx, id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let n = sqlx::query!(
-        "UPDATE action_items SET status = 'pending', error = NULL, done_at = NULL WHERE action_id = $1 AND status = 'failed'",
+        "UPDATE action_items SET status = 'pending', error = NULL, done_at = NULL, attempts = 0 WHERE action_id = $1 AND status = 'failed'",
         id
     )
     .execute(&mut *tx)

@@ -231,7 +231,7 @@ pub async fn timeline(pool: &PgPool, id: i64, orgs: &[Uuid]) -> sqlx::Result<Vec
              WHERE e.incident_id = $1 AND (e.org_id IS NULL OR e.org_id = ANY($2))
              UNION ALL
              SELECT l.at, l.actor, l.action, l.org_id,
-                    jsonb_build_object('action', l.target->'action', 'outcome', l.outcome, 'target', l.target),
+                    jsonb_build_object('action', l.target->'action', 'outcome', l.outcome, 'target', l.target, 'detail', l.detail - 'token_ids'),
                     l.seq
              FROM audit_log l
              WHERE l.org_id = ANY($2) AND l.action LIKE 'action.%'
@@ -251,6 +251,92 @@ pub enum ContainRefused {
     NotOpen(String),
 }
 
+/// A containment request under the two-person rule.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Approval {
+    pub id: i64,
+    pub kind: String,
+    pub requested_by: String,
+    pub requested_at: DateTime<Utc>,
+    pub reason: String,
+    pub expires_at: DateTime<Utc>,
+    /// `pending`, `approved`, `rejected`, `expired` or `broken_glass`.
+    pub status: String,
+    pub decided_by: Option<String>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub decision_note: Option<String>,
+}
+
+/// Locks the incident for a change and returns its status.
+async fn lock(conn: &mut PgConnection, id: i64) -> sqlx::Result<String> {
+    sqlx::query_scalar!("SELECT status FROM incidents WHERE id = $1 FOR UPDATE", id)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)
+}
+
+/// Locks the incident and checks it is open (not contained, not closed).
+async fn open(conn: &mut PgConnection, id: i64) -> sqlx::Result<Result<(), ContainRefused>> {
+    let status = lock(conn, id).await?;
+    Ok(if status == "open" {
+        Ok(())
+    } else {
+        Err(ContainRefused::NotOpen(status))
+    })
+}
+
+/// Requests past their time are expired, each with a timeline entry.
+async fn expire(conn: &mut PgConnection, id: i64) -> sqlx::Result<()> {
+    let gone = sqlx::query!(
+        "UPDATE approvals SET status = 'expired', decided_at = expires_at
+         WHERE incident_id = $1 AND status = 'pending' AND expires_at <= now()
+         RETURNING id, requested_by",
+        id
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for a in gone {
+        let detail = json!({ "approval": a.id, "requested_by": a.requested_by });
+        event(
+            conn,
+            id,
+            "system:approvals",
+            "approval_expired",
+            None,
+            detail,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn pending(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<Approval>> {
+    sqlx::query_as!(
+        Approval,
+        "SELECT id, kind, requested_by, requested_at, reason, expires_at, status, decided_by, decided_at, decision_note
+         FROM approvals WHERE incident_id = $1 AND status = 'pending' FOR UPDATE",
+        id
+    )
+    .fetch_optional(&mut *conn)
+    .await
+}
+
+/// The incident's approval requests, newest first (expired ones marked so).
+pub async fn approvals(pool: &PgPool, id: i64) -> sqlx::Result<Vec<Approval>> {
+    let mut tx = pool.begin().await?;
+    expire(&mut tx, id).await?;
+    let all = sqlx::query_as!(
+        Approval,
+        "SELECT id, kind, requested_by, requested_at, reason, expires_at, status, decided_by, decided_at, decision_note
+         FROM approvals WHERE incident_id = $1 ORDER BY id DESC",
+        id
+    )
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(all)
+}
+
 /// Contains the incident in every org it names: for each app, a block and
 /// then a revocation of every authorization, as ordinary actions naming the
 /// incident, all requested in one transaction with their audit entries. The
@@ -263,14 +349,23 @@ pub async fn contain(
     reason: &str,
 ) -> sqlx::Result<Result<Vec<i64>, ContainRefused>> {
     let mut tx = pool.begin().await?;
-    let status = sqlx::query_scalar!("SELECT status FROM incidents WHERE id = $1 FOR UPDATE", id)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)?;
-    if status != "open" {
-        tx.rollback().await?;
-        return Ok(Err(ContainRefused::NotOpen(status)));
+    if let Err(refused) = open(&mut tx, id).await? {
+        return Ok(Err(refused));
     }
+    let created = contain_locked(&mut tx, id, actor, reason, None).await?;
+    tx.commit().await?;
+    Ok(Ok(created))
+}
+
+/// The containment itself, on an incident locked and open. `approved_by`:
+/// the second admin who let it go ahead, if the two-person rule applied.
+async fn contain_locked(
+    tx: &mut PgConnection,
+    id: i64,
+    actor: &str,
+    reason: &str,
+    approved_by: Option<&str>,
+) -> sqlx::Result<Vec<i64>> {
     let apps = sqlx::query!(
         "SELECT org_id, app_key FROM incident_apps WHERE incident_id = $1 ORDER BY org_id, app_key",
         id
@@ -282,7 +377,7 @@ pub async fn contain(
         for kind in [ActionKind::BlockApp, ActionKind::RevokeAppAll] {
             let key = format!("incident-{id}-{}", Uuid::new_v4());
             let requested = request_in(
-                &mut tx,
+                &mut *tx,
                 &NewAction {
                     org_id: app.org_id,
                     kind,
@@ -307,12 +402,12 @@ pub async fn contain(
             created.push(requested.id);
         }
         event(
-            &mut tx,
+            &mut *tx,
             id,
             actor,
             "contain_requested",
             Some(app.org_id),
-            json!({ "app_key": app.app_key, "reason": reason }),
+            json!({ "app_key": app.app_key, "reason": reason, "approved_by": approved_by }),
         )
         .await?;
     }
@@ -323,7 +418,7 @@ pub async fn contain(
     .execute(&mut *tx)
     .await?;
     audit::append(
-        &mut tx,
+        &mut *tx,
         &NewEntry {
             actor,
             action: "incident.contain_requested",
@@ -331,10 +426,188 @@ pub async fn contain(
             target: json!({ "incident": id }),
             reason: Some(reason),
             outcome: Some("pending"),
-            detail: json!({ "actions": created, "apps": apps.len() }),
+            detail: json!({ "actions": created, "apps": apps.len(), "approved_by": approved_by }),
         },
     )
     .await?;
+    Ok(created)
+}
+
+/// Asks a second admin to approve containing the incident. A request already
+/// waiting is returned as it is (two people asking at once make one).
+pub async fn request_contain(
+    pool: &PgPool,
+    id: i64,
+    actor: &str,
+    reason: &str,
+    expires_after: chrono::Duration,
+) -> sqlx::Result<Result<Approval, ContainRefused>> {
+    let mut tx = pool.begin().await?;
+    if let Err(refused) = open(&mut tx, id).await? {
+        return Ok(Err(refused));
+    }
+    expire(&mut tx, id).await?;
+    if let Some(waiting) = pending(&mut tx, id).await? {
+        tx.commit().await?;
+        return Ok(Ok(waiting));
+    }
+    let approval = sqlx::query_as!(
+        Approval,
+        "INSERT INTO approvals (kind, incident_id, requested_by, reason, expires_at)
+         VALUES ('contain', $1, $2, $3, now() + make_interval(secs => $4))
+         RETURNING id, kind, requested_by, requested_at, reason, expires_at, status, decided_by, decided_at, decision_note",
+        id,
+        actor,
+        reason,
+        expires_after.num_seconds() as f64
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let detail =
+        json!({ "approval": approval.id, "reason": reason, "expires_at": approval.expires_at });
+    event(
+        &mut tx,
+        id,
+        actor,
+        "approval_requested",
+        None,
+        detail.clone(),
+    )
+    .await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor,
+            action: "incident.contain_approval_requested",
+            org_id: None,
+            target: json!({ "incident": id, "approval": approval.id }),
+            reason: Some(reason),
+            outcome: Some("pending"),
+            detail,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(approval))
+}
+
+/// Why a decision was not taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecideRefused {
+    /// No request waits (decided, expired, or never made).
+    NonePending,
+    /// The requester cannot be the second person.
+    OwnRequest,
+}
+
+/// A second admin approves (the containment starts, in the same
+/// transaction) or rejects the waiting request, with a note. Returns the
+/// containment's actions when approved.
+pub async fn decide(
+    pool: &PgPool,
+    id: i64,
+    approver: &str,
+    approve: bool,
+    note: &str,
+) -> sqlx::Result<Result<Vec<i64>, DecideRefused>> {
+    let mut tx = pool.begin().await?;
+    let status = lock(&mut tx, id).await?;
+    expire(&mut tx, id).await?;
+    let Some(waiting) = pending(&mut tx, id).await?.filter(|_| status == "open") else {
+        tx.commit().await?;
+        return Ok(Err(DecideRefused::NonePending));
+    };
+    if waiting.requested_by == approver {
+        tx.rollback().await?;
+        return Ok(Err(DecideRefused::OwnRequest));
+    }
+    let verdict = if approve { "approved" } else { "rejected" };
+    sqlx::query!(
+        "UPDATE approvals SET status = $2, decided_by = $3, decided_at = now(), decision_note = $4 WHERE id = $1",
+        waiting.id,
+        verdict,
+        approver,
+        note
+    )
+    .execute(&mut *tx)
+    .await?;
+    let detail =
+        json!({ "approval": waiting.id, "requested_by": waiting.requested_by, "note": note });
+    event(&mut tx, id, approver, verdict, None, detail.clone()).await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor: approver,
+            action: if approve {
+                "incident.contain_approved"
+            } else {
+                "incident.contain_rejected"
+            },
+            org_id: None,
+            target: json!({ "incident": id, "approval": waiting.id }),
+            reason: Some(note),
+            outcome: Some(verdict),
+            detail,
+        },
+    )
+    .await?;
+    let created = if approve {
+        contain_locked(
+            &mut tx,
+            id,
+            &waiting.requested_by,
+            &waiting.reason,
+            Some(approver),
+        )
+        .await?
+    } else {
+        Vec::new()
+    };
+    tx.commit().await?;
+    Ok(Ok(created))
+}
+
+/// A global admin contains the incident without a second person, with a
+/// mandatory reason: a waiting request is closed as `broken_glass`, and the
+/// timeline and the audit log say so.
+pub async fn break_glass(
+    pool: &PgPool,
+    id: i64,
+    actor: &str,
+    reason: &str,
+) -> sqlx::Result<Result<Vec<i64>, ContainRefused>> {
+    let mut tx = pool.begin().await?;
+    if let Err(refused) = open(&mut tx, id).await? {
+        return Ok(Err(refused));
+    }
+    expire(&mut tx, id).await?;
+    let waiting = pending(&mut tx, id).await?;
+    if let Some(w) = &waiting {
+        sqlx::query!(
+            "UPDATE approvals SET status = 'broken_glass', decided_by = $2, decided_at = now(), decision_note = $3 WHERE id = $1",
+            w.id,
+            actor,
+            reason
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
+    let detail = json!({ "approval": waiting.as_ref().map(|w| w.id), "reason": reason });
+    event(&mut tx, id, actor, "break_glass", None, detail.clone()).await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor,
+            action: "incident.break_glass",
+            org_id: None,
+            target: json!({ "incident": id }),
+            reason: Some(reason),
+            outcome: Some("contained"),
+            detail,
+        },
+    )
+    .await?;
+    let created = contain_locked(&mut tx, id, actor, reason, None).await?;
     tx.commit().await?;
     Ok(Ok(created))
 }

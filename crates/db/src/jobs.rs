@@ -101,6 +101,27 @@ pub async fn release(
     Ok(())
 }
 
+/// Like [`release`], but the claim does not count as an attempt: the job
+/// waited its turn (another action of the org was running, Salesforce asked
+/// to slow down) rather than failed.
+pub async fn defer(
+    db: impl PgExecutor<'_>,
+    job: i64,
+    why: &str,
+    run_after: DateTime<Utc>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE jobs SET locked_by = NULL, locked_until = NULL, last_error = $2, run_after = $3,
+                attempts = greatest(attempts - 1, 0) WHERE id = $1",
+        job,
+        why,
+        run_after
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
 /// Enqueues a sync for every org whose schedule is due, and moves its
 /// schedule on. Returns the orgs enqueued.
 pub async fn enqueue_due_syncs(pool: &PgPool) -> sqlx::Result<Vec<Uuid>> {

@@ -1225,28 +1225,49 @@ pub async fn set_run_api_calls(pool: &PgPool, run_id: i64, api_calls: i64) -> sq
     Ok(())
 }
 
-/// Runs left `running` by a process that died are failed at start-up: their
-/// staging died with them, so nothing of them was merged.
+/// What an interrupted run's page says.
+pub const INTERRUPTED: &str = "interrupted: the process running the sync stopped before it finished; nothing of it was applied";
+
+/// Runs left `running` by a process that died are failed: their staging died
+/// with them, so nothing of them was merged. Every living process checks
+/// this on its schedule, not only at start-up, so a `kill -9` of a
+/// command-line sync under a running `serve` is closed within a tick.
 pub async fn fail_abandoned_runs(pool: &PgPool) -> sqlx::Result<u64> {
-    // A run whose org lock nobody holds is not running anywhere.
     let rows = sqlx::query!("SELECT r.id, r.org_id FROM sync_runs r WHERE r.status = 'running'")
         .fetch_all(pool)
         .await?;
     let mut n = 0;
     for r in rows {
         let mut conn = pool.acquire().await?;
+        // The org's sync lock is held by the run's owner for as long as it
+        // lives (it dies with its connection): free means nobody runs it.
         let free: bool = sqlx::query_scalar!(
             "SELECT pg_try_advisory_lock($1) AS \"free!\"",
             lock_key(r.org_id)
         )
         .fetch_one(&mut *conn)
         .await?;
-        if free {
-            sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", lock_key(r.org_id))
-                .fetch_one(&mut *conn)
-                .await?;
-            fail_run(pool, r.id, "interrupted: the process stopped before the sync finished; nothing of it was applied", 0)
-                .await?;
+        if !free {
+            continue;
+        }
+        // Under the lock, and only if the run is still `running`: a run that
+        // finished between the read above and the lock keeps its outcome.
+        let closed = sqlx::query_scalar!(
+            "WITH run AS (
+                UPDATE sync_runs SET status = 'failed', finished_at = now(), error = $2
+                WHERE id = $1 AND status = 'running' RETURNING org_id)
+             UPDATE orgs o SET last_sync_status = 'failed', status_detail = $2, updated_at = now(),
+                    status = CASE WHEN o.status = 'syncing' THEN 'failed' ELSE o.status END
+             FROM run WHERE o.id = run.org_id RETURNING o.id",
+            r.id,
+            INTERRUPTED
+        )
+        .fetch_optional(&mut *conn)
+        .await;
+        sqlx::query_scalar!("SELECT pg_advisory_unlock($1)", lock_key(r.org_id))
+            .fetch_one(&mut *conn)
+            .await?;
+        if closed?.is_some() {
             n += 1;
         }
     }

@@ -49,6 +49,28 @@ pub struct AppState {
     /// What the busiest pages read, kept until the data changes; off until
     /// [`AppState::with_page_cache`].
     pub pages: page_cache::PageCache,
+    /// Which requests wait for a second admin.
+    pub two_person: TwoPersonRule,
+}
+
+/// The two-person rule, an install setting: which requests wait for a
+/// second admin (not the requester, with rights in every org concerned) to
+/// approve them, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TwoPersonRule {
+    /// Containing an incident. On unless the operator turns it off.
+    pub contain: bool,
+    /// A request not decided within this expires.
+    pub expires_after: std::time::Duration,
+}
+
+impl Default for TwoPersonRule {
+    fn default() -> Self {
+        TwoPersonRule {
+            contain: true,
+            expires_after: std::time::Duration::from_secs(4 * 3600),
+        }
+    }
 }
 
 impl AppState {
@@ -63,6 +85,7 @@ impl AppState {
             salesforce_hosts: Vec::new(),
             wake: Arc::new(tokio::sync::Notify::new()),
             pages: page_cache::PageCache::off(),
+            two_person: TwoPersonRule::default(),
         }
     }
 

@@ -51,8 +51,11 @@ pub fn content_security_policy(sso: Option<&crate::oidc::Sso>) -> HeaderValue {
 /// the rest (the role, and in which org: see [`crate::auth::scope`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Group {
-    /// Anyone: sign-in, first setup, health, the stylesheet. A POST needs
-    /// the pre-session anti-forgery token.
+    /// Anyone, and nothing read on the way in (no session, no database):
+    /// the health probes, which must answer while the database is down.
+    Probe,
+    /// Anyone: sign-in, first setup, the stylesheet. A POST needs the
+    /// pre-session anti-forgery token.
     Public,
     /// A live session: anyone else is sent to sign in. A POST needs the
     /// session's anti-forgery token.
@@ -142,9 +145,14 @@ fn public() -> Routes {
         .post("/setup", pages::signin::setup_submit)
         .post("/signin/sso", pages::sso::sso_start)
         .get("/signin/sso/callback", pages::sso::sso_callback)
+        .get("/static/app.css", pages::assets::css)
+}
+
+/// Health probes: a cookie a browser sends along changes nothing.
+fn probes() -> Routes {
+    Routes::new(Group::Probe)
         .get("/healthz", pages::health::healthz)
         .get("/readyz", pages::health::readyz)
-        .get("/static/app.css", pages::assets::css)
 }
 
 /// Pages for signed-in people; each handler's extractors say which role it
@@ -193,7 +201,28 @@ fn signed_in() -> Routes {
             "/incidents/{id}/contain",
             pages::incidents::incident_contain,
         )
+        .post(
+            "/incidents/{id}/approve",
+            pages::incidents::incident_approve,
+        )
+        .post("/incidents/{id}/reject", pages::incidents::incident_reject)
+        .post(
+            "/incidents/{id}/break-glass",
+            pages::incidents::incident_break_glass,
+        )
         .post("/incidents/{id}/close", pages::incidents::incident_close)
+        .get(
+            "/incidents/{id}/evidence",
+            pages::incidents::incident_evidence,
+        )
+        .get(
+            "/incidents/{id}/evidence.csv",
+            pages::incidents::incident_evidence_csv,
+        )
+        .get(
+            "/incidents/{id}/evidence.json",
+            pages::incidents::incident_evidence_json,
+        )
         .get("/actions", pages::action_show::actions_list)
         .post("/actions", pages::action_new::action_create)
         .get("/actions/new", pages::action_new::action_new)
@@ -244,7 +273,7 @@ fn signed_in() -> Routes {
 
 /// Every route, by group, as the router serves them.
 pub fn table() -> Vec<RouteInfo> {
-    [public(), signed_in(), api::routes()]
+    [probes(), public(), signed_in(), api::routes()]
         .into_iter()
         .flat_map(|g| g.table)
         .collect()
@@ -272,6 +301,7 @@ pub fn router(state: AppState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), api::bearer))
         .route_layer(middleware::from_fn(api::json_errors));
     Router::new()
+        .merge(probes().into_router())
         .merge(public)
         .merge(signed_in)
         .merge(api)

@@ -43,6 +43,9 @@ enum Rule {
     AnyAdmin,
     /// An admin in every org: accounts, API tokens, connecting orgs.
     EveryOrgAdmin,
+    /// An admin in every org, on an object of org A: breaking glass on an
+    /// incident (someone with no role in its org does not see it).
+    EveryOrgAdminOfIt,
     /// The API's catch-all: no such route.
     NoRoute,
 }
@@ -128,6 +131,11 @@ fn expected(rule: Rule, who: Who) -> Outcome {
             GlobalAdmin => Allowed,
             _ => Denied,
         },
+        Rule::EveryOrgAdminOfIt => match who {
+            GlobalAdmin => Allowed,
+            OtherOrgAdmin => Hidden,
+            _ => Denied,
+        },
         Rule::NoRoute => Hidden,
     }
 }
@@ -207,6 +215,27 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
         "POST",
         "/incidents/{id}/contain",
         Rule::Act,
+        "csrf={csrf}&reason=matrix",
+    ),
+    ("GET", "/incidents/{id}/evidence", Rule::Export, ""),
+    ("GET", "/incidents/{id}/evidence.csv", Rule::Export, ""),
+    ("GET", "/incidents/{id}/evidence.json", Rule::Export, ""),
+    (
+        "POST",
+        "/incidents/{id}/approve",
+        Rule::Act,
+        "csrf={csrf}&reason=matrix",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/reject",
+        Rule::Act,
+        "csrf={csrf}&reason=matrix",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/break-glass",
+        Rule::EveryOrgAdminOfIt,
         "csrf={csrf}&reason=matrix",
     ),
     (
@@ -336,6 +365,12 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
     ("GET", "/api/v1/incidents/{id}", Rule::View, ""),
     (
         "POST",
+        "/api/v1/incidents/{id}/contain",
+        Rule::Act,
+        r#"{"reason":"matrix"}"#,
+    ),
+    (
+        "POST",
         "/api/v1/actions",
         Rule::Act,
         r#"{"org":"{org}","kind":"revoke_token","tokens":["0CQAAA"],"reason":"matrix","idempotency_key":"{key}"}"#,
@@ -417,6 +452,12 @@ async fn world(pool: &PgPool) -> World {
     sqlx::query("INSERT INTO incident_apps (incident_id, org_id, app_key, matched_by) VALUES ($1, $2, '0H4AAA', 'name')")
         .bind(incident)
         .bind(a)
+        .execute(pool)
+        .await
+        .unwrap();
+    // A containment someone else asked for, waiting for a second admin.
+    sqlx::query("INSERT INTO approvals (kind, incident_id, requested_by, reason, expires_at) VALUES ('contain', $1, 'user:x', 'matrix', now() + interval '1 hour')")
+        .bind(incident)
         .execute(pool)
         .await
         .unwrap();

@@ -137,6 +137,14 @@ async fn database_outage_gives_503_then_recovers(
         200,
         "the process itself is alive"
     );
+    // A browser sends its session cookie along; the probe reads no session.
+    let with_cookie = client
+        .get(format!("{base}/healthz"))
+        .header("cookie", "__Host-cockpit_session=some-session-id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_cookie.status(), 200, "alive, whatever the cookie");
 
     proxy.restore().await;
     // The pool reconnects by itself; allow it a bounded number of tries.

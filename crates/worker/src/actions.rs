@@ -23,8 +23,11 @@ use crate::WorkerError;
 pub const MAX_IN_FLIGHT: usize = 10;
 /// Ids per re-query of OauthToken.
 const BATCH: usize = 200;
-/// Attempts before an authorization is reported failed.
-const MAX_ATTEMPTS: i32 = 3;
+/// Revoke calls per authorization before it is reported failed.
+pub const MAX_ATTEMPTS: i32 = 5;
+/// Runs of an action's job that a transient error may end before the action
+/// stops and reports what is left as failed (with backoff: about 15 minutes).
+pub const MAX_RUNS: i32 = 8;
 
 const ACTOR: &str = "system:executor";
 
@@ -32,9 +35,62 @@ const ACTOR: &str = "system:executor";
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
     Done(String),
-    /// Try again after this many seconds (Salesforce said to slow down, or
-    /// another action of the org is running).
+    /// Try again after this many seconds without counting an attempt
+    /// (Salesforce said to slow down, or another action of the org is
+    /// running).
     Later(String, i64),
+    /// A transient error stopped the run (Salesforce unreachable, a 5xx, a
+    /// cut-off answer): run the job again after a backoff. What was done is
+    /// recorded; the rest is still pending.
+    Retry {
+        why: String,
+        /// Whether the run recorded anything before it stopped: runs that
+        /// make progress do not count towards [`MAX_RUNS`].
+        progressed: bool,
+    },
+}
+
+/// Errors worth another try after a pause: the same request may well succeed.
+pub fn is_transient(e: &WorkerError) -> bool {
+    match e {
+        WorkerError::Db(_) => true,
+        WorkerError::Salesforce(e) => matches!(
+            e,
+            SfError::Unreachable { .. }
+                | SfError::Timeout { .. }
+                | SfError::Network { .. }
+                | SfError::Truncated { .. }
+                | SfError::InvalidSession
+                | SfError::DeployTimeout { .. }
+                | SfError::Http {
+                    status: 429 | 500..=599,
+                    ..
+                }
+                | SfError::NotJson {
+                    status: 429 | 500..=599,
+                    ..
+                }
+        ),
+        _ => false,
+    }
+}
+
+/// The pause before run `attempt` (1-based) of a job that failed
+/// transiently: doubling from 5 s, capped at 5 minutes, with jitter so that
+/// many actions failing together do not come back together.
+pub fn backoff(attempt: i32) -> std::time::Duration {
+    let ceiling = 5u64
+        .saturating_mul(1 << attempt.clamp(1, 16).saturating_sub(1))
+        .min(300);
+    let ms = rand::random_range(ceiling * 500..=ceiling * 1000);
+    std::time::Duration::from_millis(ms)
+}
+
+/// Stops an action for good after its runs are spent: every item still
+/// pending is failed with `reason`, and the action finishes.
+pub async fn give_up(pool: &PgPool, id: i64, reason: &str) -> Result<String, WorkerError> {
+    actions::fail_pending(pool, id, reason).await?;
+    Ok(actions::finish(pool, id, ACTOR, Some(reason)).await?)
 }
 
 fn lock_key(org: uuid::Uuid) -> i64 {
@@ -120,26 +176,29 @@ async fn run_locked(
 ) -> Result<Next, WorkerError> {
     let id = action.id;
     actions::mark_running(pool, id).await?;
-    let client = crate::provider::session(pool, keyring, org).await?;
-    let outcome = match action.kind.as_str() {
-        "block_app" => block(pool, &client, action, true).await,
-        "unblock_app" => block(pool, &client, action, false).await,
-        _ => revoke_items(pool, &client, id).await,
-    };
+    // Every error below, from opening the session to the verification, is
+    // either transient (the job runs again after a backoff, the items stay
+    // pending) or final (the items left are failed with the reason); none
+    // leaves an item pending with no job to take it up.
+    let attempts_before = actions::attempts_made(pool, id).await?;
+    let outcome = async {
+        let client = crate::provider::session(pool, keyring, org).await?;
+        match action.kind.as_str() {
+            "block_app" => block(pool, &client, action, true).await?,
+            "unblock_app" => block(pool, &client, action, false).await?,
+            _ => revoke_items(pool, &client, id).await?,
+        }
+        verify(pool, &client, id).await
+    }
+    .await;
     match outcome {
-        Ok(()) => {
-            verify(pool, &client, id).await?;
-            Ok(Next::Done(actions::finish(pool, id, ACTOR, None).await?))
-        }
+        Ok(()) => Ok(Next::Done(actions::finish(pool, id, ACTOR, None).await?)),
         Err(WorkerError::Salesforce(e)) if slow_down(&e) => Ok(Next::Later(e.to_string(), 60)),
-        Err(e) => {
-            let message = e.to_string();
-            // What was revoked before the error stays revoked and recorded.
-            let _ = verify(pool, &client, id).await;
-            Ok(Next::Done(
-                actions::finish(pool, id, ACTOR, Some(&message)).await?,
-            ))
-        }
+        Err(e) if is_transient(&e) => Ok(Next::Retry {
+            why: e.to_string(),
+            progressed: actions::attempts_made(pool, id).await? > attempts_before,
+        }),
+        Err(e) => Ok(Next::Done(give_up(pool, id, &e.to_string()).await?)),
     }
 }
 
@@ -149,11 +208,7 @@ async fn revoke_items(
     id: i64,
 ) -> Result<(), WorkerError> {
     loop {
-        let pending: Vec<_> = actions::pending_items(pool, id, BATCH as i64)
-            .await?
-            .into_iter()
-            .filter(|i| i.attempts < MAX_ATTEMPTS)
-            .collect();
+        let pending = actions::items_to_try(pool, id, MAX_ATTEMPTS, BATCH as i64).await?;
         if pending.is_empty() {
             return Ok(());
         }
@@ -177,6 +232,7 @@ async fn revoke_items(
                 .buffer_unordered(MAX_IN_FLIGHT)
         );
         let mut limited = None;
+        let mut transient = None;
         // Each answer is recorded as it arrives: progress shows item by item,
         // and a crash leaves at most the revokes in flight unrecorded (the
         // re-query after a restart finds those gone and does not resend).
@@ -203,11 +259,20 @@ async fn revoke_items(
                         "pending"
                     };
                     actions::set_item(pool, id, &token, status, Some(&e.to_string())).await?;
+                    let e = WorkerError::from(e);
+                    if is_transient(&e) {
+                        transient = Some(e);
+                    }
                 }
             }
         }
         if let Some(e) = limited {
             return Err(e.into());
+        }
+        // The org is having trouble: back off before the next try rather
+        // than spend the items' attempts in a burst.
+        if let Some(e) = transient {
+            return Err(e);
         }
     }
 }

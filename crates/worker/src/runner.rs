@@ -49,17 +49,16 @@ pub async fn run(
     wake: Arc<tokio::sync::Notify>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    match cockpit_db::sync::fail_abandoned_runs(&pool).await {
-        Ok(0) => {}
-        Ok(n) => tracing::warn!(
-            runs = n,
-            "marked syncs interrupted by a previous stop as failed"
-        ),
-        Err(e) => tracing::error!(error = %e, "could not check for interrupted syncs"),
-    }
     loop {
         if *shutdown.borrow() {
             return;
+        }
+        // Syncs whose process died (this one's before a restart, or another
+        // one's: a command-line sync killed, a worker cut off) are closed.
+        match cockpit_db::sync::fail_abandoned_runs(&pool).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(runs = n, "marked syncs whose process stopped as failed"),
+            Err(e) => tracing::error!(error = %e, "could not check for interrupted syncs"),
         }
         if let Err(e) = cockpit_db::jobs::enqueue_due_syncs(&pool).await {
             tracing::error!(error = %e, "could not enqueue scheduled syncs");
@@ -146,21 +145,44 @@ pub async fn run_one(
                 cockpit_db::jobs::complete(pool, job.id).await?;
                 return Ok(true);
             };
+            let retry = |why: String, progressed: bool| async move {
+                if progressed {
+                    // Work is getting done, more slowly than it should:
+                    // pause briefly, and the run does not count.
+                    let later = chrono::Utc::now()
+                        + chrono::Duration::from_std(crate::actions::backoff(1))
+                            .unwrap_or(chrono::Duration::seconds(5));
+                    return cockpit_db::jobs::defer(pool, job.id, &why, later).await;
+                }
+                if job.attempts >= crate::actions::MAX_RUNS {
+                    tracing::warn!(action, error = %why, "action stopped after its retries");
+                    if let Err(e) = crate::actions::give_up(pool, action, &why).await {
+                        // Not finished: the job stays and runs again.
+                        tracing::error!(action, error = %e, "could not finish the action");
+                        let later = chrono::Utc::now() + chrono::Duration::seconds(60);
+                        return cockpit_db::jobs::release(pool, job.id, &why, later).await;
+                    }
+                    return cockpit_db::jobs::complete(pool, job.id).await;
+                }
+                tracing::warn!(action, error = %why, attempt = job.attempts, "action interrupted; will retry");
+                let pause = crate::actions::backoff(job.attempts);
+                let later = chrono::Utc::now()
+                    + chrono::Duration::from_std(pause).unwrap_or(chrono::Duration::seconds(300));
+                cockpit_db::jobs::release(pool, job.id, &why, later).await
+            };
             match crate::actions::execute(pool, keyring.clone(), action).await {
                 Ok(crate::actions::Next::Done(_)) => {
                     cockpit_db::jobs::complete(pool, job.id).await?
                 }
                 Ok(crate::actions::Next::Later(why, secs)) => {
                     let later = chrono::Utc::now() + chrono::Duration::seconds(secs);
-                    cockpit_db::jobs::release(pool, job.id, &why, later).await?
+                    cockpit_db::jobs::defer(pool, job.id, &why, later).await?
                 }
-                Err(e) => {
-                    // The intent is durable: retry with backoff, never drop it.
-                    tracing::warn!(action, error = %e, "action could not run; will retry");
-                    let delay = 30 * i64::from(job.attempts.clamp(1, 20));
-                    let later = chrono::Utc::now() + chrono::Duration::seconds(delay);
-                    cockpit_db::jobs::release(pool, job.id, &e.to_string(), later).await?
+                Ok(crate::actions::Next::Retry { why, progressed }) => {
+                    retry(why, progressed).await?
                 }
+                // The intent is durable: retry with backoff, never drop it.
+                Err(e) => retry(e.to_string(), false).await?,
             }
         }
         (kind, _) => {

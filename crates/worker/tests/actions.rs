@@ -287,3 +287,154 @@ async fn no_audit_no_action(pool: PgPool) {
     assert_eq!((actions, jobs), (0, 0));
     assert_eq!(s.sim.sim.tokens_for_app(&app_name), before);
 }
+
+/// A Revoke All of the busiest app of a fresh org of 2,000 tokens:
+/// the org, the app's name, the request.
+async fn revoke_all_of_the_busiest_app(
+    pool: &PgPool,
+    key: &str,
+) -> (Setup, String, cockpit_db::actions::Requested) {
+    let s = setup(pool, 2_000).await;
+    let (app_key, app_name, _) = busy_app(pool, s.org).await;
+    let mut a = action(s.org, ActionKind::RevokeAppAll, key);
+    a.app_key = Some(&app_key);
+    let req = request(pool, &a).await.unwrap().unwrap();
+    (s, app_name, req)
+}
+
+/// Works the job table the way `serve` does, with the clock skipped past
+/// every backoff, until the action has finished.
+async fn run_jobs_until_finished(pool: &PgPool, s: &Setup, id: i64) -> String {
+    let config = cockpit_worker::runner::RunnerConfig::default();
+    for _ in 0..200 {
+        sqlx::query("UPDATE jobs SET run_after = now() WHERE kind = 'action'")
+            .execute(pool)
+            .await
+            .unwrap();
+        cockpit_worker::runner::run_one(pool, &s.keyring, &config)
+            .await
+            .unwrap();
+        let status: String = sqlx::query_scalar("SELECT status FROM actions WHERE id = $1")
+            .bind(id)
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        if !matches!(status.as_str(), "pending" | "running") {
+            return status;
+        }
+    }
+    panic!("action {id} never finished");
+}
+
+/// Each of the action's authorizations was named in exactly one revoke call.
+async fn revoked_once_each(pool: &PgPool, s: &Setup, id: i64) {
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT token_id FROM action_items WHERE action_id = $1")
+            .bind(id)
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    let calls = s.sim.sim.revoke_calls();
+    for t in &ids {
+        assert_eq!(calls.get(t), Some(&1), "revoke calls naming {t}");
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_error_opening_the_session_is_retried_not_the_end_of_the_action(pool: PgPool) {
+    let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-session").await;
+    // The very next call to the org (the executor's first) answers 503.
+    s.sim.sim.set_fault(sfsim::Fault::ServerErrorOnNth(1));
+    let next = execute(&pool, s.keyring.clone(), req.id).await.unwrap();
+    assert!(
+        matches!(&next, Next::Retry { why, progressed: false } if why.contains("503")),
+        "{next:?}"
+    );
+    let counts = cockpit_db::actions::item_counts(&pool, req.id)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending, req.items, "nothing was decided yet");
+    // The job takes it up again, and every token goes, each revoked once.
+    assert_eq!(
+        run_jobs_until_finished(&pool, &s, req.id).await,
+        "succeeded"
+    );
+    assert_eq!(s.sim.sim.tokens_for_app(&app_name), 0);
+    revoked_once_each(&pool, &s, req.id).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_org_failing_a_third_of_its_calls_still_loses_every_token_once(pool: PgPool) {
+    let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-rate").await;
+    s.sim.sim.set_fault(sfsim::Fault::ServerErrorRate(0.3));
+    let status = run_jobs_until_finished(&pool, &s, req.id).await;
+    let counts = cockpit_db::actions::item_counts(&pool, req.id)
+        .await
+        .unwrap();
+    assert_eq!(counts.pending, 0, "no item is left pending ({status})");
+    s.sim.sim.clear_faults();
+    if counts.failed > 0 {
+        cockpit_db::actions::retry(&pool, req.id, "user:alice@example.com")
+            .await
+            .unwrap();
+        assert_eq!(
+            run_jobs_until_finished(&pool, &s, req.id).await,
+            "succeeded"
+        );
+    }
+    assert_eq!(s.sim.sim.tokens_for_app(&app_name), 0);
+    revoked_once_each(&pool, &s, req.id).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn retrying_what_failed_gives_the_items_fresh_attempts(pool: PgPool) {
+    let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-retry").await;
+    let before = s.sim.sim.tokens_for_app(&app_name);
+    // Every revoke call fails until the org recovers.
+    s.sim.sim.set_fault(sfsim::Fault::ServerErrorOnPath(
+        "/services/oauth2/revoke".into(),
+    ));
+    assert_eq!(run_jobs_until_finished(&pool, &s, req.id).await, "failed");
+    let counts = cockpit_db::actions::item_counts(&pool, req.id)
+        .await
+        .unwrap();
+    assert_eq!((counts.failed, counts.pending), (req.items, 0));
+    assert_eq!(s.sim.sim.tokens_for_app(&app_name), before);
+    assert!(
+        s.sim.sim.revoke_calls().is_empty(),
+        "no revoke reached the org"
+    );
+
+    s.sim.sim.clear_faults();
+    cockpit_db::actions::retry(&pool, req.id, "user:alice@example.com")
+        .await
+        .unwrap();
+    assert_eq!(
+        run_jobs_until_finished(&pool, &s, req.id).await,
+        "succeeded"
+    );
+    assert_eq!(s.sim.sim.tokens_for_app(&app_name), 0);
+    revoked_once_each(&pool, &s, req.id).await;
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_org_that_never_answers_ends_the_action_with_every_item_failed(pool: PgPool) {
+    let (s, _, req) = revoke_all_of_the_busiest_app(&pool, "k-down").await;
+    s.sim.sim.set_fault(sfsim::Fault::ServerErrorRate(1.0));
+    assert_eq!(run_jobs_until_finished(&pool, &s, req.id).await, "failed");
+    let items = cockpit_db::actions::items(&pool, req.id, None, i64::MAX)
+        .await
+        .unwrap();
+    assert!(
+        items
+            .iter()
+            .all(|i| i.status == "failed" && i.error.as_deref().unwrap_or("").contains("503")),
+        "every item failed with the reason"
+    );
+    let runs: i32 =
+        sqlx::query_scalar("SELECT count(*)::int FROM audit_log WHERE action = 'action.completed'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(runs, 1);
+}

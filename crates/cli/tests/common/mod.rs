@@ -3,7 +3,11 @@
 
 #![allow(dead_code)]
 
-use std::{path::PathBuf, process::Output};
+use std::{
+    path::PathBuf,
+    process::{Child, Command, Output, Stdio},
+    time::{Duration, Instant},
+};
 
 use sfsim::{RunningSim, Sim, SimConfig};
 
@@ -87,4 +91,39 @@ impl SimOrg {
 
 pub fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
+}
+
+/// `oauth-cockpit serve` (server and worker) on a free port, quiet.
+pub fn serve(db: &str) -> Child {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    Command::new(BIN)
+        .arg("serve")
+        .env("DATABASE_URL", db)
+        .env("COCKPIT_MASTER_KEY", KEY)
+        .env("COCKPIT_LISTEN", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// Polls `check` until it returns `Some`, failing the test after `within`.
+pub async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    within: Duration,
+    mut check: impl FnMut() -> F,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -57,6 +57,7 @@ pub(crate) fn routes() -> Routes {
         .get("/api/v1/audit", read::audit)
         .post("/api/v1/incidents", incidents::create)
         .get("/api/v1/incidents/{id}", incidents::show)
+        .post("/api/v1/incidents/{id}/contain", incidents::contain)
         .post("/api/v1/actions", actions::create)
         .get("/api/v1/actions/{id}", actions::show)
         .any("/api/{*rest}", not_found)

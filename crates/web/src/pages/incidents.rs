@@ -12,7 +12,10 @@ use axum::{
 use chrono::{DateTime, Utc};
 use cockpit_db::{
     app_search::Found,
-    incidents::{Event, Incident, IncidentAction, IncidentApp, NewIncident, SEVERITIES},
+    incidents::{
+        Approval, ContainRefused, DecideRefused, Event, Incident, IncidentAction, IncidentApp,
+        NewIncident, SEVERITIES,
+    },
 };
 use cockpit_domain::role::Role;
 use serde::Deserialize;
@@ -248,6 +251,15 @@ pub struct IncidentView {
     pub apps: Vec<IncidentApp>,
     pub actions: Vec<IncidentAction>,
     pub timeline: Vec<Event>,
+    /// Requests under the two-person rule, newest first.
+    pub approvals: Vec<Approval>,
+}
+
+impl IncidentView {
+    /// The request waiting for a second admin, if any.
+    pub fn pending(&self) -> Option<&Approval> {
+        self.approvals.iter().find(|a| a.status == "pending")
+    }
 }
 
 pub async fn view(state: &AppState, id: i64, orgs: &[Uuid]) -> Result<IncidentView, AppError> {
@@ -258,6 +270,7 @@ pub async fn view(state: &AppState, id: i64, orgs: &[Uuid]) -> Result<IncidentVi
         apps: cockpit_db::incidents::apps(&state.pool, id, orgs).await?,
         actions: cockpit_db::incidents::actions(&state.pool, id, orgs).await?,
         timeline: cockpit_db::incidents::timeline(&state.pool, id, orgs).await?,
+        approvals: cockpit_db::incidents::approvals(&state.pool, id).await?,
         incident,
     })
 }
@@ -271,7 +284,18 @@ pub struct ShowPage {
     /// The caller sees every org of the incident.
     pub whole: bool,
     pub can_contain: bool,
+    /// Contain asks a second admin first.
+    pub needs_approval: bool,
+    /// The caller may approve or reject the waiting request (an admin of
+    /// every org who did not make it).
+    pub can_decide: bool,
+    /// The caller made the waiting request.
+    pub own_request: bool,
+    /// A global admin may contain without a second person.
+    pub can_break_glass: bool,
     pub can_close: bool,
+    /// The evidence exports (analysts).
+    pub can_export: bool,
     pub error: Option<String>,
     pub now: DateTime<Utc>,
 }
@@ -309,11 +333,20 @@ async fn show_page(
 ) -> Result<ShowPage, AppError> {
     let v = view(state, id, orgs).await?;
     let every = |role: Role| v.apps.iter().all(|a| user.may(a.org_id, role));
+    let can_contain = whole && v.incident.status == "open" && every(Role::Admin);
+    let own_request = v.pending().is_some_and(|p| p.requested_by == user.actor());
     Ok(ShowPage {
         layout: Layout::load(&state.pool, user, "incidents", "/incidents", None).await?,
         csrf: user.csrf.clone(),
-        can_contain: whole && v.incident.status == "open" && every(Role::Admin),
+        can_contain,
+        needs_approval: state.two_person.contain,
+        can_decide: can_contain && v.pending().is_some() && !own_request,
+        own_request,
+        can_break_glass: can_contain
+            && state.two_person.contain
+            && user.global_role == Some(Role::Admin),
         can_close: whole && v.incident.status != "closed" && every(Role::Analyst),
+        can_export: v.apps.iter().any(|a| user.may(a.org_id, Role::Analyst)),
         whole,
         v,
         error,
@@ -370,12 +403,158 @@ pub async fn incident_contain(
         .await?;
         return Ok((axum::http::StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
     }
-    match cockpit_db::incidents::contain(&state.pool, id, &user.actor(), reason).await? {
-        Ok(_) => state.wake_worker(),
-        Err(cockpit_db::incidents::ContainRefused::NotOpen(_)) => {
-            // Contained already (perhaps by someone else a moment ago):
-            // the page shows that containment.
+    if state.two_person.contain {
+        let expires = chrono::Duration::from_std(state.two_person.expires_after)
+            .unwrap_or(chrono::Duration::hours(4));
+        // Waiting already, or contained meanwhile: the page shows which.
+        cockpit_db::incidents::request_contain(&state.pool, id, &user.actor(), reason, expires)
+            .await?
+            .ok();
+    } else if cockpit_db::incidents::contain(&state.pool, id, &user.actor(), reason)
+        .await?
+        .is_ok()
+    {
+        state.wake_worker();
+    }
+    // Contained already (perhaps by someone else a moment ago): the page
+    // shows that containment.
+    Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
+
+/// Re-checks the password (or SSO) and the reason for a decision on the
+/// incident; `Err` is the answer to send instead.
+async fn confirm_decision(
+    state: &AppState,
+    across: &Across<IncidentId, Admin>,
+    reason: &str,
+    needed: &str,
+) -> Result<Result<(), Response>, AppError> {
+    let IncidentId(id) = across.object;
+    if !across.user.recently_authenticated(state.auth.reauth_after) {
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &format!("/incidents/{id}"))
+            .finish();
+        return Ok(Err(Redirect::to(&format!("/reauth?{q}")).into_response()));
+    }
+    if !crate::pages::action_new::reason_ok(reason) {
+        return Ok(Err(refused(
+            state,
+            across,
+            axum::http::StatusCode::BAD_REQUEST,
+            needed,
+        )
+        .await?));
+    }
+    Ok(Ok(()))
+}
+
+/// The incident's page with `message`, answered with `status`.
+async fn refused(
+    state: &AppState,
+    across: &Across<IncidentId, Admin>,
+    status: axum::http::StatusCode,
+    message: &str,
+) -> Result<Response, AppError> {
+    let IncidentId(id) = across.object;
+    let page = show_page(
+        state,
+        &across.user,
+        id,
+        &across.orgs,
+        true,
+        Some(message.to_owned()),
+    )
+    .await?;
+    Ok((status, Html(page.render()?)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// The second admin approves the waiting containment (which starts at
+/// once) or rejects it; either way with a reason.
+async fn decide(
+    state: AppState,
+    across: Across<IncidentId, Admin>,
+    f: DecisionForm,
+    approve: bool,
+) -> Result<Response, AppError> {
+    across.require_every()?;
+    let IncidentId(id) = across.object;
+    let reason = f.reason.trim();
+    let needed =
+        "Say why you approve or reject it (up to 2,000 characters): it goes into the audit log.";
+    if let Err(answer) = confirm_decision(&state, &across, reason, needed).await? {
+        return Ok(answer);
+    }
+    let actor = across.user.actor();
+    match cockpit_db::incidents::decide(&state.pool, id, &actor, approve, reason).await? {
+        Ok(actions) => {
+            if !actions.is_empty() {
+                state.wake_worker();
+            }
+            Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
         }
+        Err(DecideRefused::OwnRequest) => {
+            refused(
+                &state,
+                &across,
+                axum::http::StatusCode::FORBIDDEN,
+                "You asked for this containment: a second admin must approve it.",
+            )
+            .await
+        }
+        Err(DecideRefused::NonePending) => {
+            refused(
+                &state,
+                &across,
+                axum::http::StatusCode::CONFLICT,
+                "No request is waiting any more: it was decided by someone else, or it expired.",
+            )
+            .await
+        }
+    }
+}
+
+pub async fn incident_approve(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Admin>,
+    Form(f): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    decide(state, across, f, true).await
+}
+
+pub async fn incident_reject(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Admin>,
+    Form(f): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    decide(state, across, f, false).await
+}
+
+/// A global admin contains without a second person: the reason is
+/// mandatory, and the timeline and the audit log show it in red.
+pub async fn incident_break_glass(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Admin>,
+    Form(f): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    across.require_every()?;
+    if across.user.global_role != Some(Role::Admin) {
+        return Err(AppError::Forbidden);
+    }
+    let IncidentId(id) = across.object;
+    let reason = f.reason.trim();
+    let needed = "Breaking glass needs a reason (up to 2,000 characters): why this cannot wait for a second admin.";
+    if let Err(answer) = confirm_decision(&state, &across, reason, needed).await? {
+        return Ok(answer);
+    }
+    match cockpit_db::incidents::break_glass(&state.pool, id, &across.user.actor(), reason).await? {
+        Ok(_) => state.wake_worker(),
+        Err(ContainRefused::NotOpen(_)) => {}
     }
     Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
 }
@@ -408,4 +587,105 @@ pub async fn incident_close(
     }
     cockpit_db::incidents::close(&state.pool, id, &across.user.actor(), note).await?;
     Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
+}
+
+/// The evidence pack's page: every step with its UTC time, for the clocks
+/// regulators run (GDPR 72 hours, SEC 8-K four business days). Printable;
+/// also as CSV and JSON.
+#[derive(Template)]
+#[template(path = "pages/incident_evidence.html")]
+pub struct EvidencePage {
+    pub v: IncidentView,
+    pub whole: bool,
+    pub generated_at: DateTime<Utc>,
+    pub generated_by: String,
+    pub audit_head: Option<(i64, String)>,
+}
+
+impl EvidencePage {
+    pub fn org_name(&self, org: &Option<Uuid>) -> String {
+        org.and_then(|o| self.v.apps.iter().find(|a| a.org_id == o))
+            .map(|a| a.org_name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// The printable evidence report (analysts: it is an export).
+pub async fn incident_evidence(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Analyst>,
+) -> Result<Html<String>, AppError> {
+    let IncidentId(id) = across.object;
+    let v = view(&state, id, &across.orgs).await?;
+    let audit_head = crate::pages::audit::chain_head(&state, &across.user).await?;
+    Ok(Html(
+        EvidencePage {
+            v,
+            whole: across.every,
+            generated_at: Utc::now(),
+            generated_by: across.user.email.clone(),
+            audit_head,
+        }
+        .render()?,
+    ))
+}
+
+/// The timeline as CSV, one row per step: time (UTC, RFC 3339), who, what,
+/// org, detail (JSON); then the approval requests.
+pub async fn incident_evidence_csv(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Analyst>,
+) -> Result<Response, AppError> {
+    let IncidentId(id) = across.object;
+    let v = view(&state, id, &across.orgs).await?;
+    let org_name = |org: Option<Uuid>| {
+        org.and_then(|o| v.apps.iter().find(|a| a.org_id == o))
+            .map(|a| a.org_name.clone())
+            .unwrap_or_default()
+    };
+    let header = ["incident", "at_utc", "actor", "event", "org", "detail"]
+        .map(String::from)
+        .to_vec();
+    let rows = v.timeline.iter().map(|e| {
+        vec![
+            id.to_string(),
+            e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            e.actor.clone(),
+            e.kind.clone(),
+            org_name(e.org_id),
+            e.detail.to_string(),
+        ]
+    });
+    let body = crate::csv_export::encode(std::iter::once(header).chain(rows))?;
+    Ok(crate::csv_export::attachment(
+        &format!("incident-{id}-timeline.csv"),
+        body,
+    ))
+}
+
+/// Everything the incident's page shows, as JSON, with when and by whom it
+/// was exported and whether it covers every org of the incident.
+pub async fn incident_evidence_json(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Analyst>,
+) -> Result<Response, AppError> {
+    let IncidentId(id) = across.object;
+    let v = view(&state, id, &across.orgs).await?;
+    let mut j = serde_json::to_value(&v).map_err(|e| AppError::Internal(e.to_string()))?;
+    j["complete"] = serde_json::json!(across.every);
+    j["exported_at"] = serde_json::json!(Utc::now());
+    j["exported_by"] = serde_json::json!(across.user.actor());
+    let body = serde_json::to_vec_pretty(&j).map_err(|e| AppError::Internal(e.to_string()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        [(
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"incident-{id}.json\""),
+        )],
+        body,
+    )
+        .into_response())
 }
