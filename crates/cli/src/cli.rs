@@ -182,6 +182,11 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = ["contain", "off"])]
     pub two_person_rule: String,
 
+    /// Jobs (syncs, actions) this process runs at once. One org's actions
+    /// still run one at a time.
+    #[arg(long, env = "COCKPIT_WORKER_JOBS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub worker_jobs: u16,
+
     /// Minutes a request waits for its second admin before it expires.
     #[arg(long, env = "COCKPIT_APPROVAL_EXPIRES_MINUTES", default_value_t = 240, value_parser = clap::value_parser!(u32).range(5..=10080))]
     pub approval_expires_minutes: u32,

@@ -151,6 +151,7 @@ impl Ready {
                 page_cache: true,
                 salesforce_hosts: self.sim_hosts,
                 two_person: cockpit_web::TwoPersonRule::default(),
+                worker_jobs: 4,
             },
         )
         .await

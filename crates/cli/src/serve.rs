@@ -65,6 +65,7 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
             page_cache: !args.no_page_cache,
             salesforce_hosts: args.allow_salesforce_hosts,
             two_person,
+            worker_jobs: usize::from(args.worker_jobs),
         },
     )
     .await
@@ -80,6 +81,8 @@ pub struct Site {
     /// Hosts besides Salesforce's own that "Connect an org" accepts.
     pub salesforce_hosts: Vec<String>,
     pub two_person: cockpit_web::TwoPersonRule,
+    /// Jobs the worker runs at once.
+    pub worker_jobs: usize,
 }
 
 /// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C.
@@ -95,6 +98,7 @@ pub async fn run_server(
         page_cache,
         salesforce_hosts,
         two_person,
+        worker_jobs,
     } = site;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(pool.clone(), &public_url);
@@ -128,7 +132,10 @@ pub async fn run_server(
         tokio::spawn(cockpit_worker::runner::run(
             pool.clone(),
             keyring,
-            Default::default(),
+            cockpit_worker::runner::RunnerConfig {
+                jobs: worker_jobs,
+                ..Default::default()
+            },
             wake.clone(),
             stop_rx.clone(),
         ))

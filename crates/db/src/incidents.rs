@@ -26,6 +26,7 @@ pub struct Incident {
     pub closed_by: Option<String>,
     pub closed_at: Option<DateTime<Utc>>,
     pub close_note: Option<String>,
+    pub contained_at: Option<DateTime<Utc>>,
 }
 
 /// What declaring an incident records.
@@ -116,7 +117,7 @@ pub async fn get(pool: &PgPool, id: i64) -> sqlx::Result<Option<Incident>> {
     sqlx::query_as!(
         Incident,
         "SELECT id, title, ticket, severity, owner, query, status, declared_by, declared_at,
-                closed_by, closed_at, close_note
+                closed_by, closed_at, close_note, contained_at
          FROM incidents WHERE id = $1",
         id
     )
@@ -139,7 +140,7 @@ pub async fn list(pool: &PgPool, orgs: &[Uuid]) -> sqlx::Result<Vec<Incident>> {
     sqlx::query_as!(
         Incident,
         "SELECT id, title, ticket, severity, owner, query, status, declared_by, declared_at,
-                closed_by, closed_at, close_note
+                closed_by, closed_at, close_note, contained_at
          FROM incidents i
          WHERE EXISTS (SELECT 1 FROM incident_apps a WHERE a.incident_id = i.id AND a.org_id = ANY($1))
          ORDER BY declared_at DESC, id DESC LIMIT 200",
@@ -412,7 +413,7 @@ async fn contain_locked(
         .await?;
     }
     sqlx::query!(
-        "UPDATE incidents SET status = 'contained' WHERE id = $1",
+        "UPDATE incidents SET status = 'contained', contained_at = now() WHERE id = $1",
         id
     )
     .execute(&mut *tx)

@@ -20,6 +20,7 @@ pub mod reviews;
 pub mod sso;
 mod stored_tokens;
 pub mod sync;
+pub mod watch;
 
 pub use connect::{ConnectError, ConnectOptions, DbTarget, connect, migrate, readiness, target};
 pub use sqlx::{PgPool, Postgres, Transaction};

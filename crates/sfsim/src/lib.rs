@@ -414,6 +414,19 @@ impl Sim {
         Utc::now().timestamp_millis() + self.inner.clock_offset.load(Ordering::SeqCst)
     }
 
+    /// `username` authorizes `app_name` now, as the consent page would
+    /// record it; the new authorization's id (`0CQ…`). `None` when either
+    /// is unknown. Blocking is not checked: this is the org's state changing
+    /// (a test stages what a person did after an admin lifted a block).
+    pub fn grant(&self, app_name: &str, username: &str) -> Option<String> {
+        let now = self.now_ms();
+        let mut st = self.write();
+        let app = st.app_by_name(app_name)?;
+        let user = st.user_by_username(username)?;
+        let seq = st.add_token(user, app, now);
+        Some(ids::make_id(ids::OAUTH_TOKEN, u64::from(seq)))
+    }
+
     /// Users authorize apps, tokens get used, users get deactivated, apps appear.
     pub fn simulate_activity(&self, steps: usize) {
         let now = self.now_ms();

@@ -788,7 +788,27 @@ fn token_inner(
             ))
         }
         "refresh_token" => {
-            let (app, secret) = client(&st, p, basic)?;
+            let rt = p.get("refresh_token").map(String::as_str).unwrap_or("");
+            let (app, secret) = match client(&st, p, basic) {
+                // [C] A refresh of a blocked app's token is refused, and the
+                // attempt is the token owner's failed OAuth login in
+                // LoginHistory ("Failed: Blocked by admin"): the reference
+                // says blocking ends the app's sessions and refuses new ones,
+                // not how the refusal is logged; a failed login is how every
+                // other refused OAuth login shows.
+                Err(e) if e.error == "app_blocked" => {
+                    let owner = sim
+                        .inner
+                        .secrets
+                        .parse_refresh_token(rt)
+                        .and_then(|(seq, _)| st.tokens.get(seq as usize).copied());
+                    if let Some(t) = owner {
+                        failed_login(&mut st, t.user, t.app, 2, 4, now);
+                    }
+                    return Err(e);
+                }
+                other => other?,
+            };
             if secret.is_none() {
                 // isSecretRequiredForRefreshToken defaults to true.
                 return Err(OAuthError::new(
@@ -797,7 +817,6 @@ fn token_inner(
                 ));
             }
             let expired = || OAuthError::new("invalid_grant", "expired access/refresh token");
-            let rt = p.get("refresh_token").map(String::as_str).unwrap_or("");
             let (seq, generation) = sim
                 .inner
                 .secrets

@@ -541,3 +541,43 @@ async fn the_evidence_lists_every_step_in_utc_and_defuses_hostile_text(pool: PgP
 fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_app_coming_back_is_red_on_the_overview_and_the_incident(pool: PgPool) {
+    let (to, id, (ada, _)) = declared(&pool).await;
+    let org: Uuid = sqlx::query_scalar("SELECT min(org_id::text)::uuid FROM incident_apps")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE incidents SET status = 'contained', contained_at = now() WHERE id = $1")
+        .bind(id)
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO incident_watch (incident_id, org_id, app_key, kind, ref, count)
+         VALUES ($1, $2, '0H4AAA', 'live_token', '<b>0CQ</b>', 1), ($1, $2, '0H4AAA', 'block_removed', '2026-12-06', 1)",
+    )
+    .bind(id)
+    .bind(org)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let (_, _, home) = send(&pool, get("/", Some(&ada))).await;
+    assert!(
+        home.contains("the contained app was seen again") && home.contains("2 finding(s)"),
+        "{home}"
+    );
+    let (_, _, page) = send(&pool, get(&to, Some(&ada))).await;
+    assert!(page.contains("block removed outside the cockpit"));
+    assert!(
+        (page.contains("&lt;b&gt;0CQ") || page.contains("&#60;b&#62;0CQ"))
+            && !page.contains("<b>0CQ"),
+        "escaped"
+    );
+    // A person with no role in the org sees no alert.
+    let (third, _) = seed_org(&pool, "Initech").await;
+    let (other, _) = person(&pool, "other@example.com", "admin", Some(third)).await;
+    let (_, _, home) = send(&pool, get("/", Some(&other))).await;
+    assert!(!home.contains("the contained app was seen again"));
+}

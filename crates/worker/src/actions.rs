@@ -378,6 +378,23 @@ async fn set_eca_enabled(
     eca_id: &str,
     enabled: bool,
 ) -> Result<(), WorkerError> {
+    let dev = eca_developer_name(client, eca_id).await?;
+    client.set_eca_enabled(&dev, enabled).await?;
+    let read = client.read_eca_policies(&[&dev]).await?;
+    match read.first().and_then(|p| p.is_enabled) {
+        Some(now) if now == enabled => Ok(()),
+        _ => Err(WorkerError::Invalid(format!(
+            "Salesforce accepted the deploy but the app's policies do not read back isEnabled={enabled}"
+        ))),
+    }
+}
+
+/// The developer name of the External Client App `eca_id`, which its
+/// metadata is named by.
+pub(crate) async fn eca_developer_name(
+    client: &SalesforceClient,
+    eca_id: &str,
+) -> Result<String, WorkerError> {
     #[derive(Deserialize)]
     struct Eca {
         #[serde(rename = "DeveloperName")]
@@ -388,20 +405,12 @@ async fn set_eca_enabled(
         quoted(&[eca_id.to_owned()])
     );
     let found: Vec<Eca> = client.query::<Eca>(&soql).try_collect().await?;
-    let dev = found
+    found
         .into_iter()
         .find_map(|e| e.developer_name)
         .ok_or_else(|| {
             WorkerError::Invalid("the External Client App is no longer in the org".into())
-        })?;
-    client.set_eca_enabled(&dev, enabled).await?;
-    let read = client.read_eca_policies(&[&dev]).await?;
-    match read.first().and_then(|p| p.is_enabled) {
-        Some(now) if now == enabled => Ok(()),
-        _ => Err(WorkerError::Invalid(format!(
-            "Salesforce accepted the deploy but the app's policies do not read back isEnabled={enabled}"
-        ))),
-    }
+        })
 }
 
 /// The consumer key of a connected app, read from its metadata.

@@ -9,5 +9,6 @@ mod error;
 pub mod provider;
 pub mod runner;
 pub mod sync;
+pub mod watch;
 
 pub use error::WorkerError;

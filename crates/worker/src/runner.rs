@@ -21,6 +21,8 @@ pub struct RunnerConfig {
     /// live worker renews it every third of this while the job runs, so only
     /// a dead worker's job (after a `kill -9`) waits this long to resume.
     pub lease: Duration,
+    /// Jobs run at once by this process.
+    pub jobs: usize,
     pub sync: SyncSettings,
 }
 
@@ -30,6 +32,7 @@ impl Default for RunnerConfig {
             worker_id: format!("{}-{}", hostname(), std::process::id()),
             tick: Duration::from_secs(5),
             lease: Duration::from_secs(30),
+            jobs: 4,
             sync: SyncSettings::default(),
         }
     }
@@ -41,34 +44,56 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "cockpit".into())
 }
 
-/// Runs until `shutdown` turns true. Errors are logged and the loop goes on.
+/// Runs until `shutdown` turns true: `config.jobs` workers, each claiming
+/// and running jobs, so a long sync does not hold up a containment in
+/// another org (one org's actions still run one at a time: the executor
+/// locks the org). The first also keeps the schedule. Errors are logged and
+/// the loops go on.
 pub async fn run(
     pool: PgPool,
     keyring: Arc<Keyring>,
     config: RunnerConfig,
     wake: Arc<tokio::sync::Notify>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let workers = (0..config.jobs.max(1))
+        .map(|n| worker(n == 0, &pool, &keyring, &config, &wake, shutdown.clone()));
+    futures::future::join_all(workers).await;
+}
+
+async fn worker(
+    keeps_schedule: bool,
+    pool: &PgPool,
+    keyring: &Arc<Keyring>,
+    config: &RunnerConfig,
+    wake: &tokio::sync::Notify,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
         if *shutdown.borrow() {
             return;
         }
-        // Syncs whose process died (this one's before a restart, or another
-        // one's: a command-line sync killed, a worker cut off) are closed.
-        match cockpit_db::sync::fail_abandoned_runs(&pool).await {
-            Ok(0) => {}
-            Ok(n) => tracing::warn!(runs = n, "marked syncs whose process stopped as failed"),
-            Err(e) => tracing::error!(error = %e, "could not check for interrupted syncs"),
-        }
-        if let Err(e) = cockpit_db::jobs::enqueue_due_syncs(&pool).await {
-            tracing::error!(error = %e, "could not enqueue scheduled syncs");
+        if keeps_schedule {
+            // Syncs whose process died (this one's before a restart, or
+            // another one's: a command-line sync killed, a worker cut off)
+            // are closed.
+            match cockpit_db::sync::fail_abandoned_runs(pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(runs = n, "marked syncs whose process stopped as failed"),
+                Err(e) => tracing::error!(error = %e, "could not check for interrupted syncs"),
+            }
+            match cockpit_db::jobs::enqueue_due_syncs(pool).await {
+                Ok(due) if !due.is_empty() => wake.notify_waiters(),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "could not enqueue scheduled syncs"),
+            }
         }
         // Work every ready job, then wait for the next tick.
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            match run_one(&pool, &keyring, &config).await {
+            match run_one(pool, keyring, config).await {
                 Ok(true) => continue,
                 Ok(false) => break,
                 Err(e) => {

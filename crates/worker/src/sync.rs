@@ -143,7 +143,16 @@ pub async fn sync_org(
             Ok(_) => {}
             Err(e) => tracing::warn!(org = %org_id, error = %e, "consumer keys not read this time"),
         }
-        // Every call of the run, the consumer-key reads included.
+        // Contained incidents' apps in this org: back, or still stopped?
+        // Best effort: the snapshot is in either way.
+        match crate::watch::check(pool, &client, org_id).await {
+            Ok(0) => {}
+            Ok(n) => tracing::warn!(org = %org_id, findings = n, "a contained app was seen again"),
+            Err(e) => {
+                tracing::warn!(org = %org_id, error = %e, "contained apps not checked this time")
+            }
+        }
+        // Every call of the run, the consumer-key and watch reads included.
         let api_calls = client.request_count();
         cockpit_db::sync::set_run_api_calls(pool, run_id, api_calls as i64).await?;
         Ok::<_, WorkerError>(SyncOutcome {

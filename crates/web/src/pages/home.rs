@@ -56,6 +56,9 @@ pub struct HomePage {
     pub apps_chart: Option<LineChart>,
     /// Reviews that are due: (text, link).
     pub reminders: Vec<(String, &'static str)>,
+    /// Contained incidents whose app was seen again (the watch's findings), read
+    /// fresh on every visit: the red signals.
+    pub incident_alerts: Vec<cockpit_db::watch::Signal>,
 }
 
 /// The monthly review is due 30 days after the last completed one, the
@@ -115,6 +118,8 @@ pub async fn home(
 ) -> Result<Html<String>, AppError> {
     let layout = Layout::load(&pool, &user, "overview", "/", org).await?;
     let org = layout.org;
+    let watched_orgs = org.map_or_else(|| user.visible_orgs(), |o| vec![o]);
+    let incident_alerts = cockpit_db::watch::signals(&pool, &watched_orgs).await?;
     let data = cache
         .get_or_load(
             format!("home/{}", org.map(|o| o.to_string()).unwrap_or_default()),
@@ -203,6 +208,7 @@ pub async fn home(
             tokens_chart,
             apps_chart,
             reminders,
+            incident_alerts,
         }
         .render()?,
     ))

@@ -253,6 +253,8 @@ pub struct IncidentView {
     pub timeline: Vec<Event>,
     /// Requests under the two-person rule, newest first.
     pub approvals: Vec<Approval>,
+    /// What the syncs after containment found: the app coming back.
+    pub watch: Vec<cockpit_db::watch::Finding>,
 }
 
 impl IncidentView {
@@ -271,6 +273,7 @@ pub async fn view(state: &AppState, id: i64, orgs: &[Uuid]) -> Result<IncidentVi
         actions: cockpit_db::incidents::actions(&state.pool, id, orgs).await?,
         timeline: cockpit_db::incidents::timeline(&state.pool, id, orgs).await?,
         approvals: cockpit_db::incidents::approvals(&state.pool, id).await?,
+        watch: cockpit_db::watch::findings(&state.pool, id, orgs).await?,
         incident,
     })
 }
@@ -300,6 +303,17 @@ pub struct ShowPage {
     pub now: DateTime<Utc>,
 }
 
+/// A watch finding in words.
+pub fn finding_words(kind: &str) -> &'static str {
+    match kind {
+        "live_token" => "live authorization",
+        "failed_logins" => "failed OAuth logins (tokens replayed, or authorizing again)",
+        "api_calls" => "API calls after the containment day",
+        "block_removed" => "block removed outside the cockpit",
+        _ => "finding",
+    }
+}
+
 impl ShowPage {
     pub fn running(&self) -> bool {
         self.v
@@ -312,6 +326,10 @@ impl ShowPage {
         org.and_then(|o| self.v.apps.iter().find(|a| a.org_id == o))
             .map(|a| a.org_name.clone())
             .unwrap_or_default()
+    }
+
+    pub fn org_of(&self, org: &Uuid) -> String {
+        self.org_name(&Some(*org))
     }
 
     pub fn actions_of(&self, org: &Uuid, key: &str) -> Vec<&IncidentAction> {
