@@ -96,6 +96,7 @@ pub async fn declare(pool: &PgPool, n: &NewIncident<'_>) -> sqlx::Result<i64> {
     .await?;
     let detail = json!({ "title": n.title, "severity": n.severity, "ticket": n.ticket, "query": n.query, "apps": n.apps.len() });
     event(&mut tx, id, n.actor, "declared", None, detail.clone()).await?;
+    crate::incident_tasks::prefill(&mut tx, id, n.actor).await?;
     audit::append(
         &mut tx,
         &NewEntry {

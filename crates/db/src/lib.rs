@@ -12,6 +12,7 @@ pub mod audit;
 mod connect;
 pub mod copy;
 pub mod eca_usage;
+pub mod incident_tasks;
 pub mod incidents;
 pub mod inventory;
 pub mod jobs;

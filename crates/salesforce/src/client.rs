@@ -344,13 +344,33 @@ impl SalesforceClient {
         http::read(resp).await
     }
 
-    /// Execute and parse JSON.
+    /// Execute and parse JSON. A read (GET) whose answer is cut off (the
+    /// connection dropped mid-body, or the JSON ends early) is sent again
+    /// after the same backoff as a 5xx, a bounded number of times: the cut is
+    /// the network's, not Salesforce's answer.
     pub(crate) async fn execute_json<T: DeserializeOwned>(&self, call: &Call) -> Result<T> {
         let mut call = call.clone();
         call.headers
             .push((ACCEPT.as_str(), "application/json".to_owned()));
-        let body = self.execute_body(&call).await?;
-        http::parse_json(&body)
+        let backoff = self.inner.config.backoff;
+        let mut cut_retries = 0u32;
+        loop {
+            let answer = match self.execute_body(&call).await {
+                Ok(body) => http::parse_json(&body),
+                Err(e) => Err(e),
+            };
+            match answer {
+                Err(Error::Truncated { .. } | Error::Network { .. })
+                    if call.idempotent() && cut_retries < backoff.retries =>
+                {
+                    let delay = backoff.delay(cut_retries);
+                    cut_retries += 1;
+                    tracing::debug!(retry = cut_retries, "answer cut off; asking again");
+                    tokio::time::sleep(delay).await;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// GET a path under `/services/data/vXX.X/` and parse JSON.

@@ -277,13 +277,23 @@ async fn sim_faults_are_typed_errors() {
     let running = sim(small()).await;
     let (oauth, t) = connect_web(&running).await;
     let (client, _) = session(&oauth, &t);
+    // A read cut off once is asked again; cut off every time (the first try
+    // and the three retries), it is a typed error.
     running.sim.set_fault(Fault::TruncateJson { nth: 1 });
+    client
+        .limits()
+        .await
+        .expect("a cut answer to a GET is asked again");
+    running.sim.clear_faults();
+    for nth in 1..=4 {
+        running.sim.set_fault(Fault::TruncateJson { nth });
+    }
     let err = client.limits().await.unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
     running.sim.clear_faults();
-    running
-        .sim
-        .set_fault(Fault::DropConnectionMidBody { nth: 1 });
+    for nth in 1..=4 {
+        running.sim.set_fault(Fault::DropConnectionMidBody { nth });
+    }
     let err = client.limits().await.unwrap_err();
     assert!(matches!(err, Error::Truncated { .. }), "{err:?}");
     running.sim.clear_faults();

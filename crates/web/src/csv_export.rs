@@ -14,6 +14,10 @@ use futures::Stream;
 
 use crate::AppError;
 
+/// The last row of an export that failed part way.
+pub const INCOMPLETE: &str =
+    "\"# INCOMPLETE EXPORT: the server failed part way; rows are missing. Download it again.\"\n";
+
 /// Rows fetched per query while streaming a large export.
 pub const BATCH: i64 = 5_000;
 
@@ -75,11 +79,23 @@ pub fn streamed<S>(filename: &str, chunks: S) -> Response
 where
     S: Stream<Item = Result<Vec<u8>, AppError>> + Send + 'static,
 {
-    use futures::TryStreamExt;
-    let body = Body::from_stream(chunks.map_err(|e| {
-        // The download is cut short; the error is logged here, once.
-        tracing::error!(error = %e, "csv export failed mid-way");
-        std::io::Error::other("export failed")
+    use futures::StreamExt;
+    let body = Body::from_stream(chunks.flat_map(|chunk| {
+        futures::stream::iter(match chunk {
+            Ok(bytes) => vec![Ok(bytes)],
+            Err(e) => {
+                // The download is cut short; the error is logged here, once.
+                // A last row says so, for whoever opens a file a client kept
+                // despite the broken transfer; then the stream fails, so the
+                // connection ends without its final chunk and the client
+                // sees the download fail.
+                tracing::error!(error = %e, "csv export failed mid-way");
+                vec![
+                    Ok(INCOMPLETE.as_bytes().to_vec()),
+                    Err(std::io::Error::other("export failed")),
+                ]
+            }
+        })
     }));
     (
         headers(),
@@ -126,6 +142,37 @@ pub fn dated(stem: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_export_that_fails_part_way_says_so_and_fails_the_transfer() {
+        use futures::StreamExt;
+        let res = paged(
+            "x.csv",
+            vec!["n".into()],
+            |cursor: Option<u32>| async move {
+                match cursor {
+                    None => Ok((vec![vec!["1".to_owned()]], Some(1))),
+                    Some(_) => Err(AppError::Unavailable("the database went away".into())),
+                }
+            },
+        );
+        let mut body = res.into_body().into_data_stream();
+        let mut got = Vec::new();
+        let mut failed = false;
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(b) => got.extend_from_slice(&b),
+                Err(_) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        let text = String::from_utf8(got).unwrap();
+        assert!(text.starts_with("n\n1\n"), "{text}");
+        assert!(text.ends_with(INCOMPLETE), "{text}");
+        assert!(failed, "the transfer fails too");
+    }
 
     #[test]
     fn formulas_are_defused_and_cells_quoted() {

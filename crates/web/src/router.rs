@@ -211,6 +211,11 @@ fn signed_in() -> Routes {
             pages::incidents::incident_break_glass,
         )
         .post("/incidents/{id}/close", pages::incidents::incident_close)
+        .post("/incidents/{id}/tasks", pages::incidents::incident_task_add)
+        .post(
+            "/incidents/{id}/tasks/{task}",
+            pages::incidents::incident_task_update,
+        )
         .get(
             "/incidents/{id}/evidence",
             pages::incidents::incident_evidence,

@@ -217,6 +217,18 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
         Rule::Act,
         "csrf={csrf}&reason=matrix",
     ),
+    (
+        "POST",
+        "/incidents/{id}/tasks",
+        Rule::Export,
+        "csrf={csrf}&title=Rotate&owner=ops",
+    ),
+    (
+        "POST",
+        "/incidents/{id}/tasks/{task}",
+        Rule::Export,
+        "csrf={csrf}&owner=ops&done=on",
+    ),
     ("GET", "/incidents/{id}/evidence", Rule::Export, ""),
     ("GET", "/incidents/{id}/evidence.csv", Rule::Export, ""),
     ("GET", "/incidents/{id}/evidence.json", Rule::Export, ""),
@@ -461,6 +473,14 @@ async fn world(pool: &PgPool) -> World {
         .execute(pool)
         .await
         .unwrap();
+    let task: i64 = sqlx::query_scalar(
+        "INSERT INTO incident_tasks (incident_id, position, title, updated_by) VALUES ($1, 1, 'Rotate', 'user:x') RETURNING id",
+    )
+    .bind(incident)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    ids.insert("task", task.to_string());
     ids.insert("incident", incident.to_string());
     ids.insert("review", review.to_string());
     ids.insert("inventory", inventory.to_string());
@@ -504,6 +524,7 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
         _ => "0",
     };
     path.replace("{id}", id)
+        .replace("{task}", ids.get("task").map_or("0", String::as_str))
         .replace("{uid}", id)
         .replace("{*rest}", "v1/nothing-here")
 }

@@ -581,3 +581,98 @@ async fn the_app_coming_back_is_red_on_the_overview_and_the_incident(pool: PgPoo
     let (_, _, home) = send(&pool, get("/", Some(&other))).await;
     assert!(!home.contains("the contained app was seen again"));
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_follow_up_checklist_is_prefilled_edited_audited_and_exported(pool: PgPool) {
+    let (to, id, (ada, csrf)) = declared(&pool).await;
+    let tasks: Vec<(i64, String)> = sqlx::query_as(
+        "SELECT id, title FROM incident_tasks WHERE incident_id = $1 ORDER BY position",
+    )
+    .bind(id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(tasks.len(), 6, "the guidance");
+    assert!(tasks[0].1.starts_with("Rotate every credential"));
+    let (_, _, page) = send(&pool, get(&to, Some(&ada))).await;
+    assert!(page.contains("Follow-up") && page.contains("Rotate every credential"));
+
+    // Owner, due date, done, and a hostile note.
+    let task = |body: String| {
+        post(
+            &format!("{to}/tasks/{}", tasks[0].0),
+            Some(&ada),
+            Some(BASE),
+            body,
+        )
+    };
+    let (status, _, _) = send(&pool, task(format!("csrf={csrf}&owner=ops&due=31-12-2026"))).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "a day as YYYY-MM-DD");
+    let (status, _, _) = send(
+        &pool,
+        task(format!(
+            "csrf={csrf}&owner=ops&due=2026-12-31&note=%3Cscript%3Ex%3C%2Fscript%3E&done=on"
+        )),
+    )
+    .await;
+    assert!(status.is_redirection());
+    // The same again changes nothing and records nothing.
+    send(
+        &pool,
+        task(format!(
+            "csrf={csrf}&owner=ops&due=2026-12-31&note=%3Cscript%3Ex%3C%2Fscript%3E&done=on"
+        )),
+    )
+    .await;
+    let (status, _, _) = send(
+        &pool,
+        post(
+            &format!("{to}/tasks"),
+            Some(&ada),
+            Some(BASE),
+            format!("csrf={csrf}&title=Tell+the+DPO&owner=legal"),
+        ),
+    )
+    .await;
+    assert!(status.is_redirection());
+    let (status, _, _) = send(
+        &pool,
+        post(
+            &format!("{to}/tasks/999999"),
+            Some(&ada),
+            Some(BASE),
+            format!("csrf={csrf}&owner=x"),
+        ),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "a task of this incident only"
+    );
+    assert_eq!(
+        count(&pool, "SELECT count(*) FROM audit_log WHERE action IN ('incident.task_done', 'incident.task_added')").await,
+        2
+    );
+    let (_, _, page) = send(&pool, get(&to, Some(&ada))).await;
+    assert!(!page.contains("<script>x"), "escaped");
+    assert!(page.contains("task-done") && page.contains("Tell the DPO"));
+    let (_, _, evidence) = send(&pool, get(&format!("{to}/evidence"), Some(&ada))).await;
+    assert!(evidence.contains("Tell the DPO") && evidence.contains("by user:ada@example.com"));
+    let (_, _, csv) = send(&pool, get(&format!("{to}/evidence.csv"), Some(&ada))).await;
+    assert!(csv.contains("task_done") && csv.contains("task_added"));
+
+    // A closed incident keeps its checklist as it was.
+    send(
+        &pool,
+        post(
+            &format!("{to}/close"),
+            Some(&ada),
+            Some(BASE),
+            format!("csrf={csrf}&note=done"),
+        ),
+    )
+    .await;
+    let (status, _, _) = send(&pool, task(format!("csrf={csrf}&owner=late"))).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+}

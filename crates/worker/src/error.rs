@@ -16,12 +16,38 @@ pub enum WorkerError {
     Busy,
     #[error("{0}")]
     Invalid(String),
+    /// What was being done when the error came: the run's reason names it.
+    #[error("while {phase}: {source}")]
+    During {
+        phase: &'static str,
+        source: Box<WorkerError>,
+    },
 }
 
 impl WorkerError {
+    /// Names what was being done when `self` happened.
+    pub fn during(phase: &'static str) -> impl FnOnce(WorkerError) -> WorkerError {
+        move |source| match source {
+            // The innermost phase is the most precise; keep it.
+            e @ WorkerError::During { .. } => e,
+            e => WorkerError::During {
+                phase,
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// The error itself, without the phase it happened in.
+    pub fn cause(&self) -> &WorkerError {
+        match self {
+            WorkerError::During { source, .. } => source.cause(),
+            e => e,
+        }
+    }
+
     /// The org status this error calls for, if any.
     pub fn org_status(&self) -> Option<&'static str> {
-        match self {
+        match self.cause() {
             WorkerError::Salesforce(e) if e.needs_reauthorization() => Some("needs_reauth"),
             WorkerError::Salesforce(
                 cockpit_salesforce::Error::BudgetPaused { .. }

@@ -110,7 +110,9 @@ pub async fn sync_org(
     cockpit_db::orgs::set_status(pool, org_id, "syncing", None).await?;
 
     let result = async {
-        let client = crate::provider::session(pool, keyring, &org).await?;
+        let client = crate::provider::session(pool, keyring, &org)
+            .await
+            .map_err(WorkerError::during("opening a session with the org"))?;
         conn.lap("session");
         let outcome = pull(
             &client,
@@ -125,11 +127,15 @@ pub async fn sync_org(
         }
         let pulled = outcome?;
         let last_pulled = cockpit_db::eca_usage::last_pulled(pool, org_id).await?;
-        let eca_usage =
-            crate::eca_usage::pull(&client, &last_pulled, settings.eca_user_calls).await?;
+        let eca_usage = crate::eca_usage::pull(&client, &last_pulled, settings.eca_user_calls)
+            .await
+            .map_err(WorkerError::during("reading External Client App usage"))?;
         cockpit_db::eca_usage::store(pool, org_id, run_id, &eca_usage).await?;
         conn.lap("pull ECA usage");
-        let merged = conn.merge(run_id, Utc::now(), settings.stale_days).await?;
+        let merged = conn
+            .merge(run_id, Utc::now(), settings.stale_days)
+            .await
+            .map_err(|e| WorkerError::during("merging the snapshot")(e.into()))?;
         // What OauthToken holds per ECA, for the app page. The snapshot is
         // in: a failure here (or a crash) only leaves the count to the first
         // page that needs it.
@@ -215,14 +221,26 @@ async fn pull(
     let users_client = client.clone();
     users_task.spawn(async move {
         // Deactivation dates first: users are staged with them.
-        let deactivations = deactivations(&users_client).await?;
-        fetch_users(&users_client, &deactivations, users_tx).await
+        let deactivations = deactivations(&users_client)
+            .await
+            .map_err(WorkerError::during(
+                "reading deactivations (SetupAuditTrail)",
+            ))?;
+        fetch_users(&users_client, &deactivations, users_tx)
+            .await
+            .map_err(WorkerError::during("reading the users (User)"))
     });
-    let mut apps = pull_apps(client).await?;
+    let mut apps = pull_apps(client)
+        .await
+        .map_err(WorkerError::during("reading the apps"))?;
     conn.lap("pull apps");
     let mut users = 0u64;
     let (tokens, token_parts) =
-        pull_tokens(client, conn, &mut apps, settings, &mut users_rx, &mut users).await?;
+        pull_tokens(client, conn, &mut apps, settings, &mut users_rx, &mut users)
+            .await
+            .map_err(WorkerError::during(
+                "reading the authorizations (OauthToken)",
+            ))?;
     conn.tokens_staged();
     while let Some(batch) = users_rx.recv().await {
         users += conn.stage_users(&batch).await?;
@@ -242,8 +260,14 @@ async fn pull(
     let staged: Vec<StagedApp> = apps.into_values().collect();
     conn.stage_apps(&staged).await?;
     report(settings, |p| p.phase = "usage");
-    pull_usage(client, conn, &staged, settings.usage_days).await?;
-    pull_logins(client, conn, settings.usage_days, integration_user).await?;
+    pull_usage(client, conn, &staged, settings.usage_days)
+        .await
+        .map_err(WorkerError::during(
+            "reading API usage (EventLogFile ApiTotalUsage)",
+        ))?;
+    pull_logins(client, conn, settings.usage_days, integration_user)
+        .await
+        .map_err(WorkerError::during("reading OAuth logins (LoginHistory)"))?;
     conn.lap("pull usage and logins");
     report(settings, |p| p.phase = "saving");
     Ok(Pulled {

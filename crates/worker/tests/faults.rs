@@ -1,6 +1,8 @@
-//! Every fault sfsim can inject in the middle of a sync: the stored snapshot
-//! stays exactly as it was, the run is recorded failed with its reason, and
-//! the next run succeeds.
+//! Every fault sfsim can inject in the middle of a sync. The ones that end
+//! the run leave the stored snapshot exactly as it was, the run recorded
+//! failed with its reason, and the next run succeeds; the passing ones (a
+//! single 5xx, an answer cut off, an expired session) are retried and the
+//! run is complete.
 
 use cockpit_worker::sync::{SyncSettings, sync_org};
 use sfsim::{Fault, SimConfig};
@@ -48,8 +50,6 @@ async fn faults_mid_sync_keep_the_previous_snapshot(pool: PgPool) {
     // Faults that end the run: deep into the token fetch (request 12 of ~30).
     let faults: Vec<(Fault, &str)> = vec![
         (Fault::ServerErrorRate(1.0), "HTTP 503"),
-        (Fault::DropConnectionMidBody { nth: 12 }, "cut off"),
-        (Fault::TruncateJson { nth: 12 }, "cut off"),
         (Fault::ExhaustBudget, "limit"),
     ];
     for (fault, reason) in faults {
@@ -69,6 +69,10 @@ async fn faults_mid_sync_keep_the_previous_snapshot(pool: PgPool) {
         assert_eq!(status, "failed", "{fault:?}");
         let error = error.unwrap_or_default();
         assert!(error.contains(reason), "{fault:?}: {error} ({err})");
+        assert!(
+            error.starts_with("while "),
+            "the reason names the phase: {error}"
+        );
         if matches!(fault, Fault::ExhaustBudget) {
             sim.sim.set_api_usage(0);
             let status: String = sqlx::query_scalar("SELECT status FROM orgs WHERE id = $1")
@@ -92,8 +96,14 @@ async fn faults_mid_sync_keep_the_previous_snapshot(pool: PgPool) {
         assert_eq!(last_run(&pool, org).await.0, "succeeded");
     }
 
-    // Survivable: a single 5xx is retried, an expired session is refreshed once.
-    for fault in [Fault::ServerErrorOnNth(5), Fault::ExpireSessions] {
+    // Survivable: a single 5xx is retried, an answer cut off mid-body is
+    // asked again, an expired session is refreshed once.
+    for fault in [
+        Fault::ServerErrorOnNth(5),
+        Fault::DropConnectionMidBody { nth: 12 },
+        Fault::TruncateJson { nth: 12 },
+        Fault::ExpireSessions,
+    ] {
         sim.sim.simulate_activity(20);
         sim.sim.set_fault(fault.clone());
         sync_org(&pool, keyring.clone(), org, "cli", &settings)

@@ -255,6 +255,8 @@ pub struct IncidentView {
     pub approvals: Vec<Approval>,
     /// What the syncs after containment found: the app coming back.
     pub watch: Vec<cockpit_db::watch::Finding>,
+    /// The follow-up checklist.
+    pub tasks: Vec<cockpit_db::incident_tasks::Task>,
 }
 
 impl IncidentView {
@@ -274,6 +276,7 @@ pub async fn view(state: &AppState, id: i64, orgs: &[Uuid]) -> Result<IncidentVi
         timeline: cockpit_db::incidents::timeline(&state.pool, id, orgs).await?,
         approvals: cockpit_db::incidents::approvals(&state.pool, id).await?,
         watch: cockpit_db::watch::findings(&state.pool, id, orgs).await?,
+        tasks: cockpit_db::incident_tasks::list(&state.pool, id).await?,
         incident,
     })
 }
@@ -299,6 +302,9 @@ pub struct ShowPage {
     pub can_close: bool,
     /// The evidence exports (analysts).
     pub can_export: bool,
+    /// Adding and changing follow-up tasks (an analyst of every org, until
+    /// the incident is closed).
+    pub can_edit_tasks: bool,
     pub error: Option<String>,
     pub now: DateTime<Utc>,
 }
@@ -365,6 +371,7 @@ async fn show_page(
             && user.global_role == Some(Role::Admin),
         can_close: whole && v.incident.status != "closed" && every(Role::Analyst),
         can_export: v.apps.iter().any(|a| user.may(a.org_id, Role::Analyst)),
+        can_edit_tasks: whole && v.incident.status != "closed" && every(Role::Analyst),
         whole,
         v,
         error,
@@ -467,9 +474,9 @@ async fn confirm_decision(
 }
 
 /// The incident's page with `message`, answered with `status`.
-async fn refused(
+async fn refused<R>(
     state: &AppState,
-    across: &Across<IncidentId, Admin>,
+    across: &Across<IncidentId, R>,
     status: axum::http::StatusCode,
     message: &str,
 ) -> Result<Response, AppError> {
@@ -706,4 +713,131 @@ pub async fn incident_evidence_json(
         body,
     )
         .into_response())
+}
+
+/// A follow-up task as the checklist's forms send it.
+#[derive(Debug, Default, Deserialize)]
+pub struct TaskForm {
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub owner: String,
+    /// `YYYY-MM-DD`, or empty.
+    #[serde(default)]
+    pub due: String,
+    #[serde(default)]
+    pub note: String,
+    /// Present (`on`) when ticked.
+    #[serde(default)]
+    pub done: Option<String>,
+}
+
+/// A task form, checked: its owner, due date, note and done.
+fn task_fields(f: &TaskForm) -> Result<cockpit_db::incident_tasks::TaskChange<'_>, String> {
+    let owner = Some(f.owner.trim()).filter(|o| !o.is_empty());
+    if owner.is_some_and(|o| o.chars().count() > 200) {
+        return Err("A task's owner is at most 200 characters.".into());
+    }
+    let due = match f.due.trim() {
+        "" => None,
+        d => Some(
+            chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                .map_err(|_| "A due date is a day, as 2026-12-31.".to_owned())?,
+        ),
+    };
+    let note = Some(f.note.trim()).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 2000) {
+        return Err("A task's note is at most 2,000 characters.".into());
+    }
+    Ok(cockpit_db::incident_tasks::TaskChange {
+        owner,
+        due,
+        note,
+        done: f.done.is_some(),
+    })
+}
+
+/// The checklist may change: every org's analyst, incident not closed.
+async fn tasks_editable(
+    state: &AppState,
+    across: &Across<IncidentId, Analyst>,
+) -> Result<Result<(), Response>, AppError> {
+    across.require_every()?;
+    let IncidentId(id) = across.object;
+    let incident = cockpit_db::incidents::get(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if incident.status == "closed" {
+        return Ok(Err(refused(
+            state,
+            across,
+            axum::http::StatusCode::CONFLICT,
+            "The incident is closed: its checklist is kept as it was.",
+        )
+        .await?));
+    }
+    Ok(Ok(()))
+}
+
+/// Adds a task to the checklist.
+pub async fn incident_task_add(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Analyst>,
+    Form(f): Form<TaskForm>,
+) -> Result<Response, AppError> {
+    if let Err(answer) = tasks_editable(&state, &across).await? {
+        return Ok(answer);
+    }
+    let IncidentId(id) = across.object;
+    let bad = axum::http::StatusCode::BAD_REQUEST;
+    let title = f.title.trim();
+    if title.is_empty() || title.chars().count() > 300 {
+        return refused(
+            &state,
+            &across,
+            bad,
+            "A task needs a title of 1 to 300 characters.",
+        )
+        .await;
+    }
+    let fields = match task_fields(&f) {
+        Ok(fields) => fields,
+        Err(m) => return refused(&state, &across, bad, &m).await,
+    };
+    cockpit_db::incident_tasks::add(
+        &state.pool,
+        id,
+        &across.user.actor(),
+        title,
+        fields.owner,
+        fields.due,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}#tasks")).into_response())
+}
+
+/// Changes a task: owner, due date, note, done.
+pub async fn incident_task_update(
+    State(state): State<AppState>,
+    across: Across<IncidentId, Analyst>,
+    axum::extract::Path((_, task)): axum::extract::Path<(String, String)>,
+    Form(f): Form<TaskForm>,
+) -> Result<Response, AppError> {
+    if let Err(answer) = tasks_editable(&state, &across).await? {
+        return Ok(answer);
+    }
+    let IncidentId(id) = across.object;
+    let task: i64 = task.parse().map_err(|_| AppError::NotFound)?;
+    let change = match task_fields(&f) {
+        Ok(change) => change,
+        Err(m) => {
+            return refused(&state, &across, axum::http::StatusCode::BAD_REQUEST, &m).await;
+        }
+    };
+    if !cockpit_db::incident_tasks::update(&state.pool, id, task, &across.user.actor(), &change)
+        .await?
+    {
+        return Err(AppError::NotFound);
+    }
+    Ok(Redirect::to(&format!("/incidents/{id}#tasks")).into_response())
 }
