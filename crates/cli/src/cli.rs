@@ -187,6 +187,12 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_WORKER_JOBS", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub worker_jobs: u16,
 
+    /// The most calls an action keeps in flight at one org. Within it the
+    /// number adapts: it starts at two, grows while answers are fast and
+    /// clean, and halves when the org pushes back.
+    #[arg(long, env = "COCKPIT_MAX_IN_FLIGHT", default_value_t = 10, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub max_in_flight: u16,
+
     /// Minutes a request waits for its second admin before it expires.
     #[arg(long, env = "COCKPIT_APPROVAL_EXPIRES_MINUTES", default_value_t = 240, value_parser = clap::value_parser!(u32).range(5..=10080))]
     pub approval_expires_minutes: u32,

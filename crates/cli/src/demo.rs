@@ -152,6 +152,7 @@ impl Ready {
                 salesforce_hosts: self.sim_hosts,
                 two_person: cockpit_web::TwoPersonRule::default(),
                 worker_jobs: 4,
+                max_in_flight: cockpit_worker::actions::MAX_IN_FLIGHT,
             },
         )
         .await

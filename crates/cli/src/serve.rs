@@ -66,6 +66,7 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
             salesforce_hosts: args.allow_salesforce_hosts,
             two_person,
             worker_jobs: usize::from(args.worker_jobs),
+            max_in_flight: usize::from(args.max_in_flight),
         },
     )
     .await
@@ -83,6 +84,8 @@ pub struct Site {
     pub two_person: cockpit_web::TwoPersonRule,
     /// Jobs the worker runs at once.
     pub worker_jobs: usize,
+    /// The most calls an action keeps in flight at one org.
+    pub max_in_flight: usize,
 }
 
 /// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C.
@@ -99,6 +102,7 @@ pub async fn run_server(
         salesforce_hosts,
         two_person,
         worker_jobs,
+        max_in_flight,
     } = site;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(pool.clone(), &public_url);
@@ -134,6 +138,7 @@ pub async fn run_server(
             keyring,
             cockpit_worker::runner::RunnerConfig {
                 jobs: worker_jobs,
+                max_in_flight,
                 ..Default::default()
             },
             wake.clone(),

@@ -75,6 +75,9 @@ struct Inner {
     usage: watch::Sender<Option<ApiUsage>>,
     pub(crate) cursors: Arc<Semaphore>,
     requests: AtomicU64,
+    /// Answers telling the client to slow down (`REQUEST_LIMIT_EXCEEDED`,
+    /// 429, 5xx), retried or not.
+    pushbacks: AtomicU64,
 }
 
 /// A session against one org's REST, Connect and Metadata APIs. Cheap to clone.
@@ -127,6 +130,7 @@ impl SalesforceClient {
                 tokens,
                 usage,
                 requests: AtomicU64::new(0),
+                pushbacks: AtomicU64::new(0),
             }),
         })
     }
@@ -146,6 +150,13 @@ impl SalesforceClient {
     /// HTTP requests sent by this client so far (retries included).
     pub fn request_count(&self) -> u64 {
         self.inner.requests.load(Ordering::Relaxed)
+    }
+
+    /// Answers so far that asked for less: `REQUEST_LIMIT_EXCEEDED`, 429 or
+    /// a 5xx, including those the client retried by itself. A caller that
+    /// adapts how many calls it keeps in flight watches this grow.
+    pub fn pushback_count(&self) -> u64 {
+        self.inner.pushbacks.load(Ordering::Relaxed)
     }
 
     /// The latest `Sforce-Limit-Info` seen, if any.
@@ -286,6 +297,10 @@ impl SalesforceClient {
                 return Ok(resp);
             }
             let is_soap = matches!(call.body, CallBody::Soap(_));
+            // A SOAP fault is a 500 whatever its cause: not a pushback.
+            if status == 429 || (status >= 500 && !(is_soap && status == 500)) {
+                self.inner.pushbacks.fetch_add(1, Ordering::Relaxed);
+            }
             if status != 401 && status != 403 && !(is_soap && status == 500) && status < 500 {
                 if call.passthrough {
                     return Ok(resp);
@@ -306,6 +321,7 @@ impl SalesforceClient {
                 continue;
             }
             if status == 403 && is_limit_exceeded(&body) {
+                self.inner.pushbacks.fetch_add(1, Ordering::Relaxed);
                 if limit_retries >= backoff.retries {
                     return Err(Error::RequestLimitExceeded {
                         attempts: limit_retries,

@@ -26,6 +26,19 @@ pub enum Fault {
     Latency(Duration),
     /// Delay answers of the OAuth revoke endpoint only.
     RevokeLatency(Duration),
+    /// Delay answers of every request whose path contains this text (a
+    /// query endpoint, `deployRequest`, `/services/Soap/m/`…).
+    LatencyOnPath(String, Duration),
+    /// Metadata deploys complete no sooner than this after they were
+    /// queued, however often they are polled, as Salesforce's run
+    /// asynchronously for seconds to minutes.
+    SlowDeploys(Duration),
+    /// More than this many requests in flight at once: the next one is
+    /// refused with 403 `REQUEST_LIMIT_EXCEEDED` ("ConcurrentRequests Limit
+    /// exceeded"). [C] Salesforce limits concurrent long-running requests
+    /// per org and answers REQUEST_LIMIT_EXCEEDED; the threshold and the
+    /// wording here are the simulator's.
+    MaxInFlight(u64),
     /// Answer every request whose path contains this text with 503.
     ServerErrorOnPath(String),
     /// Answer the Nth request with 503 SERVER_UNAVAILABLE.
@@ -87,10 +100,23 @@ struct Decision {
     error: bool,
     drop: bool,
     truncate: bool,
+    crowded: bool,
+}
+
+/// Counts a request in flight until dropped.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 async fn faults(State(sim): State<Sim>, req: Request, next: Next) -> Response {
     let n = sim.inner.requests.fetch_add(1, Ordering::SeqCst) + 1;
+    // Counted until the answer is produced (the guard drops with this call).
+    let in_flight = sim.inner.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    let _in_flight = InFlight(&sim.inner.in_flight);
     let path = req.uri().path().to_owned();
     let revoke = path == "/services/oauth2/revoke";
     let mut d = Decision::default();
@@ -108,6 +134,9 @@ async fn faults(State(sim): State<Sim>, req: Request, next: Next) -> Response {
                 Fault::Latency(l) => d.latency += l,
                 Fault::RevokeLatency(l) if revoke => d.latency += l,
                 Fault::RevokeLatency(_) => {}
+                Fault::LatencyOnPath(ref p, l) if path.contains(p.as_str()) => d.latency += l,
+                Fault::LatencyOnPath(..) | Fault::SlowDeploys(_) => {}
+                Fault::MaxInFlight(max) => d.crowded |= in_flight > max,
                 Fault::ServerErrorOnPath(ref p) => d.error |= path.contains(p.as_str()),
                 Fault::ServerErrorOnNth(k) => d.error |= nth_hit(k, &mut f.fired),
                 Fault::ServerErrorRate(p) => {
@@ -121,6 +150,14 @@ async fn faults(State(sim): State<Sim>, req: Request, next: Next) -> Response {
     }
     if !d.latency.is_zero() {
         tokio::time::sleep(d.latency).await;
+    }
+    if d.crowded {
+        return RestError::new(
+            403,
+            "REQUEST_LIMIT_EXCEEDED",
+            "ConcurrentRequests Limit exceeded.",
+        )
+        .into_response();
     }
     if d.error {
         return RestError::server_unavailable().into_response();
@@ -186,6 +223,9 @@ async fn status(State(sim): State<Sim>) -> Response {
 enum FaultDto {
     Latency { ms: u64 },
     RevokeLatency { ms: u64 },
+    LatencyOnPath { path: String, ms: u64 },
+    SlowDeploys { ms: u64 },
+    MaxInFlight { max: u64 },
     ServerErrorOnPath { path: String },
     ServerErrorOnNth { nth: u64 },
     ServerErrorRate { rate: f64 },
@@ -209,6 +249,11 @@ async fn fault_add(State(sim): State<Sim>, body: axum::body::Bytes) -> Response 
     let fault = match dto {
         FaultDto::Latency { ms } => Fault::Latency(Duration::from_millis(ms)),
         FaultDto::RevokeLatency { ms } => Fault::RevokeLatency(Duration::from_millis(ms)),
+        FaultDto::LatencyOnPath { path, ms } => {
+            Fault::LatencyOnPath(path, Duration::from_millis(ms))
+        }
+        FaultDto::SlowDeploys { ms } => Fault::SlowDeploys(Duration::from_millis(ms)),
+        FaultDto::MaxInFlight { max } => Fault::MaxInFlight(max),
         FaultDto::ServerErrorOnPath { path } => Fault::ServerErrorOnPath(path),
         FaultDto::ServerErrorOnNth { nth } => Fault::ServerErrorOnNth(nth),
         FaultDto::ServerErrorRate { rate } => Fault::ServerErrorRate(rate.clamp(0.0, 1.0)),

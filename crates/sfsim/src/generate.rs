@@ -638,6 +638,7 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
         blocked,
         deploys: HashMap::new(),
         deploy_seq: 0,
+        deploy_delay_ms: 0,
         rng: ChaCha20Rng::seed_from_u64(cfg.seed ^ 0x5EED_F00D ^ secrets_tag(&secrets)),
     }
 }

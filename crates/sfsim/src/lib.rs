@@ -139,6 +139,8 @@ pub(crate) struct Inner {
     pub clock_offset: AtomicI64,
     pub api_used: AtomicU64,
     pub requests: AtomicU64,
+    /// Requests being answered right now (for [`Fault::MaxInFlight`]).
+    pub in_flight: AtomicU64,
     pub faults: Mutex<Vec<ActiveFault>>,
     pub cursors: Mutex<query::Cursors>,
     /// Calls to the revoke endpoint that named each OauthToken (by sequence),
@@ -190,6 +192,7 @@ impl Sim {
                 clock_offset: AtomicI64::new(0),
                 api_used: AtomicU64::new(0),
                 requests: AtomicU64::new(0),
+                in_flight: AtomicU64::new(0),
                 revoke_calls: Mutex::default(),
                 faults: Mutex::new(Vec::new()),
                 cursors: Mutex::new(query::Cursors::default()),
@@ -355,6 +358,9 @@ impl Sim {
                 .api_used
                 .store(self.inner.config.daily_api_limit, Ordering::SeqCst),
             Fault::ExpireSessions => self.expire_access_tokens(),
+            Fault::SlowDeploys(d) => {
+                self.write().deploy_delay_ms = d.as_millis().min(i64::MAX as u128) as Ts;
+            }
             _ => {}
         }
         let start = self.inner.requests.load(Ordering::SeqCst);
@@ -375,6 +381,7 @@ impl Sim {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+        self.write().deploy_delay_ms = 0;
     }
 
     /// Every issued access token now answers 401 INVALID_SESSION_ID.

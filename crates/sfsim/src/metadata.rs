@@ -322,7 +322,7 @@ pub(crate) fn poll(st: &mut OrgState, id: &str, now: Ts) -> Option<Deploy> {
     let mut d = st.deploys.remove(id)?;
     if d.finished.is_none() {
         d.polls += 1;
-        if d.polls >= 2 {
+        if d.polls >= 2 && now - d.created >= st.deploy_delay_ms {
             // rollbackOnError is the default; a partial deploy applies what succeeded.
             let apply = d.failures.is_empty();
             d.finished = Some(apply);

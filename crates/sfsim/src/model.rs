@@ -298,6 +298,9 @@ pub struct OrgState {
     pub blocked: BTreeMap<String, Blocked>,
     pub deploys: HashMap<String, Deploy>,
     pub deploy_seq: u64,
+    /// A deploy completes no sooner than this after it was queued
+    /// ([`crate::Fault::SlowDeploys`]); 0: on the second poll.
+    pub deploy_delay_ms: Ts,
     pub rng: ChaCha20Rng,
 }
 

@@ -18,8 +18,9 @@ use serde::Deserialize;
 
 use crate::WorkerError;
 
-/// Revokes in flight at once, per action (and so per org: one action of an
-/// org runs at a time).
+/// The default ceiling of revokes in flight at once per action (and so per
+/// org: one action of an org runs at a time); within it the number adapts
+/// ([`crate::window`]).
 pub const MAX_IN_FLIGHT: usize = 10;
 /// Ids per re-query of OauthToken.
 const BATCH: usize = 200;
@@ -138,8 +139,20 @@ fn slow_down(e: &SfError) -> bool {
     )
 }
 
-/// Runs one action as far as it can go.
+/// Runs one action as far as it can go, with the default ceiling of calls
+/// in flight.
 pub async fn execute(pool: &PgPool, keyring: Arc<Keyring>, id: i64) -> Result<Next, WorkerError> {
+    execute_with(pool, keyring, id, MAX_IN_FLIGHT).await
+}
+
+/// Runs one action as far as it can go, never more than `ceiling` calls in
+/// flight at its org.
+pub async fn execute_with(
+    pool: &PgPool,
+    keyring: Arc<Keyring>,
+    id: i64,
+    ceiling: usize,
+) -> Result<Next, WorkerError> {
     let action = actions::get(pool, id).await?.ok_or(WorkerError::NotFound)?;
     if !matches!(action.status.as_str(), "pending" | "running") {
         return Ok(Next::Done(action.status));
@@ -163,7 +176,7 @@ pub async fn execute(pool: &PgPool, keyring: Arc<Keyring>, id: i64) -> Result<Ne
             5,
         ));
     }
-    let result = run_locked(pool, keyring, &action, &org).await;
+    let result = run_locked(pool, keyring, &action, &org, ceiling).await;
     drop(lock.detach());
     result
 }
@@ -173,6 +186,7 @@ async fn run_locked(
     keyring: Arc<Keyring>,
     action: &ActionRow,
     org: &cockpit_db::orgs::OrgRow,
+    ceiling: usize,
 ) -> Result<Next, WorkerError> {
     let id = action.id;
     actions::mark_running(pool, id).await?;
@@ -186,7 +200,7 @@ async fn run_locked(
         match action.kind.as_str() {
             "block_app" => block(pool, &client, action, true).await?,
             "unblock_app" => block(pool, &client, action, false).await?,
-            _ => revoke_items(pool, &client, id).await?,
+            _ => revoke_items(pool, &client, id, ceiling).await?,
         }
         verify(pool, &client, id).await
     }
@@ -206,6 +220,26 @@ async fn revoke_items(
     pool: &PgPool,
     client: &SalesforceClient,
     id: i64,
+    ceiling: usize,
+) -> Result<(), WorkerError> {
+    let mut window = crate::window::Window::new(ceiling);
+    let mut pushbacks = client.pushback_count();
+    let result = revoke_batches(pool, client, id, &mut window, &mut pushbacks).await;
+    tracing::info!(
+        action = id,
+        peak_in_flight = window.peak,
+        mean_in_flight = window.mean(),
+        "revokes sent"
+    );
+    result
+}
+
+async fn revoke_batches(
+    pool: &PgPool,
+    client: &SalesforceClient,
+    id: i64,
+    window: &mut crate::window::Window,
+    pushbacks: &mut u64,
 ) -> Result<(), WorkerError> {
     loop {
         let pending = actions::items_to_try(pool, id, MAX_ATTEMPTS, BATCH as i64).await?;
@@ -218,25 +252,39 @@ async fn revoke_items(
         for gone in ids.iter().filter(|i| !present_ids.contains(i.as_str())) {
             actions::set_item(pool, id, gone, "gone", None).await?;
         }
-        let mut results = std::pin::pin!(
-            futures::stream::iter(present)
-                .map(|t| async move {
-                    let r = match &t.delete_token {
-                        Some(dt) => client.revoke_delete_token(dt).await,
-                        None => Err(SfError::Protocol(
-                            "Salesforce returned no DeleteToken for this authorization".into(),
-                        )),
-                    };
-                    (t.id, r)
-                })
-                .buffer_unordered(MAX_IN_FLIGHT)
-        );
+        let revoke = |t: TokenRow| async move {
+            let started = std::time::Instant::now();
+            let r = match &t.delete_token {
+                Some(dt) => client.revoke_delete_token(dt).await,
+                None => Err(SfError::Protocol(
+                    "Salesforce returned no DeleteToken for this authorization".into(),
+                )),
+            };
+            (t.id, r, started.elapsed())
+        };
+        let mut queue = present.into_iter();
+        let mut running = futures::stream::FuturesUnordered::new();
         let mut limited = None;
         let mut transient = None;
         // Each answer is recorded as it arrives: progress shows item by item,
         // and a crash leaves at most the revokes in flight unrecorded (the
         // re-query after a restart finds those gone and does not resend).
-        while let Some((token, result)) = results.next().await {
+        loop {
+            while running.len() < window.allowed() {
+                let Some(t) = queue.next() else { break };
+                running.push(revoke(t));
+                window.sample(running.len());
+            }
+            let Some((token, result, took)) = running.next().await else {
+                break;
+            };
+            let now = client.pushback_count();
+            if now > *pushbacks {
+                *pushbacks = now;
+                window.pushed_back();
+            } else if result.is_ok() {
+                window.answered(took);
+            }
             match result {
                 Ok(()) => actions::set_item(pool, id, &token, "revoked", None).await?,
                 // Possibly revoked meanwhile: the verification re-query decides.

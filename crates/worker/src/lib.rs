@@ -10,5 +10,6 @@ pub mod provider;
 pub mod runner;
 pub mod sync;
 pub mod watch;
+pub mod window;
 
 pub use error::WorkerError;

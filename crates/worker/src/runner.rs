@@ -23,6 +23,8 @@ pub struct RunnerConfig {
     pub lease: Duration,
     /// Jobs run at once by this process.
     pub jobs: usize,
+    /// The most calls an action keeps in flight at its org.
+    pub max_in_flight: usize,
     pub sync: SyncSettings,
 }
 
@@ -33,6 +35,7 @@ impl Default for RunnerConfig {
             tick: Duration::from_secs(5),
             lease: Duration::from_secs(30),
             jobs: 4,
+            max_in_flight: crate::actions::MAX_IN_FLIGHT,
             sync: SyncSettings::default(),
         }
     }
@@ -195,7 +198,9 @@ pub async fn run_one(
                     + chrono::Duration::from_std(pause).unwrap_or(chrono::Duration::seconds(300));
                 cockpit_db::jobs::release(pool, job.id, &why, later).await
             };
-            match crate::actions::execute(pool, keyring.clone(), action).await {
+            match crate::actions::execute_with(pool, keyring.clone(), action, config.max_in_flight)
+                .await
+            {
                 Ok(crate::actions::Next::Done(_)) => {
                     cockpit_db::jobs::complete(pool, job.id).await?
                 }

@@ -438,3 +438,28 @@ async fn an_org_that_never_answers_ends_the_action_with_every_item_failed(pool: 
             .unwrap();
     assert_eq!(runs, 1);
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_org_that_refuses_crowds_gets_fewer_calls_and_loses_every_token_once(pool: PgPool) {
+    let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-crowd").await;
+    // Slow revokes, and the org refuses a fourth call in flight.
+    s.sim.sim.set_fault(sfsim::Fault::RevokeLatency(
+        std::time::Duration::from_millis(30),
+    ));
+    s.sim.sim.set_fault(sfsim::Fault::MaxInFlight(3));
+    let mut next = cockpit_worker::actions::execute_with(&pool, s.keyring.clone(), req.id, 8)
+        .await
+        .unwrap();
+    // Pushed back hard enough, the action waits and runs again.
+    for _ in 0..20 {
+        if !matches!(next, Next::Later(..) | Next::Retry { .. }) {
+            break;
+        }
+        next = cockpit_worker::actions::execute_with(&pool, s.keyring.clone(), req.id, 8)
+            .await
+            .unwrap();
+    }
+    assert_eq!(next, Next::Done("succeeded".into()));
+    assert_eq!(s.sim.sim.tokens_for_app(&app_name), 0);
+    revoked_once_each(&pool, &s, req.id).await;
+}

@@ -160,7 +160,7 @@ async fn web_flow_with_rotation_then_a_revoked_grant(pool: PgPool) {
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, WorkerError::Salesforce(e) if e.needs_reauthorization()),
+        matches!(err.cause(), WorkerError::Salesforce(e) if e.needs_reauthorization()),
         "{err:?}"
     );
     let org_row = cockpit_db::orgs::get(&pool, org).await.unwrap().unwrap();

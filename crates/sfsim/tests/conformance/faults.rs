@@ -92,6 +92,25 @@ async fn control_api_exists_only_when_enabled() {
         t.get(&format!("{V}/limits")).await.status(),
         StatusCode::SERVICE_UNAVAILABLE
     );
+    for fault in [
+        json!({"type": "latency_on_path", "path": "/query", "ms": 250}),
+        json!({"type": "slow_deploys", "ms": 30000}),
+        json!({"type": "max_in_flight", "max": 8}),
+    ] {
+        let r = t
+            .http
+            .post(t.url("/_sim/faults"))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{fault}");
+    }
+    let s: Value = t.json("/_sim/status").await;
+    let listed = s["faults"].to_string();
+    for name in ["LatencyOnPath", "SlowDeploys", "MaxInFlight"] {
+        assert!(listed.contains(name), "{name} in {listed}");
+    }
     let r = t.http.delete(t.url("/_sim/faults")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let r = t
@@ -371,4 +390,35 @@ async fn revoke_calls_are_counted_and_revoke_latency_and_path_errors_apply() {
         t.get(&format!("{V}/sobjects")).await.status(),
         StatusCode::OK
     );
+}
+
+#[tokio::test]
+async fn too_many_calls_in_flight_are_refused_with_request_limit_exceeded() {
+    let t = start_default().await;
+    // Slow answers on one path keep calls in flight; one at a time is allowed.
+    t.rs.sim.set_fault(Fault::LatencyOnPath(
+        "/limits".into(),
+        Duration::from_millis(400),
+    ));
+    t.rs.sim.set_fault(Fault::MaxInFlight(1));
+    let url = format!("{V}/limits");
+    let (a, b) = tokio::join!(t.get(&url), t.get(&url));
+    let mut statuses = [a.status(), b.status()];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::FORBIDDEN]);
+    let refused = if a.status() == StatusCode::FORBIDDEN {
+        a
+    } else {
+        b
+    };
+    let s = refused.status();
+    assert_rest_error(
+        s,
+        &refused.json().await.unwrap(),
+        403,
+        "REQUEST_LIMIT_EXCEEDED",
+    );
+    // One at a time goes through.
+    assert_eq!(t.get(&url).await.status(), StatusCode::OK);
+    t.rs.sim.clear_faults();
 }

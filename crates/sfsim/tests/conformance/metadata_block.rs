@@ -463,3 +463,44 @@ async fn disabling_an_external_client_app_by_policy() {
         "ExtlClntAppConfigurablePolicies"
     );
 }
+
+#[tokio::test]
+async fn a_slow_deploy_completes_only_after_its_time_however_often_it_is_polled() {
+    let t = start_default().await;
+    let app = installed_connected_app(&t).await;
+    let (key, _) = t.rs.sim.app_credentials(&app).unwrap();
+    t.rs.sim
+        .set_fault(sfsim::Fault::SlowDeploys(std::time::Duration::from_secs(
+            90,
+        )));
+    let zip = zip_of(&[
+        (
+            "package.xml",
+            package("<types><members>Slow_Block</members><name>BlacklistedConsumer</name></types>"),
+        ),
+        (
+            "blacklistedConsumers/Slow_Block.blacklistedConsumer",
+            blacklisted(&key, "Slow_Block"),
+        ),
+    ]);
+    let (s, created) = deploy(&t, zip).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let id = created["id"].as_str().unwrap().to_string();
+    let status = |v: Value| v["deployResult"]["status"].as_str().unwrap().to_owned();
+    for _ in 0..5 {
+        let v: Value = t
+            .get(&format!("{V}/metadata/deployRequest/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(status(v), "InProgress", "not before its time");
+    }
+    assert!(!t.rs.sim.is_blocked(&key));
+    // The org's clock passes the deploy's time: the next poll completes it.
+    t.rs.sim.advance_clock(chrono::Duration::seconds(91));
+    let (seen, done) = poll(&t, &id).await;
+    assert_eq!(seen, vec!["Succeeded"]);
+    assert_eq!(done["deployResult"]["success"], true);
+    assert!(t.rs.sim.is_blocked(&key));
+}
