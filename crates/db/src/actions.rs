@@ -424,6 +424,30 @@ pub async fn items_to_try(
     .await
 }
 
+/// Adds authorizations granted after an action was planned to it (token,
+/// user), so they are revoked too; the ones it has already are left as
+/// they are. Returns how many were new.
+pub async fn add_items(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    app_key: &str,
+    tokens: &[(String, String)],
+) -> sqlx::Result<u64> {
+    let (ids, users): (Vec<String>, Vec<String>) = tokens.iter().cloned().unzip();
+    Ok(sqlx::query!(
+        "INSERT INTO action_items (action_id, token_id, app_key, user_id)
+         SELECT $1, t, $2, u FROM unnest($3::text[], $4::text[]) AS x(t, u)
+         ON CONFLICT (action_id, token_id) DO NOTHING",
+        id,
+        app_key,
+        &ids,
+        &users
+    )
+    .execute(db)
+    .await?
+    .rows_affected())
+}
+
 /// The revoke attempts recorded on an action's items so far: it grows with
 /// every answer recorded, so a run that moved it made progress.
 pub async fn attempts_made(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<i64> {

@@ -12,6 +12,7 @@ use cockpit_db::{
 use cockpit_domain::secret::Keyring;
 use cockpit_salesforce::{
     BlockTarget, DeleteToken, Error as SfError, SalesforceClient, developer_name,
+    records::OauthToken,
 };
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -200,7 +201,12 @@ async fn run_locked(
         match action.kind.as_str() {
             "block_app" => block(pool, &client, action, true).await?,
             "unblock_app" => block(pool, &client, action, false).await?,
-            _ => revoke_items(pool, &client, id, ceiling).await?,
+            kind => {
+                if kind == "revoke_app_all" {
+                    top_up(pool, &client, action).await?;
+                }
+                revoke_items(pool, &client, id, ceiling).await?
+            }
         }
         verify(pool, &client, id).await
     }
@@ -323,6 +329,67 @@ async fn revoke_batches(
             return Err(e);
         }
     }
+}
+
+/// A Revoke All is planned from the last sync's snapshot; when it runs,
+/// the app's authorizations granted since that sync began are read from
+/// Salesforce and added, so a grant made after the confirmation page is
+/// revoked too (an incident's containment relies on it).
+async fn top_up(
+    pool: &PgPool,
+    client: &SalesforceClient,
+    action: &ActionRow,
+) -> Result<u64, WorkerError> {
+    let Some(app_key) = action.app_key.as_deref() else {
+        return Ok(0);
+    };
+    let Some(app_name) = sqlx::query_scalar!(
+        "SELECT name FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+        action.org_id,
+        app_key
+    )
+    .fetch_optional(pool)
+    .await?
+    else {
+        return Ok(0);
+    };
+    let since = sqlx::query_scalar!(
+        "SELECT max(started_at) FROM sync_runs WHERE org_id = $1 AND status = 'succeeded'",
+        action.org_id
+    )
+    .fetch_one(pool)
+    .await?
+    .unwrap_or(action.requested_at)
+        - chrono::Duration::minutes(1);
+    let soql = format!(
+        "SELECT {} FROM OauthToken WHERE CreatedDate >= {}",
+        OauthToken::FIELDS,
+        cockpit_salesforce::records::soql_datetime(since)
+    );
+    let fresh: Vec<(String, String)> = client
+        .query::<OauthToken>(&soql)
+        .try_collect::<Vec<_>>()
+        .await?
+        .into_iter()
+        .filter(|t| {
+            let by_app = t
+                .app_menu_item
+                .as_ref()
+                .and_then(|m| m.application_id.as_deref())
+                == Some(app_key);
+            by_app || t.app_name.as_deref() == Some(app_name.as_str())
+        })
+        .map(|t| (t.id, t.user_id.unwrap_or_default()))
+        .collect();
+    let added = actions::add_items(pool, action.id, app_key, &fresh).await?;
+    if added > 0 {
+        tracing::info!(
+            action = action.id,
+            added,
+            "authorizations granted since the plan added"
+        );
+    }
+    Ok(added)
 }
 
 /// Re-queries Salesforce for every item not yet confirmed gone: the outcome

@@ -463,3 +463,27 @@ async fn an_org_that_refuses_crowds_gets_fewer_calls_and_loses_every_token_once(
     assert_eq!(s.sim.sim.tokens_for_app(&app_name), 0);
     revoked_once_each(&pool, &s, req.id).await;
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_grant_made_after_the_plan_is_revoked_too(pool: PgPool) {
+    let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-late").await;
+    // After the confirmation, before the action runs, someone authorizes
+    // the app again.
+    let (username, _) = s.sim.sim.ordinary_user();
+    let late = s.sim.sim.grant(&app_name, &username).unwrap();
+    assert_eq!(
+        execute(&pool, s.keyring.clone(), req.id).await.unwrap(),
+        Next::Done("succeeded".into())
+    );
+    assert_eq!(s.sim.sim.tokens_for_app(&app_name), 0, "the late grant too");
+    let status: String = sqlx::query_scalar(
+        "SELECT status FROM action_items WHERE action_id = $1 AND token_id = $2",
+    )
+    .bind(req.id)
+    .bind(&late)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(status, "revoked");
+    revoked_once_each(&pool, &s, req.id).await;
+}
