@@ -10,11 +10,7 @@ use std::{sync::Arc, time::Instant};
 
 use cockpit_db::actions::{ActionKind, NewAction, request};
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_worker::{
-    actions::{MAX_IN_FLIGHT, execute},
-    connect::{ConnectRequest, connect},
-    sync::{SyncSettings, sync_org},
-};
+use cockpit_worker::actions::{MAX_IN_FLIGHT, execute};
 use sfsim::{Sim, SimConfig};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -44,27 +40,7 @@ async fn main() {
     .await
     .unwrap();
     let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([9; 32]), vec![]));
-    let c = &sim.credentials;
-    let org = connect(
-        &pool,
-        &keyring,
-        ConnectRequest::jwt(
-            "bench",
-            &c.login_url,
-            &c.client_id,
-            Some(&c.client_secret),
-            &c.jwt_private_key_pem,
-            &c.username,
-            false,
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap()
-    .id;
-    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
-        .await
-        .unwrap();
+    let org = cockpit_worker::testing::connect_and_sync(&pool, &keyring, "bench", &sim).await;
 
     // Submit to intent committed, for single revokes.
     let tokens: Vec<String> =

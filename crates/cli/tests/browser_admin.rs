@@ -293,6 +293,10 @@ async fn an_admin_revokes_a_selection_from_the_stale_report(
     );
     assert_eq!(text(b, "#count-revoked").await, "3");
     assert!(
+        text(b, "dd.in-flight").await.starts_with("at most "),
+        "the page says how many revokes were in flight"
+    );
+    assert!(
         b.find_all(Locator::Css("p[role=status]"))
             .await
             .unwrap()

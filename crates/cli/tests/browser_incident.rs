@@ -148,16 +148,9 @@ async fn a_stolen_app_is_found_contained_with_approval_and_watched(
     }
 
     // The attacker replays the stolen token; the next sync sees it.
-    let (client_id, client_secret) = acme.sim.sim.app_credentials(&app).unwrap();
-    let res = reqwest::Client::new()
-        .post(format!("{}/services/oauth2/token", acme.sim.base_url))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", stolen.as_str()),
-            ("client_id", client_id.as_str()),
-            ("client_secret", client_secret.as_str()),
-        ])
-        .send()
+    let res = acme
+        .sim
+        .replay_refresh(&reqwest::Client::new(), &app, &stolen)
         .await
         .unwrap();
     assert_eq!(res.status(), 400, "refused while blocked");

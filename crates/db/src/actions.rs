@@ -251,14 +251,11 @@ pub async fn request_in(
         None => None,
     };
     let app_name = app.as_ref().map(|r| r.name.clone());
-    // Blocking an External Client App turns it off by policy; its
-    // authorizations are kept (they work again after an unblock), so there is
-    // nothing to revoke and nothing to verify per authorization.
-    let eca_block = a.kind == ActionKind::BlockApp
-        && app
-            .as_ref()
-            .is_some_and(|r| r.kind == "external_client_app");
-    let tokens = if eca_block {
+    // A block stops the app (a BlacklistedConsumer, or an External Client
+    // App's policies turned off); its authorizations are kept and work again
+    // after an unblock, so there is nothing to revoke and nothing to verify
+    // per authorization. Containing an incident revokes them separately.
+    let tokens = if a.kind == ActionKind::BlockApp {
         Vec::new()
     } else {
         target_tokens(&mut *tx, a).await?
@@ -327,17 +324,42 @@ pub struct ActionRow {
     pub finished_at: Option<DateTime<Utc>>,
     /// For `revoke_app_stale`: how long the authorizations had been unused.
     pub idle_days: Option<i32>,
+    /// The most calls in flight at once, over all runs.
+    pub peak_in_flight: Option<i32>,
+    /// The mean number in flight during the last run.
+    pub mean_in_flight: Option<f32>,
 }
 
 pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<ActionRow>> {
     sqlx::query_as!(
         ActionRow,
-        "SELECT id, org_id, kind, app_key, user_id, requested_by, requested_at, reason, status, detail, started_at, finished_at, idle_days
+        "SELECT id, org_id, kind, app_key, user_id, requested_by, requested_at, reason, status, detail, started_at, finished_at, idle_days,
+                peak_in_flight, mean_in_flight
          FROM actions WHERE id = $1",
         id
     )
     .fetch_optional(db)
     .await
+}
+
+/// Records how many calls a run of the action kept in flight.
+pub async fn note_in_flight(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    peak: usize,
+    mean: f64,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE actions SET peak_in_flight = greatest(coalesce(peak_in_flight, 0), $2),
+                            mean_in_flight = $3
+         WHERE id = $1",
+        id,
+        i32::try_from(peak).unwrap_or(i32::MAX),
+        mean as f32
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -393,14 +415,6 @@ pub async fn items(
     )
     .fetch_all(db)
     .await
-}
-
-pub async fn pending_items(
-    db: impl PgExecutor<'_>,
-    id: i64,
-    limit: i64,
-) -> sqlx::Result<Vec<ItemRow>> {
-    items(db, id, Some("pending"), limit).await
 }
 
 /// The pending items that have been tried fewer than `max_attempts` times:

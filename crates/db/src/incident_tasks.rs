@@ -73,15 +73,7 @@ async fn record(
     kind: &str,
     detail: serde_json::Value,
 ) -> sqlx::Result<()> {
-    sqlx::query!(
-        "INSERT INTO incident_events (incident_id, actor, kind, detail) VALUES ($1, $2, $3, $4)",
-        incident,
-        actor,
-        kind,
-        detail
-    )
-    .execute(&mut *tx)
-    .await?;
+    crate::incidents::event(&mut *tx, incident, actor, kind, None, detail.clone()).await?;
     audit::append(
         &mut *tx,
         &NewEntry {

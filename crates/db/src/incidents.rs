@@ -41,7 +41,8 @@ pub struct NewIncident<'a> {
     pub actor: &'a str,
 }
 
-async fn event(
+/// Appends one entry to the incident's timeline.
+pub(crate) async fn event(
     conn: &mut PgConnection,
     incident: i64,
     actor: &str,

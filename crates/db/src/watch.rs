@@ -51,14 +51,19 @@ pub async fn watched(pool: &PgPool, org: Uuid) -> sqlx::Result<Vec<Watched>> {
     .await
 }
 
-/// Records what the fresh snapshot of `org` shows about each watched app;
-/// `blocked` says, per app key, whether Salesforce still reads the block
+/// Records what the fresh snapshot of `org` shows about each app of
+/// `watched` (the org's list, from [`watched`]); `blocked` says, per app key, whether Salesforce still reads the block
 /// back (absent: not read this time). Returns the findings new to the
 /// timeline.
-pub async fn check(pool: &PgPool, org: Uuid, blocked: &[(String, bool)]) -> sqlx::Result<u64> {
+pub async fn check(
+    pool: &PgPool,
+    org: Uuid,
+    watched: &[Watched],
+    blocked: &[(String, bool)],
+) -> sqlx::Result<u64> {
     let mut tx = pool.begin().await?;
     let mut found = 0;
-    for w in watched(pool, org).await? {
+    for w in watched {
         let (i, key, since) = (w.incident_id, w.app_key.as_str(), w.contained_at);
         found += sqlx::query!(
             r#"WITH found AS (

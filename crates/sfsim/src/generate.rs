@@ -695,6 +695,29 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_carry_varied_milliseconds() {
+        let st = generate(&SimConfig::default(), 1_790_000_000_000);
+        let whole = |ts: &mut dyn Iterator<Item = Ts>| {
+            let all: Vec<Ts> = ts.collect();
+            (all.iter().filter(|t| *t % 1000 == 0).count(), all.len())
+        };
+        for (what, (on_second, n)) in [
+            ("tokens", whole(&mut st.tokens.iter().map(|t| t.created))),
+            ("users", whole(&mut st.users.iter().map(|u| u.created))),
+            (
+                "apps",
+                whole(&mut st.apps.iter().skip(1).map(|a| a.created)),
+            ),
+        ] {
+            // About one in a thousand lands on a whole second by chance.
+            assert!(
+                on_second * 50 <= n,
+                "{what}: {on_second} of {n} end in .000"
+            );
+        }
+    }
+
+    #[test]
     fn default_org_has_the_advertised_shape() {
         let anchor = 1_790_000_000_000;
         let st = generate(&SimConfig::default(), anchor);

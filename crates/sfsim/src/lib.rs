@@ -162,6 +162,29 @@ pub struct RunningSim {
     task: tokio::task::JoinHandle<()>,
 }
 
+#[cfg(feature = "testing")]
+impl RunningSim {
+    /// What an attacker holding a stolen refresh token of `app_name` does:
+    /// asks the token endpoint for a new access token with it, as the app.
+    pub async fn replay_refresh(
+        &self,
+        http: &reqwest::Client,
+        app_name: &str,
+        refresh_token: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        let (client_id, client_secret) = self.sim.app_credentials(app_name).unwrap_or_default();
+        http.post(format!("{}/services/oauth2/token", self.base_url))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", client_id.as_str()),
+                ("client_secret", client_secret.as_str()),
+            ])
+            .send()
+            .await
+    }
+}
+
 impl Drop for RunningSim {
     fn drop(&mut self) {
         self.task.abort();
@@ -345,6 +368,13 @@ impl Sim {
     }
 
     /// Whether an External Client App's plugins are disabled by policy.
+    /// Whether only admin-approved users may use the app (its OAuth policy).
+    pub fn is_admin_approved_only(&self, consumer_key: &str) -> bool {
+        let st = self.read();
+        st.app_by_key(consumer_key)
+            .is_some_and(|a| st.apps[a as usize].admin_approved_only)
+    }
+
     pub fn is_disabled(&self, consumer_key: &str) -> bool {
         let st = self.read();
         st.app_by_key(consumer_key)

@@ -1,5 +1,8 @@
-//! Metadata REST deploys (`/metadata/deployRequest`) for `BlacklistedConsumer`:
-//! deploying one blocks an app org-wide; a destructive change unblocks it.
+//! Metadata REST deploys (`/metadata/deployRequest`) and what Metadata
+//! writes do, over REST or SOAP: a `BlacklistedConsumer` blocks an app
+//! org-wide and a destructive change unblocks it; an External Client App's
+//! policies turn it off; a `ConnectedApp`'s or an ECA's OAuth policies set
+//! who may use it, its IP relaxation and its refresh-token policy.
 
 use std::io::{Cursor, Read};
 
@@ -67,6 +70,10 @@ pub fn multipart_parts(content_type: &str, body: &[u8]) -> Option<Vec<(String, V
 fn component_type(file: &str) -> &'static str {
     if file.starts_with("extlClntAppPolicies/") {
         "ExtlClntAppConfigurablePolicies"
+    } else if file.starts_with("extlClntAppOauthPolicies/") {
+        "ExtlClntAppOauthConfigurablePolicies"
+    } else if file.starts_with("connectedApps/") {
+        "ConnectedApp"
     } else {
         "BlacklistedConsumer"
     }
@@ -174,6 +181,7 @@ pub(crate) struct Plan {
     to_block: Vec<(String, Blocked)>,
     to_unblock: Vec<String>,
     policies: Vec<(String, u32, bool)>,
+    oauth: Vec<(String, String, u32, OauthPolicy)>,
     failures: Vec<(String, String, String)>,
 }
 
@@ -181,6 +189,7 @@ pub(crate) fn plan(st_ro: &OrgState, files: &[(String, String)]) -> Plan {
     let mut to_block = Vec::new();
     let mut to_unblock = Vec::new();
     let mut policies = Vec::new();
+    let mut oauth = Vec::new();
     let mut failures: Vec<(String, String, String)> = Vec::new();
     let root = files
         .iter()
@@ -281,10 +290,32 @@ pub(crate) fn plan(st_ro: &OrgState, files: &[(String, String)]) -> Plan {
                     }
                     continue;
                 }
+                let oauth_file = rel
+                    .strip_prefix("connectedApps/")
+                    .and_then(|f| f.strip_suffix(".connectedApp"))
+                    .map(|f| ("ConnectedApp", f))
+                    .or_else(|| {
+                        rel.strip_prefix("extlClntAppOauthPolicies/")
+                            .and_then(|f| f.strip_suffix(".ecaOauthPlcy"))
+                            .map(|f| ("ExtlClntAppOauthConfigurablePolicies", f))
+                    });
+                if let Some((ty, full)) = oauth_file {
+                    let get = |tag: &str| texts(content, tag).into_iter().next();
+                    match oauth_target(st_ro, ty, full, &get).and_then(|app| {
+                        let days = st_ro.apps[app as usize].refresh_validity_days;
+                        Ok((app, oauth_policy(&get, days)?))
+                    }) {
+                        Ok((app, p)) => oauth.push((full.to_owned(), rel.to_owned(), app, p)),
+                        Err((_, problem)) => {
+                            failures.push((full.to_owned(), rel.to_owned(), problem))
+                        }
+                    }
+                    continue;
+                }
                 failures.push((
                     rel.to_string(),
                     rel.to_string(),
-                    "The simulator only deploys BlacklistedConsumer and ExtlClntAppConfigurablePolicies components".into(),
+                    "The simulator deploys only BlacklistedConsumer, ConnectedApp and External Client App policy components".into(),
                 ));
             }
         }
@@ -293,6 +324,7 @@ pub(crate) fn plan(st_ro: &OrgState, files: &[(String, String)]) -> Plan {
         to_block,
         to_unblock,
         policies,
+        oauth,
         failures,
     }
 }
@@ -308,6 +340,7 @@ pub(crate) fn start(st: &mut OrgState, plan: Plan, now: Ts) -> String {
         to_block: plan.to_block,
         to_unblock: plan.to_unblock,
         policies: plan.policies,
+        oauth: plan.oauth,
         failures: plan.failures,
         finished: None,
         completed: 0,
@@ -349,7 +382,8 @@ pub(crate) fn status_of(d: &Deploy) -> &'static str {
 pub(crate) fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
     let status = status_of(d);
     let done = d.finished.is_some();
-    let total = d.to_block.len() + d.to_unblock.len() + d.policies.len() + d.failures.len();
+    let total =
+        d.to_block.len() + d.to_unblock.len() + d.policies.len() + d.oauth.len() + d.failures.len();
     let mut r = json!({
         "id": d.id, "status": status, "done": done, "success": done && status.starts_with("Succeeded"),
         "checkOnly": options.get("checkOnly").and_then(J::as_bool).unwrap_or(false),
@@ -383,6 +417,11 @@ pub(crate) fn deploy_result(d: &Deploy, options: &J, details: bool) -> J {
                         d.completed,
                     )
                 }))
+                .chain(
+                    d.oauth
+                        .iter()
+                        .map(|(n, f, _, _)| component_json(n, f, None, d.completed)),
+                )
                 .chain(d.to_unblock.iter().map(|n| {
                     let mut j = component_json(n, "destructiveChanges.xml", None, d.completed);
                     j["deleted"] = json!(true);
@@ -431,6 +470,9 @@ fn apply_deploy(st: &mut OrgState, d: &Deploy, now: Ts) {
     for (_, app, enabled) in &d.policies {
         set_policy(st, *app, *enabled);
     }
+    for (_, _, app, p) in &d.oauth {
+        set_oauth_policy(st, *app, p);
+    }
     for (full, b) in &d.to_block {
         block(st, full, b, now);
     }
@@ -450,11 +492,20 @@ pub(crate) fn set_policy(st: &mut OrgState, app: u32, enabled: bool) {
     }
 }
 
-/// A `BlacklistedConsumer`: the app is blocked org-wide and Salesforce
-/// removes its authorizations (reference §5.2).
+/// A `BlacklistedConsumer`: the app is blocked org-wide. Its sessions end
+/// and pending authorization codes die; every call with its tokens, and a
+/// new authorization, is refused while the block stands.
+///
+/// [C] The refresh tokens themselves are not deleted: the reference (§5.3)
+/// says a block "ends all current sessions and prevents new ones", and says
+/// nothing of the grants, while only uninstalling is documented to remove
+/// them (§5.2). Practitioners revoke after blocking so that an unblock does
+/// not bring stolen tokens back, which is only needed if they survive; so
+/// here they stay listed in OauthToken and work again after an unblock.
 pub(crate) fn block(st: &mut OrgState, full: &str, b: &Blocked, now: Ts) {
     if let Some(app) = st.app_by_key(&b.consumer_key) {
-        st.purge_app(app);
+        st.sessions.retain(|_, s| s.app != app);
+        st.codes.retain(|_, c| c.app != app);
         st.audits.push(Audit {
             action: AUDIT_BLOCKED,
             target: app,
@@ -479,4 +530,146 @@ pub(crate) fn unblock(st: &mut OrgState, full: &str, now: Ts) -> bool {
         });
     }
     true
+}
+
+/// The app a `ConnectedApp` or `ExtlClntAppOauthConfigurablePolicies`
+/// component names, or the error a write of it gets.
+pub(crate) fn oauth_target(
+    st: &OrgState,
+    ty: &str,
+    full: &str,
+    get: &dyn Fn(&str) -> Option<String>,
+) -> Result<u32, (&'static str, String)> {
+    let found = if ty == "ConnectedApp" {
+        st.apps
+            .iter()
+            .position(|a| a.kind == AppKind::Connected && connected_app_full_name(a) == full)
+            .ok_or_else(|| format!("no ConnectedApp named {full} found"))
+    } else {
+        let eca = get("externalClientApplication")
+            .unwrap_or_else(|| full.trim_end_matches("_oauthPlcy").to_owned());
+        st.apps
+            .iter()
+            .position(|a| a.kind == AppKind::External && a.dev_name == eca)
+            .ok_or_else(|| format!("no ExternalClientApplication named {eca} found"))
+    };
+    found
+        .map(|i| i as u32)
+        .map_err(|m| ("INVALID_CROSS_REFERENCE_KEY", m))
+}
+
+/// The Metadata name of a connected app: its developer name, behind its
+/// package's namespace when it came in one.
+pub(crate) fn connected_app_full_name(a: &App) -> String {
+    match a.managed_namespace {
+        Some(ns) => format!("{ns}__{}", a.dev_name),
+        None => a.dev_name.clone(),
+    }
+}
+
+/// The OAuth policies a component sets, read by element name; both types'
+/// names are understood (`ConnectedApp`: `isAdminApproved`, `ipRelaxation`,
+/// `refreshTokenPolicy`; ECA: `permittedUsersPolicyType`,
+/// `ipRelaxationPolicyType`, `refreshTokenPolicyType`). A value outside the
+/// documented picklist is refused as Salesforce refuses it. A lifetime
+/// policy without a period keeps the app's current period (`current_days`):
+/// [C] a client whose schema lacks the period field sends back what it read
+/// without it, and Salesforce keeps the stored value.
+pub(crate) fn oauth_policy(
+    get: &dyn Fn(&str) -> Option<String>,
+    current_days: Option<u32>,
+) -> Result<OauthPolicy, (&'static str, String)> {
+    let bad = |field: &str, v: &str| {
+        (
+            "FIELD_INTEGRITY_EXCEPTION",
+            format!("{field}: bad value for restricted picklist field: {v}"),
+        )
+    };
+    let flag = |k: &str| get(k).map(|v| v.trim().eq_ignore_ascii_case("true"));
+    let mut p = OauthPolicy {
+        rotate_refresh: flag("isRefreshTokenRotationEnabled"),
+        admin_approved_only: flag("isAdminApproved"),
+        ..OauthPolicy::default()
+    };
+    if let Some(v) = get("permittedUsersPolicyType") {
+        p.admin_approved_only = Some(match v.trim() {
+            "AdminApprovedPreAuthorized" => true,
+            "AllSelfAuthorized" => false,
+            other => return Err(bad("permittedUsersPolicyType", other)),
+        });
+    }
+    for field in ["ipRelaxation", "ipRelaxationPolicyType"] {
+        if let Some(v) = get(field) {
+            // [C] `Enforce_RelaxRefresh` (enforce, except on refresh) is
+            // taken as enforce: the simulator checks no caller IPs.
+            p.ip_relax = Some(match v.trim().to_ascii_lowercase().as_str() {
+                "enforce" | "enforce_relaxrefresh" | "enforce_activated_devices" => 0,
+                "bypass_2fa" | "bypass_2factor" | "bypassusingsecondfactor" => 1,
+                "bypass" => 2,
+                other => return Err(bad(field, other)),
+            });
+        }
+    }
+    for field in ["refreshTokenPolicy", "refreshTokenPolicyType"] {
+        let Some(v) = get(field) else { continue };
+        let period: Option<u32> = match get("refreshTokenValidityPeriod") {
+            Some(n) => Some(
+                n.trim()
+                    .parse()
+                    .map_err(|_| bad("refreshTokenValidityPeriod", &n))?,
+            ),
+            None => None,
+        };
+        // Days on the app; hours round up to a day [C], months are 30 days.
+        let days = period.map(|n| {
+            match get("refreshTokenValidityUnit")
+                .unwrap_or_default()
+                .trim()
+                .to_ascii_lowercase()
+                .as_str()
+            {
+                "hours" => n.div_ceil(24),
+                "months" => n.saturating_mul(30),
+                _ => n,
+            }
+        });
+        let need_period = || {
+            days.or(current_days).ok_or((
+                "REQUIRED_FIELD_MISSING",
+                "Required field is missing: refreshTokenValidityPeriod".to_owned(),
+            ))
+        };
+        // [C] ECA picklist names: the ConnectedApp values in CamelCase.
+        p.refresh = Some(
+            match v.trim().to_ascii_lowercase().replace('_', "").as_str() {
+                "infinite" => (None, false),
+                "immediatelyexpire" | "zerottl" => (Some(0), false),
+                "specificlifetime" => (Some(need_period()?), false),
+                "expireifnotused" => (Some(need_period()?), true),
+                other => return Err(bad(field, other)),
+            },
+        );
+    }
+    Ok(p)
+}
+
+/// Applies OAuth policies to an app. Grants already made stay: a user no
+/// longer permitted is refused at the next refresh (reference §5.3).
+pub(crate) fn set_oauth_policy(st: &mut OrgState, app: u32, p: &OauthPolicy) {
+    let Some(a) = st.apps.get_mut(app as usize) else {
+        return;
+    };
+    if let Some(v) = p.admin_approved_only {
+        a.admin_approved_only = v;
+    }
+    if let Some(v) = p.ip_relax {
+        a.ip_relax = v;
+    }
+    if let Some((days, inactivity)) = p.refresh {
+        a.refresh_validity_days = days;
+        a.refresh_inactivity = inactivity;
+    }
+    if let Some(v) = p.rotate_refresh {
+        a.rotate_refresh = v;
+    }
 }

@@ -264,6 +264,19 @@ pub struct Blocked {
     pub master_label: String,
 }
 
+/// OAuth policies an admin sets on an app, as a Metadata write carries them
+/// (`ConnectedApp` `oauthConfig`/`oauthPolicy`, or
+/// `ExtlClntAppOauthConfigurablePolicies`); `None`: left as it is.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct OauthPolicy {
+    pub admin_approved_only: Option<bool>,
+    pub ip_relax: Option<u8>,
+    /// Validity in days (`None` inside: valid until revoked) and whether
+    /// it counts from the last use.
+    pub refresh: Option<(Option<u32>, bool)>,
+    pub rotate_refresh: Option<bool>,
+}
+
 #[derive(Clone, Debug)]
 pub struct Deploy {
     pub id: String,
@@ -274,6 +287,8 @@ pub struct Deploy {
     pub to_unblock: Vec<String>,
     /// ExtlClntAppConfigurablePolicies: (fullName, app index, plugins enabled).
     pub policies: Vec<(String, u32, bool)>,
+    /// OAuth policies: (fullName, file name, app index, policy).
+    pub oauth: Vec<(String, String, u32, OauthPolicy)>,
     pub failures: Vec<(String, String, String)>,
     pub finished: Option<bool>,
     pub completed: Ts,

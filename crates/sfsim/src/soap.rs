@@ -13,6 +13,7 @@ use axum::routing::{any, post};
 use quick_xml::Reader;
 use quick_xml::events::Event;
 
+use crate::metadata::connected_app_full_name;
 use crate::model::*;
 use crate::oauth::esc;
 use crate::{Sim, base_url, ids};
@@ -223,13 +224,6 @@ fn md_time(ms: Ts) -> String {
     format!("{}Z", &s[..23])
 }
 
-fn connected_app_full_name(a: &App) -> String {
-    match a.managed_namespace {
-        Some(ns) => format!("{ns}__{}", a.dev_name),
-        None => a.dev_name.clone(),
-    }
-}
-
 async fn metadata(State(sim): State<Sim>, body: String) -> Response {
     let sid = texts(&body, "sessionId")
         .into_iter()
@@ -323,6 +317,12 @@ async fn metadata(State(sim): State<Sim>, body: String) -> Response {
                         "<records xsi:type=\"ExtlClntAppConfigurablePolicies\"><fullName>{}</fullName><externalClientApplication>{}</externalClientApplication><isEnabled>{}</isEnabled><isOauthPluginEnabled>true</isOauthPluginEnabled><label>{}</label></records>",
                         esc(&name), esc(&a.dev_name), !a.disabled, esc(&a.name)
                     )),
+                    None => out.push_str("<records xsi:nil=\"true\"/>"),
+                },
+                "ExtlClntAppOauthConfigurablePolicies" => match st.apps.iter().find(|a| {
+                    a.kind == AppKind::External && format!("{}_oauthPlcy", a.dev_name) == name
+                }) {
+                    Some(a) => out.push_str(&eca_oauth_policies_xml(a, &name)),
                     None => out.push_str("<records xsi:nil=\"true\"/>"),
                 },
                 _ => out.push_str("<records xsi:nil=\"true\"/>"),
@@ -560,6 +560,29 @@ fn write_record(
             };
             save_result(&name, res, upsert.then_some(false))
         }
+        // Since Spring '26 customers can no longer create connected apps,
+        // only install them (reference §0.3); an admin edits the policies of
+        // the ones the org has. [C] the code of the refusal.
+        "ConnectedApp" if op == "createMetadata" => save_result(
+            &name,
+            Err((
+                "CANNOT_CREATE_CONNECTED_APP",
+                "Connected apps can no longer be created; create an External Client App".to_owned(),
+            )),
+            None,
+        ),
+        "ConnectedApp" | "ExtlClntAppOauthConfigurablePolicies" => {
+            // [C] as for the ECA's other policies, a create of the policies
+            // an app already has is taken as an update.
+            let get = |k: &str| f.get(k).cloned();
+            let res = crate::metadata::oauth_target(st, ty, &name, &get).and_then(|app| {
+                let days = st.apps[app as usize].refresh_validity_days;
+                let p = crate::metadata::oauth_policy(&get, days)?;
+                crate::metadata::set_oauth_policy(st, app, &p);
+                Ok(())
+            });
+            save_result(&name, res, upsert.then_some(false))
+        }
         other => save_result(
             &name,
             Err((
@@ -571,14 +594,17 @@ fn write_record(
     }
 }
 
-/// Every `<metadata xsi:type="T">` element of a call: its type and its
-/// child elements' text.
+/// Every `<metadata xsi:type="T">` element of a call: its type and the text
+/// of its leaf elements by local name, at any depth (a `ConnectedApp` nests
+/// its policies in `oauthConfig` and `oauthPolicy`); a repeated element's
+/// texts are joined.
 fn metadata_records(xml: &str) -> Vec<(String, std::collections::HashMap<String, String>)> {
     let mut r = Reader::from_str(xml);
     r.config_mut().trim_text(true);
     let mut out = Vec::new();
     let mut current: Option<(String, std::collections::HashMap<String, String>)> = None;
-    let mut field: Option<String> = None;
+    // The open elements inside the record, innermost last.
+    let mut open: Vec<String> = Vec::new();
     let mut depth = 0usize;
     let mut record_depth = 0usize;
     loop {
@@ -596,12 +622,12 @@ fn metadata_records(xml: &str) -> Vec<(String, std::collections::HashMap<String,
                     let ty = ty.rsplit(':').next().unwrap_or_default().to_owned();
                     current = Some((ty, Default::default()));
                     record_depth = depth;
-                } else if current.is_some() && depth == record_depth + 1 {
-                    field = Some(local);
+                } else if current.is_some() {
+                    open.push(local);
                 }
             }
             Ok(Event::Text(t)) => {
-                if let (Some((_, map)), Some(k)) = (current.as_mut(), field.as_ref()) {
+                if let (Some((_, map)), Some(k)) = (current.as_mut(), open.last()) {
                     let text = t.unescape().map(|c| c.into_owned()).unwrap_or_default();
                     map.entry(k.clone()).or_default().push_str(&text);
                 }
@@ -609,8 +635,8 @@ fn metadata_records(xml: &str) -> Vec<(String, std::collections::HashMap<String,
             Ok(Event::End(_)) => {
                 if current.is_some() && depth == record_depth {
                     out.extend(current.take());
-                } else if depth == record_depth + 1 {
-                    field = None;
+                } else {
+                    open.pop();
                 }
                 depth = depth.saturating_sub(1);
             }
@@ -655,6 +681,37 @@ fn describe_metadata() -> String {
     }
     out.push_str("<organizationNamespace></organizationNamespace><partialSaveAllowed>true</partialSaveAllowed><testRequired>false</testRequired></result></describeMetadataResponse>");
     out
+}
+
+/// An External Client App's OAuth policies as `readMetadata` returns them;
+/// the same values the `ExtlClntAppOauthPlcyCnfg` object shows.
+fn eca_oauth_policies_xml(a: &App, full: &str) -> String {
+    let (policy, period) = match (a.refresh_validity_days, a.refresh_inactivity) {
+        (None, _) => ("Infinite", String::new()),
+        (Some(d), inactivity) => (
+            if inactivity {
+                "ExpireIfNotUsed"
+            } else {
+                "SpecificLifetime"
+            },
+            format!(
+                "<refreshTokenValidityPeriod>{d}</refreshTokenValidityPeriod><refreshTokenValidityUnit>Days</refreshTokenValidityUnit>"
+            ),
+        ),
+    };
+    format!(
+        "<records xsi:type=\"ExtlClntAppOauthConfigurablePolicies\"><fullName>{}</fullName><externalClientApplication>{}</externalClientApplication><ipRelaxationPolicyType>{}</ipRelaxationPolicyType><isRefreshTokenRotationEnabled>{}</isRefreshTokenRotationEnabled><label>{}</label><permittedUsersPolicyType>{}</permittedUsersPolicyType><refreshTokenPolicyType>{policy}</refreshTokenPolicyType>{period}</records>",
+        esc(full),
+        esc(&a.dev_name),
+        ["Enforce", "Bypass_2factor", "Bypass"][a.ip_relax as usize % 3],
+        a.rotate_refresh,
+        esc(&a.name),
+        if a.admin_approved_only {
+            "AdminApprovedPreAuthorized"
+        } else {
+            "AllSelfAuthorized"
+        },
+    )
 }
 
 fn connected_app_xml(a: &App, full: &str) -> String {

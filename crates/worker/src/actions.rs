@@ -237,6 +237,9 @@ async fn revoke_items(
         mean_in_flight = window.mean(),
         "revokes sent"
     );
+    if window.peak > 0 {
+        actions::note_in_flight(pool, id, window.peak, window.mean()).await?;
+    }
     result
 }
 
@@ -431,8 +434,9 @@ async fn verify(pool: &PgPool, client: &SalesforceClient, id: i64) -> Result<(),
 }
 
 /// Blocks (or unblocks) a connected app org-wide with a BlacklistedConsumer
-/// metadata deploy. Salesforce then ends the app's sessions and removes its
-/// tokens; the verification re-query confirms it.
+/// metadata deploy, which succeeds only once the deploy has. Salesforce then
+/// ends the app's sessions and refuses it; its authorizations stay until
+/// revoked.
 async fn block(
     pool: &PgPool,
     client: &SalesforceClient,

@@ -9,6 +9,8 @@ mod error;
 pub mod provider;
 pub mod runner;
 pub mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod watch;
 pub mod window;
 

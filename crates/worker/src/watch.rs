@@ -52,5 +52,5 @@ pub async fn check(
             blocked.push((w.app_key.clone(), !enabled));
         }
     }
-    Ok(cockpit_db::watch::check(pool, org, &blocked).await?)
+    Ok(cockpit_db::watch::check(pool, org, &watched, &blocked).await?)
 }

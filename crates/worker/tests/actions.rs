@@ -87,6 +87,18 @@ async fn revoke_one_users_authorizations_for_an_app(pool: PgPool) {
         .await
         .unwrap();
     assert_eq!(counts.revoked, req.items);
+    let row = cockpit_db::actions::get(&pool, req.id)
+        .await
+        .unwrap()
+        .unwrap();
+    let peak = row
+        .peak_in_flight
+        .expect("the calls in flight are recorded");
+    assert!(peak >= 1 && peak as usize <= cockpit_worker::actions::MAX_IN_FLIGHT);
+    assert!(
+        row.mean_in_flight
+            .is_some_and(|m| m > 0.0 && m <= peak as f32)
+    );
     let live: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM sf_tokens WHERE org_id = $1 AND app_key = $2 AND user_id = $3 AND gone_at IS NULL",
     )
@@ -122,7 +134,7 @@ async fn a_resumed_action_never_revokes_twice(pool: PgPool) {
     let req = request(&pool, &a).await.unwrap().unwrap();
     // As if a previous run revoked some and died before recording them: the
     // tokens are gone from Salesforce, the items still pending.
-    let items = cockpit_db::actions::pending_items(&pool, req.id, 3)
+    let items = cockpit_db::actions::items(&pool, req.id, Some("pending"), 3)
         .await
         .unwrap();
     let deleted: Vec<String> = items.iter().map(|i| i.token_id.clone()).collect();
@@ -172,6 +184,7 @@ async fn a_resumed_action_never_revokes_twice(pool: PgPool) {
 async fn block_then_unblock_an_app(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
     let (app_key, app_name, _) = busy_app(&pool, s.org).await;
+    let tokens_before = s.sim.sim.tokens_for_app(&app_name);
     let mut a = action(s.org, ActionKind::BlockApp, "k3");
     a.app_key = Some(&app_key);
     let req = request(&pool, &a).await.unwrap().unwrap();
@@ -189,8 +202,8 @@ async fn block_then_unblock_an_app(pool: PgPool) {
     assert!(s.sim.sim.is_blocked(&key));
     assert_eq!(
         s.sim.sim.tokens_for_app(&app_name),
-        0,
-        "blocking removes every token"
+        tokens_before,
+        "a block ends sessions; the grants stay until revoked"
     );
 
     let mut u = action(s.org, ActionKind::UnblockApp, "k4");

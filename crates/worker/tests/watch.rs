@@ -56,7 +56,6 @@ async fn a_contained_app_coming_back_is_on_the_timeline_once(pool: PgPool) {
     .await
     .unwrap();
     let stolen = s.sim.sim.refresh_token_of(&stolen_id).unwrap();
-    let (client_id, client_secret) = s.sim.sim.app_credentials(&app_name).unwrap();
 
     let apps = [(s.org, app_key.clone(), "name".to_owned())];
     let id = cockpit_db::incidents::declare(
@@ -94,15 +93,9 @@ async fn a_contained_app_coming_back_is_on_the_timeline_once(pool: PgPool) {
     );
 
     // The attacker replays the stolen token: refused, and the org logs it.
-    let res = reqwest::Client::new()
-        .post(format!("{}/services/oauth2/token", s.sim.base_url))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", stolen.as_str()),
-            ("client_id", client_id.as_str()),
-            ("client_secret", client_secret.as_str()),
-        ])
-        .send()
+    let res = s
+        .sim
+        .replay_refresh(&reqwest::Client::new(), &app_name, &stolen)
         .await
         .unwrap();
     assert_eq!(res.status(), 400);

@@ -130,6 +130,40 @@ async fn block_and_unblock_an_app_with_blacklisted_consumer() {
     )
     .await;
     let app_session = tok["access_token"].as_str().unwrap().to_string();
+    // A grant one of its users made earlier that still refreshes (some
+    // belong to leavers or have expired).
+    let grants = t
+        .query_ok(&format!(
+            "SELECT Id FROM OauthToken WHERE AppName = '{app}' LIMIT 200"
+        ))
+        .await;
+    let refresh_with = |rt: String| {
+        let form = [
+            ("grant_type", "refresh_token".to_owned()),
+            ("refresh_token", rt),
+            ("client_id", key.clone()),
+            ("client_secret", secret.clone()),
+        ];
+        t.http
+            .post(t.url("/services/oauth2/token"))
+            .form(&form)
+            .send()
+    };
+    let mut refresh_token = None;
+    for g in grants["records"].as_array().unwrap() {
+        let rt =
+            t.rs.sim
+                .refresh_token_of(g["Id"].as_str().unwrap())
+                .unwrap();
+        if refresh_with(rt.clone()).await.unwrap().status() == StatusCode::OK {
+            refresh_token = Some(rt);
+            break;
+        }
+    }
+    let refresh_token = refresh_token.expect("a grant of the app that refreshes");
+    let refresh = || refresh_with(refresh_token.clone());
+    // (A refresh past its validity revokes the grant, so count after.)
+    let tokens_before = t.rs.sim.tokens_for_app(&app);
 
     let zip = zip_of(&[
         (
@@ -161,9 +195,12 @@ async fn block_and_unblock_an_app_with_blacklisted_consumer() {
     assert!(t.rs.sim.is_blocked(&key));
     assert_eq!(
         t.rs.sim.tokens_for_app(&app),
-        0,
-        "blocking removes every token"
+        tokens_before,
+        "blocking ends sessions; the grants stay until revoked"
     );
+    let r = refresh().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "app_blocked");
     let (s, b) = t
         .query_as(&app_session, "SELECT Id FROM User LIMIT 1")
         .await;
@@ -245,6 +282,8 @@ async fn block_and_unblock_an_app_with_blacklisted_consumer() {
         &secret,
     )
     .await;
+    // What a block without a revoke leaves: the old grant works again.
+    assert_eq!(refresh().await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -503,4 +542,152 @@ async fn a_slow_deploy_completes_only_after_its_time_however_often_it_is_polled(
     assert_eq!(seen, vec!["Succeeded"]);
     assert_eq!(done["deployResult"]["success"], true);
     assert!(t.rs.sim.is_blocked(&key));
+}
+
+/// The first element `tag` of an XML text.
+fn xml_text(xml: &str, tag: &str) -> Option<String> {
+    let open = format!("<{tag}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{tag}>"))?;
+    Some(xml[start..start + end].to_string())
+}
+
+#[tokio::test]
+async fn oauth_policies_of_connected_apps_and_external_client_apps_are_written_over_soap_and_rest()
+{
+    let t = start_default().await;
+    // A connected app the org has: its policies, read back after an update.
+    let list = soap_md(&t, "<met:listMetadata><met:queries><met:type>ConnectedApp</met:type></met:queries></met:listMetadata>").await;
+    let full = xml_text(&list, "fullName").unwrap();
+    let name = xml_text(
+        &soap_md(&t, &format!("<met:readMetadata><met:type>ConnectedApp</met:type><met:fullNames>{full}</met:fullNames></met:readMetadata>")).await,
+        "label",
+    )
+    .unwrap();
+    let update = |body: String| {
+        let full = full.clone();
+        let t = &t;
+        async move {
+            soap_md(t, &format!(
+                "<met:updateMetadata><met:metadata xsi:type=\"met:ConnectedApp\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><met:fullName>{full}</met:fullName><met:label>x</met:label>{body}</met:metadata></met:updateMetadata>"
+            ))
+            .await
+        }
+    };
+    let res = update(
+        "<met:oauthConfig><met:isAdminApproved>true</met:isAdminApproved></met:oauthConfig><met:oauthPolicy><met:ipRelaxation>BYPASS</met:ipRelaxation><met:refreshTokenPolicy>expire_if_not_used</met:refreshTokenPolicy><met:refreshTokenValidityPeriod>30</met:refreshTokenValidityPeriod><met:refreshTokenValidityUnit>Days</met:refreshTokenValidityUnit></met:oauthPolicy>".into(),
+    )
+    .await;
+    assert!(res.contains("<success>true</success>"), "{res}");
+    let read = soap_md(&t, &format!("<met:readMetadata><met:type>ConnectedApp</met:type><met:fullNames>{full}</met:fullNames></met:readMetadata>")).await;
+    assert_eq!(xml_text(&read, "isAdminApproved").as_deref(), Some("true"));
+    assert_eq!(xml_text(&read, "ipRelaxation").as_deref(), Some("BYPASS"));
+    assert_eq!(
+        xml_text(&read, "refreshTokenPolicy").as_deref(),
+        Some("expire_if_not_used")
+    );
+    assert_eq!(
+        xml_text(&read, "refreshTokenValidityPeriod").as_deref(),
+        Some("30")
+    );
+    let soql = t
+        .query_ok(&format!(
+            "SELECT OptionsAllowAdminApprovedUsersOnly FROM ConnectedApplication WHERE Name = '{}'",
+            name.replace('\'', "\\'")
+        ))
+        .await;
+    assert_eq!(
+        soql["records"][0]["OptionsAllowAdminApprovedUsersOnly"],
+        true
+    );
+    // A value outside the picklist is refused and changes nothing.
+    let res = update(
+        "<met:oauthPolicy><met:ipRelaxation>SOMETIMES</met:ipRelaxation></met:oauthPolicy>".into(),
+    )
+    .await;
+    assert!(res.contains("<success>false</success>"), "{res}");
+    assert!(res.contains("FIELD_INTEGRITY_EXCEPTION"), "{res}");
+    let read = soap_md(&t, &format!("<met:readMetadata><met:type>ConnectedApp</met:type><met:fullNames>{full}</met:fullNames></met:readMetadata>")).await;
+    assert_eq!(xml_text(&read, "ipRelaxation").as_deref(), Some("BYPASS"));
+    // New connected apps cannot be created any more.
+    let res = soap_md(&t, "<met:createMetadata><met:metadata xsi:type=\"met:ConnectedApp\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><met:fullName>Brand_New</met:fullName><met:label>Brand New</met:label></met:metadata></met:createMetadata>").await;
+    assert!(res.contains("<success>false</success>"), "{res}");
+    let res = update(String::new()).await;
+    assert!(
+        res.contains("<success>true</success>"),
+        "an empty update changes nothing: {res}"
+    );
+
+    // An External Client App's OAuth policies: over SOAP, then by a REST deploy.
+    let ecas = t.query_ok("SELECT DeveloperName FROM ExternalClientApplication WHERE MasterLabel != 'OAuth Usage Cockpit'").await;
+    let dev = ecas["records"][0]["DeveloperName"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let plcy = format!("{dev}_oauthPlcy");
+    let res = soap_md(&t, &format!(
+        "<met:upsertMetadata><met:metadata xsi:type=\"met:ExtlClntAppOauthConfigurablePolicies\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><met:fullName>{plcy}</met:fullName><met:externalClientApplication>{dev}</met:externalClientApplication><met:label>x</met:label><met:permittedUsersPolicyType>AdminApprovedPreAuthorized</met:permittedUsersPolicyType><met:ipRelaxationPolicyType>Enforce</met:ipRelaxationPolicyType><met:refreshTokenPolicyType>SpecificLifetime</met:refreshTokenPolicyType><met:refreshTokenValidityPeriod>2</met:refreshTokenValidityPeriod><met:refreshTokenValidityUnit>Months</met:refreshTokenValidityUnit><met:isRefreshTokenRotationEnabled>true</met:isRefreshTokenRotationEnabled></met:metadata></met:upsertMetadata>"
+    )).await;
+    assert!(res.contains("<success>true</success>"), "{res}");
+    let read = soap_md(&t, &format!("<met:readMetadata><met:type>ExtlClntAppOauthConfigurablePolicies</met:type><met:fullNames>{plcy}</met:fullNames></met:readMetadata>")).await;
+    assert_eq!(
+        xml_text(&read, "permittedUsersPolicyType").as_deref(),
+        Some("AdminApprovedPreAuthorized"),
+        "{read}"
+    );
+    assert_eq!(
+        xml_text(&read, "refreshTokenValidityPeriod").as_deref(),
+        Some("60")
+    );
+    let soql = format!(
+        "SELECT PermittedUsersPolicyType, IpRelaxationPolicyType, RefreshTokenPolicyType, RefreshTokenValidityPeriod, IsRefreshTokenRotationEnabled FROM ExtlClntAppOauthPlcyCnfg WHERE DeveloperName = '{plcy}'"
+    );
+    let row = t.query_ok(&soql).await["records"][0].clone();
+    assert_eq!(
+        row["PermittedUsersPolicyType"],
+        "AdminApprovedPreAuthorized"
+    );
+    assert_eq!(row["IpRelaxationPolicyType"], "Enforce");
+    assert_eq!(row["RefreshTokenPolicyType"], "SpecificLifetime");
+    assert_eq!(row["RefreshTokenValidityPeriod"], 60);
+    assert_eq!(row["IsRefreshTokenRotationEnabled"], true);
+
+    let file = format!("extlClntAppOauthPolicies/{plcy}.ecaOauthPlcy");
+    let zip = zip_of(&[
+        (
+            "package.xml",
+            package(&format!(
+                "<types><members>{plcy}</members><name>ExtlClntAppOauthConfigurablePolicies</name></types>"
+            )),
+        ),
+        (
+            file.as_str(),
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?><ExtlClntAppOauthConfigurablePolicies xmlns=\"http://soap.sforce.com/2006/04/metadata\"><externalClientApplication>{dev}</externalClientApplication><label>x</label><permittedUsersPolicyType>AllSelfAuthorized</permittedUsersPolicyType><refreshTokenPolicyType>Infinite</refreshTokenPolicyType></ExtlClntAppOauthConfigurablePolicies>"
+            ),
+        ),
+    ]);
+    let (s, created) = deploy(&t, zip).await;
+    assert_eq!(s, StatusCode::CREATED, "{created}");
+    let (_, done) = poll(&t, created["id"].as_str().unwrap()).await;
+    assert_eq!(done["deployResult"]["status"], "Succeeded", "{done}");
+    assert_eq!(
+        done["deployResult"]["details"]["componentSuccesses"][0]["componentType"],
+        "ExtlClntAppOauthConfigurablePolicies"
+    );
+    let row = t.query_ok(&soql).await["records"][0].clone();
+    assert_eq!(row["PermittedUsersPolicyType"], "AllSelfAuthorized");
+    assert_eq!(row["RefreshTokenPolicyType"], "Infinite");
+    assert_eq!(row["IsRefreshTokenRotationEnabled"], true, "left as it was");
+    // A deploy naming an app the org does not have fails, and changes nothing.
+    let zip = zip_of(&[
+        ("package.xml", package("<types><members>Nope_oauthPlcy</members><name>ExtlClntAppOauthConfigurablePolicies</name></types>")),
+        (
+            "extlClntAppOauthPolicies/Nope_oauthPlcy.ecaOauthPlcy",
+            "<ExtlClntAppOauthConfigurablePolicies><externalClientApplication>Nope</externalClientApplication><permittedUsersPolicyType>AdminApprovedPreAuthorized</permittedUsersPolicyType></ExtlClntAppOauthConfigurablePolicies>".into(),
+        ),
+    ]);
+    let (_, created) = deploy(&t, zip).await;
+    let (_, done) = poll(&t, created["id"].as_str().unwrap()).await;
+    assert_eq!(done["deployResult"]["status"], "Failed", "{done}");
 }

@@ -688,3 +688,25 @@ async fn simulated_activity_changes_the_org() {
     assert_ne!(t.rs.sim.token_count(), before);
     assert!(t.rs.sim.request_count() > req);
 }
+
+#[tokio::test]
+async fn created_dates_carry_varied_milliseconds_on_the_wire() {
+    let t = start_default().await;
+    for soql in [
+        "SELECT CreatedDate FROM OauthToken",
+        "SELECT CreatedDate FROM User",
+        "SELECT CreatedDate FROM ConnectedApplication",
+    ] {
+        let (_, records, _) = t.query_all_pages(soql).await;
+        let dates: Vec<String> = records
+            .iter()
+            .map(|r| r["CreatedDate"].as_str().unwrap().to_owned())
+            .collect();
+        let whole = dates.iter().filter(|d| d.ends_with(".000+0000")).count();
+        assert!(
+            whole * 20 <= dates.len(),
+            "{soql}: {whole} of {} end in .000",
+            dates.len()
+        );
+    }
+}

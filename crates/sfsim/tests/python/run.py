@@ -119,9 +119,22 @@ blocked = md.BlacklistedConsumer(
 md.BlacklistedConsumer.create([blocked])
 got = md.BlacklistedConsumer.read("Blocked_By_Python")
 check("createMetadata blocks", got is not None and got.consumerKey == target.oauthConfig.consumerKey)
+# A blocked app's grants stay until revoked (they are refused meanwhile).
 md.BlacklistedConsumer.delete(["Blocked_By_Python"])
 listed = md.list_metadata([md.ListMetadataQuery(type="BlacklistedConsumer")])
 check("deleteMetadata unblocks", all(b.fullName != "Blocked_By_Python" for b in listed))
+
+# An admin tightens a connected app's policies: admin-approved users only,
+# IP restrictions enforced; the update reads back.
+target.oauthConfig.isAdminApproved = True
+target.oauthPolicy.ipRelaxation = "ENFORCE"
+md.ConnectedApp.update([target])
+again = md.ConnectedApp.read(target.fullName)
+check(
+    "updateMetadata sets a connected app's OAuth policies",
+    again.oauthConfig.isAdminApproved is True and again.oauthPolicy.ipRelaxation == "ENFORCE",
+)
+print(f"policies set on {target.oauthConfig.consumerKey}")
 
 # Errors map to the library's exceptions.
 try:

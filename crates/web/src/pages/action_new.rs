@@ -433,14 +433,18 @@ mod tests {
             [HOSTILE],
             "escaped, shown as text"
         );
-        // A connected app: blocked, and Salesforce removes its authorizations.
+        // A connected app: blocked; its authorizations are kept, as an ECA's.
         let page = get_page(
             &pool,
             &format!("/actions/new?org={org}&kind=block_app&app=0H4A"),
         )
         .await;
         assert!(page.select("#block-eca").is_empty());
-        assert!(page.texts("#block-connected")[0].contains("removes all its authorizations"));
+        assert!(page.texts("#block-connected")[0].contains("authorizations are kept"));
+        assert!(
+            page.texts("dt")
+                .contains(&"Authorizations that stop working (kept)".to_owned())
+        );
     }
 
     #[sqlx::test(migrations = "../../migrations")]

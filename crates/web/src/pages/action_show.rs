@@ -38,6 +38,10 @@ impl ActionShowPage {
     pub fn in_progress(&self) -> bool {
         matches!(self.action.status.as_str(), "pending" | "running")
     }
+    /// A block or unblock: nothing per authorization to show.
+    pub fn blockish(&self) -> bool {
+        matches!(self.action.kind.as_str(), "block_app" | "unblock_app")
+    }
     pub fn total(&self) -> i64 {
         self.counts.pending + self.counts.revoked + self.counts.gone + self.counts.failed
     }

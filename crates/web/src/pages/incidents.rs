@@ -260,6 +260,12 @@ pub struct IncidentView {
 }
 
 impl IncidentView {
+    /// The name of an org of the incident; empty for none or another org.
+    pub fn org_name(&self, org: Option<Uuid>) -> &str {
+        org.and_then(|o| self.apps.iter().find(|a| a.org_id == o))
+            .map_or("", |a| a.org_name.as_str())
+    }
+
     /// The request waiting for a second admin, if any.
     pub fn pending(&self) -> Option<&Approval> {
         self.approvals.iter().find(|a| a.status == "pending")
@@ -326,16 +332,6 @@ impl ShowPage {
             .actions
             .iter()
             .any(|a| matches!(a.status.as_str(), "pending" | "running"))
-    }
-
-    pub fn org_name(&self, org: &Option<Uuid>) -> String {
-        org.and_then(|o| self.v.apps.iter().find(|a| a.org_id == o))
-            .map(|a| a.org_name.clone())
-            .unwrap_or_default()
-    }
-
-    pub fn org_of(&self, org: &Uuid) -> String {
-        self.org_name(&Some(*org))
     }
 
     pub fn actions_of(&self, org: &Uuid, key: &str) -> Vec<&IncidentAction> {
@@ -627,14 +623,6 @@ pub struct EvidencePage {
     pub audit_head: Option<(i64, String)>,
 }
 
-impl EvidencePage {
-    pub fn org_name(&self, org: &Option<Uuid>) -> String {
-        org.and_then(|o| self.v.apps.iter().find(|a| a.org_id == o))
-            .map(|a| a.org_name.clone())
-            .unwrap_or_default()
-    }
-}
-
 /// The printable evidence report (analysts: it is an export).
 pub async fn incident_evidence(
     State(state): State<AppState>,
@@ -663,11 +651,6 @@ pub async fn incident_evidence_csv(
 ) -> Result<Response, AppError> {
     let IncidentId(id) = across.object;
     let v = view(&state, id, &across.orgs).await?;
-    let org_name = |org: Option<Uuid>| {
-        org.and_then(|o| v.apps.iter().find(|a| a.org_id == o))
-            .map(|a| a.org_name.clone())
-            .unwrap_or_default()
-    };
     let header = ["incident", "at_utc", "actor", "event", "org", "detail"]
         .map(String::from)
         .to_vec();
@@ -677,7 +660,7 @@ pub async fn incident_evidence_csv(
             e.at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             e.actor.clone(),
             e.kind.clone(),
-            org_name(e.org_id),
+            v.org_name(e.org_id).to_owned(),
             e.detail.to_string(),
         ]
     });

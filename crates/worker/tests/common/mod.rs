@@ -6,10 +6,6 @@
 use std::sync::Arc;
 
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_worker::{
-    connect::{ConnectRequest, connect},
-    sync::{SyncSettings, sync_org},
-};
 use sfsim::{RunningSim, Sim, SimConfig};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -24,26 +20,6 @@ pub async fn synced_sim_org(pool: &PgPool, config: SimConfig, key: u8) -> SimOrg
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = Sim::spawn(config).await.unwrap();
     let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([key; 32]), vec![]));
-    let c = &sim.credentials;
-    let org = connect(
-        pool,
-        &keyring,
-        ConnectRequest::jwt(
-            "Acme",
-            &c.login_url,
-            &c.client_id,
-            Some(&c.client_secret),
-            &c.jwt_private_key_pem,
-            &c.username,
-            false,
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap()
-    .id;
-    sync_org(pool, keyring.clone(), org, "cli", &SyncSettings::default())
-        .await
-        .unwrap();
+    let org = cockpit_worker::testing::connect_and_sync(pool, &keyring, "Acme", &sim).await;
     SimOrg { sim, keyring, org }
 }
