@@ -407,7 +407,8 @@ async fn block_and_unblock_through_metadata() {
         })
         .max_by_key(|a| running.sim.tokens_for_app(&a.name))
         .unwrap();
-    assert!(running.sim.tokens_for_app(&app.name) > 0);
+    let tokens_before = running.sim.tokens_for_app(&app.name);
+    assert!(tokens_before > 0);
     let (key, secret) = running.sim.app_credentials(&app.name).unwrap();
     let target = BlockTarget {
         developer_name: developer_name(&app.name),
@@ -417,7 +418,11 @@ async fn block_and_unblock_through_metadata() {
     let result = client.block_connected_app(&target).await.unwrap();
     assert!(result.done);
     assert!(running.sim.is_blocked(&key));
-    assert_eq!(running.sim.tokens_for_app(&app.name), 0);
+    assert_eq!(
+        running.sim.tokens_for_app(&app.name),
+        tokens_before,
+        "a block keeps the authorizations; they are refused until revoked or unblocked"
+    );
 
     let listed = client.list_metadata("BlacklistedConsumer").await.unwrap();
     assert!(
