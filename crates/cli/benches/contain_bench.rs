@@ -13,9 +13,9 @@
 //!
 //! Run: `cargo bench -p oauth-cockpit --bench contain_bench`.
 //! `CONTAIN_BENCH_ORGS` (10), `CONTAIN_BENCH_TOKENS` (authorizations per org
-//! in the simulator, 25,000), `CONTAIN_BENCH_LATENCY_MS` (250) and
+//! in the simulator, 13,500), `CONTAIN_BENCH_LATENCY_MS` (250) and
 //! `CONTAIN_BENCH_MAX_IN_FLIGHT` (the operator's ceiling, `--max-in-flight`;
-//! 32) change the setup.
+//! 50) change the setup.
 
 use std::{
     collections::HashMap,
@@ -51,9 +51,9 @@ struct Org {
 #[tokio::main]
 async fn main() {
     let orgs_n = env("CONTAIN_BENCH_ORGS", 10) as usize;
-    let tokens = env("CONTAIN_BENCH_TOKENS", 25_000) as usize;
+    let tokens = env("CONTAIN_BENCH_TOKENS", 13_500) as usize;
     let latency = Duration::from_millis(env("CONTAIN_BENCH_LATENCY_MS", 250));
-    let ceiling = env("CONTAIN_BENCH_MAX_IN_FLIGHT", 32) as usize;
+    let ceiling = env("CONTAIN_BENCH_MAX_IN_FLIGHT", 50) as usize;
 
     let server = std::env::var("DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());

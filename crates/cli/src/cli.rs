@@ -176,11 +176,14 @@ pub struct ServeArgs {
     )]
     pub allow_salesforce_hosts: Vec<String>,
 
-    /// The two-person rule: `contain` (the default) makes an incident's
-    /// containment wait for a second admin's approval; `off` lets one admin
-    /// contain alone.
-    #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = ["contain", "off"])]
-    pub two_person_rule: String,
+    /// The two-person rule: which requests wait for a second admin's
+    /// approval. A comma-separated list of `contain` (an incident's
+    /// containment; the default), `block` (blocking or unblocking an app),
+    /// `revoke_all` (all of an app's or a user's authorizations) and
+    /// `bulk:N` (more than N selected or stale authorizations at once); or
+    /// `off`.
+    #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = parse_two_person)]
+    pub two_person_rule: cockpit_web::TwoPersonRule,
 
     /// Jobs (syncs, actions) this process runs at once. One org's actions
     /// still run one at a time.
@@ -204,12 +207,17 @@ pub struct ServeArgs {
 impl ServeArgs {
     pub fn two_person(&self) -> cockpit_web::TwoPersonRule {
         cockpit_web::TwoPersonRule {
-            contain: self.two_person_rule == "contain",
             expires_after: std::time::Duration::from_secs(
                 u64::from(self.approval_expires_minutes) * 60,
             ),
+            ..self.two_person_rule
         }
     }
+}
+
+pub(crate) fn parse_two_person(setting: &str) -> Result<cockpit_web::TwoPersonRule, String> {
+    // The expiry comes from its own setting (`two_person`).
+    cockpit_web::TwoPersonRule::parse(setting, std::time::Duration::ZERO)
 }
 
 /// OpenID Connect single sign-on (off unless an issuer is given).

@@ -32,6 +32,10 @@ pub struct DemoArgs {
     /// Seconds between bursts of simulated activity (new grants, use, leavers).
     #[arg(long, default_value_t = 20)]
     pub activity_every: u64,
+    /// Which requests wait for a second admin, as for `serve`
+    /// (`contain,block,revoke_all,bulk:N` or `off`).
+    #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = crate::cli::parse_two_person)]
+    pub two_person_rule: cockpit_web::TwoPersonRule,
 }
 
 fn load_or_create_key(dir: &std::path::Path) -> anyhow::Result<Arc<Keyring>> {
@@ -117,7 +121,7 @@ pub async fn run(db: &DbArgs, args: DemoArgs) -> anyhow::Result<()> {
     // its PostgreSQL) too; once serving, the server's own shutdown does.
     let outcome = tokio::select! {
         ready = prepare(&url, db.db_connect_attempts, &args, keyring.clone()) => match ready {
-            Ok(ready) => ready.serve(keyring).await,
+            Ok(ready) => ready.serve(keyring, args.two_person_rule).await,
             Err(e) => Err(e),
         },
         _ = tokio::signal::ctrl_c(), if cluster.is_some() => Ok(()),
@@ -140,7 +144,11 @@ struct Ready {
 }
 
 impl Ready {
-    async fn serve(self, keyring: Arc<Keyring>) -> anyhow::Result<()> {
+    async fn serve(
+        self,
+        keyring: Arc<Keyring>,
+        rule: cockpit_web::TwoPersonRule,
+    ) -> anyhow::Result<()> {
         crate::serve::run_server(
             self.pool,
             Some(keyring),
@@ -150,7 +158,10 @@ impl Ready {
                 sso: Some(self.sso),
                 page_cache: true,
                 salesforce_hosts: self.sim_hosts,
-                two_person: cockpit_web::TwoPersonRule::default(),
+                two_person: cockpit_web::TwoPersonRule {
+                    expires_after: cockpit_web::TwoPersonRule::default().expires_after,
+                    ..rule
+                },
                 worker_jobs: 4,
                 max_in_flight: cockpit_worker::actions::MAX_IN_FLIGHT,
             },

@@ -107,6 +107,8 @@ pub struct Requested {
     /// False when the same form was submitted before: nothing new was created.
     pub created: bool,
     pub items: i64,
+    /// Waiting for a second admin (the two-person rule): no job yet.
+    pub awaiting: bool,
 }
 
 /// The live authorizations an action covers.
@@ -204,6 +206,29 @@ pub async fn request_in(
     tx: &mut PgConnection,
     a: &NewAction<'_>,
 ) -> sqlx::Result<Result<Requested, KeyConflict>> {
+    request_in_with(tx, a, &|_, _| None).await
+}
+
+/// [`request`] under the two-person rule: `wait` says, from the kind and
+/// the number of authorizations the action covers, whether it waits for a
+/// second admin and for how long. A waiting action has its items and its
+/// audit entry, and an approval request instead of a job.
+pub async fn request_with_rule(
+    pool: &PgPool,
+    a: &NewAction<'_>,
+    wait: &(dyn Fn(ActionKind, i64) -> Option<chrono::Duration> + Sync),
+) -> sqlx::Result<Result<Requested, KeyConflict>> {
+    let mut tx = pool.begin().await?;
+    let requested = request_in_with(&mut tx, a, wait).await?;
+    tx.commit().await?;
+    Ok(requested)
+}
+
+async fn request_in_with(
+    tx: &mut PgConnection,
+    a: &NewAction<'_>,
+    wait: &(dyn Fn(ActionKind, i64) -> Option<chrono::Duration> + Sync),
+) -> sqlx::Result<Result<Requested, KeyConflict>> {
     let id = sqlx::query_scalar!(
         "INSERT INTO actions (org_id, kind, app_key, user_id, requested_by, reason, idempotency_key, idle_days)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -222,7 +247,7 @@ pub async fn request_in(
     .await?;
     let Some(id) = id else {
         let existing = sqlx::query!(
-            "SELECT a.id, a.org_id, a.kind, (SELECT count(*) FROM action_items i WHERE i.action_id = a.id) AS \"items!\"
+            "SELECT a.id, a.org_id, a.kind, a.status, (SELECT count(*) FROM action_items i WHERE i.action_id = a.id) AS \"items!\"
              FROM actions a WHERE requested_by = $1 AND idempotency_key = $2",
             a.requested_by,
             a.idempotency_key
@@ -236,6 +261,7 @@ pub async fn request_in(
             id: existing.id,
             created: false,
             items: existing.items,
+            awaiting: existing.status == "awaiting_approval",
         }));
     };
     let app = match a.app_key {
@@ -276,6 +302,25 @@ pub async fn request_in(
     let mut distinct_users = users.clone();
     distinct_users.sort_unstable();
     distinct_users.dedup();
+    let expires_after = wait(a.kind, ids.len() as i64);
+    if let Some(after) = expires_after {
+        sqlx::query!(
+            "UPDATE actions SET status = 'awaiting_approval' WHERE id = $1",
+            id
+        )
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query!(
+            "INSERT INTO approvals (kind, action_id, requested_by, reason, expires_at)
+             VALUES ('action', $1, $2, $3, now() + make_interval(secs => $4))",
+            id,
+            a.requested_by,
+            a.reason,
+            after.num_seconds() as f64
+        )
+        .execute(&mut *tx)
+        .await?;
+    }
     audit::append(
         &mut *tx,
         &NewEntry {
@@ -293,18 +338,23 @@ pub async fn request_in(
                 "users": distinct_users.len(),
             }),
             reason: Some(a.reason),
-            outcome: Some("pending"),
+            outcome: Some(if expires_after.is_some() {
+                "awaiting_approval"
+            } else {
+                "pending"
+            }),
             detail: serde_json::json!({ "token_ids": if ids.len() <= 100 { serde_json::json!(ids) } else { serde_json::Value::Null } }),
         },
     )
     .await?;
-    sqlx::query!("INSERT INTO jobs (kind, org_id, payload) VALUES ('action', $1, jsonb_build_object('action_id', $2::bigint))", a.org_id, id)
-        .execute(&mut *tx)
-        .await?;
+    if expires_after.is_none() {
+        queue(&mut *tx, a.org_id, id).await?;
+    }
     Ok(Ok(Requested {
         id,
         created: true,
         items: ids.len() as i64,
+        awaiting: expires_after.is_some(),
     }))
 }
 
@@ -340,6 +390,34 @@ pub async fn get(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<Option<Action
     )
     .fetch_optional(db)
     .await
+}
+
+/// Whether the action is a containment's revocation whose block, in the
+/// same org, has not finished yet.
+pub async fn block_of_containment_open(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<bool> {
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+             SELECT 1 FROM actions a JOIN actions b
+               ON b.incident_id = a.incident_id AND b.org_id = a.org_id
+                  AND b.app_key IS NOT DISTINCT FROM a.app_key
+             WHERE a.id = $1 AND a.kind = 'revoke_app_all' AND b.kind = 'block_app'
+               AND b.status IN ('pending', 'running')) AS "open!""#,
+        id
+    )
+    .fetch_one(db)
+    .await
+}
+
+/// The job that runs the action.
+pub(crate) async fn queue(db: impl PgExecutor<'_>, org: Uuid, id: i64) -> sqlx::Result<()> {
+    sqlx::query!(
+        "INSERT INTO jobs (kind, org_id, payload) VALUES ('action', $1, jsonb_build_object('action_id', $2::bigint))",
+        org,
+        id
+    )
+    .execute(db)
+    .await?;
+    Ok(())
 }
 
 /// Records how many calls a run of the action kept in flight.
@@ -596,6 +674,15 @@ pub async fn finish(
 pub async fn retry(pool: &PgPool, id: i64, actor: &str) -> sqlx::Result<i64> {
     let mut tx = pool.begin().await?;
     let action = get(&mut *tx, id).await?.ok_or(sqlx::Error::RowNotFound)?;
+    // Only a finished action is retried: one waiting for approval, queued,
+    // running, rejected or expired is left as it is.
+    if !matches!(
+        action.status.as_str(),
+        "succeeded" | "partially_failed" | "failed"
+    ) {
+        tx.rollback().await?;
+        return Ok(0);
+    }
     let n = sqlx::query!(
         "UPDATE action_items SET status = 'pending', error = NULL, done_at = NULL, attempts = 0 WHERE action_id = $1 AND status = 'failed'",
         id
@@ -627,9 +714,7 @@ pub async fn retry(pool: &PgPool, id: i64, actor: &str) -> sqlx::Result<i64> {
         },
     )
     .await?;
-    sqlx::query!("INSERT INTO jobs (kind, org_id, payload) VALUES ('action', $1, jsonb_build_object('action_id', $2::bigint))", action.org_id, id)
-        .execute(&mut *tx)
-        .await?;
+    queue(&mut *tx, action.org_id, id).await?;
     tx.commit().await?;
     Ok(n.max(1))
 }

@@ -324,6 +324,27 @@ async fn pending(conn: &mut PgConnection, id: i64) -> sqlx::Result<Option<Approv
     .await
 }
 
+/// Closes a waiting request: decided by `by` with `note` (approved,
+/// rejected, or broken glass).
+pub(crate) async fn settle(
+    conn: &mut PgConnection,
+    approval: i64,
+    status: &str,
+    by: &str,
+    note: &str,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE approvals SET status = $2, decided_by = $3, decided_at = now(), decision_note = $4 WHERE id = $1",
+        approval,
+        status,
+        by,
+        note
+    )
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// The incident's approval requests, newest first (expired ones marked so).
 pub async fn approvals(pool: &PgPool, id: i64) -> sqlx::Result<Vec<Approval>> {
     let mut tx = pool.begin().await?;
@@ -525,15 +546,7 @@ pub async fn decide(
         return Ok(Err(DecideRefused::OwnRequest));
     }
     let verdict = if approve { "approved" } else { "rejected" };
-    sqlx::query!(
-        "UPDATE approvals SET status = $2, decided_by = $3, decided_at = now(), decision_note = $4 WHERE id = $1",
-        waiting.id,
-        verdict,
-        approver,
-        note
-    )
-    .execute(&mut *tx)
-    .await?;
+    settle(&mut tx, waiting.id, verdict, approver, note).await?;
     let detail =
         json!({ "approval": waiting.id, "requested_by": waiting.requested_by, "note": note });
     event(&mut tx, id, approver, verdict, None, detail.clone()).await?;
@@ -586,14 +599,7 @@ pub async fn break_glass(
     expire(&mut tx, id).await?;
     let waiting = pending(&mut tx, id).await?;
     if let Some(w) = &waiting {
-        sqlx::query!(
-            "UPDATE approvals SET status = 'broken_glass', decided_by = $2, decided_at = now(), decision_note = $3 WHERE id = $1",
-            w.id,
-            actor,
-            reason
-        )
-        .execute(&mut *tx)
-        .await?;
+        settle(&mut tx, w.id, "broken_glass", actor, reason).await?;
     }
     let detail = json!({ "approval": waiting.as_ref().map(|w| w.id), "reason": reason });
     event(&mut tx, id, actor, "break_glass", None, detail.clone()).await?;

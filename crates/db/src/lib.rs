@@ -4,6 +4,7 @@
 //! query runs on the pool or inside a caller's transaction.
 
 pub mod accounts;
+pub mod action_approvals;
 pub mod actions;
 pub mod admin;
 pub mod app_keys;

@@ -198,6 +198,19 @@ pub fn to_csv(entries: &[InventoryEntry]) -> Vec<u8> {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// Any file at all: entries or per-line errors, never a panic, and
+        /// never more entries than lines.
+        #[test]
+        fn any_bytes_import_or_fail_by_line(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            let lines = bytes.iter().filter(|b| **b == b'\n').count() + 1;
+            match parse_csv(&bytes) {
+                Ok(entries) => proptest::prop_assert!(entries.len() <= lines),
+                Err(errors) => proptest::prop_assert!(!errors.0.is_empty()),
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -45,6 +45,8 @@ mod eventlog;
 mod http;
 mod metadata;
 mod objects;
+#[cfg(test)]
+mod proptests;
 mod query;
 pub mod records;
 mod session;

@@ -505,4 +505,39 @@ mod tests {
         assert_eq!(Level::Id.lower(&u, false), "Id > '005\\'x'");
         assert_eq!(Level::User.equal(&u), "UserId = '005\\'x'");
     }
+
+    /// The literal a keyset condition carries, as sfsim's SOQL parser (the
+    /// same grammar as Salesforce's) reads it back.
+    fn literal_of(condition: &str) -> sfsim::soql::Lit {
+        let q = sfsim::soql::parse(&format!("SELECT Id FROM OauthToken WHERE {condition}"))
+            .unwrap_or_else(|e| panic!("{condition}: {e:?}"));
+        let mut e = q.where_.expect("a WHERE clause");
+        loop {
+            match e {
+                sfsim::soql::Expr::And(mut parts) => e = parts.remove(0),
+                sfsim::soql::Expr::Cmp { lit, .. } => return lit,
+                other => panic!("{condition}: {other:?}"),
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// Any key, quotes and backslashes included, survives the trip
+        /// through the SOQL the client builds.
+        #[test]
+        fn keyset_conditions_round_trip(text in "\\PC{0,40}", secs in 0i64..4_102_444_800) {
+            for cond in [
+                Level::Id.lower(&Key::Text(text.clone()), false),
+                Level::User.lower(&Key::Text(text.clone()), true),
+                Level::User.equal(&Key::Text(text.clone())),
+            ] {
+                proptest::prop_assert_eq!(literal_of(&cond), sfsim::soql::Lit::Str(text.clone()));
+            }
+            let t = DateTime::from_timestamp(secs, 0).unwrap();
+            proptest::prop_assert_eq!(
+                literal_of(&Level::Created.lower(&Key::Time(t), true)),
+                sfsim::soql::Lit::DateTime(t.timestamp_millis())
+            );
+        }
+    }
 }

@@ -12,6 +12,8 @@ mod layout;
 pub mod oidc;
 pub mod page_cache;
 pub mod pages;
+#[cfg(test)]
+mod proptests;
 pub mod router;
 mod salesforce_url;
 mod serve;
@@ -22,6 +24,7 @@ pub use error::{ApiError, AppError};
 pub use router::router;
 pub use serve::{serve, shutdown_signal};
 
+use cockpit_db::actions::ActionKind;
 use std::sync::Arc;
 
 use cockpit_domain::secret::Keyring;
@@ -60,6 +63,12 @@ pub struct AppState {
 pub struct TwoPersonRule {
     /// Containing an incident. On unless the operator turns it off.
     pub contain: bool,
+    /// Blocking and unblocking an app.
+    pub block: bool,
+    /// Revoking all of an app's, or all of a user's, authorizations.
+    pub revoke_all: bool,
+    /// Revoking more than this many selected (or stale) authorizations at once.
+    pub bulk_above: Option<u32>,
     /// A request not decided within this expires.
     pub expires_after: std::time::Duration,
 }
@@ -68,8 +77,60 @@ impl Default for TwoPersonRule {
     fn default() -> Self {
         TwoPersonRule {
             contain: true,
+            block: false,
+            revoke_all: false,
+            bulk_above: None,
             expires_after: std::time::Duration::from_secs(4 * 3600),
         }
+    }
+}
+
+impl TwoPersonRule {
+    /// Parses the operator's setting: `off`, or a comma-separated list of
+    /// `contain`, `block`, `revoke_all` and `bulk:N` (more than N
+    /// authorizations at once).
+    pub fn parse(setting: &str, expires_after: std::time::Duration) -> Result<Self, String> {
+        let mut rule = TwoPersonRule {
+            contain: false,
+            expires_after,
+            ..TwoPersonRule::default()
+        };
+        for part in setting.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            match part {
+                "off" => {}
+                "contain" => rule.contain = true,
+                "block" => rule.block = true,
+                "revoke_all" => rule.revoke_all = true,
+                bulk if bulk.starts_with("bulk:") => {
+                    let n = bulk["bulk:".len()..].parse::<u32>().map_err(|_| {
+                        format!("{bulk:?}: bulk takes a number of authorizations, as in bulk:500")
+                    })?;
+                    rule.bulk_above = Some(n);
+                }
+                other => {
+                    return Err(format!(
+                        "{other:?} is not one of off, contain, block, revoke_all, bulk:N"
+                    ));
+                }
+            }
+        }
+        Ok(rule)
+    }
+
+    /// How long an action of `kind` covering `authorizations` waits for a
+    /// second admin, if the rule applies to it.
+    pub fn wait_for(&self, kind: ActionKind, authorizations: i64) -> Option<chrono::Duration> {
+        let applies = match kind {
+            ActionKind::BlockApp | ActionKind::UnblockApp => self.block,
+            ActionKind::RevokeAppAll | ActionKind::RevokeUserAll => self.revoke_all,
+            ActionKind::BulkRevoke | ActionKind::RevokeAppStale => self
+                .bulk_above
+                .is_some_and(|n| authorizations > i64::from(n)),
+            ActionKind::RevokeToken | ActionKind::RevokeUserApp => false,
+        };
+        applies.then(|| {
+            chrono::Duration::from_std(self.expires_after).unwrap_or(chrono::Duration::hours(4))
+        })
     }
 }
 

@@ -233,6 +233,12 @@ fn signed_in() -> Routes {
         .get("/actions/new", pages::action_new::action_new)
         .get("/actions/{id}", pages::action_show::action_show)
         .post("/actions/{id}/retry", pages::action_show::action_retry)
+        .post("/actions/{id}/approve", pages::action_show::action_approve)
+        .post("/actions/{id}/reject", pages::action_show::action_reject)
+        .post(
+            "/actions/{id}/break-glass",
+            pages::action_show::action_break_glass,
+        )
         .get("/audit", pages::audit::audit_list)
         .get("/audit.csv", pages::audit::audit_csv)
         .get("/audit.json", pages::audit::audit_json)

@@ -7,7 +7,6 @@ use axum::{
     body::Body,
     http::{Request, StatusCode, header},
 };
-use cockpit_web::auth::hash_token;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -228,15 +227,7 @@ async fn an_admin_of_one_org_cannot_contain_an_incident_that_spans_two(pool: PgP
 #[sqlx::test(migrations = "../../migrations")]
 async fn declared_and_read_through_the_api(pool: PgPool) {
     let (a, _) = seed_org(&pool, "Acme").await;
-    let token = format!("ock_{}", Uuid::new_v4().simple());
-    sqlx::query(
-        "INSERT INTO api_tokens (id, name, token_hash, role) VALUES ($1, 'soar', $2, 'analyst')",
-    )
-    .bind(Uuid::new_v4())
-    .bind(hash_token(&token))
-    .execute(&pool)
-    .await
-    .unwrap();
+    let token = common::api_token(&pool, "analyst").await;
     let req = Request::post("/api/v1/incidents")
         .header(header::AUTHORIZATION, format!("Bearer {token}"))
         .header(header::CONTENT_TYPE, "application/json")
@@ -426,15 +417,7 @@ async fn with_the_rule_off_one_admin_contains_alone(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn containing_through_the_api_waits_for_approval_with_202(pool: PgPool) {
     let (to, id, _) = declared(&pool).await;
-    let token = format!("ock_{}", Uuid::new_v4().simple());
-    sqlx::query(
-        "INSERT INTO api_tokens (id, name, token_hash, role) VALUES ($1, 'soar', $2, 'admin')",
-    )
-    .bind(Uuid::new_v4())
-    .bind(hash_token(&token))
-    .execute(&pool)
-    .await
-    .unwrap();
+    let token = common::api_token(&pool, "admin").await;
     let contain = |body: &'static str| {
         Request::post(format!("/api/v1/incidents/{id}/contain"))
             .header(header::AUTHORIZATION, format!("Bearer {token}"))

@@ -158,6 +158,14 @@ pub async fn execute_with(
     if !matches!(action.status.as_str(), "pending" | "running") {
         return Ok(Next::Done(action.status));
     }
+    if actions::block_of_containment_open(pool, id).await? {
+        // A containment blocks first, so that no token of the app can be
+        // used while the revocation runs.
+        return Ok(Next::Later(
+            "the containment's block in this org goes first".into(),
+            2,
+        ));
+    }
     let org = cockpit_db::orgs::get(pool, action.org_id)
         .await?
         .ok_or(WorkerError::NotFound)?;

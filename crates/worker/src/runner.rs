@@ -85,6 +85,12 @@ async fn worker(
                 Ok(n) => tracing::warn!(runs = n, "marked syncs whose process stopped as failed"),
                 Err(e) => tracing::error!(error = %e, "could not check for interrupted syncs"),
             }
+            // Actions nobody approved in time under the two-person rule.
+            match cockpit_db::action_approvals::expire_due(pool).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(actions = n, "approval requests expired"),
+                Err(e) => tracing::error!(error = %e, "could not expire approval requests"),
+            }
             match cockpit_db::jobs::enqueue_due_syncs(pool).await {
                 Ok(due) if !due.is_empty() => wake.notify_waiters(),
                 Ok(_) => {}

@@ -500,3 +500,31 @@ async fn a_grant_made_after_the_plan_is_revoked_too(pool: PgPool) {
     assert_eq!(status, "revoked");
     revoked_once_each(&pool, &s, req.id).await;
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn a_containment_blocks_before_it_revokes_whichever_job_comes_first(pool: PgPool) {
+    let s = setup(&pool, 2_000).await;
+    let (app_key, app_name, _) = busy_app(&pool, s.org).await;
+    let (_, created) = common::declare_and_contain(&pool, s.org, &app_key, &app_name).await;
+    let [block, revoke] = created[..] else {
+        panic!("a block and a revocation: {created:?}")
+    };
+    // The revocation's job is taken first: it waits for the block.
+    assert!(matches!(
+        execute(&pool, s.keyring.clone(), revoke).await.unwrap(),
+        Next::Later(..)
+    ));
+    assert!(
+        s.sim.sim.tokens_for_app(&app_name) > 0,
+        "nothing revoked yet"
+    );
+    assert_eq!(
+        execute(&pool, s.keyring.clone(), block).await.unwrap(),
+        Next::Done("succeeded".into())
+    );
+    assert_eq!(
+        execute(&pool, s.keyring.clone(), revoke).await.unwrap(),
+        Next::Done("succeeded".into())
+    );
+    assert_eq!(s.sim.sim.tokens_for_app(&app_name), 0);
+}

@@ -3,7 +3,6 @@
 //! refresh token replayed against the block, the block lifted outside the
 //! cockpit, a person authorizing the app again.
 
-use cockpit_db::incidents::NewIncident;
 use cockpit_salesforce::developer_name;
 use cockpit_worker::{
     actions::{Next, execute},
@@ -57,25 +56,7 @@ async fn a_contained_app_coming_back_is_on_the_timeline_once(pool: PgPool) {
     .unwrap();
     let stolen = s.sim.sim.refresh_token_of(&stolen_id).unwrap();
 
-    let apps = [(s.org, app_key.clone(), "name".to_owned())];
-    let id = cockpit_db::incidents::declare(
-        &pool,
-        &NewIncident {
-            title: "Stolen tokens",
-            ticket: None,
-            severity: "critical",
-            owner: None,
-            query: &app_name,
-            apps: &apps,
-            actor: "user:ada@example.com",
-        },
-    )
-    .await
-    .unwrap();
-    let actions = cockpit_db::incidents::contain(&pool, id, "user:ada@example.com", "contain")
-        .await
-        .unwrap()
-        .unwrap();
+    let (id, actions) = common::declare_and_contain(&pool, s.org, &app_key, &app_name).await;
     for a in &actions {
         assert_eq!(
             execute(&pool, s.keyring.clone(), *a).await.unwrap(),

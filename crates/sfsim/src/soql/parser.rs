@@ -484,6 +484,23 @@ fn date_literal(up: &str) -> Option<DateLiteral> {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// Whatever a client sends, the parser answers a query or an error.
+        #[test]
+        fn any_text_parses_or_errs(src in "\\PC{0,300}") {
+            let _ = parse(&src);
+        }
+
+        /// Valid queries cut or spliced anywhere: an answer, never a panic.
+        #[test]
+        fn mangled_queries_never_panic(cut in 0usize..200, insert in "\\PC{0,10}") {
+            let q = "SELECT Id, UserId, AppName, CreatedDate FROM OauthToken WHERE CreatedDate >= 2026-01-01T00:00:00Z AND (Id > '0CQ\\'x' OR UserId IN ('005A', '005B')) ORDER BY CreatedDate, Id LIMIT 2000";
+            let at = q.char_indices().map(|(i, _)| i).nth(cut % q.chars().count()).unwrap_or(0);
+            let _ = parse(&q[..at]);
+            let _ = parse(&format!("{}{insert}{}", &q[..at], &q[at..]));
+        }
+    }
+
     use super::*;
 
     fn p(s: &str) -> Query {

@@ -51,7 +51,10 @@ pub async fn create(
     )
     .await?;
     let (status, action) = (
-        if requested.created {
+        if requested.awaiting {
+            // Waiting for a second admin, who approves in the web interface.
+            StatusCode::ACCEPTED
+        } else if requested.created {
             StatusCode::CREATED
         } else {
             StatusCode::OK
@@ -78,6 +81,12 @@ async fn describe(
     caller: &ApiCaller,
     id: i64,
 ) -> Result<serde_json::Value, AppError> {
+    // The latest request under the two-person rule, if any (read first: an
+    // expired request expires its action).
+    let approval = cockpit_db::action_approvals::of_action(&state.pool, id)
+        .await?
+        .into_iter()
+        .next();
     let action = cockpit_db::actions::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -88,6 +97,7 @@ async fn describe(
     let total = counts.pending + counts.revoked + counts.gone + counts.failed;
     Ok(json!({
         "action": action,
+        "approval": approval,
         "progress": {
             "total": total,
             "done": total - counts.pending,

@@ -72,6 +72,8 @@ pub struct ActionNewPage {
     pub app_name: Option<String>,
     pub user_name: Option<String>,
     pub radius: BlastRadius,
+    /// The two-person rule holds it for a second admin.
+    pub needs_approval: bool,
     pub idempotency_key: String,
     pub reason: String,
     pub error: Option<String>,
@@ -205,6 +207,7 @@ async fn page(
         org_name,
         app_name,
         user_name,
+        needs_approval: state.two_person.wait_for(kind, radius.tokens).is_some(),
         radius,
         idempotency_key: key,
         reason,
@@ -377,7 +380,8 @@ pub(crate) fn key_ok(key: &str) -> bool {
 }
 
 /// Writes the durable intent (action, items, audit entry, job) and wakes the
-/// worker; a key seen before answers the action it created.
+/// worker; a key seen before answers the action it created. Under the
+/// two-person rule the action waits for a second admin instead of a job.
 pub(crate) async fn record(
     state: &AppState,
     grant: &Grant<Admin>,
@@ -387,9 +391,11 @@ pub(crate) async fn record(
     reason: &str,
     key: &str,
 ) -> Result<cockpit_db::actions::Requested, AppError> {
-    let requested = cockpit_db::actions::request(
+    let rule = state.two_person;
+    let requested = cockpit_db::actions::request_with_rule(
         &state.pool,
         &new_action(grant, params, kind, actor, reason, key),
+        &move |kind, n| rule.wait_for(kind, n),
     )
     .await
     .map_err(|e| {

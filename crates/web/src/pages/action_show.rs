@@ -1,21 +1,25 @@
-//! One action: progress while it runs, the verified outcome after, every
+//! One action: the second admin's approval when the two-person rule holds
+//! it, progress while it runs, the verified outcome after, every
 //! authorization that failed with its reason, and a retry.
 
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    http::header,
+    http::{StatusCode, header},
     response::{Html, IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Utc};
 use cockpit_db::actions::{ActionRow, ItemCounts, ItemRow};
+use cockpit_db::incidents::DecideRefused;
 use cockpit_domain::role::Role;
 use serde::Deserialize;
 
 use crate::filters;
 use crate::{
     AppError, AppState,
+    auth::CurrentUser,
     auth::scope::{ActionId, Admin, Anywhere, In, Viewer},
+    form::Form,
     layout::Layout,
 };
 
@@ -31,12 +35,25 @@ pub struct ActionShowPage {
     pub counts: ItemCounts,
     pub failed: Vec<ItemRow>,
     pub can_retry: bool,
+    /// Requests under the two-person rule, newest first.
+    pub approvals: Vec<cockpit_db::incidents::Approval>,
+    /// A second admin may approve or reject the waiting request.
+    pub can_decide: bool,
+    /// The viewer asked for it and cannot be the second person.
+    pub own_request: bool,
+    /// A global admin may break glass on the waiting request.
+    pub can_break_glass: bool,
+    pub message: Option<String>,
     pub now: DateTime<Utc>,
 }
 
 impl ActionShowPage {
     pub fn in_progress(&self) -> bool {
         matches!(self.action.status.as_str(), "pending" | "running")
+    }
+    /// The request waiting for a second admin, if any.
+    pub fn pending(&self) -> Option<&cockpit_db::incidents::Approval> {
+        self.approvals.iter().find(|a| a.status == "pending")
     }
     /// A block or unblock: nothing per authorization to show.
     pub fn blockish(&self) -> bool {
@@ -59,10 +76,28 @@ pub async fn action_show(
         user,
     }: In<ActionId, Viewer>,
 ) -> Result<Response, AppError> {
+    let page = show_page(&state, &user, grant.role(), id, None).await?;
+    let html = Html(page.render()?);
+    if page.in_progress() || page.pending().is_some() {
+        // Stops by itself: a finished action's page carries no Refresh.
+        Ok(([(header::REFRESH, REFRESH_SECONDS.to_string())], html).into_response())
+    } else {
+        Ok(html.into_response())
+    }
+}
+
+async fn show_page(
+    state: &AppState,
+    user: &CurrentUser,
+    role: Role,
+    id: i64,
+    message: Option<String>,
+) -> Result<ActionShowPage, AppError> {
+    // The approval requests first: an expired one expires its action.
+    let approvals = cockpit_db::action_approvals::of_action(&state.pool, id).await?;
     let action = cockpit_db::actions::get(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let role = grant.role();
     let counts = cockpit_db::actions::item_counts(&state.pool, id).await?;
     let failed = cockpit_db::actions::items(&state.pool, id, Some("failed"), 500).await?;
     let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", action.org_id)
@@ -84,7 +119,7 @@ pub async fn action_show(
         cockpit_db::actions::ActionKind::parse(&action.kind).map_or("Action", |k| k.label());
     let layout = Layout::load(
         &state.pool,
-        &user,
+        user,
         "actions",
         "/actions",
         Some(action.org_id),
@@ -92,7 +127,9 @@ pub async fn action_show(
     .await?;
     let can_retry =
         role >= Role::Admin && matches!(action.status.as_str(), "partially_failed" | "failed");
-    let page = ActionShowPage {
+    let waiting = approvals.iter().find(|a| a.status == "pending");
+    let own_request = waiting.is_some_and(|w| w.requested_by == user.actor());
+    Ok(ActionShowPage {
         layout,
         csrf: user.csrf.clone(),
         action,
@@ -102,15 +139,140 @@ pub async fn action_show(
         counts,
         failed,
         can_retry,
+        can_decide: waiting.is_some() && role >= Role::Admin && !own_request,
+        own_request,
+        can_break_glass: waiting.is_some() && user.global_role == Some(Role::Admin),
+        approvals,
+        message,
         now: Utc::now(),
-    };
-    let html = Html(page.render()?);
-    if page.in_progress() {
-        // Stops by itself: a finished action's page carries no Refresh.
-        Ok(([(header::REFRESH, REFRESH_SECONDS.to_string())], html).into_response())
-    } else {
-        Ok(html.into_response())
+    })
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// A second admin of the action's org approves the waiting action (it is
+/// queued at once) or rejects it, with a reason, after a recent sign-in.
+async fn decide(
+    state: AppState,
+    r#in: In<ActionId, Admin>,
+    f: DecisionForm,
+    approve: bool,
+) -> Result<Response, AppError> {
+    let In {
+        object: ActionId(id),
+        grant,
+        user,
+    } = r#in;
+    let reason = f.reason.trim();
+    if let Err(answer) = confirm(&state, &user, grant.role(), id, reason).await? {
+        return Ok(answer);
     }
+    let answer = |status, message: &str| {
+        let (state, user, message) = (state.clone(), user.clone(), message.to_owned());
+        async move {
+            let page = show_page(&state, &user, grant.role(), id, Some(message)).await?;
+            Ok::<_, AppError>((status, Html(page.render()?)).into_response())
+        }
+    };
+    match cockpit_db::action_approvals::decide(&state.pool, id, &user.actor(), approve, reason)
+        .await?
+    {
+        Ok(queued) => {
+            if queued {
+                state.wake_worker();
+            }
+            Ok(Redirect::to(&format!("/actions/{id}")).into_response())
+        }
+        Err(DecideRefused::OwnRequest) => {
+            answer(
+                StatusCode::FORBIDDEN,
+                "You asked for this action: a second admin must approve it.",
+            )
+            .await
+        }
+        Err(DecideRefused::NonePending) => {
+            answer(
+                StatusCode::CONFLICT,
+                "No request is waiting any more: it was decided by someone else, or it expired.",
+            )
+            .await
+        }
+    }
+}
+
+/// A recent sign-in and a reason, or the answer that asks for them.
+async fn confirm(
+    state: &AppState,
+    user: &CurrentUser,
+    role: Role,
+    id: i64,
+    reason: &str,
+) -> Result<Result<(), Response>, AppError> {
+    if !user.recently_authenticated(state.auth.reauth_after) {
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", &format!("/actions/{id}"))
+            .finish();
+        return Ok(Err(Redirect::to(&format!("/reauth?{q}")).into_response()));
+    }
+    if !crate::pages::action_new::reason_ok(reason) {
+        let page = show_page(
+            state,
+            user,
+            role,
+            id,
+            Some(crate::pages::action_new::REASON_NEEDED.to_owned()),
+        )
+        .await?;
+        return Ok(Err(
+            (StatusCode::BAD_REQUEST, Html(page.render()?)).into_response()
+        ));
+    }
+    Ok(Ok(()))
+}
+
+pub async fn action_approve(
+    State(state): State<AppState>,
+    r#in: In<ActionId, Admin>,
+    Form(f): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    decide(state, r#in, f, true).await
+}
+
+pub async fn action_reject(
+    State(state): State<AppState>,
+    r#in: In<ActionId, Admin>,
+    Form(f): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    decide(state, r#in, f, false).await
+}
+
+/// A global admin lets the waiting action go ahead without a second
+/// person; the reason is mandatory and the audit log shows it.
+pub async fn action_break_glass(
+    State(state): State<AppState>,
+    r#in: In<ActionId, Admin>,
+    Form(f): Form<DecisionForm>,
+) -> Result<Response, AppError> {
+    let In {
+        object: ActionId(id),
+        grant,
+        user,
+    } = r#in;
+    if user.global_role != Some(Role::Admin) {
+        return Err(AppError::Forbidden);
+    }
+    let reason = f.reason.trim();
+    if let Err(answer) = confirm(&state, &user, grant.role(), id, reason).await? {
+        return Ok(answer);
+    }
+    if cockpit_db::action_approvals::break_glass(&state.pool, id, &user.actor(), reason).await? {
+        state.wake_worker();
+    }
+    Ok(Redirect::to(&format!("/actions/{id}")).into_response())
 }
 
 pub async fn action_retry(

@@ -50,6 +50,19 @@ pub async fn person(pool: &PgPool, email: &str, role: &str, org: Option<Uuid>) -
 
 /// An org with an app (`0H4AAA`), a person (`005AAA`), an authorization
 /// (`0CQAAA`) and a failed action; returns its id and the row ids by name.
+/// A global API token with `role`, named `soar`; returns the bearer token.
+pub async fn api_token(pool: &PgPool, role: &str) -> String {
+    let token = format!("ock_{}", Uuid::new_v4().simple());
+    sqlx::query("INSERT INTO api_tokens (id, name, token_hash, role) VALUES ($1, 'soar', $2, $3)")
+        .bind(Uuid::new_v4())
+        .bind(hash_token(&token))
+        .bind(role)
+        .execute(pool)
+        .await
+        .unwrap();
+    token
+}
+
 pub async fn seed_org(pool: &PgPool, name: &str) -> (Uuid, BTreeMap<&'static str, String>) {
     let org = Uuid::new_v4();
     sqlx::query("INSERT INTO orgs (id, name, login_url, instance_url) VALUES ($1, $2, 'https://login.salesforce.com', 'https://x.my.salesforce.com')")

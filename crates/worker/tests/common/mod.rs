@@ -23,3 +23,34 @@ pub async fn synced_sim_org(pool: &PgPool, config: SimConfig, key: u8) -> SimOrg
     let org = cockpit_worker::testing::connect_and_sync(pool, &keyring, "Acme", &sim).await;
     SimOrg { sim, keyring, org }
 }
+
+/// An incident naming the app in the org, declared by ada, then contained
+/// (the two-person rule is the web's, not the database's); returns the
+/// incident and its actions (block, then revoke all).
+pub async fn declare_and_contain(
+    pool: &PgPool,
+    org: Uuid,
+    app_key: &str,
+    app_name: &str,
+) -> (i64, Vec<i64>) {
+    let apps = [(org, app_key.to_owned(), "name".to_owned())];
+    let id = cockpit_db::incidents::declare(
+        pool,
+        &cockpit_db::incidents::NewIncident {
+            title: "Stolen tokens",
+            ticket: None,
+            severity: "critical",
+            owner: None,
+            query: app_name,
+            apps: &apps,
+            actor: "user:ada@example.com",
+        },
+    )
+    .await
+    .unwrap();
+    let actions = cockpit_db::incidents::contain(pool, id, "user:ada@example.com", "contain")
+        .await
+        .unwrap()
+        .unwrap();
+    (id, actions)
+}
