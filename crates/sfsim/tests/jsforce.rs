@@ -1,4 +1,8 @@
-//! Third-party client test: the unmodified jsforce library against sfsim.
+//! Third-party client test: the unmodified jsforce library against sfsim:
+//! logins (SOAP, password, JWT bearer, web server with PKCE), the silent
+//! cap, complete reads by CreatedDate, user and Id keysets, describe,
+//! Metadata list/read/create/delete (block and unblock), revoke by body and
+//! by query string, and error mapping.
 //! Needs `npm ci --prefix crates/sfsim/tests/jsforce` and node on PATH.
 
 use std::path::PathBuf;
@@ -8,7 +12,7 @@ mod tiers;
 use sfsim::{Sim, SimConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn jsforce_logs_in_queries_past_the_cap_and_revokes() {
+async fn jsforce_logs_in_reads_every_token_blocks_and_revokes() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/jsforce");
     let node = std::process::Command::new("node")
         .arg("--version")
@@ -55,7 +59,24 @@ async fn jsforce_logs_in_queries_past_the_cap_and_revokes() {
     assert_eq!(v["byDate"], 6000);
     assert_eq!(v["byUser"], 6000);
     assert_eq!(v["revokedStillThere"], 0);
-    assert_eq!(rs.sim.token_count(), 5999);
     assert_eq!(v["oauthUsername"], rs.credentials.username.as_str());
     assert_eq!(v["dailyMax"], 100000);
+    // Every token once, by Id keyset, in ascending Id order (after the revoke).
+    assert_eq!(v["byId"], 5999);
+    assert_eq!(v["byIdSorted"], true);
+    assert!(v["describeKeys"].as_u64().unwrap() >= 40, "{v}");
+    assert_eq!(v["describePicklists"], true);
+    // Block and unblock through the Metadata API.
+    assert_eq!(v["blockCreated"], true, "{v}");
+    assert_eq!(v["blockListed"], true);
+    assert_eq!(v["unblocked"], true);
+    assert!(!rs.sim.is_blocked(v["blockTargetKey"].as_str().unwrap()));
+    assert_eq!(v["jwtUsername"], rs.credentials.username.as_str());
+    assert_eq!(v["webServerUsername"], rs.credentials.username.as_str());
+    assert_eq!(v["webServerRefresh"], true);
+    assert_eq!(v["revokeByQuery"], 200);
+    assert_eq!(v["revokedSessionRefused"], true, "{v}");
+    assert_eq!(v["malformed"], "MALFORMED_QUERY", "{v}");
+    // One revoked, one granted by the web server flow.
+    assert_eq!(rs.sim.token_count(), 6000);
 }

@@ -10,8 +10,12 @@ Reads SFSIM_CREDS (the simulator's credentials as JSON); prints one line per
 check and exits non-zero on the first failure.
 """
 
+import base64
+import hashlib
 import json
 import os
+import re
+import secrets
 import sys
 import time
 import urllib.parse
@@ -56,7 +60,8 @@ VERSION = "59.0"
 user, pw = creds["username"], creds["password"]
 key, secret = creds["client_id"], creds["client_secret"]
 
-# Logins: SOAP, password flow, JWT bearer, client credentials.
+# Logins: SOAP, password flow, JWT bearer, client credentials; the web
+# server flow below.
 sf = Salesforce(username=user, password=pw, security_token="", domain="login", session=session(), version=VERSION)
 check("SOAP login", bool(sf.session_id))
 pw_sf = Salesforce(username=user, password=pw, consumer_key=key, consumer_secret=secret, domain="login", session=session(), version=VERSION)
@@ -66,6 +71,32 @@ check("JWT bearer", bool(jwt_sf.session_id))
 # Client credentials needs a My Domain (the library refuses login/test).
 cc_sf = Salesforce(consumer_key=key, consumer_secret=secret, domain="simorg.my", session=session(), version=VERSION)
 check("client credentials", bool(cc_sf.session_id))
+
+# Web server flow with PKCE, as an app's backend runs it (the library has no
+# code flow of its own); the library then works with the token it got.
+verifier = secrets.token_urlsafe(48)
+challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+redirect = "http://localhost:8080/oauth/callback"
+authorize = f"https://{SIM.netloc}/services/oauth2/authorize"
+params = {
+    "response_type": "code", "client_id": key, "redirect_uri": redirect, "scope": "api refresh_token",
+    "state": "s1", "code_challenge": challenge, "code_challenge_method": "S256",
+}
+web = session()
+page = web.get(authorize, params=params, allow_redirects=False)
+page = web.post(authorize, data=dict(params, step="login", username=user, pw=pw), allow_redirects=False)
+if page.status_code == 200:
+    ticket = re.search(r'name="ticket" value="([^"]+)"', page.text).group(1)
+    page = web.post(authorize, data=dict(params, step="consent", ticket=ticket, decision="allow"), allow_redirects=False)
+location = page.headers.get("location", "")
+code = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query).get("code", [""])[0]
+tok = web.post(f"https://{SIM.netloc}/services/oauth2/token", data={
+    "grant_type": "authorization_code", "code": code, "client_id": key, "client_secret": secret,
+    "redirect_uri": redirect, "code_verifier": verifier,
+}).json()
+check("web server flow with PKCE", "access_token" in tok and "refresh_token" in tok, f"{location} {tok}")
+ws_sf = Salesforce(instance_url=tok["instance_url"], session_id=tok["access_token"], session=session(), version=VERSION)
+check("the library works with the code flow's token", ws_sf.query("SELECT Id FROM User LIMIT 1")["totalSize"] == 1)
 
 # The token list: the silent cap, then complete reads by Id and by CreatedDate.
 total = sf.query("SELECT COUNT() FROM OauthToken")["totalSize"]
