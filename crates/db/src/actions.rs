@@ -495,21 +495,25 @@ pub async fn items(
     .await
 }
 
-/// The pending items that have been tried fewer than `max_attempts` times:
-/// the executor's next batch. Items past their attempts are not in the way
-/// of the ones behind them.
+/// The pending items that have been tried fewer than `max_attempts` times,
+/// in token order after `after` (`""` from the start): the executor's next
+/// batch. Items past their attempts are not in the way of the ones behind
+/// them.
 pub async fn items_to_try(
     db: impl PgExecutor<'_>,
     id: i64,
     max_attempts: i32,
+    after: &str,
     limit: i64,
 ) -> sqlx::Result<Vec<ItemRow>> {
     sqlx::query_as!(
         ItemRow,
         "SELECT token_id, app_key, user_id, status, attempts, error FROM action_items
-         WHERE action_id = $1 AND status = 'pending' AND attempts < $2 ORDER BY token_id LIMIT $3",
+         WHERE action_id = $1 AND status = 'pending' AND attempts < $2 AND token_id > $3
+         ORDER BY token_id LIMIT $4",
         id,
         max_attempts,
+        after,
         limit
     )
     .fetch_all(db)

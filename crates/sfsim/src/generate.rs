@@ -295,6 +295,7 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
             last,
             username,
             profile,
+            perm_set: perm_set_for(i, profile),
             department: rng.random_range(0..DEPARTMENTS.len() as u8),
             title: rng.random_range(0..TITLES.len() as u8),
             manager,

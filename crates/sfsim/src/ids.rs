@@ -9,6 +9,8 @@ const B62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrs
 pub const ORG: &str = "00D";
 pub const USER: &str = "005";
 pub const PROFILE: &str = "00e";
+pub const PERMISSION_SET: &str = "0PS";
+pub const PERMISSION_SET_ASSIGNMENT: &str = "0Pa";
 pub const CONNECTED_APP: &str = "0H4";
 pub const ECA: &str = "0xI";
 /// [C] prefix of ExtlClntAppOauthPlcyCnfg is undocumented.

@@ -68,12 +68,48 @@ pub const TITLES: &[&str] = &[
     "Integration User",
 ];
 
+/// Permission sets beyond the profiles' own: (API name, label, permissions).
+/// A user holds at most one of them ([`User::perm_set`]).
+pub const PERMISSION_SETS: &[(&str, &str, u8)] = &[
+    (
+        "Integration_Admin",
+        "Integration Admin",
+        perm::MODIFY_ALL | perm::VIEW_ALL_DATA | perm::API_ENABLED | perm::VIEW_SETUP,
+    ),
+    ("Data_Auditor", "Data Auditor", perm::VIEW_ALL_DATA),
+    (
+        "Setup_Customizer",
+        "Setup Customizer",
+        perm::CUSTOMIZE_APP | perm::VIEW_SETUP,
+    ),
+    ("Sales_Operations", "Sales Operations", perm::API_ENABLED),
+];
+
+/// The permission set (1-based index into [`PERMISSION_SETS`], 0 for none)
+/// generation gives user `i` of profile `profile`: a few people of the
+/// ordinary profiles, picked by a hash of their index so that generation's
+/// random stream (and so every other generated figure) stays as it was.
+pub fn perm_set_for(i: usize, profile: u8) -> u8 {
+    if i < 2 || !(1..=4).contains(&profile) {
+        return 0;
+    }
+    match (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 54 {
+        0..3 => 1,
+        3..8 => 2,
+        8..14 => 3,
+        14..60 => 4,
+        _ => 0,
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct User {
     pub first: String,
     pub last: String,
     pub username: String,
     pub profile: u8,
+    /// A permission set assigned besides the profile's ([`perm_set_for`]).
+    pub perm_set: u8,
     pub department: u8,
     pub title: u8,
     pub manager: u32,
@@ -92,8 +128,13 @@ impl User {
             format!("{} {}", self.first, self.last)
         }
     }
+    /// What the profile and the assigned permission set grant together.
     pub fn perms(&self) -> u8 {
-        PROFILES[self.profile as usize].2
+        let set = match self.perm_set {
+            0 => 0,
+            n => PERMISSION_SETS[n as usize - 1].2,
+        };
+        PROFILES[self.profile as usize].2 | set
     }
 }
 

@@ -598,7 +598,9 @@ fn resolve_object(src: &str, q: &soql::Query, st: &OrgState, env: &Env) -> QResu
     let perms = st.users[env.running_user as usize].perms();
     let allowed = match obj {
         Obj::EventLogFile => perms & (perm::VIEW_EVENT_LOGS | perm::VIEW_ALL_DATA) != 0,
-        Obj::SetupAuditTrail => perms & perm::VIEW_SETUP != 0,
+        Obj::SetupAuditTrail | Obj::PermissionSet | Obj::PermissionSetAssignment => {
+            perms & perm::VIEW_SETUP != 0
+        }
         // [C] app metadata objects require Customize Application.
         Obj::ConnectedApplication
         | Obj::ExternalClientApplication

@@ -25,6 +25,8 @@ use crate::WorkerError;
 pub const MAX_IN_FLIGHT: usize = 10;
 /// Ids per re-query of OauthToken.
 const BATCH: usize = 200;
+/// Re-queries in flight at once while verifying.
+const VERIFY_IN_FLIGHT: usize = 4;
 /// Revoke calls per authorization before it is reported failed.
 pub const MAX_ATTEMPTS: i32 = 5;
 /// Runs of an action's job that a transient error may end before the action
@@ -258,88 +260,169 @@ async fn revoke_batches(
     window: &mut crate::window::Window,
     pushbacks: &mut u64,
 ) -> Result<(), WorkerError> {
-    loop {
-        let pending = actions::items_to_try(pool, id, MAX_ATTEMPTS, BATCH as i64).await?;
-        if pending.is_empty() {
-            return Ok(());
-        }
-        let ids: Vec<String> = pending.iter().map(|i| i.token_id.clone()).collect();
-        let present = still_there(client, &ids).await?;
-        let present_ids: HashSet<&str> = present.iter().map(|t| t.id.as_str()).collect();
-        for gone in ids.iter().filter(|i| !present_ids.contains(i.as_str())) {
-            actions::set_item(pool, id, gone, "gone", None).await?;
-        }
-        let revoke = |t: TokenRow| async move {
-            let started = std::time::Instant::now();
-            let r = match &t.delete_token {
-                Some(dt) => client.revoke_delete_token(dt).await,
-                None => Err(SfError::Protocol(
-                    "Salesforce returned no DeleteToken for this authorization".into(),
-                )),
+    // Passes over the items to try until one finds none: items a pass left
+    // pending (an answer worth another attempt) are taken by the next.
+    while revoke_pass(pool, client, id, window, pushbacks).await? > 0 {}
+    Ok(())
+}
+
+/// One pass over the action's items to try, in token order. A reader takes
+/// them a batch at a time, re-queries each batch for the tokens still there
+/// (and their DeleteTokens) and hands those on; the revokes run as they come,
+/// so the next batch is read while this one's revokes are in flight and the
+/// window stays full from the first batch to the last. Returns how many
+/// items the pass took.
+async fn revoke_pass(
+    pool: &PgPool,
+    client: &SalesforceClient,
+    id: i64,
+    window: &mut crate::window::Window,
+    pushbacks: &mut u64,
+) -> Result<usize, WorkerError> {
+    // Room for one batch ahead of the revokes.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<(TokenRow, i32)>(BATCH);
+    let reader = async move {
+        let mut after = String::new();
+        let mut taken = 0;
+        loop {
+            let items = actions::items_to_try(pool, id, MAX_ATTEMPTS, &after, BATCH as i64).await?;
+            let Some(last) = items.last() else {
+                return Ok::<_, WorkerError>(taken);
             };
-            (t.id, r, started.elapsed())
-        };
-        let mut queue = present.into_iter();
+            after = last.token_id.clone();
+            taken += items.len();
+            let ids: Vec<String> = items.iter().map(|i| i.token_id.clone()).collect();
+            let present = still_there(client, &ids).await?;
+            let present_ids: HashSet<&str> = present.iter().map(|t| t.id.as_str()).collect();
+            for gone in ids.iter().filter(|i| !present_ids.contains(i.as_str())) {
+                actions::set_item(pool, id, gone, "gone", None).await?;
+            }
+            for t in present {
+                let attempts = items
+                    .iter()
+                    .find(|i| i.token_id == t.id)
+                    .map_or(0, |i| i.attempts);
+                if tx.send((t, attempts)).await.is_err() {
+                    // The revokes stopped (Salesforce pushed back, or an
+                    // error): what is left stays pending for the next run.
+                    return Ok(taken);
+                }
+            }
+        }
+    };
+    let revokes = async move {
         let mut running = futures::stream::FuturesUnordered::new();
+        let mut open = true;
         let mut limited = None;
         let mut transient = None;
+        // Revokes started, and the most this run starts: after a transient
+        // error, one batch more, so that every item of a failing org still
+        // spends its attempts in a bounded number of runs without a burst
+        // of the whole action against an org in trouble.
+        let mut started = 0usize;
+        let mut stop_at = usize::MAX;
         // Each answer is recorded as it arrives: progress shows item by item,
         // and a crash leaves at most the revokes in flight unrecorded (the
         // re-query after a restart finds those gone and does not resend).
         loop {
-            while running.len() < window.allowed() {
-                let Some(t) = queue.next() else { break };
-                running.push(revoke(t));
-                window.sample(running.len());
-            }
-            let Some((token, result, took)) = running.next().await else {
-                break;
-            };
-            let now = client.pushback_count();
-            if now > *pushbacks {
-                *pushbacks = now;
-                window.pushed_back();
-            } else if result.is_ok() {
-                window.answered(took);
-            }
-            match result {
-                Ok(()) => actions::set_item(pool, id, &token, "revoked", None).await?,
-                // Possibly revoked meanwhile: the verification re-query decides.
-                Err(e) if is_invalid_token(&e) => {
-                    actions::set_item(pool, id, &token, "pending", Some("invalid_token")).await?
+            let taking = open && limited.is_none() && started < stop_at;
+            if running.is_empty() {
+                if !taking {
+                    break;
                 }
-                Err(e) if slow_down(&e) => {
-                    actions::set_item(pool, id, &token, "pending", Some(&e.to_string())).await?;
-                    limited = Some(e);
+                match rx.recv().await {
+                    Some((t, attempts)) => {
+                        running.push(revoke_one(client, t, attempts));
+                        started += 1;
+                        window.sample(running.len());
+                    }
+                    None => open = false,
                 }
-                Err(e) => {
-                    let attempts = pending
-                        .iter()
-                        .find(|i| i.token_id == token)
-                        .map_or(0, |i| i.attempts)
-                        + 1;
-                    let status = if attempts >= MAX_ATTEMPTS {
-                        "failed"
-                    } else {
-                        "pending"
-                    };
-                    actions::set_item(pool, id, &token, status, Some(&e.to_string())).await?;
-                    let e = WorkerError::from(e);
-                    if is_transient(&e) {
-                        transient = Some(e);
+                continue;
+            }
+            let room = taking && running.len() < window.allowed();
+            tokio::select! {
+                next = rx.recv(), if room => match next {
+                    Some((t, attempts)) => {
+                        running.push(revoke_one(client, t, attempts));
+                        started += 1;
+                        window.sample(running.len());
+                    }
+                    None => open = false,
+                },
+                Some((token, attempts, result, took)) = running.next() => {
+                    let now = client.pushback_count();
+                    if now > *pushbacks {
+                        *pushbacks = now;
+                        window.pushed_back();
+                    } else if result.is_ok() {
+                        window.answered(took);
+                    }
+                    match result {
+                        Ok(()) => actions::set_item(pool, id, &token, "revoked", None).await?,
+                        // Possibly revoked meanwhile: the verification re-query decides.
+                        Err(e) if is_invalid_token(&e) => {
+                            actions::set_item(pool, id, &token, "pending", Some("invalid_token"))
+                                .await?
+                        }
+                        Err(e) if slow_down(&e) => {
+                            actions::set_item(pool, id, &token, "pending", Some(&e.to_string()))
+                                .await?;
+                            limited = Some(e);
+                        }
+                        Err(e) => {
+                            let status = if attempts + 1 >= MAX_ATTEMPTS {
+                                "failed"
+                            } else {
+                                "pending"
+                            };
+                            actions::set_item(pool, id, &token, status, Some(&e.to_string()))
+                                .await?;
+                            let e = WorkerError::from(e);
+                            if is_transient(&e) {
+                                if transient.is_none() {
+                                    stop_at = started + BATCH;
+                                }
+                                transient = Some(e);
+                            }
+                        }
                     }
                 }
             }
         }
-        if let Some(e) = limited {
-            return Err(e.into());
-        }
-        // The org is having trouble: back off before the next try rather
-        // than spend the items' attempts in a burst.
-        if let Some(e) = transient {
-            return Err(e);
-        }
+        // Closing the channel stops the reader.
+        drop(rx);
+        Ok::<_, WorkerError>((limited, transient))
+    };
+    let (read, revoked) = tokio::join!(reader, revokes);
+    let (limited, transient) = revoked?;
+    if let Some(e) = limited {
+        return Err(e.into());
     }
+    let taken = read?;
+    // The org is having trouble: back off before the next try rather than
+    // spend the items' attempts in a burst.
+    if let Some(e) = transient {
+        return Err(e);
+    }
+    Ok(taken)
+}
+
+/// Revokes one authorization: its id, the attempts before this one, the
+/// answer and how long it took.
+async fn revoke_one(
+    client: &SalesforceClient,
+    t: TokenRow,
+    attempts: i32,
+) -> (String, i32, Result<(), SfError>, std::time::Duration) {
+    let started = std::time::Instant::now();
+    let r = match &t.delete_token {
+        Some(dt) => client.revoke_delete_token(dt).await,
+        None => Err(SfError::Protocol(
+            "Salesforce returned no DeleteToken for this authorization".into(),
+        )),
+    };
+    (t.id, attempts, r, started.elapsed())
 }
 
 /// A Revoke All is planned from the last sync's snapshot; when it runs,
@@ -403,19 +486,35 @@ async fn top_up(
     Ok(added)
 }
 
+/// The ids of `chunk`'s tokens that are still there, with the chunk.
+async fn present_in<'a>(
+    client: &SalesforceClient,
+    chunk: &'a [&'a actions::ItemRow],
+) -> Result<(&'a [&'a actions::ItemRow], HashSet<String>), SfError> {
+    let ids: Vec<String> = chunk.iter().map(|i| i.token_id.clone()).collect();
+    let present = still_there(client, &ids).await?;
+    Ok((chunk, present.into_iter().map(|t| t.id).collect()))
+}
+
 /// Re-queries Salesforce for every item not yet confirmed gone: the outcome
 /// an admin sees is what Salesforce says after the action, not what it said
 /// during it.
 async fn verify(pool: &PgPool, client: &SalesforceClient, id: i64) -> Result<(), WorkerError> {
     let items = actions::items(pool, id, None, i64::MAX).await?;
     let check: Vec<_> = items.iter().filter(|i| i.status != "gone").collect();
-    for chunk in check.chunks(BATCH) {
-        let ids: Vec<String> = chunk.iter().map(|i| i.token_id.clone()).collect();
-        let present: HashSet<String> = still_there(client, &ids)
-            .await?
-            .into_iter()
-            .map(|t| t.id)
-            .collect();
+    // A few re-queries at once: with Salesforce's latency, one at a time
+    // would make verifying a large action take as long as a tenth of it.
+    let mut chunks = check.chunks(BATCH);
+    let mut answers = futures::stream::FuturesOrdered::new();
+    loop {
+        while answers.len() < VERIFY_IN_FLIGHT {
+            let Some(chunk) = chunks.next() else { break };
+            answers.push_back(present_in(client, chunk));
+        }
+        let Some(answer) = answers.next().await else {
+            break;
+        };
+        let (chunk, present) = answer?;
         for item in chunk {
             match (present.contains(&item.token_id), item.status.as_str()) {
                 (false, "revoked") => {}

@@ -256,6 +256,80 @@ async fn relationship_fields_nest_and_null_lookups_are_null() {
 }
 
 #[tokio::test]
+async fn permission_sets_and_their_assignments_answer_who_holds_admin_rights() {
+    let t = start_default().await;
+    let sets = t
+        .query_ok("SELECT Id, Name, Label, IsOwnedByProfile, Profile.Name, PermissionsModifyAllData FROM PermissionSet")
+        .await;
+    let sets = sets["records"].as_array().unwrap();
+    let owned: Vec<&Value> = sets
+        .iter()
+        .filter(|s| s["IsOwnedByProfile"] == true)
+        .collect();
+    assert!(!owned.is_empty() && owned.len() < sets.len());
+    for s in &owned {
+        assert!(s["Name"].as_str().unwrap().starts_with("X00e"), "{s}");
+        assert_eq!(s["Label"], s["Profile"]["Name"]);
+    }
+    assert!(
+        sets.iter()
+            .all(|s| s["Id"].as_str().unwrap().starts_with("0PS"))
+    );
+    // The question a sync asks: who holds an administrator's permission,
+    // through their profile or through another permission set.
+    let (_, grants, _) = t
+        .query_all_pages(
+            "SELECT AssigneeId, PermissionSet.Name, PermissionSet.IsOwnedByProfile, \
+             PermissionSet.PermissionsModifyAllData, PermissionSet.PermissionsViewAllData, \
+             PermissionSet.PermissionsCustomizeApplication FROM PermissionSetAssignment \
+             WHERE PermissionSet.PermissionsModifyAllData = true \
+             OR PermissionSet.PermissionsViewAllData = true \
+             OR PermissionSet.PermissionsCustomizeApplication = true",
+        )
+        .await;
+    let by_profile = grants
+        .iter()
+        .filter(|g| g["PermissionSet"]["IsOwnedByProfile"] == true)
+        .count();
+    let by_set: Vec<&Value> = grants
+        .iter()
+        .filter(|g| g["PermissionSet"]["IsOwnedByProfile"] == false)
+        .collect();
+    assert!(
+        by_profile > 0,
+        "System Administrators, through their profile"
+    );
+    assert!(!by_set.is_empty(), "others through a permission set");
+    assert!(
+        by_set
+            .iter()
+            .all(|g| g["PermissionSet"]["Name"] != "Sales_Operations")
+    );
+    assert!(
+        grants
+            .iter()
+            .all(|g| g["Id"].is_null() || g["Id"].as_str().unwrap().starts_with("0Pa"))
+    );
+    // Every assignee is a user of the org, and an assignment reads back by id.
+    let user = by_set[0]["AssigneeId"].as_str().unwrap();
+    let u = t
+        .query_ok(&format!(
+            "SELECT Profile.Name FROM User WHERE Id = '{user}'"
+        ))
+        .await;
+    assert_ne!(u["records"][0]["Profile"]["Name"], "System Administrator");
+    let assignments = t
+        .query_ok(&format!(
+            "SELECT Id, PermissionSet.Label FROM PermissionSetAssignment WHERE AssigneeId = '{user}'"
+        ))
+        .await;
+    assert_eq!(
+        assignments["totalSize"], 2,
+        "the profile's set and one other"
+    );
+}
+
+#[tokio::test]
 async fn where_order_limit_offset_semantics() {
     let t = start_default().await;
     let v = t
