@@ -126,9 +126,10 @@ async fn main() {
     let ceiling = env("ACTIONS_BENCH_MAX_IN_FLIGHT", MAX_IN_FLIGHT as u64) as usize;
     let latency = env("ACTIONS_BENCH_LATENCY_MS", 0);
     if latency > 0 {
-        sim.sim.set_fault(sfsim::Fault::Latency(std::time::Duration::from_millis(
-            latency,
-        )));
+        sim.sim
+            .set_fault(sfsim::Fault::Latency(std::time::Duration::from_millis(
+                latency,
+            )));
     }
     let before = sim.sim.request_count();
     let started = Instant::now();

@@ -6,9 +6,6 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-/// The profile whose holders count as administrators.
-pub const ADMIN_PROFILE: &str = "System Administrator";
-
 /// The app in one org.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Found {
@@ -27,8 +24,10 @@ pub struct Found {
     /// Live authorizations, and the people holding them.
     pub tokens: i64,
     pub users: i64,
-    /// People holding a live authorization whose profile is System
-    /// Administrator.
+    /// People holding a live authorization who have an administrator's
+    /// rights: the System Administrator profile, or Modify All Data, View
+    /// All Data or Customize Application through their profile or a
+    /// permission set (as the last sync read and counted them).
     pub admins: i64,
     pub last_used_at: Option<DateTime<Utc>>,
     pub requests_24h: i64,
@@ -60,10 +59,7 @@ pub async fn find(pool: &PgPool, orgs: &[Uuid], q: &str, limit: i64) -> sqlx::Re
                               AND x.kind IN ('block_app', 'unblock_app') AND x.status = 'succeeded'
                             ORDER BY x.finished_at DESC LIMIT 1), false) AS "blocked!",
                   coalesce(s.tokens, 0) AS "tokens!", coalesce(s.users, 0) AS "users!",
-                  (SELECT count(DISTINCT t.user_id) FROM sf_tokens t
-                   JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
-                   WHERE t.org_id = a.org_id AND t.app_key = a.app_key AND t.gone_at IS NULL
-                     AND u.profile = $4) AS "admins!",
+                  coalesce(h.admins, 0) AS "admins!",
                   s.last_used_at, coalesce(s.requests_24h, 0) AS "requests_24h!",
                   coalesce(s.requests_7d, 0) AS "requests_7d!",
                   a.refresh_policy, a.ip_relaxation, a.permitted_users, a.admin_approved_only,
@@ -73,16 +69,16 @@ pub async fn find(pool: &PgPool, orgs: &[Uuid], q: &str, limit: i64) -> sqlx::Re
            FROM sf_apps a
            JOIN orgs o ON o.id = a.org_id
            LEFT JOIN app_summary s ON s.org_id = a.org_id AND s.app_key = a.app_key
+           LEFT JOIN app_admin_holders h ON h.org_id = a.org_id AND h.app_key = a.app_key
            WHERE a.org_id = ANY($1) AND a.gone_at IS NULL
              AND (a.consumer_key = $2 OR a.sf_app_id = $2 OR left(a.sf_app_id, 15) = $2
                   OR a.name ILIKE $3)
            ORDER BY (a.consumer_key = $2 OR a.sf_app_id = $2 OR left(a.sf_app_id, 15) = $2) DESC NULLS LAST,
                     lower(a.name), lower(o.name), a.id
-           LIMIT $5"#,
+           LIMIT $4"#,
         orgs,
         q,
         pattern,
-        ADMIN_PROFILE,
         limit
     )
     .fetch_all(pool)

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod action_approvals;
 pub mod actions;
 pub mod admin;
+pub mod admin_grants;
 pub mod app_keys;
 pub mod app_search;
 pub mod audit;

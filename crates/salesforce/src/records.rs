@@ -393,6 +393,44 @@ impl UserPermissionAccess {
     }
 }
 
+/// A permission set assignment whose set grants an administrator's right
+/// (Modify All Data, View All Data or Customize Application); a profile's
+/// permissions are a set of its own, so profiles are among them. Read with
+/// [`AdminGrant::SOQL`].
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct AdminGrant {
+    #[serde(rename = "AssigneeId")]
+    pub assignee_id: String,
+    #[serde(rename = "PermissionSetId")]
+    pub permission_set_id: String,
+    #[serde(rename = "PermissionSet")]
+    pub permission_set: Option<GrantingSet>,
+}
+
+/// The set an [`AdminGrant`] names.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct GrantingSet {
+    #[serde(rename = "Label")]
+    pub label: Option<String>,
+    #[serde(rename = "IsOwnedByProfile", default)]
+    pub is_owned_by_profile: Option<bool>,
+    #[serde(rename = "PermissionsModifyAllData", default)]
+    pub modify_all_data: Option<bool>,
+    #[serde(rename = "PermissionsViewAllData", default)]
+    pub view_all_data: Option<bool>,
+    #[serde(rename = "PermissionsCustomizeApplication", default)]
+    pub customize_application: Option<bool>,
+}
+
+impl AdminGrant {
+    pub const SOQL: &'static str = "SELECT AssigneeId, PermissionSetId, PermissionSet.Label, \
+        PermissionSet.IsOwnedByProfile, PermissionSet.PermissionsModifyAllData, \
+        PermissionSet.PermissionsViewAllData, PermissionSet.PermissionsCustomizeApplication \
+        FROM PermissionSetAssignment WHERE PermissionSet.PermissionsModifyAllData = true \
+        OR PermissionSet.PermissionsViewAllData = true \
+        OR PermissionSet.PermissionsCustomizeApplication = true";
+}
+
 /// `GET /services/data/` entry.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct ApiVersion {

@@ -2,6 +2,7 @@
 //! the database-backed token provider, the sync, and the job runner.
 
 pub mod actions;
+pub mod admin_grants;
 pub mod app_keys;
 pub mod connect;
 pub mod eca_usage;

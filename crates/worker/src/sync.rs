@@ -149,6 +149,17 @@ pub async fn sync_org(
             Ok(_) => {}
             Err(e) => tracing::warn!(org = %org_id, error = %e, "consumer keys not read this time"),
         }
+        // Who holds an administrator's rights, for "Where is this app?".
+        match crate::admin_grants::read(pool, &client, org_id).await {
+            Ok(n) => tracing::debug!(org = %org_id, grants = n, "administrators' rights read"),
+            Err(e) => {
+                tracing::warn!(org = %org_id, error = %e,
+                               "administrators' rights not read this time; the last ones kept");
+                if let Err(e) = cockpit_db::admin_grants::recount(pool, org_id).await {
+                    tracing::warn!(org = %org_id, error = %e, "administrators not counted this time");
+                }
+            }
+        }
         // Contained incidents' apps in this org: back, or still stopped?
         // Best effort: the snapshot is in either way.
         match crate::watch::check(pool, &client, org_id).await {

@@ -19,8 +19,18 @@ pub async fn connect_and_sync(
     name: &str,
     sim: &RunningSim,
 ) -> Uuid {
+    let org = connect_sim(pool, keyring, name, sim).await;
+    sync_org(pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .expect("the simulated org syncs");
+    org
+}
+
+/// Connects `sim` as the org `name` by the JWT bearer flow with the
+/// simulator's own key, without syncing it; returns the org's id.
+pub async fn connect_sim(pool: &PgPool, keyring: &Keyring, name: &str, sim: &RunningSim) -> Uuid {
     let c = &sim.credentials;
-    let org = connect(
+    connect(
         pool,
         keyring,
         ConnectRequest::jwt(
@@ -36,9 +46,5 @@ pub async fn connect_and_sync(
     )
     .await
     .expect("the simulated org connects")
-    .id;
-    sync_org(pool, keyring.clone(), org, "cli", &SyncSettings::default())
-        .await
-        .expect("the simulated org syncs");
-    org
+    .id
 }

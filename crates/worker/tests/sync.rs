@@ -4,10 +4,7 @@
 use std::sync::Arc;
 
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_worker::{
-    connect::{ConnectRequest, connect},
-    sync::{SyncSettings, sync_org},
-};
+use cockpit_worker::sync::{SyncSettings, sync_org};
 use sfsim::{RunningSim, Sim, SimConfig};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -28,24 +25,7 @@ async fn sim(tokens: usize) -> RunningSim {
 }
 
 async fn connect_jwt(pool: &PgPool, keyring: &Keyring, sim: &RunningSim, name: &str) -> Uuid {
-    let c = &sim.credentials;
-    connect(
-        pool,
-        keyring,
-        ConnectRequest::jwt(
-            name,
-            &c.login_url,
-            &c.client_id,
-            Some(&c.client_secret),
-            &c.jwt_private_key_pem,
-            &c.username,
-            false,
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap()
-    .id
+    cockpit_worker::testing::connect_sim(pool, keyring, name, sim).await
 }
 
 async fn count(pool: &PgPool, sql: &'static str, org: Uuid) -> i64 {
@@ -251,4 +231,82 @@ async fn consumer_keys_are_learnt_a_few_apps_per_sync(pool: PgPool) {
     .unwrap()
     .api_calls;
     assert_eq!(calls, without);
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn administrators_rights_are_read_by_profile_and_by_permission_set(pool: PgPool) {
+    let sim = sim(600).await;
+    let keyring = keyring();
+    let org = connect_jwt(&pool, &keyring, &sim, "Acme production").await;
+    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
+        .await
+        .unwrap();
+    let by_profile = count(
+        &pool,
+        "SELECT count(*) FROM sf_admin_grants WHERE org_id = $1 AND via_profile",
+        org,
+    )
+    .await;
+    let by_set = count(
+        &pool,
+        "SELECT count(*) FROM sf_admin_grants WHERE org_id = $1 AND NOT via_profile",
+        org,
+    )
+    .await;
+    assert!(by_profile > 0 && by_set > 0, "{by_profile} {by_set}");
+    // Every System Administrator holds the rights through the profile.
+    let admins_without = count(
+        &pool,
+        "SELECT count(*) FROM sf_users u WHERE u.org_id = $1 AND u.profile = 'System Administrator'
+           AND NOT EXISTS (SELECT 1 FROM sf_admin_grants g
+                           WHERE g.org_id = u.org_id AND g.user_id = u.id AND g.via_profile)",
+        org,
+    )
+    .await;
+    assert_eq!(admins_without, 0);
+    // The sets that grant none of the rights are not kept.
+    let ordinary = count(
+        &pool,
+        "SELECT count(*) FROM sf_admin_grants WHERE org_id = $1 AND label = 'Sales Operations'",
+        org,
+    )
+    .await;
+    assert_eq!(ordinary, 0);
+    // Each grant names a person of the org.
+    let strangers = count(
+        &pool,
+        "SELECT count(*) FROM sf_admin_grants g WHERE g.org_id = $1
+           AND NOT EXISTS (SELECT 1 FROM sf_users u WHERE u.org_id = g.org_id AND u.id = g.user_id)",
+        org,
+    )
+    .await;
+    assert_eq!(strangers, 0);
+    // Per app, the holders of its live authorizations who have the rights.
+    let mismatched = count(
+        &pool,
+        "SELECT count(*) FROM (
+           SELECT t.app_key, count(DISTINCT t.user_id) AS n FROM sf_tokens t
+           JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
+           WHERE t.org_id = $1 AND t.gone_at IS NULL
+             AND (u.profile = 'System Administrator' OR EXISTS (
+                  SELECT 1 FROM sf_admin_grants g WHERE g.org_id = t.org_id AND g.user_id = t.user_id))
+           GROUP BY t.app_key) live
+         FULL JOIN (SELECT app_key, admins FROM app_admin_holders WHERE org_id = $1) h USING (app_key)
+         WHERE live.n IS DISTINCT FROM h.admins",
+        org,
+    )
+    .await;
+    assert_eq!(mismatched, 0);
+    let by_set_only = count(
+        &pool,
+        "SELECT count(*) FROM sf_tokens t JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
+         WHERE t.org_id = $1 AND t.gone_at IS NULL AND u.profile <> 'System Administrator'
+           AND EXISTS (SELECT 1 FROM sf_admin_grants g WHERE g.org_id = t.org_id AND g.user_id = t.user_id)",
+        org,
+    )
+    .await;
+    assert!(
+        by_set_only > 0,
+        "some authorizations are held by admins by permission set only"
+    );
 }

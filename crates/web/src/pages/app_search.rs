@@ -140,4 +140,50 @@ mod tests {
         let (status, _, _) = get_raw(&pool, &format!("/apps/where?q={}", "x".repeat(201))).await;
         assert_eq!(status, http::StatusCode::BAD_REQUEST);
     }
+
+    #[sqlx::test(migrations = "../../migrations")]
+    async fn holders_with_admin_rights_through_a_permission_set_count_as_administrators(
+        pool: PgPool,
+    ) {
+        let (acme, _) = seeded(&pool, "Acme").await;
+        let app = app_id(&pool, acme, "0H4A").await;
+        sqlx::query("UPDATE sf_apps SET consumer_key = 'K1' WHERE id = $1")
+            .bind(app)
+            .execute(&pool)
+            .await
+            .unwrap();
+        let admins = |pool: PgPool| async move {
+            get_page(&pool, "/apps/where?q=K1")
+                .await
+                .texts("table.where td.admins")
+        };
+        assert_eq!(admins(pool.clone()).await, ["0"]);
+        // Alice holds one of the app's authorizations; a permission set
+        // (not her profile) gives her View All Data.
+        let grant = |set: &str, view_all: bool| cockpit_db::admin_grants::Grant {
+            user_id: "005A".into(),
+            permission_set_id: set.into(),
+            label: "Data <Auditor>".into(),
+            via_profile: false,
+            modify_all_data: false,
+            view_all_data: view_all,
+            customize_application: false,
+        };
+        cockpit_db::admin_grants::replace(&pool, acme, &[grant("0PS1", true)])
+            .await
+            .unwrap();
+        assert_eq!(admins(pool.clone()).await, ["1"]);
+        assert_eq!(
+            cockpit_db::admin_grants::of_user(&pool, acme, "005A")
+                .await
+                .unwrap()[0]
+                .rights(),
+            ["View All Data"]
+        );
+        // The next read replaces the grants: the set was unassigned.
+        cockpit_db::admin_grants::replace(&pool, acme, &[])
+            .await
+            .unwrap();
+        assert_eq!(admins(pool.clone()).await, ["0"]);
+    }
 }

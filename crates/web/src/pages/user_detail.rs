@@ -7,6 +7,7 @@ use axum::{
     response::Html,
 };
 use chrono::{DateTime, Utc};
+use cockpit_db::admin_grants::{self, Grant};
 use serde::Deserialize;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -77,6 +78,7 @@ pub struct UserQuery {
 pub struct UserDetailPage {
     pub layout: Layout,
     pub user: UserInfo,
+    pub admin_rights: Option<Vec<Grant>>,
     pub tokens: Vec<UserToken>,
     pub truncated: bool,
     pub events: Vec<EventRow>,
@@ -129,6 +131,8 @@ pub async fn user_tokens(
 #[derive(Clone)]
 struct UserPageData {
     user: UserInfo,
+    /// The administrator's rights the last sync read (`None`: never read).
+    admin_rights: Option<Vec<Grant>>,
     tokens: Vec<UserToken>,
     truncated: bool,
     events: Vec<EventRow>,
@@ -141,6 +145,10 @@ async fn load_user_page(
     before: Option<&str>,
 ) -> Result<UserPageData, AppError> {
     let user = user_info(pool, uid).await?.ok_or(AppError::NotFound)?;
+    let admin_rights = match admin_grants::read_at(pool, user.org_id).await? {
+        Some(_) => Some(admin_grants::of_user(pool, user.org_id, &user.id).await?),
+        None => None,
+    };
     let mut tokens = user_tokens(pool, user.org_id, &user.id, MAX_TOKENS + 1).await?;
     let truncated = tokens.len() as i64 > MAX_TOKENS;
     tokens.truncate(MAX_TOKENS as usize);
@@ -154,6 +162,7 @@ async fn load_user_page(
     });
     Ok(UserPageData {
         user,
+        admin_rights,
         tokens,
         truncated,
         events,
@@ -186,6 +195,7 @@ pub async fn user_show(
             can_act: grant.role() >= cockpit_domain::role::Role::Admin,
             layout,
             user: data.user,
+            admin_rights: data.admin_rights,
             tokens: data.tokens,
             truncated: data.truncated,
             events: data.events,
@@ -213,6 +223,27 @@ mod tests {
         assert_eq!(page.attr(".user-status time", "datetime").len(), 20);
         assert_eq!(page.texts("#apps tbody td.app a"), ["Data Loader"]);
         assert_eq!(page.texts("#apps tbody td.uses"), ["3"]);
+        assert_eq!(page.texts(".admin-rights"), ["not read yet"]);
+        let grant = cockpit_db::admin_grants::Grant {
+            user_id: "005C".into(),
+            permission_set_id: "0PS1".into(),
+            label: "<b>Auditor</b>".into(),
+            via_profile: false,
+            modify_all_data: true,
+            view_all_data: true,
+            customize_application: false,
+        };
+        cockpit_db::admin_grants::replace(&pool, org, &[grant])
+            .await
+            .unwrap();
+        let page = get_page(&pool, &format!("/users/{carol}")).await;
+        assert_eq!(
+            page.texts(".admin-rights .grant"),
+            ["Modify All Data, View All Data through the permission set <b>Auditor</b>"]
+        );
+        let alice = user_uid(&pool, org, "005A").await;
+        let page = get_page(&pool, &format!("/users/{alice}")).await;
+        assert_eq!(page.texts(".admin-rights"), ["none"]);
 
         s.tokens.retain(|t| t.id != "0CQ2");
         sync(&pool, org, &s).await;
