@@ -8,19 +8,15 @@
 //! (default 0) once the org is synced.
 //! Run: `cargo bench -p oauth-cockpit --bench actions_bench`.
 
+mod common;
+
 use std::{sync::Arc, time::Instant};
 
 use cockpit_db::actions::{ActionKind, NewAction, request};
 use cockpit_domain::secret::{Keyring, MasterKey};
 use cockpit_worker::actions::{MAX_IN_FLIGHT, execute_with};
+use common::env;
 use sfsim::{Sim, SimConfig};
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -28,12 +24,8 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 
 #[tokio::main]
 async fn main() {
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut url = url::Url::parse(&server).unwrap();
-    let db_name = format!("cockpit_actions_bench_{}", std::process::id());
-    url.set_path(&db_name);
-    let pool = cockpit_db::connect(url.as_str(), &Default::default())
+    let db = common::BenchDb::new("actions");
+    let pool = cockpit_db::connect(&db.url, &Default::default())
         .await
         .unwrap();
     cockpit_db::migrate(&pool).await.unwrap();
@@ -157,12 +149,5 @@ async fn main() {
         mean.unwrap_or(0.0)
     );
     pool.close().await;
-    let mut admin = url::Url::parse(&server).unwrap();
-    admin.set_path("postgres");
-    let admin = sqlx::PgPool::connect(admin.as_str()).await.unwrap();
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await;
+    db.drop_it().await;
 }

@@ -17,6 +17,8 @@
 //! `CONTAIN_BENCH_MAX_IN_FLIGHT` (the operator's ceiling, `--max-in-flight`;
 //! 50) change the setup.
 
+mod common;
+
 use std::{
     collections::HashMap,
     sync::Arc,
@@ -26,15 +28,9 @@ use std::{
 use cockpit_db::incidents::{NewIncident, decide, declare, request_contain};
 use cockpit_domain::secret::{Keyring, MasterKey};
 use cockpit_worker::runner::{RunnerConfig, run};
+use common::env;
 use sfsim::{Fault, RunningSim, Sim, SimConfig};
 use uuid::Uuid;
-
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 struct Org {
     id: Uuid,
@@ -55,12 +51,8 @@ async fn main() {
     let latency = Duration::from_millis(env("CONTAIN_BENCH_LATENCY_MS", 250));
     let ceiling = env("CONTAIN_BENCH_MAX_IN_FLIGHT", 50) as usize;
 
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut url = url::Url::parse(&server).unwrap();
-    let db_name = format!("cockpit_contain_bench_{}", std::process::id());
-    url.set_path(&db_name);
-    let pool = cockpit_db::connect(url.as_str(), &Default::default())
+    let db = common::BenchDb::new("contain");
+    let pool = cockpit_db::connect(&db.url, &Default::default())
         .await
         .unwrap();
     cockpit_db::migrate(&pool).await.unwrap();
@@ -264,12 +256,5 @@ async fn main() {
     );
 
     pool.close().await;
-    let mut admin = url::Url::parse(&server).unwrap();
-    admin.set_path("postgres");
-    let admin = sqlx::PgPool::connect(admin.as_str()).await.unwrap();
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await;
+    db.drop_it().await;
 }

@@ -6,19 +6,14 @@
 //! (`SYNC_BENCH_TOKENS`, `SYNC_BENCH_USERS`, `SYNC_BENCH_APPS` change the size;
 //! `SYNC_BENCH_KEEP_DB=1` keeps the database for a look at it afterwards).
 
+mod common;
+
 use std::{process::Command, time::Instant};
 
 use sfsim::{Sim, SimConfig};
 
 const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
 const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
-
-fn env_or(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 fn figure(out: &str, prefix: &str, suffix: &str) -> Option<u64> {
     let start = out.find(prefix)? + prefix.len();
@@ -68,15 +63,11 @@ fn run(db: &str, args: &[&str]) -> (String, f64) {
 
 #[tokio::main]
 async fn main() {
-    let tokens = env_or("SYNC_BENCH_TOKENS", 1_000_000);
-    let users = env_or("SYNC_BENCH_USERS", 100_000);
-    let apps = env_or("SYNC_BENCH_APPS", 2_000);
-    let server = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let mut url = url::Url::parse(&server).unwrap();
-    let db_name = format!("cockpit_sync_bench_{}", std::process::id());
-    url.set_path(&db_name);
-    let db = url.to_string();
+    let tokens = common::env("SYNC_BENCH_TOKENS", 1_000_000) as usize;
+    let users = common::env("SYNC_BENCH_USERS", 100_000) as usize;
+    let apps = common::env("SYNC_BENCH_APPS", 2_000) as usize;
+    let bench_db = common::BenchDb::new("sync");
+    let db = bench_db.url.clone();
 
     println!("sync benchmark: {tokens} tokens, {users} users, {apps} apps");
     let t = Instant::now();
@@ -251,15 +242,8 @@ async fn main() {
     pool.close().await;
 
     if std::env::var_os("SYNC_BENCH_KEEP_DB").is_some() {
-        println!("  database kept: {db_name}");
+        println!("  database kept: {}", bench_db.name);
         return;
     }
-    let mut admin = url::Url::parse(&server).unwrap();
-    admin.set_path("postgres");
-    let admin = sqlx::PgPool::connect(admin.as_str()).await.unwrap();
-    let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS \"{db_name}\" WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await;
+    bench_db.drop_it().await;
 }

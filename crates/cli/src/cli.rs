@@ -182,7 +182,7 @@ pub struct ServeArgs {
     /// `revoke_all` (all of an app's or a user's authorizations) and
     /// `bulk:N` (more than N selected or stale authorizations at once); or
     /// `off`.
-    #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = parse_two_person)]
+    #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = cockpit_web::TwoPersonRule::parse)]
     pub two_person_rule: cockpit_web::TwoPersonRule,
 
     /// Jobs (syncs, actions) this process runs at once. One org's actions
@@ -213,11 +213,6 @@ impl ServeArgs {
             ..self.two_person_rule
         }
     }
-}
-
-pub(crate) fn parse_two_person(setting: &str) -> Result<cockpit_web::TwoPersonRule, String> {
-    // The expiry comes from its own setting (`two_person`).
-    cockpit_web::TwoPersonRule::parse(setting, std::time::Duration::ZERO)
 }
 
 /// OpenID Connect single sign-on (off unless an issuer is given).

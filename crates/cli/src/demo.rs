@@ -34,7 +34,7 @@ pub struct DemoArgs {
     pub activity_every: u64,
     /// Which requests wait for a second admin, as for `serve`
     /// (`contain,block,revoke_all,bulk:N` or `off`).
-    #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = crate::cli::parse_two_person)]
+    #[arg(long, env = "COCKPIT_TWO_PERSON_RULE", default_value = "contain", value_parser = cockpit_web::TwoPersonRule::parse)]
     pub two_person_rule: cockpit_web::TwoPersonRule,
 }
 
@@ -158,10 +158,7 @@ impl Ready {
                 sso: Some(self.sso),
                 page_cache: true,
                 salesforce_hosts: self.sim_hosts,
-                two_person: cockpit_web::TwoPersonRule {
-                    expires_after: cockpit_web::TwoPersonRule::default().expires_after,
-                    ..rule
-                },
+                two_person: rule,
                 worker_jobs: 4,
                 max_in_flight: cockpit_worker::actions::MAX_IN_FLIGHT,
             },
@@ -275,8 +272,12 @@ async fn prepare(
     let public = format!("http://{}", args.listen);
     eprintln!();
     eprintln!("  Open {public} and sign in as {admin_email} with password {password}");
+    let covered = args
+        .two_person_rule
+        .describe()
+        .unwrap_or_else(|| "nothing: the two-person rule is off".into());
     eprintln!(
-        "  A second admin approves containments: {approver_email} with password {approver_password}"
+        "  A second admin approves {covered}: {approver_email} with password {approver_password}"
     );
     eprintln!(
         "  Simulated orgs: {} and {} (credentials in {})",

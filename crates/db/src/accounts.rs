@@ -386,23 +386,3 @@ pub async fn api_token_by_hash(
     .fetch_optional(db)
     .await
 }
-
-pub async fn list_api_tokens(db: impl PgExecutor<'_>) -> sqlx::Result<Vec<ApiTokenRow>> {
-    sqlx::query_as!(
-        ApiTokenRow,
-        "SELECT id, name, role, org_id, created_at, last_used_at, revoked_at FROM api_tokens ORDER BY created_at DESC"
-    )
-    .fetch_all(db)
-    .await
-}
-
-pub async fn revoke_api_token(db: impl PgExecutor<'_>, id: Uuid) -> sqlx::Result<bool> {
-    Ok(sqlx::query!(
-        "UPDATE api_tokens SET revoked_at = now() WHERE id = $1 AND revoked_at IS NULL",
-        id
-    )
-    .execute(db)
-    .await?
-    .rows_affected()
-        == 1)
-}

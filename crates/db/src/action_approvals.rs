@@ -57,18 +57,30 @@ async fn expire(conn: &mut PgConnection, action: Option<i64>) -> sqlx::Result<u6
 
 /// The action's approval requests, newest first (expired ones marked so).
 pub async fn of_action(pool: &PgPool, action: i64) -> sqlx::Result<Vec<Approval>> {
+    let read = || {
+        sqlx::query_as!(
+            Approval,
+            "SELECT id, kind, requested_by, requested_at, reason, expires_at, status, decided_by, decided_at, decision_note
+             FROM approvals WHERE action_id = $1 ORDER BY id DESC",
+            action
+        )
+        .fetch_all(pool)
+    };
+    let all = read().await?;
+    // A plain read, unless a request is past its time and the worker's tick
+    // has not expired it yet: then it is expired here first, so no page
+    // offers to approve what can no longer be approved.
+    let now = chrono::Utc::now();
+    if !all
+        .iter()
+        .any(|a| a.status == "pending" && a.expires_at <= now)
+    {
+        return Ok(all);
+    }
     let mut tx = pool.begin().await?;
     expire(&mut tx, Some(action)).await?;
-    let all = sqlx::query_as!(
-        Approval,
-        "SELECT id, kind, requested_by, requested_at, reason, expires_at, status, decided_by, decided_at, decision_note
-         FROM approvals WHERE action_id = $1 ORDER BY id DESC",
-        action
-    )
-    .fetch_all(&mut *tx)
-    .await?;
     tx.commit().await?;
-    Ok(all)
+    read().await
 }
 
 /// The waiting request of the action, locked with the action.

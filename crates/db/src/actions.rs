@@ -224,7 +224,8 @@ pub async fn request_with_rule(
     Ok(requested)
 }
 
-async fn request_in_with(
+/// [`request_in`] under the two-person rule (see [`request_with_rule`]).
+pub async fn request_in_with(
     tx: &mut PgConnection,
     a: &NewAction<'_>,
     wait: &(dyn Fn(ActionKind, i64) -> Option<chrono::Duration> + Sync),
@@ -596,6 +597,31 @@ pub async fn set_item(
         token,
         status,
         error
+    )
+    .execute(db)
+    .await?;
+    Ok(())
+}
+
+/// Records several answers at once, as [`set_item`] does one: (token,
+/// status, error) each.
+pub async fn set_items(
+    db: impl PgExecutor<'_>,
+    id: i64,
+    answers: &[(String, &'static str, Option<String>)],
+) -> sqlx::Result<()> {
+    let tokens: Vec<&str> = answers.iter().map(|a| a.0.as_str()).collect();
+    let statuses: Vec<&str> = answers.iter().map(|a| a.1).collect();
+    let errors: Vec<Option<&str>> = answers.iter().map(|a| a.2.as_deref()).collect();
+    sqlx::query!(
+        "UPDATE action_items i SET status = x.s, error = x.e, attempts = i.attempts + 1,
+                done_at = CASE WHEN x.s = 'pending' THEN NULL ELSE now() END
+         FROM unnest($2::text[], $3::text[], $4::text[]) AS x(t, s, e)
+         WHERE i.action_id = $1 AND i.token_id = x.t",
+        id,
+        &tokens as &[&str],
+        &statuses as &[&str],
+        &errors as &[Option<&str>]
     )
     .execute(db)
     .await?;

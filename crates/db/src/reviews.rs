@@ -300,12 +300,15 @@ pub async fn decide(
 /// org, each in one transaction with the items that name it, so a crash
 /// between the two never sends an org's revocations twice. The keys are
 /// random: nobody can claim one ahead of the review. Orgs not given (the
-/// sender is no admin there) are left for someone who is.
+/// sender is no admin there) are left for someone who is. `wait` is the
+/// two-person rule, as for any bulk revoke
+/// ([`crate::actions::request_with_rule`]).
 pub async fn send_revocations(
     pool: &PgPool,
     id: i64,
     orgs: &[Uuid],
     actor: &str,
+    wait: &(dyn Fn(ActionKind, i64) -> Option<chrono::Duration> + Sync),
 ) -> sqlx::Result<Vec<i64>> {
     let review = get(pool, id).await?.ok_or(sqlx::Error::RowNotFound)?;
     let rows = sqlx::query!(
@@ -342,7 +345,7 @@ pub async fn send_revocations(
             tx.rollback().await?;
             continue;
         }
-        let requested = crate::actions::request_in(
+        let requested = crate::actions::request_in_with(
             &mut tx,
             &NewAction {
                 org_id: row.org_id,
@@ -355,6 +358,7 @@ pub async fn send_revocations(
                 reason: &reason,
                 idempotency_key: &key,
             },
+            wait,
         )
         .await?
         .map_err(|_| sqlx::Error::Protocol("a fresh random key was taken".into()))?;

@@ -9,8 +9,10 @@
 //! (BENCH_REQUESTS per page, default 4000; BENCH_DRIVER=inprocess forces it).
 //!
 //! Size with BENCH_TOKENS (default 200000), BENCH_USERS (20000), BENCH_APPS
-//! (500); BENCH_REUSE=1 measures the
-//! database a previous run loaded. Needs the PostgreSQL named
+//! (500), per org, and BENCH_ORGS (1) orgs of that size, each its own
+//! simulated org; BENCH_PAGES (a comma-separated list of page names'
+//! beginnings, e.g. `where`) measures only those pages; BENCH_REUSE=1
+//! measures the database a previous run loaded. Needs the PostgreSQL named
 //! by DATABASE_URL (its server; the bench creates `oauth_cockpit_bench`).
 //!
 //!     cargo bench -p cockpit-web --bench pages_bench
@@ -94,15 +96,42 @@ async fn fresh_database() -> PgPool {
 }
 
 async fn load(pool: &PgPool) {
+    let orgs = env("BENCH_ORGS", 1);
+    let started = Instant::now();
+    for i in 0..orgs {
+        let name = if orgs == 1 {
+            "Bench".to_owned()
+        } else {
+            format!("Bench {}", i + 1)
+        };
+        load_org(pool, &name, 42 + i as u64).await;
+    }
+    // VACUUM too: what autovacuum does some time after a large sync (the
+    // visibility map lets index-only scans skip the table); without it the
+    // figures depend on whether autovacuum got there before the measurement.
+    sqlx::raw_sql("VACUUM (ANALYZE)")
+        .execute(pool)
+        .await
+        .unwrap();
+    println!(
+        "loaded {orgs} org(s) in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}
+
+/// One simulated org, connected and synced as an admin would; the
+/// simulator is dropped afterwards, so only one is in memory at a time.
+async fn load_org(pool: &PgPool, name: &str, seed: u64) {
     let config = SimConfig {
         tokens: env("BENCH_TOKENS", 200_000),
         users: env("BENCH_USERS", 20_000),
         apps: env("BENCH_APPS", 500),
         daily_api_limit: 100_000_000,
+        seed,
         ..SimConfig::default()
     };
     println!(
-        "loading a simulated org: {} tokens, {} users, {} apps",
+        "loading a simulated org ({name}): {} tokens, {} users, {} apps",
         config.tokens, config.users, config.apps
     );
     let started = Instant::now();
@@ -113,7 +142,7 @@ async fn load(pool: &PgPool) {
         pool,
         &keyring,
         ConnectRequest {
-            name: "Bench".into(),
+            name: name.into(),
             login_url: url::Url::parse(&c.login_url).unwrap(),
             client_id: c.client_id.clone(),
             client_secret: Some(SecretString::from(c.client_secret.clone())),
@@ -129,13 +158,6 @@ async fn load(pool: &PgPool) {
     .unwrap()
     .id;
     let out = sync_org(pool, keyring, org, "cli", &SyncSettings::default())
-        .await
-        .unwrap();
-    // VACUUM too: what autovacuum does some time after a large sync (the
-    // visibility map lets index-only scans skip the table); without it the
-    // figures depend on whether autovacuum got there before the measurement.
-    sqlx::raw_sql("VACUUM (ANALYZE)")
-        .execute(pool)
         .await
         .unwrap();
     println!(
@@ -155,6 +177,15 @@ async fn targets(pool: &PgPool) -> Vec<(&'static str, Vec<String>)> {
     .unwrap();
     let users: Vec<i64> = sqlx::query_scalar(
         "SELECT u.uid FROM sf_users u WHERE EXISTS (SELECT 1 FROM sf_tokens t WHERE t.org_id = u.org_id AND t.user_id = u.id) ORDER BY random() LIMIT 200",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    // "Where is this app?" for the apps holding the most authorizations
+    // across the orgs: the largest answers.
+    let apps: Vec<String> = sqlx::query_scalar(
+        "SELECT lower(a.name) FROM sf_apps a JOIN app_summary s USING (org_id, app_key)
+         GROUP BY lower(a.name) ORDER BY sum(s.tokens) DESC LIMIT 20",
     )
     .fetch_all(pool)
     .await
@@ -189,6 +220,15 @@ async fn targets(pool: &PgPool) -> Vec<(&'static str, Vec<String>)> {
                 "/apps?sort=last_used&dir=desc".to_owned(),
                 "/apps?flag=stale".to_owned(),
             ],
+        ),
+        (
+            "where is this app",
+            apps.iter()
+                .map(|name| {
+                    let q: String = url::form_urlencoded::byte_serialize(name.as_bytes()).collect();
+                    format!("/apps/where?q={q}")
+                })
+                .collect(),
         ),
         ("stale report", vec!["/reports/stale".to_owned()]),
         (
@@ -551,7 +591,13 @@ fn main() {
         if !reused {
             load(&pool).await;
         }
-        let targets = targets(&pool).await;
+        let mut targets = targets(&pool).await;
+        if let Ok(only) = std::env::var("BENCH_PAGES") {
+            let only: Vec<&str> = only.split(',').map(str::trim).collect();
+            targets.retain(|(name, _)| {
+                name.starts_with("healthz") || only.iter().any(|o| name.starts_with(o))
+            });
+        }
         let cookie = admin_session(&pool).await;
         // Two servers on the same database: one reads it for every request,
         // the other keeps page data in memory until it changes (as `serve`

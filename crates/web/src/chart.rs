@@ -1,5 +1,5 @@
 //! Charts as inline SVG drawn on the server: geometry is computed here and the
-//! templates (`partials/bar_chart.html`, `partials/line_chart.html`) only
+//! templates (the `bar_chart` and `line_chart` macros of `macros.html`) only
 //! place it with presentation attributes, so the strict CSP holds and the
 //! charts work without JavaScript. Each chart also has a text table for
 //! screen readers.

@@ -29,3 +29,40 @@ where
         }
     }
 }
+
+/// The form of a decision (approve, reject, break glass): its reason.
+#[derive(Debug, serde::Deserialize)]
+pub struct DecisionForm {
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Why a decision cannot be taken yet.
+pub enum Unconfirmed {
+    /// The person must sign in again first: the redirect, back to the page.
+    SignInAgain(axum::response::Redirect),
+    /// The reason is missing or too long: the page says so.
+    NoReason,
+}
+
+/// What every decision needs before it is taken: a recent sign-in (or a
+/// redirect to sign in again, then back to `next`) and a reason.
+pub fn confirmed(
+    state: &crate::AppState,
+    user: &crate::auth::CurrentUser,
+    next: &str,
+    reason: &str,
+) -> Result<(), Unconfirmed> {
+    if !user.recently_authenticated(state.auth.reauth_after) {
+        let q = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("next", next)
+            .finish();
+        return Err(Unconfirmed::SignInAgain(axum::response::Redirect::to(
+            &format!("/reauth?{q}"),
+        )));
+    }
+    if !crate::pages::action_new::reason_ok(reason) {
+        return Err(Unconfirmed::NoReason);
+    }
+    Ok(())
+}

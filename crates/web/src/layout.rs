@@ -12,8 +12,6 @@ pub struct OrgChoice {
     pub name: String,
 }
 
-/// The page frame: section for `aria-current`, the orgs to switch between,
-/// and the org in view.
 /// Who is signed in, for the navigation and the sign-out form.
 #[derive(Debug, Clone)]
 pub struct NavUser {
@@ -38,6 +36,8 @@ fn nav_user(user: Option<&crate::auth::CurrentUser>) -> Option<NavUser> {
     })
 }
 
+/// The page frame: section for `aria-current`, the orgs to switch between,
+/// and the org in view.
 #[derive(Debug, Clone)]
 pub struct Layout {
     /// `None` on pages shown before sign-in.

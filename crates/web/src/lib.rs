@@ -86,13 +86,13 @@ impl Default for TwoPersonRule {
 }
 
 impl TwoPersonRule {
-    /// Parses the operator's setting: `off`, or a comma-separated list of
-    /// `contain`, `block`, `revoke_all` and `bulk:N` (more than N
-    /// authorizations at once).
-    pub fn parse(setting: &str, expires_after: std::time::Duration) -> Result<Self, String> {
+    /// Parses the operator's setting of what the rule covers: `off`, or a
+    /// comma-separated list of `contain`, `block`, `revoke_all` and `bulk:N`
+    /// (more than N authorizations at once). The expiry is the default; the
+    /// operator sets it apart.
+    pub fn parse(setting: &str) -> Result<Self, String> {
         let mut rule = TwoPersonRule {
             contain: false,
-            expires_after,
             ..TwoPersonRule::default()
         };
         for part in setting.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -115,6 +115,23 @@ impl TwoPersonRule {
             }
         }
         Ok(rule)
+    }
+
+    /// What the rule covers, in words (`None` when it is off).
+    pub fn describe(&self) -> Option<String> {
+        let mut kinds: Vec<String> = [
+            (self.contain, "containments"),
+            (self.block, "blocks and unblocks"),
+            (self.revoke_all, "Revoke All"),
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, what)| what.to_owned())
+        .collect();
+        if let Some(n) = self.bulk_above {
+            kinds.push(format!("revocations of more than {n} authorizations"));
+        }
+        (!kinds.is_empty()).then(|| kinds.join(", "))
     }
 
     /// How long an action of `kind` covering `authorizations` waits for a

@@ -219,8 +219,6 @@ pub async fn user_uid(pool: &PgPool, org: Uuid, id: &str) -> i64 {
     .unwrap()
 }
 
-/// The state of a cockpit reached at http://127.0.0.1 (loopback: `__Host-`
-/// cookies apply).
 /// Every org's id.
 pub async fn all_orgs(pool: &PgPool) -> Vec<Uuid> {
     sqlx::query_scalar("SELECT id FROM orgs")
@@ -229,6 +227,8 @@ pub async fn all_orgs(pool: &PgPool) -> Vec<Uuid> {
         .unwrap()
 }
 
+/// The state of a cockpit reached at http://127.0.0.1 (loopback: `__Host-`
+/// cookies apply).
 pub fn state(pool: &PgPool) -> AppState {
     AppState::new(pool.clone(), "http://127.0.0.1:8080")
 }

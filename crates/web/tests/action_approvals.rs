@@ -17,11 +17,10 @@ use common::{BASE, get, person, post, seed_org, send_with};
 
 fn state(pool: &PgPool) -> AppState {
     let mut state = AppState::new(pool.clone(), BASE);
-    state.two_person = TwoPersonRule::parse(
-        "contain,block,revoke_all,bulk:1",
-        std::time::Duration::from_secs(3600),
-    )
-    .unwrap();
+    state.two_person = TwoPersonRule {
+        expires_after: std::time::Duration::from_secs(3600),
+        ..TwoPersonRule::parse("contain,block,revoke_all,bulk:1").unwrap()
+    };
     state
 }
 
@@ -288,21 +287,25 @@ async fn the_rule_applies_by_kind_and_size_and_the_api_answers_202(pool: PgPool)
 
 #[test]
 fn the_setting_parses_and_says_what_is_wrong() {
-    let hour = std::time::Duration::from_secs(3600);
-    let r = TwoPersonRule::parse("contain, block,bulk:500", hour).unwrap();
+    let r = TwoPersonRule::parse("contain, block,bulk:500").unwrap();
     assert!(r.contain && r.block && !r.revoke_all);
     assert_eq!(r.bulk_above, Some(500));
-    let off = TwoPersonRule::parse("off", hour).unwrap();
+    let off = TwoPersonRule::parse("off").unwrap();
     assert!(!off.contain && !off.block && off.bulk_above.is_none());
+    assert_eq!(off.describe(), None);
+    assert_eq!(
+        r.describe().as_deref(),
+        Some("containments, blocks and unblocks, revocations of more than 500 authorizations")
+    );
     use cockpit_db::actions::ActionKind;
     assert!(r.wait_for(ActionKind::BulkRevoke, 501).is_some());
     assert!(r.wait_for(ActionKind::BulkRevoke, 500).is_none());
     assert!(r.wait_for(ActionKind::UnblockApp, 0).is_some());
     assert!(r.wait_for(ActionKind::RevokeAppAll, 10_000).is_none());
     assert!(
-        TwoPersonRule::parse("bulk:many", hour)
+        TwoPersonRule::parse("bulk:many")
             .unwrap_err()
             .contains("bulk:500")
     );
-    assert!(TwoPersonRule::parse("everything", hour).is_err());
+    assert!(TwoPersonRule::parse("everything").is_err());
 }

@@ -7,11 +7,7 @@ use std::sync::Arc;
 
 use axum::http::{StatusCode, header};
 use cockpit_domain::secret::{Keyring, MasterKey};
-use cockpit_web::AppState;
-use cockpit_worker::{
-    connect::{ConnectRequest, connect},
-    sync::{SyncSettings, sync_org},
-};
+use cockpit_web::{AppState, TwoPersonRule};
 use sfsim::{Sim, SimConfig};
 use sqlx::PgPool;
 
@@ -46,29 +42,12 @@ async fn inventory_monthly_review_and_quarterly_audit_through_the_pages(pool: Pg
     .await
     .unwrap();
     let keyring = Arc::new(Keyring::new(MasterKey::from_bytes([4; 32]), vec![]));
-    let c = &sim.credentials;
-    let org = connect(
-        &pool,
-        &keyring,
-        ConnectRequest::jwt(
-            "Acme",
-            &c.login_url,
-            &c.client_id,
-            Some(&c.client_secret),
-            &c.jwt_private_key_pem,
-            &c.username,
-            false,
-        )
-        .unwrap(),
-    )
-    .await
-    .unwrap()
-    .id;
-    sync_org(&pool, keyring.clone(), org, "cli", &SyncSettings::default())
-        .await
-        .unwrap();
+    let org = cockpit_worker::testing::connect_and_sync(&pool, &keyring, "Acme", &sim).await;
     let mut state = AppState::new(pool.clone(), BASE);
     state.keyring = Some(keyring.clone());
+    // Revocations sent from a review fall under the two-person rule like
+    // any bulk revoke.
+    state.two_person = TwoPersonRule::parse("bulk:0").unwrap();
     let (cookie, csrf) = person(&pool, "rita@example.com", "admin", None).await;
 
     // Before any review, the overview reminds.
@@ -231,10 +210,24 @@ async fn inventory_monthly_review_and_quarterly_audit_through_the_pages(pool: Pg
     )
     .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let action: i64 = sqlx::query_scalar("SELECT id FROM actions WHERE kind = 'bulk_revoke'")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
+    let (action, waiting): (i64, String) =
+        sqlx::query_as("SELECT id, status FROM actions WHERE kind = 'bulk_revoke'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(waiting, "awaiting_approval");
+    let (otto, otto_csrf) = person(&pool, "otto@example.com", "admin", None).await;
+    let (status, _, _) = send(
+        &state,
+        post(
+            &format!("/actions/{action}/approve"),
+            Some(&otto),
+            Some(BASE),
+            format!("csrf={otto_csrf}&reason=reviewed+the+list"),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
     cockpit_worker::actions::execute(&pool, keyring.clone(), action)
         .await
         .unwrap();

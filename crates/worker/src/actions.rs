@@ -25,6 +25,8 @@ use crate::WorkerError;
 pub const MAX_IN_FLIGHT: usize = 10;
 /// Ids per re-query of OauthToken.
 const BATCH: usize = 200;
+/// Answers of revokes written to the database at once.
+const RECORD_EVERY: usize = 25;
 /// Re-queries in flight at once while verifying.
 const VERIFY_IN_FLIGHT: usize = 4;
 /// Revoke calls per authorization before it is reported failed.
@@ -321,15 +323,25 @@ async fn revoke_pass(
         // of the whole action against an org in trouble.
         let mut started = 0usize;
         let mut stop_at = usize::MAX;
-        // Each answer is recorded as it arrives: progress shows item by item,
-        // and a crash leaves at most the revokes in flight unrecorded (the
-        // re-query after a restart finds those gone and does not resend).
+        // Answers are recorded a few at a time: one write per answer would
+        // hold up the next calls. A crash leaves at most the revokes in
+        // flight and the answers not yet written unrecorded; the re-query
+        // after a restart finds those tokens gone and does not resend.
+        let mut answers: Vec<(String, &'static str, Option<String>)> = Vec::new();
         loop {
+            if answers.len() >= RECORD_EVERY {
+                actions::set_items(pool, id, &answers).await?;
+                answers.clear();
+            }
             let taking = open && limited.is_none() && started < stop_at;
             if running.is_empty() {
                 if !taking {
                     break;
                 }
+                // Nothing in flight: what was answered shows while the next
+                // batch is read.
+                actions::set_items(pool, id, &answers).await?;
+                answers.clear();
                 match rx.recv().await {
                     Some((t, attempts)) => {
                         running.push(revoke_one(client, t, attempts));
@@ -359,15 +371,13 @@ async fn revoke_pass(
                         window.answered(took);
                     }
                     match result {
-                        Ok(()) => actions::set_item(pool, id, &token, "revoked", None).await?,
+                        Ok(()) => answers.push((token, "revoked", None)),
                         // Possibly revoked meanwhile: the verification re-query decides.
                         Err(e) if is_invalid_token(&e) => {
-                            actions::set_item(pool, id, &token, "pending", Some("invalid_token"))
-                                .await?
+                            answers.push((token, "pending", Some("invalid_token".into())))
                         }
                         Err(e) if slow_down(&e) => {
-                            actions::set_item(pool, id, &token, "pending", Some(&e.to_string()))
-                                .await?;
+                            answers.push((token, "pending", Some(e.to_string())));
                             limited = Some(e);
                         }
                         Err(e) => {
@@ -376,8 +386,7 @@ async fn revoke_pass(
                             } else {
                                 "pending"
                             };
-                            actions::set_item(pool, id, &token, status, Some(&e.to_string()))
-                                .await?;
+                            answers.push((token, status, Some(e.to_string())));
                             let e = WorkerError::from(e);
                             if is_transient(&e) {
                                 if transient.is_none() {
@@ -390,6 +399,7 @@ async fn revoke_pass(
                 }
             }
         }
+        actions::set_items(pool, id, &answers).await?;
         // Closing the channel stops the reader.
         drop(rx);
         Ok::<_, WorkerError>((limited, transient))

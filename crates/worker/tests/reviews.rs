@@ -114,7 +114,7 @@ async fn inventory_monthly_review_and_quarterly_audit(pool: PgPool) {
     )
     .await
     .unwrap();
-    let actions = reviews::send_revocations(&pool, quarterly, &[org], ACTOR)
+    let actions = reviews::send_revocations(&pool, quarterly, &[org], ACTOR, &|_, _| None)
         .await
         .unwrap();
     assert_eq!(actions.len(), 1, "one bulk action for the org");

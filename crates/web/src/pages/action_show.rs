@@ -19,7 +19,7 @@ use crate::{
     AppError, AppState,
     auth::CurrentUser,
     auth::scope::{ActionId, Admin, Anywhere, In, Viewer},
-    form::Form,
+    form::{DecisionForm, Form, Unconfirmed, confirmed},
     layout::Layout,
 };
 
@@ -148,12 +148,6 @@ async fn show_page(
     })
 }
 
-#[derive(Debug, Deserialize)]
-pub struct DecisionForm {
-    #[serde(default)]
-    pub reason: String,
-}
-
 /// A second admin of the action's org approves the waiting action (it is
 /// queued at once) or rejects it, with a reason, after a recent sign-in.
 async fn decide(
@@ -212,26 +206,17 @@ async fn confirm(
     id: i64,
     reason: &str,
 ) -> Result<Result<(), Response>, AppError> {
-    if !user.recently_authenticated(state.auth.reauth_after) {
-        let q = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("next", &format!("/actions/{id}"))
-            .finish();
-        return Ok(Err(Redirect::to(&format!("/reauth?{q}")).into_response()));
+    match confirmed(state, user, &format!("/actions/{id}"), reason) {
+        Ok(()) => Ok(Ok(())),
+        Err(Unconfirmed::SignInAgain(to)) => Ok(Err(to.into_response())),
+        Err(Unconfirmed::NoReason) => {
+            let needed = crate::pages::action_new::REASON_NEEDED.to_owned();
+            let page = show_page(state, user, role, id, Some(needed)).await?;
+            Ok(Err(
+                (StatusCode::BAD_REQUEST, Html(page.render()?)).into_response()
+            ))
+        }
     }
-    if !crate::pages::action_new::reason_ok(reason) {
-        let page = show_page(
-            state,
-            user,
-            role,
-            id,
-            Some(crate::pages::action_new::REASON_NEEDED.to_owned()),
-        )
-        .await?;
-        return Ok(Err(
-            (StatusCode::BAD_REQUEST, Html(page.render()?)).into_response()
-        ));
-    }
-    Ok(Ok(()))
 }
 
 pub async fn action_approve(

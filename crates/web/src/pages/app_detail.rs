@@ -1,6 +1,6 @@
 //! `/apps/{id}`: one app — policies, figures, every authorization (keyset
 //! pages; an app may hold 100k), 30 days of usage and logins, and its
-//! history. Revoke and block buttons come later, in the actions section.
+//! history; for its org's admins, the revoke and block buttons.
 
 use askama::Template;
 use axum::{

@@ -26,7 +26,7 @@ use crate::{
     auth::CurrentUser,
     auth::scope::{Across, Admin, Analyst, Anywhere, IncidentId, Viewer},
     filters,
-    form::Form,
+    form::{DecisionForm, Form, Unconfirmed, confirmed},
     layout::Layout,
     pages::app_search,
 };
@@ -451,22 +451,17 @@ async fn confirm_decision(
     needed: &str,
 ) -> Result<Result<(), Response>, AppError> {
     let IncidentId(id) = across.object;
-    if !across.user.recently_authenticated(state.auth.reauth_after) {
-        let q = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("next", &format!("/incidents/{id}"))
-            .finish();
-        return Ok(Err(Redirect::to(&format!("/reauth?{q}")).into_response()));
-    }
-    if !crate::pages::action_new::reason_ok(reason) {
-        return Ok(Err(refused(
+    match confirmed(state, &across.user, &format!("/incidents/{id}"), reason) {
+        Ok(()) => Ok(Ok(())),
+        Err(Unconfirmed::SignInAgain(to)) => Ok(Err(to.into_response())),
+        Err(Unconfirmed::NoReason) => Ok(Err(refused(
             state,
             across,
             axum::http::StatusCode::BAD_REQUEST,
             needed,
         )
-        .await?));
+        .await?)),
     }
-    Ok(Ok(()))
 }
 
 /// The incident's page with `message`, answered with `status`.
@@ -487,12 +482,6 @@ async fn refused<R>(
     )
     .await?;
     Ok((status, Html(page.render()?)).into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct DecisionForm {
-    #[serde(default)]
-    pub reason: String,
 }
 
 /// The second admin approves the waiting containment (which starts at

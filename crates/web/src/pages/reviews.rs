@@ -392,7 +392,15 @@ pub async fn review_send(
         .ok_or(AppError::NotFound)?;
     // Only the revocations of the orgs where the sender is an admin.
     let orgs = user.orgs_with(Role::Admin);
-    cockpit_db::reviews::send_revocations(&state.pool, id, &orgs, &user.actor()).await?;
+    let rule = state.two_person;
+    cockpit_db::reviews::send_revocations(
+        &state.pool,
+        id,
+        &orgs,
+        &user.actor(),
+        &move |kind, n| rule.wait_for(kind, n),
+    )
+    .await?;
     state.wake_worker();
     Ok(Redirect::to(&format!("/reviews/{id}")).into_response())
 }
