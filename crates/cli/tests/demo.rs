@@ -177,32 +177,6 @@ async fn overview(base: &str, password: &str) -> String {
     page.text().await.unwrap()
 }
 
-/// The PostgreSQL server programs the demo would find first, if any.
-fn server_bindir() -> Option<std::path::PathBuf> {
-    let from_config = Command::new("pg_config")
-        .arg("--bindir")
-        .output()
-        .ok()
-        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .collect();
-    versions.sort_by_key(|p| {
-        let v = p
-            .parent()
-            .and_then(|v| v.file_name())
-            .and_then(|v| v.to_str());
-        std::cmp::Reverse(v.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0))
-    });
-    from_config
-        .into_iter()
-        .chain(versions)
-        .find(|b| b.join("initdb").exists())
-}
-
 /// A cluster as `apt-get install postgresql` sets one up: peer on the
 /// socket, a password (scram) on TCP, listening on 127.0.0.1:`port`.
 /// Stopped when dropped.
@@ -303,7 +277,7 @@ async fn with_no_database_named_the_demo_runs_its_own_postgres() {
     // What a newcomer's machine has: a server with the distribution's
     // authentication, which every default of libpq points at. The demo must
     // not need it.
-    let Some(bin) = server_bindir() else {
+    let Some(bin) = common::server_bindir() else {
         let _ = writeln!(
             std::io::stderr(),
             "skipped: no PostgreSQL server programs here (initdb, pg_ctl); scripts/test runs it"

@@ -127,3 +127,29 @@ pub async fn wait_for<T, F: std::future::Future<Output = Option<T>>>(
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// The PostgreSQL server programs the demo would find first, if any.
+pub fn server_bindir() -> Option<std::path::PathBuf> {
+    let from_config = Command::new("pg_config")
+        .arg("--bindir")
+        .output()
+        .ok()
+        .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .collect();
+    versions.sort_by_key(|p| {
+        let v = p
+            .parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str());
+        std::cmp::Reverse(v.and_then(|v| v.parse::<u32>().ok()).unwrap_or(0))
+    });
+    from_config
+        .into_iter()
+        .chain(versions)
+        .find(|b| b.join("initdb").exists())
+}
