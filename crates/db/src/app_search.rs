@@ -41,7 +41,8 @@ pub struct Found {
 }
 
 /// Apps of `orgs` whose consumer key or Salesforce app id is `q` (an app
-/// id's 15-character form too), or whose name contains `q` in any case;
+/// id in its 15- or 18-character form: the first 15 characters are the id),
+/// or whose name contains `q` in any case;
 /// exact matches first, then by name and org. Gone apps are left out.
 pub async fn find(pool: &PgPool, orgs: &[Uuid], q: &str, limit: i64) -> sqlx::Result<Vec<Found>> {
     let pattern = format!(
@@ -64,16 +65,18 @@ pub async fn find(pool: &PgPool, orgs: &[Uuid], q: &str, limit: i64) -> sqlx::Re
                   coalesce(s.requests_7d, 0) AS "requests_7d!",
                   a.refresh_policy, a.ip_relaxation, a.permitted_users, a.admin_approved_only,
                   CASE WHEN a.consumer_key = $2 THEN 'consumer_key'
-                       WHEN a.sf_app_id = $2 OR left(a.sf_app_id, 15) = $2 THEN 'app_id'
+                       WHEN length($2) IN (15, 18) AND left(a.sf_app_id, 15) = left($2, 15) THEN 'app_id'
                        ELSE 'name' END AS "matched_by!"
            FROM sf_apps a
            JOIN orgs o ON o.id = a.org_id
            LEFT JOIN app_summary s ON s.org_id = a.org_id AND s.app_key = a.app_key
            LEFT JOIN app_admin_holders h ON h.org_id = a.org_id AND h.app_key = a.app_key
            WHERE a.org_id = ANY($1) AND a.gone_at IS NULL
-             AND (a.consumer_key = $2 OR a.sf_app_id = $2 OR left(a.sf_app_id, 15) = $2
+             AND (a.consumer_key = $2
+                  OR length($2) IN (15, 18) AND left(a.sf_app_id, 15) = left($2, 15)
                   OR a.name ILIKE $3)
-           ORDER BY (a.consumer_key = $2 OR a.sf_app_id = $2 OR left(a.sf_app_id, 15) = $2) DESC NULLS LAST,
+           ORDER BY (a.consumer_key = $2
+                     OR length($2) IN (15, 18) AND left(a.sf_app_id, 15) = left($2, 15)) DESC NULLS LAST,
                     lower(a.name), lower(o.name), a.id
            LIMIT $4"#,
         orgs,

@@ -133,6 +133,24 @@ mod tests {
         let page = get_page(&pool, "/apps/where?q=3MVGkey").await;
         assert_eq!(page.texts("table.where tbody td.org"), ["Acme"]);
         assert_eq!(page.texts("table.where tbody td.matched"), ["consumer key"]);
+        // By Salesforce app id, in its 18- or 15-character form.
+        sqlx::query("UPDATE sf_apps SET sf_app_id = '0H4Hs000000XyZ1AAA' WHERE id = $1")
+            .bind(app)
+            .execute(&pool)
+            .await
+            .unwrap();
+        for id in ["0H4Hs000000XyZ1AAA", "0H4Hs000000XyZ1"] {
+            let page = get_page(&pool, &format!("/apps/where?q={id}")).await;
+            assert_eq!(page.texts("table.where tbody td.org"), ["Acme"], "{id}");
+            assert_eq!(
+                page.texts("table.where tbody td.matched"),
+                ["app id"],
+                "{id}"
+            );
+        }
+        // Ids are case-sensitive.
+        let page = get_page(&pool, "/apps/where?q=0H4Hs000000XYZ1").await;
+        assert_eq!(page.select("table.where").len(), 0);
         // Nothing found says so; an empty search shows the form.
         let page = get_page(&pool, "/apps/where?q=no-such-app-anywhere").await;
         assert_eq!(page.select("table.where").len(), 0);
