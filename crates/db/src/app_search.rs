@@ -60,7 +60,8 @@ pub async fn find(pool: &PgPool, orgs: &[Uuid], q: &str, limit: i64) -> sqlx::Re
                               AND x.kind IN ('block_app', 'unblock_app') AND x.status = 'succeeded'
                             ORDER BY x.finished_at DESC LIMIT 1), false) AS "blocked!",
                   coalesce(s.tokens, 0) AS "tokens!", coalesce(s.users, 0) AS "users!",
-                  coalesce(h.admins, 0) AS "admins!",
+                  coalesce((SELECT h.admins FROM app_admin_holders h
+                            WHERE h.org_id = a.org_id AND h.app_key = a.app_key), 0) AS "admins!",
                   s.last_used_at, coalesce(s.requests_24h, 0) AS "requests_24h!",
                   coalesce(s.requests_7d, 0) AS "requests_7d!",
                   a.refresh_policy, a.ip_relaxation, a.permitted_users, a.admin_approved_only,
@@ -70,7 +71,6 @@ pub async fn find(pool: &PgPool, orgs: &[Uuid], q: &str, limit: i64) -> sqlx::Re
            FROM sf_apps a
            JOIN orgs o ON o.id = a.org_id
            LEFT JOIN app_summary s ON s.org_id = a.org_id AND s.app_key = a.app_key
-           LEFT JOIN app_admin_holders h ON h.org_id = a.org_id AND h.app_key = a.app_key
            WHERE a.org_id = ANY($1) AND a.gone_at IS NULL
              AND (a.consumer_key = $2
                   OR length($2) IN (15, 18) AND left(a.sf_app_id, 15) = left($2, 15)
