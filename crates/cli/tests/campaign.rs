@@ -279,10 +279,10 @@ async fn check_action(pool: &PgPool, org: &SimOrg, id: i64, app: &str) -> Result
 }
 
 /// Works the job table as `serve` does, every backoff skipped, until the
-/// action has ended.
-async fn run_until_ended(pool: &PgPool, keyring: &Arc<Keyring>, id: i64) {
+/// action has ended or `runs` runs are spent.
+async fn run_until_ended(pool: &PgPool, keyring: &Arc<Keyring>, id: i64, runs: usize) {
     let config = cockpit_worker::runner::RunnerConfig::default();
-    for _ in 0..300 {
+    for _ in 0..runs {
         sqlx::query("UPDATE jobs SET run_after = now() WHERE kind = 'action'")
             .execute(pool)
             .await
@@ -490,17 +490,20 @@ async fn fault_campaign(_p: sqlx::postgres::PgPoolOptions, opts: sqlx::postgres:
             f => f.clone(),
         };
         let id = revoke_all(&pool, org_id, &app_key, &format!("campaign-fault-{i}")).await;
+        // The org is in trouble for a while (an action waits out a spent
+        // budget or a crowded org rather than fail), then recovers.
         org.sim.sim.set_fault(fault);
-        run_until_ended(&pool, &keyring, id).await;
+        run_until_ended(&pool, &keyring, id, 12).await;
         org.sim.sim.clear_faults();
         org.sim.sim.set_api_usage(0);
+        run_until_ended(&pool, &keyring, id, 300).await;
         let mut outcome = check_action(&pool, &org, id, &app).await;
         // What failed is retried from the page's button: it must finish.
         if outcome.as_deref().is_ok_and(|s| s != "succeeded") {
             cockpit_db::actions::retry(&pool, id, "user:campaign@example.com")
                 .await
                 .unwrap();
-            run_until_ended(&pool, &keyring, id).await;
+            run_until_ended(&pool, &keyring, id, 300).await;
             outcome = match check_action(&pool, &org, id, &app).await {
                 Ok(s) if s == "succeeded" => Ok(s),
                 Ok(s) => Err(format!("the retry ended {s}")),
@@ -524,22 +527,25 @@ async fn fault_campaign(_p: sqlx::postgres::PgPoolOptions, opts: sqlx::postgres:
         org.sim
             .sim
             .set_fault(Fault::RevokeLatency(Duration::from_millis(
-                rng.random_range(5..40),
+                rng.random_range(50..150),
             )));
         let id = revoke_all(&pool, org_id, &app_key, &format!("campaign-kill-{i}")).await;
+        let done_sql = format!(
+            "SELECT count(*) FROM action_items WHERE action_id = {id} AND status <> 'pending'"
+        );
+        let done = || scalar(&pool, &done_sql);
+        // Killed once a random share of the authorizations is done: the
+        // answers being written, the next batch being read, a revoke in
+        // flight are all moments a kill may land on.
+        let kill_at = rng.random_range(0..n);
         let mut child = serve(&db);
-        let after_ms = rng.random_range(300..4_000);
-        tokio::time::sleep(Duration::from_millis(after_ms)).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while done().await.unwrap_or(0) < kill_at && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
         let _ = child.kill();
         let _ = child.wait();
-        let done_at_kill = scalar(
-            &pool,
-            &format!(
-                "SELECT count(*) FROM action_items WHERE action_id = {id} AND status <> 'pending'"
-            ),
-        )
-        .await
-        .unwrap_or(0);
+        let done_at_kill = done().await.unwrap_or(0);
         let mut child = serve(&db);
         // A dead worker's job waits out its lease (30 s).
         wait_ended(&pool, id, Duration::from_secs(120)).await;
@@ -552,7 +558,7 @@ async fn fault_campaign(_p: sqlx::postgres::PgPoolOptions, opts: sqlx::postgres:
             Err(e) => Err(e),
         };
         t.record(
-            &format!("#{i} after {after_ms} ms, {done_at_kill} of {n} authorizations done"),
+            &format!("#{i} killed with {done_at_kill} of {n} authorizations done"),
             outcome,
         );
         sqlx::query("DELETE FROM jobs WHERE kind <> 'action'")
