@@ -610,6 +610,9 @@ pub async fn set_items(
     id: i64,
     answers: &[(String, &'static str, Option<String>)],
 ) -> sqlx::Result<()> {
+    if answers.is_empty() {
+        return Ok(());
+    }
     let tokens: Vec<&str> = answers.iter().map(|a| a.0.as_str()).collect();
     let statuses: Vec<&str> = answers.iter().map(|a| a.1).collect();
     let errors: Vec<Option<&str>> = answers.iter().map(|a| a.2.as_deref()).collect();

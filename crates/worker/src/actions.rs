@@ -296,9 +296,12 @@ async fn revoke_pass(
             let ids: Vec<String> = items.iter().map(|i| i.token_id.clone()).collect();
             let present = still_there(client, &ids).await?;
             let present_ids: HashSet<&str> = present.iter().map(|t| t.id.as_str()).collect();
-            for gone in ids.iter().filter(|i| !present_ids.contains(i.as_str())) {
-                actions::set_item(pool, id, gone, "gone", None).await?;
-            }
+            let gone: Vec<_> = ids
+                .iter()
+                .filter(|i| !present_ids.contains(i.as_str()))
+                .map(|i| (i.clone(), "gone", None))
+                .collect();
+            actions::set_items(pool, id, &gone).await?;
             for t in present {
                 let attempts = items
                     .iter()
@@ -525,27 +528,26 @@ async fn verify(pool: &PgPool, client: &SalesforceClient, id: i64) -> Result<(),
             break;
         };
         let (chunk, present) = answer?;
-        for item in chunk {
-            match (present.contains(&item.token_id), item.status.as_str()) {
-                (false, "revoked") => {}
-                (false, _) => actions::set_item(pool, id, &item.token_id, "gone", None).await?,
-                (true, "revoked") => {
-                    actions::set_item(
-                        pool,
-                        id,
-                        &item.token_id,
+        // The chunk's outcomes in one write.
+        let outcomes: Vec<_> = chunk
+            .iter()
+            .filter_map(|item| {
+                let outcome = match (present.contains(&item.token_id), item.status.as_str()) {
+                    (false, "revoked") => return None,
+                    (false, _) => ("gone", None),
+                    (true, "revoked") => (
                         "failed",
-                        Some("still present after Salesforce confirmed the revoke"),
-                    )
-                    .await?
-                }
-                (true, "pending") if item.attempts >= MAX_ATTEMPTS => {
-                    actions::set_item(pool, id, &item.token_id, "failed", item.error.as_deref())
-                        .await?
-                }
-                (true, _) => {}
-            }
-        }
+                        Some("still present after Salesforce confirmed the revoke".to_owned()),
+                    ),
+                    (true, "pending") if item.attempts >= MAX_ATTEMPTS => {
+                        ("failed", item.error.clone())
+                    }
+                    (true, _) => return None,
+                };
+                Some((item.token_id.clone(), outcome.0, outcome.1))
+            })
+            .collect();
+        actions::set_items(pool, id, &outcomes).await?;
     }
     Ok(())
 }
