@@ -8,19 +8,10 @@
 
 mod common;
 
-use std::{process::Command, time::Instant};
+use std::time::Instant;
 
+use common::figure;
 use sfsim::{Sim, SimConfig};
-
-const BIN: &str = env!("CARGO_BIN_EXE_oauth-cockpit");
-const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
-
-fn figure(out: &str, prefix: &str, suffix: &str) -> Option<u64> {
-    let start = out.find(prefix)? + prefix.len();
-    let rest = &out[start..];
-    let end = rest.find(suffix)?;
-    rest[..end].trim().replace(',', "").parse().ok()
-}
 
 /// CPU seconds this process (sfsim's threads, mostly) has used; see the
 /// CLI's `sync::cpu_secs`.
@@ -37,28 +28,6 @@ fn own_cpu_secs() -> f64 {
             .unwrap_or(0)
     };
     (ticks(11) + ticks(12)) as f64 / 100.0
-}
-
-fn run(db: &str, args: &[&str]) -> (String, f64) {
-    let started = Instant::now();
-    let out = Command::new(BIN)
-        .args(args)
-        .env("DATABASE_URL", db)
-        .env("COCKPIT_MASTER_KEY", KEY)
-        .env("RUST_LOG", "warn")
-        .output()
-        .expect("run oauth-cockpit");
-    let secs = started.elapsed().as_secs_f64();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "oauth-cockpit {args:?} failed:\n{text}"
-    );
-    (text, secs)
 }
 
 #[tokio::main]
@@ -84,34 +53,13 @@ async fn main() {
         "  sfsim generated the org in {:.1} s",
         t.elapsed().as_secs_f64()
     );
-    let c = sim.credentials.clone();
     let dir = tempfile::tempdir().unwrap();
-    let key = dir.path().join("key.pem");
-    std::fs::write(&key, &c.jwt_private_key_pem).unwrap();
-
     let db2 = db.clone();
-    let key_s = key.to_str().unwrap().to_owned();
-    tokio::task::spawn_blocking(move || {
-        run(
-            &db2,
-            &[
-                "org",
-                "add",
-                "--name",
-                "bench",
-                "--login-url",
-                &c.login_url,
-                "--client-id",
-                &c.client_id,
-                "--jwt-key",
-                &key_s,
-                "--username",
-                &c.username,
-            ],
-        )
-    })
-    .await
-    .unwrap();
+    let sim2 = sim.credentials.clone();
+    let dir_path = dir.path().to_owned();
+    tokio::task::spawn_blocking(move || common::add_org(&db2, &sim2, "bench", &dir_path))
+        .await
+        .unwrap();
 
     let mut results = Vec::new();
     // The third run is a scheduled sync's usual case: some activity since
@@ -125,16 +73,16 @@ async fn main() {
         let db2 = db.clone();
         let sim_cpu = own_cpu_secs();
         let (out, secs) = tokio::task::spawn_blocking(move || {
-            run(&db2, &["sync", "--org", "bench", "--report-peak-rss"])
+            common::cockpit(&db2, &["sync", "--org", "bench", "--report-peak-rss"])
         })
         .await
         .unwrap();
         let sim_cpu = own_cpu_secs() - sim_cpu;
-        let synced = figure(&out, "apps, ", " tokens").unwrap_or(0);
-        let parts = figure(&out, "tokens (", " parts)").unwrap_or(0);
-        let calls = figure(&out, "parts), ", " API calls").unwrap_or(0);
-        let written = figure(&out, "API calls; ", " rows written").unwrap_or(0);
-        let rss = figure(&out, "peak RSS: ", " KiB").unwrap_or(0);
+        let synced: u64 = figure(&out, "apps, ", " tokens").unwrap_or(0);
+        let parts: u64 = figure(&out, "tokens (", " parts)").unwrap_or(0);
+        let calls: u64 = figure(&out, "parts), ", " API calls").unwrap_or(0);
+        let written: u64 = figure(&out, "API calls; ", " rows written").unwrap_or(0);
+        let rss: u64 = figure(&out, "peak RSS: ", " KiB").unwrap_or(0);
         let budget = 1.1 * (synced as f64 / 500.0).ceil() + parts as f64 + 10.0;
         println!(
             "  {label}: {synced} tokens in {secs:.1} s = {:.0} tokens/s (process start to exit)",

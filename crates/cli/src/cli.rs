@@ -200,6 +200,11 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_APPROVAL_EXPIRES_MINUTES", default_value_t = 240, value_parser = clap::value_parser!(u32).range(5..=10080))]
     pub approval_expires_minutes: u32,
 
+    /// Days the archive of Salesforce's logs (Login, ApiTotalUsage, OAuth
+    /// logins) is kept; older days are dropped after each sync.
+    #[arg(long, env = "COCKPIT_LOG_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub log_retention_days: u32,
+
     #[command(flatten)]
     pub sso: SsoArgs,
 }

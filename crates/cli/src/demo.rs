@@ -161,6 +161,7 @@ impl Ready {
                 two_person: rule,
                 worker_jobs: 4,
                 max_in_flight: cockpit_worker::actions::MAX_IN_FLIGHT,
+                log_retention_days: 400,
             },
         )
         .await
@@ -209,6 +210,29 @@ async fn prepare(
         "sfsim-sandbox.json",
     )
     .await?;
+
+    // Yesterday, someone used stolen grants of Drift in production the way
+    // the 2025 campaign did: the first sync archives the day's logs and the
+    // shipped indicators find it (the overview, Hunts, Drift's page).
+    let yesterday = prod.sim.now().date_naive() - chrono::Days::new(1);
+    if let Some(start) = yesterday.and_hms_opt(14, 0, 0) {
+        let from = start.and_utc();
+        match prod.sim.stage_attack(sfsim::AttackSpec {
+            app: "Drift".into(),
+            from,
+            to: from + chrono::Duration::minutes(40),
+            ips: Vec::new(),
+            user_agents: Vec::new(),
+            requests: Some(300),
+        }) {
+            Ok(a) => eprintln!(
+                "  staged in production: yesterday, {} people's Drift grants used from {} attacker addresses",
+                a.users.len(),
+                a.ips.len()
+            ),
+            Err(e) => eprintln!("  no attack staged in production: {e}"),
+        }
+    }
 
     for (name, sim) in [("Acme Production", &prod), ("Acme UAT sandbox", &sandbox)] {
         let id = match cockpit_db::orgs::find_by_name(&pool, name).await? {

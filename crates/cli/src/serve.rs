@@ -25,6 +25,12 @@ pub async fn open_database_url(url: &str, attempts: u32) -> anyhow::Result<PgPoo
     cockpit_db::migrate(&pool)
         .await
         .context("the database is reachable but its migrations could not be applied")?;
+    // The indicator sets of published advisories, installed or brought up
+    // to date with this version's files (every command that syncs matches
+    // them against new logs).
+    if let Err(e) = cockpit_db::hunts::install_shipped(&pool).await {
+        tracing::warn!(error = %e, "shipped indicator sets not installed this time");
+    }
     Ok(pool)
 }
 
@@ -67,6 +73,7 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
             two_person,
             worker_jobs: usize::from(args.worker_jobs),
             max_in_flight: usize::from(args.max_in_flight),
+            log_retention_days: args.log_retention_days,
         },
     )
     .await
@@ -86,6 +93,8 @@ pub struct Site {
     pub worker_jobs: usize,
     /// The most calls an action keeps in flight at one org.
     pub max_in_flight: usize,
+    /// Days of Salesforce's logs the archive keeps.
+    pub log_retention_days: u32,
 }
 
 /// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C.
@@ -103,6 +112,7 @@ pub async fn run_server(
         two_person,
         worker_jobs,
         max_in_flight,
+        log_retention_days,
     } = site;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(pool.clone(), &public_url);
@@ -139,6 +149,10 @@ pub async fn run_server(
             cockpit_worker::runner::RunnerConfig {
                 jobs: worker_jobs,
                 max_in_flight,
+                sync: cockpit_worker::sync::SyncSettings {
+                    log_retention_days: Some(log_retention_days as i32),
+                    ..Default::default()
+                },
                 ..Default::default()
             },
             wake.clone(),

@@ -1,6 +1,7 @@
 //! Domain types of the cockpit. No I/O here.
 
 pub mod ids;
+pub mod indicators;
 pub mod inventory;
 pub mod password;
 pub mod role;

@@ -1,8 +1,8 @@
-//! EventLogFile listing and streaming download of ApiTotalUsage CSV files.
+//! EventLogFile listing, and the streaming download of a log file's CSV
+//! records (its lines as bytes, for the reader to judge each one).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
-use chrono::{DateTime, NaiveDateTime, Utc};
 use futures::Stream;
 use futures::stream::{self, BoxStream, StreamExt};
 
@@ -11,184 +11,112 @@ use crate::error::{Error, Result};
 use crate::http;
 use crate::records::EventLogFile;
 
-/// One row of an `ApiTotalUsage` log file.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct ApiTotalUsageRow {
-    pub timestamp: Option<DateTime<Utc>>,
-    pub request_id: Option<String>,
-    pub organization_id: Option<String>,
-    /// 15-character user id as logged.
-    pub user_id: Option<String>,
-    pub user_name: Option<String>,
-    pub client_ip: Option<String>,
-    pub client_name: Option<String>,
-    pub connected_app_id: Option<String>,
-    pub connected_app_name: Option<String>,
-    pub api_family: Option<String>,
-    pub api_resource: Option<String>,
-    pub api_version: Option<String>,
-    pub http_method: Option<String>,
-    pub status_code: Option<u16>,
-    pub entity_name: Option<String>,
-    pub counts_against_api_limit: Option<bool>,
-    pub api_client_category: Option<String>,
-}
+/// The longest line a log file may have: a line still open after this many
+/// bytes ends the download (the file is tried again another time), so a
+/// hostile or broken file cannot make the reader hold it whole.
+pub const MAX_LOG_LINE: usize = 1 << 20;
 
-fn parse_log_timestamp(derived: Option<&str>, raw: Option<&str>) -> Option<DateTime<Utc>> {
-    if let Some(d) = derived.and_then(crate::records::parse_datetime) {
-        return Some(d);
-    }
-    raw.and_then(|r| NaiveDateTime::parse_from_str(r, "%Y%m%d%H%M%S%.f").ok())
-        .map(|n| n.and_utc())
-}
-
-fn row_from(header: &HashMap<String, usize>, rec: &csv::StringRecord) -> ApiTotalUsageRow {
-    let get = |k: &str| {
-        header
-            .get(k)
-            .and_then(|i| rec.get(*i))
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-    };
-    ApiTotalUsageRow {
-        timestamp: parse_log_timestamp(
-            get("TIMESTAMP_DERIVED").as_deref(),
-            get("TIMESTAMP").as_deref(),
-        ),
-        request_id: get("REQUEST_ID"),
-        organization_id: get("ORGANIZATION_ID"),
-        user_id: get("USER_ID"),
-        user_name: get("USER_NAME"),
-        client_ip: get("CLIENT_IP"),
-        client_name: get("CLIENT_NAME"),
-        connected_app_id: get("CONNECTED_APP_ID"),
-        connected_app_name: get("CONNECTED_APP_NAME"),
-        api_family: get("API_FAMILY"),
-        api_resource: get("API_RESOURCE"),
-        api_version: get("API_VERSION"),
-        http_method: get("HTTP_METHOD"),
-        status_code: get("STATUS_CODE").and_then(|s| s.parse().ok()),
-        entity_name: get("ENTITY_NAME"),
-        counts_against_api_limit: get("COUNTS_AGAINST_API_LIMIT")
-            .map(|s| s.eq_ignore_ascii_case("true")),
-        api_client_category: get("API_CLIENT_CATEGORY"),
-    }
-}
-
-/// Incremental CSV parser: feeds on byte chunks, yields complete records.
+/// Splits a stream of byte chunks into CSV records without holding more
+/// than the current line; fields stay bytes (a line with bad UTF-8 is for
+/// the reader to judge, not a reason to drop the file).
 #[derive(Default)]
-pub(crate) struct CsvChunker {
+pub(crate) struct RecordChunker {
     buf: Vec<u8>,
-    header: Option<HashMap<String, usize>>,
+    /// Bytes of `buf` already scanned, and whether that scan ended inside
+    /// quotes: each byte is looked at once however the chunks fall.
+    scanned: usize,
+    in_quotes: bool,
+    last_end: usize,
 }
 
-impl CsvChunker {
-    /// Position just after the last record-ending newline outside quotes.
-    fn complete_prefix(&self) -> usize {
-        let mut in_quotes = false;
-        let mut end = 0;
-        for (i, b) in self.buf.iter().enumerate() {
-            match b {
-                b'"' => in_quotes = !in_quotes,
-                b'\n' if !in_quotes => end = i + 1,
-                _ => {}
-            }
-        }
-        end
-    }
-
-    fn unbalanced(&self) -> bool {
-        self.buf.iter().filter(|b| **b == b'"').count() % 2 == 1
-    }
-
-    fn parse(&mut self, bytes: &[u8], out: &mut VecDeque<ApiTotalUsageRow>) -> Result<()> {
+impl RecordChunker {
+    fn parse(bytes: &[u8], out: &mut VecDeque<csv::ByteRecord>) -> Result<()> {
         let mut reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
             .from_reader(bytes);
-        for rec in reader.records() {
-            let rec = rec.map_err(|e| Error::Protocol(format!("bad event log CSV: {e}")))?;
-            match &self.header {
-                None => {
-                    self.header = Some(
-                        rec.iter()
-                            .enumerate()
-                            .map(|(i, h)| (h.trim().to_ascii_uppercase(), i))
-                            .collect(),
-                    );
-                }
-                Some(h) => out.push_back(row_from(h, &rec)),
+        let mut rec = csv::ByteRecord::new();
+        while reader
+            .read_byte_record(&mut rec)
+            .map_err(|e| Error::Protocol(format!("bad event log CSV: {e}")))?
+        {
+            out.push_back(std::mem::take(&mut rec));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<csv::ByteRecord>) -> Result<()> {
+        self.buf.extend_from_slice(chunk);
+        for (i, b) in self.buf.iter().enumerate().skip(self.scanned) {
+            match b {
+                b'"' => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => self.last_end = i + 1,
+                _ => {}
             }
         }
-        Ok(())
-    }
-
-    pub fn feed(&mut self, chunk: &[u8], out: &mut VecDeque<ApiTotalUsageRow>) -> Result<()> {
-        self.buf.extend_from_slice(chunk);
-        let end = self.complete_prefix();
-        if end > 0 {
-            let complete: Vec<u8> = self.buf.drain(..end).collect();
-            self.parse(&complete, out)?;
+        self.scanned = self.buf.len();
+        if self.last_end > 0 {
+            Self::parse(&self.buf[..self.last_end], out)?;
+            self.buf.drain(..self.last_end);
+            self.scanned -= self.last_end;
+            self.last_end = 0;
+        }
+        if self.buf.len() > MAX_LOG_LINE {
+            return Err(Error::Protocol(format!(
+                "a line of the event log is longer than {MAX_LOG_LINE} bytes"
+            )));
         }
         Ok(())
     }
 
-    pub fn finish(&mut self, out: &mut VecDeque<ApiTotalUsageRow>, host: &str) -> Result<()> {
-        if self.unbalanced() {
+    pub(crate) fn finish(&mut self, out: &mut VecDeque<csv::ByteRecord>, host: &str) -> Result<()> {
+        if self.in_quotes {
             return Err(Error::Truncated {
                 host: host.to_owned(),
             });
         }
-        let rest = std::mem::take(&mut self.buf);
-        if !rest.iter().all(|b| b.is_ascii_whitespace()) {
-            self.parse(&rest, out)?;
+        if !self.buf.iter().all(|b| b.is_ascii_whitespace()) {
+            Self::parse(&self.buf, out)?;
         }
+        self.buf.clear();
         Ok(())
     }
 }
 
-/// Parse rows from a stream of byte chunks with bounded memory.
-pub(crate) fn csv_rows<S, B>(
+/// The records of a log file (its header first) from a stream of chunks.
+pub(crate) fn csv_records<S, B>(
     chunks: S,
     host: String,
-) -> BoxStream<'static, Result<ApiTotalUsageRow>>
+) -> BoxStream<'static, Result<csv::ByteRecord>>
 where
     S: Stream<Item = std::result::Result<B, reqwest::Error>> + Send + Unpin + 'static,
     B: AsRef<[u8]> + Send,
 {
-    struct St<S> {
-        chunks: S,
-        chunker: CsvChunker,
-        ready: VecDeque<ApiTotalUsageRow>,
-        ended: bool,
-        host: String,
-    }
-    let st = St {
-        chunks,
-        chunker: CsvChunker::default(),
-        ready: VecDeque::new(),
-        ended: false,
-        host,
-    };
-    stream::try_unfold(st, |mut st| async move {
-        loop {
-            if let Some(row) = st.ready.pop_front() {
-                return Ok(Some((row, st)));
-            }
-            if st.ended {
-                return Ok(None);
-            }
-            match st.chunks.next().await {
-                Some(Ok(b)) => st.chunker.feed(b.as_ref(), &mut st.ready)?,
-                Some(Err(e)) => return Err(http::body_error(&e, &st.host)),
-                None => {
-                    st.ended = true;
-                    st.chunker.finish(&mut st.ready, &st.host)?;
+    let st = (chunks, RecordChunker::default(), VecDeque::new(), false);
+    stream::try_unfold(
+        st,
+        move |(mut chunks, mut chunker, mut ready, mut ended)| {
+            let host = host.clone();
+            async move {
+                loop {
+                    if let Some(rec) = ready.pop_front() {
+                        return Ok(Some((rec, (chunks, chunker, ready, ended))));
+                    }
+                    if ended {
+                        return Ok(None);
+                    }
+                    match chunks.next().await {
+                        Some(Ok(b)) => chunker.feed(b.as_ref(), &mut ready)?,
+                        Some(Err(e)) => return Err(http::body_error(&e, &host)),
+                        None => {
+                            ended = true;
+                            chunker.finish(&mut ready, &host)?;
+                        }
+                    }
                 }
             }
-        }
-    })
+        },
+    )
     .boxed()
 }
 
@@ -205,15 +133,16 @@ impl SalesforceClient {
         self.query_vec(&soql).await
     }
 
-    /// Stream the rows of an ApiTotalUsage log file (gzip on the wire, parsed as it arrives).
-    pub async fn api_total_usage_rows(
+    /// Stream the records of any log file, its header first, as bytes:
+    /// for readers that judge each line themselves (the archive).
+    pub async fn event_log_records(
         &self,
         file: &EventLogFile,
-    ) -> Result<BoxStream<'static, Result<ApiTotalUsageRow>>> {
+    ) -> Result<BoxStream<'static, Result<csv::ByteRecord>>> {
         let url = self.same_instance_url(&file.log_file)?;
         let resp = self.execute(&Call::get(url)).await?;
         let host = http::host_of(resp.url());
-        Ok(csv_rows(resp.bytes_stream(), host))
+        Ok(csv_records(resp.bytes_stream(), host))
     }
 }
 
@@ -227,40 +156,32 @@ mod tests {
 \"ApiTotalUsage\",\"20260915123457.000\",\"\",\"0055g00000AbCdF\",\"SOAP\",\"401\",\"\",\"\",\"false\"\n";
 
     #[tokio::test]
-    async fn parses_csv_split_anywhere() {
-        for split in [1usize, 3, 7, 50, 1000] {
+    async fn records_split_anywhere_read_the_same() {
+        for split in [1usize, 2, 5, 64, 4096] {
             let chunks: Vec<std::result::Result<Vec<u8>, reqwest::Error>> = CSV
                 .as_bytes()
                 .chunks(split)
                 .map(|c| Ok(c.to_vec()))
                 .collect();
-            let rows: Vec<ApiTotalUsageRow> = csv_rows(stream::iter(chunks), "h".into())
+            let recs: Vec<csv::ByteRecord> = csv_records(stream::iter(chunks), "h".into())
                 .try_collect()
                 .await
                 .unwrap();
-            assert_eq!(rows.len(), 2, "split {split}");
-            assert_eq!(
-                rows[0].connected_app_name.as_deref(),
-                Some("Acme \"Sync\"\nLine")
-            );
-            assert_eq!(rows[0].status_code, Some(200));
-            assert_eq!(rows[0].counts_against_api_limit, Some(true));
-            assert_eq!(
-                rows[1].timestamp.unwrap().to_rfc3339(),
-                "2026-09-15T12:34:57+00:00"
-            );
-            assert_eq!(rows[1].connected_app_id, None);
+            assert_eq!(recs.len(), 3, "split {split}");
+            assert_eq!(&recs[1][7], b"Acme \"Sync\"\nLine");
         }
-    }
-
-    #[tokio::test]
-    async fn unbalanced_quotes_are_truncation() {
-        let cut = "\"EVENT_TYPE\",\"USER_ID\"\n\"ApiTotalUsage\",\"005unterminated";
-        let chunks: Vec<std::result::Result<Vec<u8>, reqwest::Error>> =
-            vec![Ok(cut.as_bytes().to_vec())];
-        let r: Result<Vec<ApiTotalUsageRow>> = csv_rows(stream::iter(chunks), "h".into())
+        let cut = "\"A\",\"B\"\n\"x\",\"open";
+        let r: Result<Vec<csv::ByteRecord>> = csv_records(
+            stream::iter(vec![Ok::<_, reqwest::Error>(cut.as_bytes().to_vec())]),
+            "h".into(),
+        )
+        .try_collect()
+        .await;
+        assert!(matches!(r, Err(Error::Truncated { .. })), "{r:?}");
+        let long = vec![Ok::<_, reqwest::Error>(vec![b'a'; MAX_LOG_LINE + 10])];
+        let r: Result<Vec<csv::ByteRecord>> = csv_records(stream::iter(long), "h".into())
             .try_collect()
             .await;
-        assert!(matches!(r, Err(Error::Truncated { .. })), "{r:?}");
+        assert!(matches!(r, Err(Error::Protocol(_))), "{r:?}");
     }
 }

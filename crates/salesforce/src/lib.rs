@@ -60,7 +60,6 @@ pub use budget::{ApiUsage, PerAppUsage};
 pub use client::SalesforceClient;
 pub use config::{Backoff, ClientConfig, DEFAULT_API_VERSION, HttpSettings};
 pub use error::{ApiErrorItem, ComponentFailure, Error, Result};
-pub use eventlog::ApiTotalUsageRow;
 pub use metadata::{
     BlockTarget, ConnectedAppMetadata, DeployResult, DeployStatus, EcaPolicies, MetadataItem,
     block_package, developer_name, eca_policies_name, eca_policies_package, unblock_package,

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 
 use proptest::prelude::*;
 
-use crate::eventlog::CsvChunker;
+use crate::eventlog::RecordChunker;
 
 proptest! {
     #[test]
@@ -54,7 +54,7 @@ proptest! {
         }
         let bytes = csv.as_bytes();
         let read = |pieces: Vec<&[u8]>| {
-            let mut c = CsvChunker::default();
+            let mut c = RecordChunker::default();
             let mut out = VecDeque::new();
             for p in pieces {
                 c.feed(p, &mut out).unwrap();
@@ -63,7 +63,7 @@ proptest! {
             out
         };
         let whole = read(vec![bytes]);
-        prop_assert_eq!(whole.len(), rows.len());
+        prop_assert_eq!(whole.len(), rows.len() + 1, "the header and each row");
         let mut at: Vec<usize> = cuts.iter().map(|i| i.index(bytes.len() + 1)).collect();
         at.sort_unstable();
         let mut pieces = Vec::new();
@@ -75,7 +75,7 @@ proptest! {
         pieces.push(&bytes[from..]);
         prop_assert_eq!(read(pieces), whole);
 
-        let mut c = CsvChunker::default();
+        let mut c = RecordChunker::default();
         let mut out = VecDeque::new();
         let _ = c.feed(&junk, &mut out);
         let _ = c.finish(&mut out, "org");

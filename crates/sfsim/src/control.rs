@@ -200,6 +200,46 @@ fn control_routes() -> Router<Sim> {
         .route("/_sim/apps", get(apps))
         .route("/_sim/tokens/{id}/refresh-token", get(refresh_token))
         .route("/_sim/revocations", get(revocations))
+        .route("/_sim/attack", post(attack))
+        .route("/_sim/traffic/{app}", get(traffic))
+}
+
+/// `POST /_sim/attack` with an [`crate::AttackSpec`]: the [`crate::AttackSummary`],
+/// 404 for an unknown app, 400 otherwise.
+async fn attack(State(sim): State<Sim>, body: axum::body::Bytes) -> Response {
+    let spec: crate::AttackSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                axum::Json(json!({"error": format!("invalid attack: {e}")})),
+            )
+                .into_response();
+        }
+    };
+    match sim.stage_attack(spec) {
+        Ok(summary) => axum::Json(summary).into_response(),
+        Err(e) => {
+            let code = if e.starts_with("unknown app") {
+                StatusCode::NOT_FOUND
+            } else {
+                StatusCode::BAD_REQUEST
+            };
+            (code, axum::Json(json!({"error": e}))).into_response()
+        }
+    }
+}
+
+/// `GET /_sim/traffic/{app name}`: [`Sim::app_traffic`].
+async fn traffic(State(sim): State<Sim>, Path(app): Path<String>) -> Response {
+    match sim.app_traffic(&app) {
+        Some(t) => axum::Json(t).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({"error": format!("unknown app: {app}")})),
+        )
+            .into_response(),
+    }
 }
 
 fn status_json(sim: &Sim) -> serde_json::Value {
@@ -376,7 +416,7 @@ pub fn activity(st: &mut OrgState, now: Ts, steps: usize) {
             let user = st.rng.random_range(1..n_users);
             if st.users[user as usize].active && !st.app_blocked(app) && !st.app_disabled(app) {
                 st.add_token(user, app, now);
-                let ip = st.rng.random();
+                let ip = std::net::Ipv4Addr::from(st.rng.random::<u32>()).into();
                 st.logins.push(Login {
                     user,
                     time: now,
@@ -437,7 +477,7 @@ pub fn activity(st: &mut OrgState, now: Ts, steps: usize) {
             });
         } else {
             let user = st.rng.random_range(0..n_users);
-            let ip = st.rng.random();
+            let ip = std::net::Ipv4Addr::from(st.rng.random::<u32>()).into();
             st.logins.push(Login {
                 user,
                 time: now,

@@ -537,7 +537,9 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
     let mut by_created: Vec<u32> = (0..tokens.len() as u32).collect();
     by_created.sort_unstable_by_key(|&t| (tokens[t as usize].created, t));
 
-    // ---- login history: last browser login per user plus OAuth logins for a sample of grants.
+    // ---- login history: last browser login per user plus OAuth logins for a sample of grants,
+    // from the networks the event logs use (the random draw picks the host).
+    let integration = crate::traffic::classify(n_users, &apps, &tokens);
     let mut logins = Vec::with_capacity(n_users + tokens.len() / 8);
     for (i, u) in users.iter().enumerate() {
         if u.last_login != 0 && u.last_login > anchor - 180 * DAY {
@@ -547,7 +549,8 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
                 app: NONE,
                 subtype: 0,
                 status: 0,
-                ip: rng.random(),
+                ip: crate::traffic::user_net(cfg.seed, i as u32)
+                    .host(u64::from(rng.random::<u32>())),
             });
         }
     }
@@ -564,7 +567,13 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
                 app: t.app,
                 subtype: 2,
                 status,
-                ip: rng.random(),
+                ip: crate::eventlog::session_ip(
+                    cfg.seed,
+                    &integration,
+                    t.app,
+                    t.user,
+                    u64::from(rng.random::<u32>()),
+                ),
             });
         }
     }
@@ -601,7 +610,8 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
     }
     audits.sort_unstable_by_key(|a| a.time);
 
-    let event_logs = crate::eventlog::generate_logs(cfg, anchor, &users, &apps, &tokens, &mut rng);
+    let event_logs =
+        crate::eventlog::generate_logs(cfg, anchor, &users, &apps, &tokens, &integration);
 
     let mut blocked = BTreeMap::new();
     if let Some(i) = blocked_app {
@@ -634,6 +644,8 @@ pub fn generate(cfg: &SimConfig, anchor: Ts) -> OrgState {
         logins,
         audits,
         event_logs,
+        integration,
+        attacks: Vec::new(),
         sessions: HashMap::new(),
         codes: HashMap::new(),
         blocked,

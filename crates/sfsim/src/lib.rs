@@ -27,8 +27,20 @@
 //! - Control (only with `SimConfig::control`): `/_sim/status`, `/_sim/faults`,
 //!   `/_sim/expire-access-tokens`, `/_sim/api-usage`, `/_sim/clock`, `/_sim/activity`,
 //!   `/_sim/credentials`, `/_sim/apps`, `/_sim/tokens/{id}/refresh-token`, `/_sim/revocations`
-//!   (revoke calls per token). Faults include `revoke_latency` (slow revokes only) and
-//!   `server_error_on_path` (503 wherever the path contains a text).
+//!   (revoke calls per token), `/_sim/traffic/{app name}` (an app's networks and user
+//!   agent, [`Sim::app_traffic`]) and `POST /_sim/attack` (stages an attack with a
+//!   stolen grant, [`Sim::stage_attack`]): body
+//!   `{"app": "Drift", "from": "<RFC3339>", "to": "<RFC3339>", "ips": [..], "user_agents": [..],
+//!   "requests": 400}` (the last three optional), answer an [`AttackSummary`];
+//!   404 for an unknown app, 400 for a bad body. Faults include `revoke_latency`
+//!   (slow revokes only) and `server_error_on_path` (503 wherever the path contains a text).
+//!
+//! Event logs: a daily `ApiTotalUsage` and `Login` EventLogFile per day (see
+//! [`eventlog`]); integration apps call from 2-3 fixed networks with one user
+//! agent of their own, people's apps from each user's home network
+//! ([`traffic`]). Every API row follows a Login row of the same user from the
+//! same IP on the same day, so Login rows (which name no app) can be
+//! attributed to apps by user + SOURCE_IP + day.
 //!
 //! Use [`Sim::spawn`] in tests; the `sfsim` binary serves an org on a fixed port.
 
@@ -46,6 +58,7 @@ pub mod rest;
 pub mod schema;
 pub mod soap;
 pub mod soql;
+pub mod traffic;
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -89,6 +102,11 @@ pub struct SimConfig {
     /// `$User.Department`, `$User.Title`, `$User.Username`, `$Profile.Name`;
     /// anything else is a literal. Empty by default, as in a new org.
     pub custom_attributes: Vec<(String, String)>,
+    /// ApiTotalUsage rows per daily event log file (Login files get a
+    /// fraction: one row per sign-in session, plus UI logins). `None`: the
+    /// org's size decides, `(50 + tokens / 50).min(1500)`. Every generated
+    /// day (7 at start, one more per simulated day) gets this many.
+    pub log_rows_per_day: Option<usize>,
 }
 
 impl Default for SimConfig {
@@ -105,8 +123,62 @@ impl Default for SimConfig {
             rotate_refresh_tokens: false,
             extra_redirect_uris: Vec::new(),
             custom_attributes: Vec::new(),
+            log_rows_per_day: None,
         }
     }
+}
+
+/// An attack with a stolen grant of `app` ([`Sim::stage_attack`]; the JSON
+/// body of `POST /_sim/attack`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AttackSpec {
+    /// The app's exact name.
+    pub app: String,
+    /// The window `[from, to)` the attack's rows fall in.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// Attacker IPs; empty: [`DEFAULT_ATTACK_IPS`].
+    #[serde(default)]
+    pub ips: Vec<std::net::IpAddr>,
+    /// Attacker user agents; empty: [`DEFAULT_ATTACK_USER_AGENTS`].
+    #[serde(default)]
+    pub user_agents: Vec<String>,
+    /// ApiTotalUsage rows; `None`: 400.
+    #[serde(default)]
+    pub requests: Option<usize>,
+}
+
+/// Tor-exit-like and hosting addresses, as in published indicators.
+pub const DEFAULT_ATTACK_IPS: &[&str] = &[
+    "185.220.101.33",
+    "185.220.101.143",
+    "192.42.116.20",
+    "208.68.36.90",
+    "44.215.108.109",
+];
+pub const DEFAULT_ATTACK_USER_AGENTS: &[&str] = &[
+    "Salesforce-Multi-Org-Fetcher/1.0",
+    "python-requests/2.32.4",
+    "Python/3.11 aiohttp/3.12.15",
+];
+
+/// What [`Sim::stage_attack`] added.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct AttackSummary {
+    pub app: String,
+    /// Usernames whose grants the attacker used.
+    pub users: Vec<String>,
+    pub ips: Vec<String>,
+    pub user_agents: Vec<String>,
+    /// Rows of the `Login` event type (one per attacker sign-in).
+    pub login_rows: usize,
+    /// Rows of the `ApiTotalUsage` event type.
+    pub api_total_usage_rows: usize,
+    /// LoginHistory records added.
+    pub login_history_rows: usize,
+    /// Day files already generated that now hold the attack's rows (days
+    /// not generated yet will hold them when they are).
+    pub files_updated: usize,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -488,21 +560,172 @@ impl Sim {
             .max()
             .unwrap_or(today - 2 * DAY);
         let mut day = (latest + DAY).max(today - 30 * DAY);
+        let cfg = &self.inner.config;
+        let api_rows = cfg
+            .log_rows_per_day
+            .unwrap_or_else(|| eventlog::default_rows_per_day(st.tokens.len()));
         while day < today {
-            use rand::SeedableRng;
-            let mut rng =
-                rand_chacha::ChaCha20Rng::seed_from_u64(self.inner.config.seed ^ day as u64);
-            let log = eventlog::generate_day(
-                &self.inner.org_id[..15],
+            let logs = eventlog::generate_day(&eventlog::DayInput {
+                seed: cfg.seed,
+                org15: &self.inner.org_id[..15],
                 day,
-                &st.users,
-                &st.apps,
-                &st.tokens,
-                &mut rng,
-            );
-            st.event_logs.push(log);
+                users: &st.users,
+                apps: &st.apps,
+                tokens: &st.tokens,
+                integration: &st.integration,
+                attacks: &st.attacks,
+                api_rows,
+            });
+            st.event_logs.extend(logs);
             day += DAY;
         }
+    }
+
+    /// What a consumer can expect of an app's traffic in the event logs:
+    /// integration or people's app, its networks and user agent. `None` for
+    /// an unknown app.
+    pub fn app_traffic(&self, app_name: &str) -> Option<traffic::AppTraffic> {
+        let st = self.read();
+        let a = st.app_by_name(app_name)?;
+        Some(eventlog::app_traffic(
+            self.inner.config.seed,
+            &st.integration,
+            a,
+            app_name,
+        ))
+    }
+
+    /// Stages an attack with stolen grants of `spec.app` in `[from, to)`: for
+    /// up to three users holding live grants of the app, sign-ins with their
+    /// refresh tokens from the attacker's IPs and user agents (`Login` log
+    /// rows `OauthRefreshToken`, and LoginHistory records `Remote Access 2.0`
+    /// / `OauthRefreshToken` / Success naming the app), each followed by the
+    /// recon pattern of the 2025 Drift campaign in `ApiTotalUsage`
+    /// (`sobjects/`, `sobjects/Case/describe/`, COUNT queries on Account,
+    /// Contact, User, Case and Opportunity, `limits/`, a Bulk query job on
+    /// Case and its DELETE), `requests` rows in all. Day files already
+    /// generated get the rows merged in (by time; their own rows unchanged);
+    /// later days include them when generated.
+    ///
+    /// Errors: `unknown app: …` (the control API answers 404), an empty
+    /// window, or an app nobody holds a live grant of.
+    pub fn stage_attack(&self, spec: AttackSpec) -> Result<AttackSummary, String> {
+        const DAY: Ts = eventlog::DAY;
+        let (from, to) = (spec.from.timestamp_millis(), spec.to.timestamp_millis());
+        if from >= to {
+            return Err("empty window: from must be before to".into());
+        }
+        let ips: Vec<std::net::IpAddr> = if spec.ips.is_empty() {
+            DEFAULT_ATTACK_IPS
+                .iter()
+                .filter_map(|s| s.parse().ok())
+                .collect()
+        } else {
+            spec.ips.clone()
+        };
+        let uas: Vec<String> = if spec.user_agents.is_empty() {
+            DEFAULT_ATTACK_USER_AGENTS
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else {
+            spec.user_agents.clone()
+        };
+        let requests = spec.requests.unwrap_or(400).clamp(1, 10_000_000);
+        let seed = self.inner.config.seed;
+        let mut st = self.write();
+        let app = st
+            .app_by_name(&spec.app)
+            .ok_or_else(|| format!("unknown app: {}", spec.app))?;
+        let mut holders: Vec<u32> = st
+            .tokens
+            .iter()
+            .filter(|t| !t.revoked && t.app == app)
+            .map(|t| t.user)
+            .collect();
+        holders.sort_unstable();
+        holders.dedup();
+        if holders.is_empty() {
+            return Err(format!("nobody holds a live grant of {}", spec.app));
+        }
+        let id = st.attacks.len() as u64;
+        holders.sort_by_key(|&u| traffic::h(seed, traffic::TAG_ATTACK, id, u64::from(u)));
+        holders.truncate(3);
+        let attack = eventlog::StagedAttack {
+            id,
+            app,
+            from,
+            to,
+            ips: ips.clone(),
+            user_agents: uas.clone(),
+            requests,
+            users: holders.clone(),
+        };
+        let (sessions, api_rows) = eventlog::attack_sessions(seed, &attack);
+        // LoginHistory, kept in time order.
+        for &(user, time, ip) in &sessions {
+            let pos = st.logins.partition_point(|l| l.time <= time);
+            st.logins.insert(
+                pos,
+                model::Login {
+                    user,
+                    time,
+                    app,
+                    subtype: 2,
+                    status: 0,
+                    ip,
+                },
+            );
+        }
+        // Day files already generated.
+        let mut files_updated = 0;
+        let first_day = from - from.rem_euclid(DAY);
+        let mut day = first_day;
+        while day < to {
+            let has = st.event_logs.iter().any(|e| e.log_date == day);
+            if has {
+                let rows = {
+                    let inp = eventlog::DayInput {
+                        seed,
+                        org15: &self.inner.org_id[..15],
+                        day,
+                        users: &st.users,
+                        apps: &st.apps,
+                        tokens: &st.tokens,
+                        integration: &st.integration,
+                        attacks: &[],
+                        api_rows: 0,
+                    };
+                    eventlog::attack_day_rows(&inp, &attack)
+                };
+                if let Some(rows) = rows {
+                    for e in st.event_logs.iter_mut().filter(|e| e.log_date == day) {
+                        let add = if e.event_type == eventlog::LOGIN {
+                            &rows.login_csv
+                        } else {
+                            &rows.api_csv
+                        };
+                        e.csv = eventlog::merge_rows(&e.csv, add);
+                        files_updated += 1;
+                    }
+                }
+            }
+            day += DAY;
+        }
+        st.attacks.push(attack);
+        Ok(AttackSummary {
+            app: spec.app,
+            users: holders
+                .iter()
+                .map(|&u| st.users[u as usize].username.clone())
+                .collect(),
+            ips: ips.iter().map(|i| i.to_string()).collect(),
+            user_agents: uas,
+            login_rows: sessions.len(),
+            api_total_usage_rows: api_rows,
+            login_history_rows: sessions.len(),
+            files_updated,
+        })
     }
 
     /// API requests served (every HTTP request except `/_sim/` control calls).

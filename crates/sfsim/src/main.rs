@@ -49,6 +49,9 @@ struct Args {
     /// My Domain name used in usernames.
     #[arg(long, env = "SFSIM_MY_DOMAIN", default_value = "acme")]
     my_domain: String,
+    /// ApiTotalUsage rows per daily event log file (default: from the org's size).
+    #[arg(long, env = "SFSIM_LOG_ROWS_PER_DAY")]
+    log_rows_per_day: Option<usize>,
     /// Simulate a sandbox org.
     #[arg(long, env = "SFSIM_SANDBOX")]
     sandbox: bool,
@@ -154,6 +157,7 @@ async fn main() -> anyhow::Result<()> {
         rotate_refresh_tokens: args.rotate_refresh_tokens,
         extra_redirect_uris: args.redirect_uris,
         custom_attributes: args.custom_attributes,
+        log_rows_per_day: args.log_rows_per_day,
     };
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

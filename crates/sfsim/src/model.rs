@@ -240,7 +240,7 @@ pub struct Login {
     pub app: u32,
     pub subtype: u8,
     pub status: u8,
-    pub ip: u32,
+    pub ip: std::net::IpAddr,
 }
 
 pub const AUDIT_ACTIONS: &[(&str, &str)] = &[
@@ -272,7 +272,8 @@ pub struct EventLog {
     pub event_type: &'static str,
     pub log_date: Ts,
     pub created: Ts,
-    pub csv: Vec<u8>,
+    /// The CSV body (cheap to clone for downloads).
+    pub csv: axum::body::Bytes,
 }
 
 #[derive(Clone, Debug)]
@@ -348,6 +349,12 @@ pub struct OrgState {
     pub logins: Vec<Login>,
     pub audits: Vec<Audit>,
     pub event_logs: Vec<EventLog>,
+    /// Per app: whether it behaves like an integration ([`crate::traffic::classify`]),
+    /// fixed at generation; apps added later are people's apps.
+    pub integration: Vec<bool>,
+    /// Attacks staged through [`crate::Sim::stage_attack`], replayed into day
+    /// files generated later.
+    pub attacks: Vec<crate::eventlog::StagedAttack>,
     pub sessions: HashMap<String, Session>,
     pub codes: HashMap<String, AuthCode>,
     /// BlacklistedConsumer components by fullName.

@@ -595,7 +595,7 @@ fn issue(
         app,
         subtype,
         status: 0,
-        ip,
+        ip: std::net::Ipv4Addr::from(ip).into(),
     });
     // OpenID Connect: an RS256 id_token when `openid` was granted. [C] signed with the
     // simulator's fixed key (the same PEM the cockpit's app trusts for JWT bearer).
@@ -692,7 +692,7 @@ fn failed_login(st: &mut OrgState, user: u32, app: u32, subtype: u8, status: u8,
         app,
         subtype,
         status,
-        ip,
+        ip: std::net::Ipv4Addr::from(ip).into(),
     });
 }
 

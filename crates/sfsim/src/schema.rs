@@ -1,8 +1,6 @@
 //! Object definitions (the subset of Salesforce's schema the cockpit touches) and
 //! field accessors over the compact org state.
 
-use std::net::Ipv4Addr;
-
 use crate::ids;
 use crate::model::*;
 
@@ -932,7 +930,7 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
                     }
                 }
                 "Status" => s(LOGIN_STATUSES[l.status as usize]),
-                "SourceIp" => s(Ipv4Addr::from(l.ip).to_string()),
+                "SourceIp" => s(l.ip.to_string()),
                 "Platform" => s(if oauth { "Unknown" } else { "Mac OSX" }),
                 "Browser" => s(if oauth { "Unknown" } else { "Chrome 140" }),
                 "ApiType" => {
@@ -990,8 +988,8 @@ pub fn value(st: &OrgState, env: &Env, obj: Obj, row: u32, field: &str) -> Value
                 )),
                 "LogFileLength" => Value::Double(e.csv.len() as f64),
                 "LogFileContentType" => s("CSV"),
-                "LogFileFieldNames" => s(crate::eventlog::COLUMNS.join(",")),
-                "LogFileFieldTypes" => s(crate::eventlog::COLUMN_TYPES.join(",")),
+                "LogFileFieldNames" => s(crate::eventlog::columns(e.event_type).0.join(",")),
+                "LogFileFieldTypes" => s(crate::eventlog::columns(e.event_type).1.join(",")),
                 "ApiVersion" => Value::Double(64.0),
                 "CreatedById" => uid(0),
                 _ => Value::Null,

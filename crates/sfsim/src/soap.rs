@@ -176,7 +176,7 @@ async fn partner(
                 app: NONE,
                 subtype: 0,
                 status: 1,
-                ip,
+                ip: std::net::Ipv4Addr::from(ip).into(),
             });
         }
         return fault(
@@ -203,7 +203,7 @@ async fn partner(
         app: NONE,
         subtype: 0,
         status: 0,
-        ip,
+        ip: std::net::Ipv4Addr::from(ip).into(),
     });
     let u = &st.users[user as usize];
     let org = &sim.inner.org_id;

@@ -160,10 +160,39 @@ pub fn num(n: impl AsNumber, _: &dyn Values) -> Result<String> {
     Ok(n.as_number().map(grouped).unwrap_or_else(|| "–".to_owned()))
 }
 
+/// A size in bytes, in the largest unit that keeps it above 1: "1.4 MB".
+pub fn size(n: i64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut v = n.max(0) as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit < UNITS.len() - 1 {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{} bytes", n.max(0))
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
+}
+
+/// `{{ n|bytes }}`: 1.4 MB.
+#[askama::filter_fn]
+pub fn bytes(n: impl AsNumber, _: &dyn Values) -> Result<String> {
+    Ok(n.as_number().map(size).unwrap_or_else(|| "–".to_owned()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::filters;
+
+    #[test]
+    fn sizes_read_naturally() {
+        assert_eq!(size(512), "512 bytes");
+        assert_eq!(size(1_400_000), "1.4 MB");
+        assert_eq!(size(-3), "0 bytes");
+    }
     use askama::Template;
     use chrono::TimeZone;
 

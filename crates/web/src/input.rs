@@ -15,7 +15,7 @@ use axum::{
 use crate::AppError;
 
 /// Bodies are read whole here; the router's body limit bounds them first.
-const READ_LIMIT: usize = 1024 * 1024;
+const READ_LIMIT: usize = crate::router::IMPORT_LIMIT;
 
 fn refused(what: &str) -> Response {
     AppError::BadRequest(format!(

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::{
     Router,
-    extract::{MatchedPath, Request},
+    extract::{DefaultBodyLimit, MatchedPath, Request},
     handler::Handler,
     http::{HeaderValue, header},
     middleware,
@@ -24,6 +24,10 @@ use crate::{AppState, api, auth, input, pages};
 
 /// Form bodies are small; anything larger is refused with 413.
 pub(crate) const BODY_LIMIT: usize = 256 * 1024;
+/// Indicator imports may be larger: 100,000 addresses fit.
+pub(crate) const IMPORT_LIMIT: usize = 4 * 1024 * 1024;
+/// The routes that take [`IMPORT_LIMIT`].
+const IMPORT_PATHS: [&str; 2] = ["/indicators", "/api/v1/indicators"];
 
 /// Forms post here only, and to the single sign-on provider: a browser
 /// applies `form-action` to the redirect that follows a form, and the
@@ -228,6 +232,22 @@ fn signed_in() -> Routes {
             "/incidents/{id}/evidence.json",
             pages::incidents::incident_evidence_json,
         )
+        .get("/hunts", pages::hunts::hunts_list)
+        .post("/hunts", pages::hunts::hunt_create)
+        .get("/hunts/{id}", pages::hunts::hunt_show)
+        .get("/hunts/{id}/export.csv", pages::hunts::hunt_csv)
+        .get("/hunts/{id}/export.json", pages::hunts::hunt_json_export)
+        .post(
+            "/hunts/hits/{id}/acknowledge",
+            pages::hunts::hit_acknowledge,
+        )
+        .get("/indicators", pages::hunts::indicators_list)
+        .post("/indicators", pages::hunts::indicators_import)
+        .get("/indicators/{id}", pages::hunts::indicator_set)
+        .post(
+            "/indicators/{id}/active",
+            pages::hunts::indicator_set_active,
+        )
         .get("/actions", pages::action_show::actions_list)
         .post("/actions", pages::action_new::action_create)
         .get("/actions/new", pages::action_new::action_new)
@@ -319,7 +339,9 @@ pub fn router(state: AppState) -> Router {
         .fallback(pages::assets::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::session::hsts))
         .with_state(state)
-        .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+        .layer(middleware::from_fn(body_limit))
+        .layer(RequestBodyLimitLayer::new(IMPORT_LIMIT))
+        .layer(DefaultBodyLimit::max(IMPORT_LIMIT))
         .layer(middleware::from_fn(api_errors_are_json))
         .layer(CatchPanicLayer::custom(pages::assets::panic_page))
         .layer(
@@ -347,6 +369,36 @@ pub fn router(state: AppState) -> Router {
         .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(SetResponseHeaderLayer::if_not_present(header::REFERRER_POLICY, HeaderValue::from_static("same-origin")))
         .layer(SetResponseHeaderLayer::if_not_present(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY")))
+}
+
+/// Bodies over [`BODY_LIMIT`] are refused with 413 except on the import
+/// routes, which [`IMPORT_LIMIT`] bounds (the layer outside this one).
+async fn body_limit(req: Request, next: axum::middleware::Next) -> Response {
+    let limit = if IMPORT_PATHS.contains(&req.uri().path()) {
+        IMPORT_LIMIT
+    } else {
+        BODY_LIMIT
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > limit) {
+        return axum::response::IntoResponse::into_response(crate::AppError::TooLarge);
+    }
+    if limit == IMPORT_LIMIT || declared.is_some() {
+        return next.run(req).await;
+    }
+    // No length given (chunked): read up to the limit here.
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(_) => axum::response::IntoResponse::into_response(crate::AppError::TooLarge),
+    }
 }
 
 /// Answers the router's own refusals (413 over the body limit, before any

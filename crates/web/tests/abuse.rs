@@ -63,6 +63,14 @@ async fn world(pool: &PgPool) -> World {
             .await
             .unwrap();
         ids.insert("incident", incident.to_string());
+        let hunt: i64 = sqlx::query_scalar(
+            "INSERT INTO hunts (created_by, set_ids, set_names, org_ids) VALUES ('user:x', '{}', '{}', ARRAY[$1::uuid]) RETURNING id",
+        )
+        .bind(org)
+        .fetch_one(pool)
+        .await
+        .unwrap();
+        ids.insert("hunt", hunt.to_string());
     }
     let review: i64 = sqlx::query_scalar(
         "INSERT INTO reviews (kind, started_by) VALUES ('monthly', 'user:x') RETURNING id",
@@ -125,6 +133,8 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
         ids.get("review").map_or("1", String::as_str)
     } else if path.starts_with("/inventory/") {
         ids.get("inventory").map_or("1", String::as_str)
+    } else if path.starts_with("/hunts/") {
+        ids.get("hunt").map_or("1", String::as_str)
     } else {
         "1"
     };
@@ -425,9 +435,11 @@ async fn api_tokens_are_held_to_their_role_and_org(pool: PgPool) {
                     "a viewer token {m} {own}"
                 );
             }
-            // Declaring an incident needs an analyst somewhere: a viewer
-            // token is refused before any org is looked at.
-            let expected = if m == "POST" && path == "/api/v1/incidents" {
+            // Declaring an incident, importing indicators and hunting need
+            // an analyst somewhere: a viewer token is refused before any
+            // org is looked at.
+            let anywhere = ["/api/v1/incidents", "/api/v1/indicators", "/api/v1/hunts"];
+            let expected = if m == "POST" && anywhere.contains(&path.as_str()) {
                 StatusCode::FORBIDDEN
             } else {
                 StatusCode::NOT_FOUND

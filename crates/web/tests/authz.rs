@@ -256,6 +256,31 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
         Rule::Export,
         "csrf={csrf}&note=matrix",
     ),
+    ("GET", "/hunts", Rule::SignedIn, ""),
+    ("POST", "/hunts", Rule::AnyAnalyst, "csrf={csrf}&set=999999"),
+    ("GET", "/hunts/{id}", Rule::View, ""),
+    ("GET", "/hunts/{id}/export.csv", Rule::Export, ""),
+    ("GET", "/hunts/{id}/export.json", Rule::Export, ""),
+    (
+        "POST",
+        "/hunts/hits/{id}/acknowledge",
+        Rule::Export,
+        "csrf={csrf}",
+    ),
+    ("GET", "/indicators", Rule::SignedIn, ""),
+    (
+        "POST",
+        "/indicators",
+        Rule::AnyAnalyst,
+        "csrf={csrf}&name=&content=",
+    ),
+    ("GET", "/indicators/{id}", Rule::SignedIn, ""),
+    (
+        "POST",
+        "/indicators/{id}/active",
+        Rule::AnyAnalyst,
+        "csrf={csrf}&active=true",
+    ),
     ("GET", "/actions", Rule::SignedIn, ""),
     (
         "POST",
@@ -401,6 +426,19 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
     ),
     (
         "POST",
+        "/api/v1/indicators",
+        Rule::AnyAnalyst,
+        r#"{"name":"","content":""}"#,
+    ),
+    (
+        "POST",
+        "/api/v1/hunts",
+        Rule::AnyAnalyst,
+        r#"{"sets":[999999]}"#,
+    ),
+    ("GET", "/api/v1/hunts/{id}", Rule::View, ""),
+    (
+        "POST",
         "/api/v1/actions",
         Rule::Act,
         r#"{"org":"{org}","kind":"revoke_token","tokens":["0CQAAA"],"reason":"matrix","idempotency_key":"{key}"}"#,
@@ -499,6 +537,43 @@ async fn world(pool: &PgPool) -> World {
     .await
     .unwrap();
     ids.insert("task", task.to_string());
+    // A hunt of org A with a hit, an indicator set, and a hit of the
+    // continuous match in org A.
+    let set: i64 = sqlx::query_scalar(
+        "INSERT INTO indicator_sets (name, source_label, created_by) VALUES ($1, 'matrix', 'user:x') RETURNING id",
+    )
+    .bind(format!("Set {n}"))
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let hunt: i64 = sqlx::query_scalar(
+        "INSERT INTO hunts (created_by, set_ids, set_names, org_ids) VALUES ('user:x', ARRAY[$1::int8], ARRAY['Set'], ARRAY[$2::uuid]) RETURNING id",
+    )
+    .bind(set)
+    .bind(a)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    let hit: i64 = sqlx::query_scalar(
+        "INSERT INTO hunt_hits (hunt_id, org_id, app_key, set_name, kind, value, first_seen, last_seen, requests, errors, subtypes, ips, user_agents)
+         VALUES (NULL, $1, '0H4AAA', 'Set', 'ip', '203.0.113.9', now(), now(), 1, 0, '{}', '{}', '{}') RETURNING id",
+    )
+    .bind(a)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO hunt_hits (hunt_id, org_id, app_key, set_name, kind, value, first_seen, last_seen, requests, errors, subtypes, ips, user_agents)
+         VALUES ($1, $2, '0H4AAA', 'Set', 'ip', '203.0.113.9', now(), now(), 1, 0, '{}', '{}', '{}')",
+    )
+    .bind(hunt)
+    .bind(a)
+    .execute(pool)
+    .await
+    .unwrap();
+    ids.insert("indicator_set", set.to_string());
+    ids.insert("hunt", hunt.to_string());
+    ids.insert("hit", hit.to_string());
     ids.insert("incident", incident.to_string());
     ids.insert("review", review.to_string());
     ids.insert("inventory", inventory.to_string());
@@ -537,6 +612,9 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
         "reviews" => &ids["review"],
         "incidents" => &ids["incident"],
         "inventory" => &ids["inventory"],
+        "hunts" if bare.starts_with("/hunts/hits/") => &ids["hit"],
+        "hunts" => &ids["hunt"],
+        "indicators" => &ids["indicator_set"],
         "admin" if bare.starts_with("/admin/accounts/") => &ids["account"],
         "admin" => &ids["api_token"],
         _ => "0",

@@ -7,6 +7,7 @@ pub mod app_keys;
 pub mod connect;
 pub mod eca_usage;
 mod error;
+pub mod log_archive;
 pub mod provider;
 pub mod runner;
 pub mod sync;

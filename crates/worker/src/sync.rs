@@ -9,11 +9,12 @@ use std::{
 };
 
 use chrono::{DateTime, NaiveDate, Utc};
+use cockpit_db::log_archive::DayUsage;
 use cockpit_db::{
     PgPool,
     sync::{MergeCounts, StagedApp, StagedLogins, StagedToken, StagedUsage, StagedUser, SyncConn},
 };
-use cockpit_domain::{ids::to_18, secret::Keyring};
+use cockpit_domain::secret::Keyring;
 use cockpit_salesforce::{
     AppMenuItem, ConnectedApplication, ExternalClientApplication, ExtlClntAppOauthPlcyCnfg,
     LoginHistory, OauthToken, SalesforceClient, SetupAuditTrail, User,
@@ -47,6 +48,9 @@ pub struct SyncSettings {
     /// from the Metadata API (one listing, then up to 10 apps per call), for
     /// apps whose key is not known yet; 0 turns it off.
     pub app_key_calls: u64,
+    /// Days of the log archive kept; `None` keeps everything (the
+    /// command-line sync: only `serve` applies the operator's retention).
+    pub log_retention_days: Option<i32>,
 }
 
 impl Default for SyncSettings {
@@ -57,6 +61,7 @@ impl Default for SyncSettings {
             progress: None,
             eca_user_calls: 20,
             app_key_calls: 3,
+            log_retention_days: None,
         }
     }
 }
@@ -114,11 +119,22 @@ pub async fn sync_org(
             .await
             .map_err(WorkerError::during("opening a session with the org"))?;
         conn.lap("session");
+        // The logs Salesforce keeps for a day, archived first: the daily
+        // usage of each app is read from the archive. A file that cannot be
+        // read is noted on the org page and tried again next sync; the days
+        // it holds keep the counts they had.
+        let archived = crate::log_archive::archive_files(pool, &client, org_id)
+            .await
+            .map_err(WorkerError::during("listing the event logs (EventLogFile)"))?;
+        let since = Utc::now().date_naive() - chrono::Days::new(u64::from(settings.usage_days));
+        let usage = cockpit_db::log_archive::usage_since(pool, org_id, since).await?;
+        conn.lap("archive logs");
         let outcome = pull(
             &client,
             &mut conn,
             settings,
             org.integration_user_id.as_deref(),
+            &usage,
         )
         .await;
         if let Some(usage) = client.api_usage() {
@@ -168,6 +184,23 @@ pub async fn sync_org(
             Err(e) => {
                 tracing::warn!(org = %org_id, error = %e, "contained apps not checked this time")
             }
+        }
+        // The logs Salesforce keeps for a day, archived, and the active
+        // indicator sets matched against them. Best effort: a file that
+        // could not be archived is noted on the org page and tried again.
+        match crate::log_archive::archive_logins_and_match(
+            pool,
+            &client,
+            org_id,
+            org.integration_user_id.as_deref(),
+            settings.log_retention_days,
+            archived,
+        )
+        .await
+        {
+            Ok(r) => tracing::info!(org = %org_id, files = r.files, failed = r.failed, lines = r.lines,
+                                    bad_lines = r.bad_lines, logins = r.logins, hits = r.hits, "logs archived"),
+            Err(e) => tracing::warn!(org = %org_id, error = %e, "logs not archived this time"),
         }
         // Every call of the run, the consumer-key and watch reads included.
         let api_calls = client.request_count();
@@ -222,6 +255,7 @@ async fn pull(
     conn: &mut SyncConn,
     settings: &SyncSettings,
     integration_user: Option<&str>,
+    usage: &[DayUsage],
 ) -> Result<Pulled, WorkerError> {
     // Users are read while the tokens are (each is a chain of round trips,
     // so together they keep both ends busy); their batches wait in a small
@@ -271,11 +305,7 @@ async fn pull(
     let staged: Vec<StagedApp> = apps.into_values().collect();
     conn.stage_apps(&staged).await?;
     report(settings, |p| p.phase = "usage");
-    pull_usage(client, conn, &staged, settings.usage_days)
-        .await
-        .map_err(WorkerError::during(
-            "reading API usage (EventLogFile ApiTotalUsage)",
-        ))?;
+    stage_usage(conn, &staged, usage).await?;
     pull_logins(client, conn, settings.usage_days, integration_user)
         .await
         .map_err(WorkerError::during("reading OAuth logins (LoginHistory)"))?;
@@ -586,45 +616,33 @@ async fn pull_tokens(
 }
 
 /// Requests, errors and requests by HTTP status of one app on one day.
-type DayUsage = (i64, i64, BTreeMap<u16, i64>);
+type Totals = (i64, i64, BTreeMap<u16, i64>);
 
-async fn pull_usage(
-    client: &SalesforceClient,
+/// Each app's calls per day, from the archive (ApiTotalUsage), for the apps
+/// of this snapshot: by the app's id, or its name where the log gave none.
+async fn stage_usage(
     conn: &mut SyncConn,
     apps: &[StagedApp],
-    days: u32,
+    usage: &[DayUsage],
 ) -> Result<(), WorkerError> {
+    let keys: std::collections::HashSet<&str> = apps.iter().map(|a| a.app_key.as_str()).collect();
     let by_name: HashMap<&str, &str> = apps
         .iter()
         .map(|a| (a.name.as_str(), a.app_key.as_str()))
         .collect();
-    let mut totals: BTreeMap<(String, NaiveDate), DayUsage> = BTreeMap::new();
-    for file in client.event_log_files("ApiTotalUsage", days).await? {
-        let mut rows = client.api_total_usage_rows(&file).await?;
-        while let Some(row) = rows.try_next().await? {
-            let key = match row.connected_app_id.as_deref().and_then(to_18) {
-                Some(id) if apps.iter().any(|a| a.app_key == id) => id,
-                _ => match row
-                    .connected_app_name
-                    .as_deref()
-                    .and_then(|n| by_name.get(n))
-                {
-                    Some(key) => (*key).to_owned(),
-                    None => continue, // not an app's call (UI, Salesforce itself)
-                },
-            };
-            let day = row
-                .timestamp
-                .map(|t| t.date_naive())
-                .unwrap_or_else(|| file.log_date.date_naive());
-            let entry = totals.entry((key, day)).or_default();
-            entry.0 += 1;
-            let status = row.status_code.unwrap_or(0);
-            if status >= 400 {
-                entry.1 += 1;
-            }
-            *entry.2.entry(status).or_default() += 1;
-        }
+    let mut totals: BTreeMap<(String, NaiveDate), Totals> = BTreeMap::new();
+    for u in usage {
+        let key = match u.app_key.as_deref() {
+            Some(k) if keys.contains(k) => k,
+            _ => match u.app_name.as_deref().and_then(|n| by_name.get(n)) {
+                Some(k) => *k,
+                None => continue, // not an app's call (UI, Salesforce itself)
+            },
+        };
+        let entry = totals.entry((key.to_owned(), u.day)).or_default();
+        entry.0 += u.requests;
+        entry.1 += u.errors;
+        *entry.2.entry(u.status.unwrap_or(0) as u16).or_default() += u.requests;
     }
     let staged: Vec<StagedUsage> = totals
         .into_iter()

@@ -2,6 +2,7 @@
 
 mod binary;
 mod connect_eca;
+mod event_logs;
 mod faults;
 mod metadata_block;
 mod oauth_flows;

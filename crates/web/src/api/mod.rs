@@ -9,6 +9,7 @@
 //! request carries nothing that would let it in.
 
 mod actions;
+mod hunts;
 mod incidents;
 mod read;
 
@@ -58,6 +59,9 @@ pub(crate) fn routes() -> Routes {
         .post("/api/v1/incidents", incidents::create)
         .get("/api/v1/incidents/{id}", incidents::show)
         .post("/api/v1/incidents/{id}/contain", incidents::contain)
+        .post("/api/v1/indicators", hunts::import_indicators)
+        .post("/api/v1/hunts", hunts::create)
+        .get("/api/v1/hunts/{id}", hunts::show)
         .post("/api/v1/actions", actions::create)
         .get("/api/v1/actions/{id}", actions::show)
         .any("/api/{*rest}", not_found)

@@ -130,6 +130,25 @@ pub struct OrgId(pub Uuid);
 #[derive(Debug, Clone, Copy)]
 pub struct ActionId(pub i64);
 
+/// A hit of the continuous indicator match (`/hunts/hits/{id}`).
+#[derive(Debug, Clone, Copy)]
+pub struct HitId(pub i64);
+
+impl OrgObject for HitId {
+    async fn load(state: &AppState, raw: &str) -> Result<Option<(Self, Uuid)>, AppError> {
+        let Ok(id) = raw.parse::<i64>() else {
+            return Ok(None);
+        };
+        let org = sqlx::query_scalar!(
+            "SELECT org_id FROM hunt_hits WHERE id = $1 AND hunt_id IS NULL",
+            id
+        )
+        .fetch_optional(&state.pool)
+        .await?;
+        Ok(org.map(|o| (HitId(id), o)))
+    }
+}
+
 impl OrgObject for AppId {
     async fn load(state: &AppState, raw: &str) -> Result<Option<(Self, Uuid)>, AppError> {
         let Ok(id) = raw.parse::<i64>() else {
@@ -381,6 +400,22 @@ impl MultiOrgObject for IncidentId {
         }
         let orgs = cockpit_db::incidents::orgs_of(&state.pool, id).await?;
         Ok(Some((IncidentId(id), orgs)))
+    }
+}
+
+/// A hunt (`/hunts/{id}`): it spans the orgs it searched.
+#[derive(Debug, Clone, Copy)]
+pub struct HuntId(pub i64);
+
+impl MultiOrgObject for HuntId {
+    async fn load(state: &AppState, raw: &str) -> Result<Option<(Self, Vec<Uuid>)>, AppError> {
+        let Ok(id) = raw.parse::<i64>() else {
+            return Ok(None);
+        };
+        let orgs = sqlx::query_scalar!("SELECT org_ids FROM hunts WHERE id = $1", id)
+            .fetch_optional(&state.pool)
+            .await?;
+        Ok(orgs.map(|o| (HuntId(id), o)))
     }
 }
 

@@ -130,7 +130,15 @@ pub struct AppDetailPage {
     /// For an External Client App: its usage as the Connect usage endpoints
     /// report it (latest succeeded sync), beside what OauthToken gave.
     pub eca_usage: Option<(EcaAppUsage, Vec<EcaUserRow>)>,
+    /// Where it called from in the last 30 days (the log archive): networks
+    /// and user agents with their volumes, and networks new to it.
+    pub networks: Vec<cockpit_db::log_archive::Source>,
+    pub user_agents: Vec<cockpit_db::log_archive::Source>,
+    pub new_networks: Vec<cockpit_db::log_archive::NewNetwork>,
 }
+
+/// Networks and user agents listed on an app's page.
+pub const SOURCES_SHOWN: i64 = 50;
 
 /// Users of an ECA listed on its page.
 pub const ECA_USERS_SHOWN: i64 = 200;
@@ -412,9 +420,21 @@ pub async fn app_show(
     let data = AppPageData::clone(&data);
     let layout = Layout::load(&pool, &user, "apps", "/apps", Some(grant.org())).await?;
     let can_act = grant.role() >= cockpit_domain::role::Role::Admin;
+    // Read on every visit (not cached): the archive grows between syncs'
+    // snapshots, and each read is one app's rows of 30 days.
+    let since = today - chrono::Days::new(30);
+    let (org, key) = (grant.org(), data.app.app_key.clone());
+    let networks =
+        cockpit_db::log_archive::networks(&pool, org, &key, since, SOURCES_SHOWN).await?;
+    let user_agents =
+        cockpit_db::log_archive::user_agents(&pool, org, &key, since, SOURCES_SHOWN).await?;
+    let new_networks = cockpit_db::log_archive::new_networks(&pool, org, &key, since).await?;
     Ok(Html(
         AppDetailPage {
             layout,
+            networks,
+            user_agents,
+            new_networks,
             eca_usage: data.eca_usage,
             can_act,
             blocked: data.blocked,

@@ -59,6 +59,9 @@ pub struct HomePage {
     /// Contained incidents whose app was seen again (the watch's findings), read
     /// fresh on every visit: the red signals.
     pub incident_alerts: Vec<cockpit_db::watch::Signal>,
+    /// Hits of the active indicator sets in new logs, not acknowledged yet,
+    /// read fresh on every visit: red signals too.
+    pub indicator_hits: Vec<cockpit_db::hunts::HitApp>,
 }
 
 /// The monthly review is due 30 days after the last completed one, the
@@ -120,6 +123,7 @@ pub async fn home(
     let org = layout.org;
     let watched_orgs = org.map_or_else(|| user.visible_orgs(), |o| vec![o]);
     let incident_alerts = cockpit_db::watch::signals(&pool, &watched_orgs).await?;
+    let indicator_hits = cockpit_db::hunts::live_hit_apps(&pool, &watched_orgs, 10).await?;
     let data = cache
         .get_or_load(
             format!("home/{}", org.map(|o| o.to_string()).unwrap_or_default()),
@@ -209,6 +213,7 @@ pub async fn home(
             apps_chart,
             reminders,
             incident_alerts,
+            indicator_hits,
         }
         .render()?,
     ))

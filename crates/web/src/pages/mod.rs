@@ -11,6 +11,7 @@ pub mod assets;
 pub mod audit;
 pub mod health;
 pub mod home;
+pub mod hunts;
 pub mod incidents;
 pub mod inventory;
 pub mod orgs;

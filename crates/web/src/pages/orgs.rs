@@ -118,6 +118,9 @@ pub struct OrgShowPage {
     pub can_sync: bool,
     pub can_admin: bool,
     pub now: DateTime<Utc>,
+    /// The archive of the org's logs: its span, size and the files that
+    /// could not be read.
+    pub archive: cockpit_db::log_archive::Summary,
 }
 
 impl OrgShowPage {
@@ -178,6 +181,7 @@ pub async fn org_show(
             can_sync: role >= Role::Analyst,
             can_admin: role >= Role::Admin,
             now: Utc::now(),
+            archive: cockpit_db::log_archive::summary(&state.pool, id).await?,
         }
         .render()?,
     ))

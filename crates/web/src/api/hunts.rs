@@ -1,0 +1,128 @@
+//! Threat hunting through the API: import indicators, run a hunt, read one
+//! back.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use serde::Deserialize;
+
+use super::{ApiCaller, ApiJson};
+use crate::{
+    ApiError, AppError, AppState,
+    auth::scope::{Across, Analyst, Anywhere, HuntId, Viewer},
+    pages::hunts::{ImportForm, Refused, check_sets, hunt_json, import},
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImportBody {
+    /// The set's name: an existing set's adds to it.
+    pub name: String,
+    #[serde(default)]
+    pub source_label: Option<String>,
+    #[serde(default)]
+    pub source_url: Option<String>,
+    /// `text`, `csv`, `json` or `stix`; absent, recognised.
+    #[serde(default)]
+    pub format: Option<String>,
+    /// The indicators, as that format writes them.
+    pub content: String,
+    /// Import the good lines of input with bad ones too.
+    #[serde(default)]
+    pub accept_good_lines: bool,
+}
+
+/// `POST /api/v1/indicators`: 201 with the set and how many indicators
+/// were new; 422 with every bad line (nothing imported) unless
+/// `accept_good_lines`.
+pub async fn import_indicators(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    _: Anywhere<Analyst>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    // Up to the import limit (the router's), not the API's usual one.
+    let body: ImportBody = serde_json::from_slice(&body).map_err(|e| {
+        let detail: String = e.to_string().chars().take(200).collect();
+        AppError::BadRequest(format!(
+            "The body is not the JSON this request takes: {detail}."
+        ))
+    })?;
+    let form = ImportForm {
+        name: body.name,
+        source_label: body.source_label.unwrap_or_default(),
+        source_url: body.source_url.unwrap_or_default(),
+        format: body.format.unwrap_or_default(),
+        content: body.content,
+        accept_good: body.accept_good_lines.then(|| "yes".to_owned()),
+    };
+    match import(&state, &form, &caller.actor()).await? {
+        Ok((set, added, skipped)) => Ok((
+            StatusCode::CREATED,
+            Json(serde_json::json!({"set": set, "added": added, "bad_lines_skipped": skipped})),
+        )
+            .into_response()),
+        Err(Refused::Form(m)) => Err(AppError::BadRequest(m).into()),
+        Err(Refused::Lines { errors, good }) => Ok((
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(serde_json::json!({
+                "error": "bad_lines",
+                "message": "Nothing was imported: some lines could not be read.",
+                "readable": good,
+                "errors": errors.iter().take(1_000).collect::<Vec<_>>(),
+            })),
+        )
+            .into_response()),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HuntBody {
+    /// Indicator set ids.
+    pub sets: Vec<i64>,
+}
+
+/// `POST /api/v1/hunts`: runs a hunt over every org the token may see;
+/// 201 with the hunt as `GET` shows it.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    _: Anywhere<Analyst>,
+    ApiJson(body): ApiJson<HuntBody>,
+) -> Result<Response, ApiError> {
+    let raw: Vec<String> = body.sets.iter().map(|s| s.to_string()).collect();
+    let sets = check_sets(&state, &raw).await?;
+    let orgs = caller.user.visible_orgs();
+    let id = cockpit_db::hunts::run(&state.pool, &sets, &orgs, &caller.actor())
+        .await
+        .map_err(AppError::from)?;
+    let hunt = cockpit_db::hunts::get(&state.pool, id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound)?;
+    let hits = cockpit_db::hunts::hits(&state.pool, id, &orgs)
+        .await
+        .map_err(AppError::from)?;
+    Ok((StatusCode::CREATED, Json(hunt_json(&hunt, &hits, true))).into_response())
+}
+
+/// `GET /api/v1/hunts/{id}`: the hunt and its hits in the token's orgs.
+pub async fn show(
+    State(state): State<AppState>,
+    across: Across<HuntId, Viewer>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let HuntId(id) = across.object;
+    let hunt = cockpit_db::hunts::get(&state.pool, id)
+        .await
+        .map_err(AppError::from)?
+        .ok_or(AppError::NotFound)?;
+    let hits = cockpit_db::hunts::hits(&state.pool, id, &across.orgs)
+        .await
+        .map_err(AppError::from)?;
+    Ok(Json(hunt_json(&hunt, &hits, across.every)))
+}

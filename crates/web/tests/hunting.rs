@@ -1,0 +1,274 @@
+//! Threat hunting through the pages and the API: importing indicators (bad
+//! lines refused unless the good ones are accepted; 100,000 lines in one
+//! request), a hunt over archived activity with hostile log content shown
+//! escaped, its exports, one click from a hit to an incident, and a hunt
+//! that shows each person only their orgs.
+
+use axum::{
+    body::Body,
+    http::{Request, StatusCode, header},
+};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+mod common;
+use common::{BASE, api_token, get, person, post, seed_org, send};
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    let mut s = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        s.append_pair(k, v);
+    }
+    s.finish()
+}
+
+fn location(h: &axum::http::HeaderMap) -> String {
+    h.get(header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Archived activity of the app `0H4AAA` ("App") in `org`: an API call and
+/// a login from a hostile user agent at `ip`.
+async fn archive(pool: &PgPool, org: Uuid, ip: &str, user_agent: &str) {
+    let ua: i64 = sqlx::query_scalar(
+        "INSERT INTO log_user_agents (user_agent) VALUES ($1)
+         ON CONFLICT (user_agent) DO UPDATE SET user_agent = EXCLUDED.user_agent RETURNING id",
+    )
+    .bind(user_agent)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    for (source, ua) in [("api", None), ("login", Some(ua))] {
+        sqlx::query(
+            "INSERT INTO log_activity (org_id, day, source, app_key, app_name, user_id, user_name, ip, ua_id,
+                                       subtype, requests, errors, first_seen, last_seen)
+             VALUES ($1, current_date - 3, $2, '0H4AAA', 'App', '005AAA', 'u@x', $3::inet, $4,
+                     'OauthRefreshToken', 7, 1, now() - interval '3 days', now() - interval '3 days' + interval '1 hour')",
+        )
+        .bind(org)
+        .bind(source)
+        .bind(ip)
+        .bind(ua)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn indicators_are_imported_and_a_hunt_names_the_app(pool: PgPool) {
+    let (a, _) = seed_org(&pool, "Org A").await;
+    let (b, _) = seed_org(&pool, "Org B").await;
+    let hostile = "<script>alert(1)</script> evil-fetcher/1.0";
+    archive(&pool, a, "185.220.101.33", hostile).await;
+    archive(&pool, b, "185.220.101.40", "quiet/1.0").await;
+    let (cookie, csrf) = person(&pool, "analyst@example.com", "analyst", None).await;
+
+    // Bad lines: nothing imported, each bad line named.
+    let content = "185.220.101.0/24\nnot an indicator\nua_contains: evil-fetcher\n999.1.1.1\n";
+    let body = form(&[
+        ("csrf", &csrf),
+        ("name", "Campaign X"),
+        ("source_label", "Advisory"),
+        ("source_url", "https://example.com/advisory"),
+        ("format", "auto"),
+        ("content", content),
+    ]);
+    let (status, _, html) = send(&pool, post("/indicators", Some(&cookie), Some(BASE), body)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(html.contains("Nothing was imported"), "{html}");
+    assert!(html.contains("line 2") && html.contains("line 4"), "{html}");
+    let sets: i64 = sqlx::query_scalar("SELECT count(*) FROM indicator_sets")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(sets, 0);
+
+    // Accepting the good lines imports them.
+    let body = form(&[
+        ("csrf", &csrf),
+        ("name", "Campaign X"),
+        ("source_label", "Advisory"),
+        ("format", "auto"),
+        ("content", content),
+        ("accept_good", "yes"),
+    ]);
+    let (status, h, _) = send(&pool, post("/indicators", Some(&cookie), Some(BASE), body)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let set_page = location(&h);
+    assert!(
+        set_page.starts_with("/indicators/") && set_page.ends_with("imported=2"),
+        "{set_page}"
+    );
+    let set: i64 = sqlx::query_scalar("SELECT id FROM indicator_sets WHERE name = 'Campaign X'")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+
+    // A hunt by someone who sees org A only.
+    let (one, one_csrf) = person(&pool, "one@example.com", "analyst", Some(a)).await;
+    let body = form(&[("csrf", &one_csrf), ("set", &set.to_string())]);
+    let (status, h, _) = send(&pool, post("/hunts", Some(&one), Some(BASE), body)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let hunt_page = location(&h);
+    let (status, _, html) = send(&pool, get(&hunt_page, Some(&one))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Org A") && !html.contains("Org B"),
+        "only their org"
+    );
+    assert!(html.contains("185.220.101.33") && !html.contains("185.220.101.40"));
+    assert!(!html.contains("<script>alert(1)"), "log content is escaped");
+    assert!(
+        html.contains("alert(1)") && html.contains("evil-fetcher"),
+        "shown escaped"
+    );
+    assert!(html.contains("OauthRefreshToken"));
+
+    // The global analyst's hunt sees both orgs; its exports too.
+    let body = form(&[("csrf", &csrf), ("set", &set.to_string())]);
+    let (_, h, _) = send(&pool, post("/hunts", Some(&cookie), Some(BASE), body)).await;
+    let hunt_page = location(&h);
+    let (_, _, csv) = send(
+        &pool,
+        get(&format!("{hunt_page}/export.csv"), Some(&cookie)),
+    )
+    .await;
+    assert!(csv.contains("Org A") && csv.contains("Org B"), "{csv}");
+    assert!(csv.lines().next().unwrap().starts_with("org,org_id,app"));
+    let (status, _, json) = send(
+        &pool,
+        get(&format!("{hunt_page}/export.json"), Some(&cookie)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(v["hits"].as_array().unwrap().len() >= 3, "{v}");
+
+    // One click from a hit declares an incident about the app in its org.
+    let (_, _, html) = send(&pool, get(&hunt_page, Some(&cookie))).await;
+    let doc = scraper::Html::parse_document(&html);
+    let sel = scraper::Selector::parse("form.declare-from-hit").unwrap();
+    let first = doc.select(&sel).next().expect("a declare button");
+    let input = scraper::Selector::parse("input").unwrap();
+    let fields: Vec<(String, String)> = first
+        .select(&input)
+        .map(|i| {
+            (
+                i.value().attr("name").unwrap_or_default().to_owned(),
+                i.value().attr("value").unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let pairs: Vec<(&str, &str)> = fields
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, h, _) = send(
+        &pool,
+        post("/incidents", Some(&cookie), Some(BASE), form(&pairs)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(location(&h).starts_with("/incidents/"));
+    let apps: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM incident_apps WHERE app_key = '0H4AAA'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(apps, 1, "the hit's app in the hit's org");
+
+    // The audit log has the import and the hunts.
+    let audited: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM audit_log WHERE action IN ('indicators.imported', 'hunt.run')",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(audited, 3);
+}
+
+fn api(method: &str, path: &str, token: &str, body: String) -> Request<Body> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {token}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap()
+}
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn the_api_imports_100000_indicators_and_runs_hunts(pool: PgPool) {
+    let (a, _) = seed_org(&pool, "Org A").await;
+    archive(&pool, a, "10.1.134.159", "python-requests/2.32.4").await;
+    let token = api_token(&pool, "analyst").await;
+
+    // 100,000 addresses in one request.
+    let lines: Vec<String> = (0..100_000u32)
+        .map(|i| format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255))
+        .collect();
+    let body =
+        serde_json::json!({"name": "Big feed", "format": "text", "content": lines.join("\n")});
+    let (status, _, out) = send(
+        &pool,
+        api("POST", "/api/v1/indicators", &token, body.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["added"], 100_000);
+    let set = v["set"].as_i64().unwrap();
+
+    // Bad lines: 422 with each, nothing imported.
+    let body = serde_json::json!({"name": "Bad", "content": "1.2.3.4\nbogus line"});
+    let (status, _, out) = send(
+        &pool,
+        api("POST", "/api/v1/indicators", &token, body.to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{out}");
+    assert!(out.contains(r#""line":2"#), "{out}");
+
+    // A hunt, and the same hunt read back.
+    let (status, _, out) = send(
+        &pool,
+        api(
+            "POST",
+            "/api/v1/hunts",
+            &token,
+            format!(r#"{{"sets":[{set}]}}"#),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let hits = v["hits"].as_array().unwrap();
+    assert_eq!(hits.len(), 1, "one org, app and person: {v}");
+    assert_eq!(hits[0]["value"], "10.1.134.159");
+    assert_eq!(hits[0]["requests"], 14);
+    let id = v["hunt"]["id"].as_i64().unwrap();
+    let (status, _, out) = send(
+        &pool,
+        api("GET", &format!("/api/v1/hunts/{id}"), &token, String::new()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let again: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(again["hits"], v["hits"]);
+
+    // No such set: a clear 400.
+    let (status, _, _) = send(
+        &pool,
+        api(
+            "POST",
+            "/api/v1/hunts",
+            &token,
+            r#"{"sets":[424242]}"#.into(),
+        ),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}
