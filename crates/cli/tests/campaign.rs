@@ -521,7 +521,16 @@ async fn fault_campaign(_p: sqlx::postgres::PgPoolOptions, opts: sqlx::postgres:
     // SIGKILL of `serve` in the middle of a Revoke All, then a restart.
     let mut t = Tally::new("kill -9 of serve during a Revoke All");
     for i in 0..trials {
-        let Some((org_id, app_key, app, n)) = busiest_app(&pool, 10).await else {
+        // Every trial revokes an app's authorizations: when no app has ten
+        // left, people authorize apps again (and a sync sees it).
+        let mut found = busiest_app(&pool, 10).await;
+        if found.is_none() {
+            org.sim.sim.simulate_activity(3_000);
+            assert!(sync(&db).await);
+            found = busiest_app(&pool, 10).await;
+        }
+        let Some((org_id, app_key, app, n)) = found else {
+            println!("  no app with ten authorizations left: the serve kills end at #{i}");
             break;
         };
         org.sim

@@ -11,6 +11,16 @@ use chrono::{DateTime, NaiveDate, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+/// API calls of one day, app and HTTP status in a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiCalls {
+    pub day: NaiveDate,
+    pub app_key: Option<String>,
+    pub app_name: Option<String>,
+    pub status: Option<i16>,
+    pub requests: i64,
+}
+
 /// One row of activity, as the archive keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Activity {
@@ -22,8 +32,6 @@ pub struct Activity {
     pub ip: Option<IpAddr>,
     pub user_agent: Option<String>,
     pub subtype: Option<String>,
-    /// The HTTP status of an API call.
-    pub status: Option<i16>,
     pub requests: i64,
     pub errors: i64,
     pub first_seen: DateTime<Utc>,
@@ -97,6 +105,9 @@ impl FileWriter {
         sqlx::query!("DELETE FROM log_activity WHERE file_id = $1", file_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query!("DELETE FROM log_api_calls WHERE file_id = $1", file_id)
+            .execute(&mut *tx)
+            .await?;
         Ok(FileWriter {
             tx,
             org,
@@ -118,26 +129,25 @@ impl FileWriter {
         .await
     }
 
-    /// Gives the Login log's rows the app the same person called from the
-    /// same address that day (ApiTotalUsage, archived first), when there
-    /// is exactly one; the Login log does not name the app.
-    pub async fn attribute_logins(&mut self) -> sqlx::Result<u64> {
-        let done = sqlx::query!(
-            r#"UPDATE log_activity l SET app_key = a.app_key, app_name = a.app_name
-               FROM (SELECT org_id, day, user_id, ip, min(app_key) AS app_key, min(app_name) AS app_name
-                     FROM log_activity
-                     WHERE org_id = $1 AND source = 'api' AND app_key IS NOT NULL
-                       AND (day, user_id, ip) IN (SELECT day, user_id, ip FROM log_activity WHERE file_id = $2)
-                     GROUP BY org_id, day, user_id, ip
-                     HAVING count(DISTINCT app_key) = 1) a
-               WHERE l.file_id = $2 AND l.app_key IS NULL
-                 AND a.org_id = l.org_id AND a.day = l.day AND a.user_id = l.user_id AND a.ip = l.ip"#,
+    /// Writes the file's API calls per day, app and HTTP status.
+    pub async fn write_calls(&mut self, calls: &[ApiCalls]) -> sqlx::Result<()> {
+        let text = |f: fn(&ApiCalls) -> Option<&String>| -> Vec<Option<String>> {
+            calls.iter().map(|c| f(c).cloned()).collect()
+        };
+        sqlx::query!(
+            "INSERT INTO log_api_calls (org_id, file_id, day, app_key, app_name, status, requests)
+             SELECT $1, $2, * FROM unnest($3::date[], $4::text[], $5::text[], $6::int2[], $7::int8[])",
             self.org,
-            self.file_id
+            self.file_id,
+            &calls.iter().map(|c| c.day).collect::<Vec<_>>(),
+            &text(|c| c.app_key.as_ref()) as &[Option<String>],
+            &text(|c| c.app_name.as_ref()) as &[Option<String>],
+            &calls.iter().map(|c| c.status).collect::<Vec<_>>() as &[Option<i16>],
+            &calls.iter().map(|c| c.requests).collect::<Vec<_>>(),
         )
         .execute(&mut *self.tx)
         .await?;
-        Ok(done.rows_affected())
+        Ok(())
     }
 
     /// Marks the file archived with what was read, and commits.
@@ -202,10 +212,10 @@ async fn write_rows(
         .collect();
     sqlx::query!(
         "INSERT INTO log_activity (org_id, file_id, source, day, app_key, app_name, user_id, user_name,
-                                   ip, ua_id, subtype, requests, errors, first_seen, last_seen, status)
+                                   ip, ua_id, subtype, requests, errors, first_seen, last_seen)
          SELECT $1, $2, $3, * FROM unnest($4::date[], $5::text[], $6::text[], $7::text[], $8::text[],
                                           $9::inet[], $10::int8[], $11::text[], $12::int8[], $13::int8[],
-                                          $14::timestamptz[], $15::timestamptz[], $16::int2[])",
+                                          $14::timestamptz[], $15::timestamptz[])",
         org,
         file_id,
         source,
@@ -221,7 +231,6 @@ async fn write_rows(
         &rows.iter().map(|r| r.errors).collect::<Vec<_>>(),
         &rows.iter().map(|r| r.first_seen).collect::<Vec<_>>(),
         &rows.iter().map(|r| r.last_seen).collect::<Vec<_>>(),
-        &rows.iter().map(|r| r.status).collect::<Vec<_>>() as &[Option<i16>],
     )
     .execute(&mut **tx)
     .await?;
@@ -477,8 +486,9 @@ pub async fn usage_since(
 ) -> sqlx::Result<Vec<DayUsage>> {
     sqlx::query_as!(
         DayUsage,
-        r#"SELECT app_key, app_name, day, status, sum(requests)::int8 AS "requests!", sum(errors)::int8 AS "errors!"
-           FROM log_activity WHERE org_id = $1 AND source = 'api' AND day >= $2
+        r#"SELECT app_key, app_name, day, status, sum(requests)::int8 AS "requests!",
+                  coalesce(sum(requests) FILTER (WHERE status >= 400), 0)::int8 AS "errors!"
+           FROM log_api_calls WHERE org_id = $1 AND day >= $2
            GROUP BY app_key, app_name, day, status"#,
         org,
         since
@@ -551,4 +561,33 @@ pub async fn new_networks(
     )
     .fetch_all(pool)
     .await
+}
+
+/// Who called with which app from where on the days `from` to `to` (the
+/// archived ApiTotalUsage): (day, person, address) to the one app they
+/// called with; a person who called with two apps from one address that day
+/// is left out. The Login log names no app: its rows take it from here.
+pub async fn api_callers(
+    pool: &PgPool,
+    org: Uuid,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> sqlx::Result<HashMap<(NaiveDate, String, IpAddr), (String, Option<String>)>> {
+    let rows = sqlx::query!(
+        r#"SELECT day, user_id AS "user_id!", ip AS "ip!: sqlx::types::ipnet::IpNet",
+                  min(app_key) AS "app_key!", min(app_name) AS app_name
+           FROM log_activity
+           WHERE org_id = $1 AND source = 'api' AND day BETWEEN $2 AND $3
+             AND app_key IS NOT NULL AND user_id IS NOT NULL AND ip IS NOT NULL
+           GROUP BY day, user_id, ip HAVING count(DISTINCT app_key) = 1"#,
+        org,
+        from,
+        to
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ((r.day, r.user_id, r.ip.addr()), (r.app_key, r.app_name)))
+        .collect())
 }

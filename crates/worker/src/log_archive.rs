@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use cockpit_db::log_archive::{self as db, Activity, FileWriter};
+use cockpit_db::log_archive::{self as db, Activity, ApiCalls, FileWriter};
 use cockpit_salesforce::{EventLogFile, SalesforceClient, records::LoginHistory};
 use futures::{StreamExt, TryStreamExt};
 use sqlx::PgPool;
@@ -154,6 +154,22 @@ async fn archive_file(
     } else {
         Kind::Api
     };
+    // The Login log names no app: its rows take the app the same person
+    // called with from the same address that day (ApiTotalUsage is
+    // archived first).
+    let day = file.log_date.date_naive();
+    let callers = if kind == Kind::Login {
+        db::api_callers(
+            pool,
+            org,
+            day.pred_opt().unwrap_or(day),
+            day.succ_opt().unwrap_or(day),
+        )
+        .await
+        .map_err(|e| (e.into(), read))?
+    } else {
+        Callers::new()
+    };
     let mut agg: Option<Aggregator> = None;
     while let Some(rec) = records
         .try_next()
@@ -161,7 +177,7 @@ async fn archive_file(
         .map_err(|e| (WorkerError::from(e), read))?
     {
         let Some(a) = agg.as_mut() else {
-            agg = Some(Aggregator::new(kind, &rec, apps));
+            agg = Some(Aggregator::new(kind, &rec, apps, &callers));
             continue;
         };
         read.lines += 1;
@@ -184,10 +200,8 @@ async fn archive_file(
             .write(kind.source(), &rows)
             .await
             .map_err(|e| fail(read)(e.into()))?;
-    }
-    if kind == Kind::Login {
         writer
-            .attribute_logins()
+            .write_calls(&a.calls)
             .await
             .map_err(|e| fail(read)(e.into()))?;
     }
@@ -215,6 +229,7 @@ impl Kind {
 }
 
 /// Where each field is in a file's lines, from its header.
+#[derive(Clone, Copy)]
 struct Columns {
     width: usize,
     timestamp_derived: Option<usize>,
@@ -231,14 +246,22 @@ struct Columns {
     status: Option<usize>,
 }
 
-/// A file's lines summed per day, app, person, address, client and kind.
+/// (day, person, address) to the app and its name they called with.
+pub type Callers = HashMap<(NaiveDate, String, IpAddr), (String, Option<String>)>;
+
+/// A file's lines summed per day, app, person, address, client and kind,
+/// and its API calls per day, app and HTTP status.
 pub struct Aggregator<'a> {
     kind: Kind,
     cols: Columns,
     apps: &'a HashMap<String, String>,
+    callers: &'a Callers,
     index: HashMap<Vec<u8>, usize>,
     rows: Vec<Activity>,
     key: Vec<u8>,
+    calls_index: HashMap<Vec<u8>, usize>,
+    /// The file's API calls per day, app and status (a few hundred rows).
+    pub calls: Vec<ApiCalls>,
 }
 
 /// Text of a field: decoded lossily, without NUL (PostgreSQL text cannot
@@ -280,6 +303,7 @@ impl<'a> Aggregator<'a> {
         kind: Kind,
         header: &csv::ByteRecord,
         apps: &'a HashMap<String, String>,
+        callers: &'a Callers,
     ) -> Aggregator<'a> {
         let names: HashMap<String, usize> = header
             .iter()
@@ -323,9 +347,12 @@ impl<'a> Aggregator<'a> {
             kind,
             cols,
             apps,
+            callers,
             index: HashMap::new(),
             rows: Vec::new(),
             key: Vec::with_capacity(256),
+            calls_index: HashMap::new(),
+            calls: Vec::new(),
         }
     }
 
@@ -343,10 +370,54 @@ impl<'a> Aggregator<'a> {
         std::mem::take(&mut self.rows)
     }
 
+    /// The app a line names: its id (18 characters), else its name when
+    /// one app of the org has it.
+    fn app_of(&self, id: Option<&[u8]>, name: Option<&[u8]>) -> (Option<String>, Option<String>) {
+        let app_name = text(name, db::MAX_NAME);
+        let app_key = id
+            .and_then(|id| std::str::from_utf8(id).ok())
+            .and_then(|id| cockpit_domain::ids::to_18(id.trim()))
+            .or_else(|| app_name.as_ref().and_then(|n| self.apps.get(n).cloned()));
+        (app_key, app_name)
+    }
+
+    fn count_call(
+        &mut self,
+        day: NaiveDate,
+        id: Option<&[u8]>,
+        name: Option<&[u8]>,
+        status: Option<i16>,
+    ) {
+        // The key buffer is the line key's, free again by now.
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        key.extend_from_slice(&chrono::Datelike::num_days_from_ce(&day).to_be_bytes());
+        for v in [id, name] {
+            key.push(0xff);
+            key.extend_from_slice(v.unwrap_or_default());
+        }
+        key.extend_from_slice(&status.unwrap_or(0).to_be_bytes());
+        if let Some(&i) = self.calls_index.get(&key) {
+            self.calls[i].requests += 1;
+            self.key = key;
+            return;
+        }
+        self.calls_index.insert(key.clone(), self.calls.len());
+        self.key = key;
+        let (app_key, app_name) = self.app_of(id, name);
+        self.calls.push(ApiCalls {
+            day,
+            app_key,
+            app_name,
+            status,
+            requests: 1,
+        });
+    }
+
     /// Adds one line; `false` when it could not be read (counted by the
     /// caller, not stored).
     pub fn add(&mut self, rec: &csv::ByteRecord) -> bool {
-        let c = &self.cols;
+        let c = self.cols;
         if rec.len() != c.width {
             return false;
         }
@@ -369,9 +440,13 @@ impl<'a> Aggregator<'a> {
             Kind::Api => status.is_some_and(|s| s >= 400),
             Kind::Login => f(c.status).is_some_and(|s| s != b"LOGIN_NO_ERROR"),
         };
-        // The key: the fields as logged, each ended by a byte no text has.
+        if self.kind == Kind::Api {
+            self.count_call(day, f(c.app_id), f(c.app_name), status);
+        }
+        // The key: the fields as logged, each after a byte no UTF-8 text has.
         self.key.clear();
-        self.key.extend_from_slice(&day.to_string().into_bytes());
+        self.key
+            .extend_from_slice(&chrono::Datelike::num_days_from_ce(&day).to_be_bytes());
         for v in [
             f(c.app_id),
             f(c.app_name),
@@ -380,11 +455,11 @@ impl<'a> Aggregator<'a> {
             ip_field,
             f(c.user_agent),
             subtype,
-            f(c.status),
         ] {
             self.key.push(0xff);
             self.key.extend_from_slice(v.unwrap_or_default());
         }
+
         if let Some(&i) = self.index.get(&self.key) {
             let r = &mut self.rows[i];
             r.requests += 1;
@@ -393,23 +468,27 @@ impl<'a> Aggregator<'a> {
             r.last_seen = r.last_seen.max(at);
             return true;
         }
-        let app_name = text(f(c.app_name), db::MAX_NAME);
-        let app_key = f(c.app_id)
-            .and_then(|id| std::str::from_utf8(id).ok())
-            .and_then(|id| cockpit_domain::ids::to_18(id.trim()))
-            .or_else(|| app_name.as_ref().and_then(|n| self.apps.get(n).cloned()));
+        let (mut app_key, mut app_name) = self.app_of(f(c.app_id), f(c.app_name));
+        let user_id = text(f(c.user_id), 18).map(user15);
+        let ip = ip_field
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .and_then(|v| v.trim().parse::<IpAddr>().ok());
+        if app_key.is_none()
+            && let (Some(u), Some(ip)) = (&user_id, ip)
+            && let Some((k, n)) = self.callers.get(&(day, u.clone(), ip))
+        {
+            app_key = Some(k.clone());
+            app_name = n.clone();
+        }
         let row = Activity {
             day,
             app_key,
             app_name,
-            user_id: text(f(c.user_id), 18).map(user15),
+            user_id,
             user_name: text(f(c.user_name), db::MAX_NAME),
-            ip: ip_field
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok()),
+            ip,
             user_agent: text(f(c.user_agent), db::MAX_USER_AGENT),
             subtype: text(subtype, db::MAX_SUBTYPE),
-            status,
             requests: 1,
             errors: i64::from(error),
             first_seen: at,
@@ -487,7 +566,6 @@ async fn archive_login_history(
             ip,
             user_agent: None,
             subtype,
-            status: None,
             requests: 0,
             errors: 0,
             first_seen: at,
@@ -523,7 +601,8 @@ mod tests {
             "API_FAMILY",
             "STATUS_CODE",
         ]);
-        let mut a = Aggregator::new(Kind::Api, &header, &apps);
+        let callers = Callers::new();
+        let mut a = Aggregator::new(Kind::Api, &header, &apps, &callers);
         let line = |t: &str, ip: &str, status: &str| {
             rec(&[
                 "ApiTotalUsage",
@@ -545,18 +624,21 @@ mod tests {
         );
         assert!(a.add(&line("2026-09-15T14:00:00.000Z", "198.51.100.7", "200")));
         let rows = a.take();
-        assert_eq!(rows.len(), 3, "by address and status");
-        let ok = rows
-            .iter()
-            .find(|r| r.status == Some(200) && r.ip.is_some())
-            .unwrap();
-        assert_eq!((ok.requests, ok.errors), (2, 0));
+        assert_eq!(rows.len(), 2, "by address");
+        let ok = rows.iter().find(|r| r.ip.is_some()).unwrap();
+        assert_eq!((ok.requests, ok.errors), (3, 1));
         assert_eq!(ok.app_key.as_deref(), Some("0H4000000000001AAA"));
         assert_eq!(ok.ip, Some("198.51.100.7".parse().unwrap()));
         assert_eq!(ok.first_seen.to_rfc3339(), "2026-09-15T12:00:00+00:00");
         assert_eq!(ok.last_seen.to_rfc3339(), "2026-09-15T14:00:00+00:00");
-        let failed = rows.iter().find(|r| r.status == Some(500)).unwrap();
-        assert_eq!((failed.requests, failed.errors), (1, 1));
+        let mut calls: Vec<(Option<i16>, i64)> =
+            a.calls.iter().map(|c| (c.status, c.requests)).collect();
+        calls.sort();
+        assert_eq!(
+            calls,
+            vec![(Some(200), 3), (Some(500), 1)],
+            "calls by status"
+        );
         assert!(
             rows.iter().any(|r| r.ip.is_none()),
             "an unreadable address is kept as none"
@@ -574,7 +656,8 @@ mod tests {
             "BROWSER_TYPE",
             "LOGIN_STATUS",
         ]);
-        let mut a = Aggregator::new(Kind::Login, &header, &apps);
+        let callers = Callers::new();
+        let mut a = Aggregator::new(Kind::Login, &header, &apps, &callers);
         let long = format!("<script>{}\0", "é".repeat(2_000));
         let mut line = csv::ByteRecord::new();
         for f in [
