@@ -104,15 +104,16 @@ async fn load(pool: &sqlx::PgPool, orgs: &[Uuid], days: i64, per_day: i64) {
     for (n, org) in orgs.iter().enumerate() {
         let t = Instant::now();
         sqlx::query(
-            "INSERT INTO log_activity (org_id, day, source, app_key, app_name, user_id, user_name, ip, ua_id,
+            "WITH u AS (SELECT array_agg(id ORDER BY id) AS ids, count(*)::int8 AS n FROM log_user_agents)
+             INSERT INTO log_activity (org_id, day, source, app_key, app_name, user_id, user_name, ip, ua_id,
                                        subtype, requests, errors, first_seen, last_seen)
              SELECT $1, current_date - (g % $2)::int, CASE WHEN g % 5 = 0 THEN 'login' ELSE 'api' END,
                     'app' || (g % 50), 'App ' || (g % 50), 'user' || (g % 5000), 'user' || (g % 5000) || '@example.com',
                     ('10.' || ((g / 7) % 5000 / 250) || '.' || ((g / 7) % 250) || '.' || (g % 250 + 1))::inet,
-                    CASE WHEN g % 5 = 0 THEN (SELECT min(id) FROM log_user_agents) + (g % 3000) END,
+                    CASE WHEN g % 5 = 0 THEN u.ids[1 + (g % u.n)::int] END,
                     CASE WHEN g % 5 = 0 THEN 'OauthRefreshToken' ELSE 'REST' END, 1 + g % 9, g % 2,
                     now() - ((g % $2) || ' days')::interval, now() - ((g % $2) || ' days')::interval + interval '1 hour'
-             FROM generate_series(1, $3::int8) g",
+             FROM generate_series(1, $3::int8) g, u",
         )
         .bind(org)
         .bind(days as i32)

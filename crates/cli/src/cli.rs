@@ -141,6 +141,9 @@ pub enum Command {
     /// Manage API tokens for /api/v1.
     #[command(subcommand)]
     ApiToken(crate::api_token::ApiTokenCommand),
+    /// Load the table of address ranges to autonomous systems (iptoasn.com's format).
+    #[command(subcommand)]
+    Asn(crate::asn::AsnCommand),
 }
 
 #[derive(Debug, Args)]
@@ -334,6 +337,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo(args) => crate::demo::run(&cli.db, args).await,
         Command::User(cmd) => crate::user::run(&cli.db, cmd).await,
         Command::Audit(cmd) => crate::audit::run(&cli.db, cmd).await,
+        Command::Asn(cmd) => crate::asn::run(&cli.db, cmd).await,
         Command::ApiToken(cmd) => crate::api_token::run(&cli.db, cmd).await,
     }
 }

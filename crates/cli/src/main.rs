@@ -1,6 +1,7 @@
 //! `oauth-cockpit`: the one binary. Subcommands live in their own modules.
 
 mod api_token;
+mod asn;
 mod audit;
 mod cli;
 #[cfg(feature = "demo")]

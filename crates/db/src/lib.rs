@@ -18,6 +18,7 @@ pub mod hunts;
 pub mod incident_tasks;
 pub mod incidents;
 pub mod inventory;
+pub mod ip_asn;
 pub mod jobs;
 pub mod log_archive;
 pub mod orgs;

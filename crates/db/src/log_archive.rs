@@ -393,6 +393,9 @@ pub async fn summary(pool: &PgPool, org: Uuid) -> sqlx::Result<Summary> {
 pub struct Source {
     /// An IPv4 /24 or IPv6 /48, or a user agent.
     pub value: String,
+    /// A network's autonomous system, when the operator loaded the table
+    /// (`oauth-cockpit asn load`).
+    pub asn: Option<String>,
     pub requests: i64,
     pub logins: i64,
     pub users: i64,
@@ -410,14 +413,26 @@ pub async fn networks(
 ) -> sqlx::Result<Vec<Source>> {
     sqlx::query_as!(
         Source,
-        r#"SELECT network(set_masklen(ip, CASE WHEN family(ip) = 4 THEN 24 ELSE 48 END))::text AS "value!",
-                  coalesce(sum(requests) FILTER (WHERE source = 'api'), 0)::int8 AS "requests!",
-                  coalesce(sum(requests) FILTER (WHERE source <> 'api'), 0)::int8 AS "logins!",
-                  count(DISTINCT user_id) AS "users!",
-                  min(first_seen) AS "first_seen!", max(last_seen) AS "last_seen!"
-           FROM log_activity
-           WHERE org_id = $1 AND app_key = $2 AND day >= $3 AND ip IS NOT NULL
-           GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1 LIMIT $4"#,
+        r#"WITH n AS (
+               SELECT network(set_masklen(ip, CASE WHEN family(ip) = 4 THEN 24 ELSE 48 END)) AS net,
+                      coalesce(sum(requests) FILTER (WHERE source = 'api'), 0)::int8 AS requests,
+                      coalesce(sum(requests) FILTER (WHERE source <> 'api'), 0)::int8 AS logins,
+                      count(DISTINCT user_id) AS users, min(first_seen) AS fs, max(last_seen) AS ls
+               FROM log_activity
+               WHERE org_id = $1 AND app_key = $2 AND day >= $3 AND ip IS NOT NULL
+               GROUP BY 1 ORDER BY 2 DESC, 3 DESC, 1 LIMIT $4
+           )
+           SELECT n.net::text AS "value!",
+                  (SELECT CASE WHEN a.range_end >= f.first AND a.asn > 0
+                               THEN 'AS' || a.asn || coalesce(' ' || a.name, '') END
+                   FROM (SELECT range_end, asn, name FROM ip_asn
+                         WHERE range_start <= f.first AND family(range_start) = family(f.first)
+                         ORDER BY range_start DESC LIMIT 1) a) AS asn,
+                  n.requests AS "requests!", n.logins AS "logins!", n.users AS "users!",
+                  n.fs AS "first_seen!", n.ls AS "last_seen!"
+           FROM n, LATERAL (SELECT set_masklen(n.net::inet, CASE WHEN family(n.net) = 4 THEN 32 ELSE 128 END)
+                            AS first) f
+           ORDER BY n.requests DESC, n.logins DESC, n.net"#,
         org,
         app_key,
         since,
@@ -437,7 +452,7 @@ pub async fn user_agents(
 ) -> sqlx::Result<Vec<Source>> {
     sqlx::query_as!(
         Source,
-        r#"SELECT u.user_agent AS "value!", 0::int8 AS "requests!",
+        r#"SELECT u.user_agent AS "value!", NULL::text AS asn, 0::int8 AS "requests!",
                   sum(a.requests)::int8 AS "logins!", count(DISTINCT a.user_id) AS "users!",
                   min(a.first_seen) AS "first_seen!", max(a.last_seen) AS "last_seen!"
            FROM log_activity a JOIN log_user_agents u ON u.id = a.ua_id

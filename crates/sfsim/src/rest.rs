@@ -421,10 +421,29 @@ async fn record_blob(
         .get(http::header::ACCEPT_ENCODING)
         .and_then(|h| h.to_str().ok())
         .is_some_and(|h| h.split(',').any(|e| e.trim().starts_with("gzip")));
+    let csv = log.csv.clone();
+    drop(st);
     let mut resp = if gzip {
-        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let _ = enc.write_all(&log.csv);
-        let body = enc.finish().unwrap_or_default();
+        // Compressed a megabyte at a time as it is sent, as a server
+        // streams a large file: the client reads the first lines while the
+        // rest is being compressed.
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(4);
+        tokio::task::spawn_blocking(move || {
+            let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            for chunk in csv.chunks(1 << 20) {
+                if enc.write_all(chunk).is_err() {
+                    return;
+                }
+                let out = std::mem::take(enc.get_mut());
+                if !out.is_empty() && tx.blocking_send(Ok(out)).is_err() {
+                    return; // the client went away
+                }
+            }
+            if let Ok(rest) = enc.finish() {
+                let _ = tx.blocking_send(Ok(rest));
+            }
+        });
+        let body = axum::body::Body::from_stream(tokio_stream_of(rx));
         let mut r = (StatusCode::OK, body).into_response();
         r.headers_mut().insert(
             http::header::CONTENT_ENCODING,
@@ -432,11 +451,18 @@ async fn record_blob(
         );
         r
     } else {
-        (StatusCode::OK, log.csv.clone()).into_response()
+        (StatusCode::OK, csv).into_response()
     };
     resp.headers_mut().insert(
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("text/csv"),
     );
     Ok(resp)
+}
+
+/// The receiving end of a channel as a stream of body chunks.
+fn tokio_stream_of(
+    rx: tokio::sync::mpsc::Receiver<Result<Vec<u8>, std::io::Error>>,
+) -> impl futures::Stream<Item = Result<Vec<u8>, std::io::Error>> {
+    futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) })
 }

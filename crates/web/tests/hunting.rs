@@ -59,7 +59,7 @@ async fn archive(pool: &PgPool, org: Uuid, ip: &str, user_agent: &str) {
 
 #[sqlx::test(migrations = "../../migrations")]
 async fn indicators_are_imported_and_a_hunt_names_the_app(pool: PgPool) {
-    let (a, _) = seed_org(&pool, "Org A").await;
+    let (a, ids_a) = seed_org(&pool, "Org A").await;
     let (b, _) = seed_org(&pool, "Org B").await;
     let hostile = "<script>alert(1)</script> evil-fetcher/1.0";
     archive(&pool, a, "185.220.101.33", hostile).await;
@@ -179,6 +179,31 @@ async fn indicators_are_imported_and_a_hunt_names_the_app(pool: PgPool) {
             .await
             .unwrap();
     assert_eq!(apps, 1, "the hit's app in the hit's org");
+
+    // The app's page: where it calls from, with the network's autonomous
+    // system once the operator loaded the table.
+    cockpit_db::ip_asn::replace(
+        &pool,
+        &[cockpit_db::ip_asn::Range {
+            start: "185.220.101.0".parse().unwrap(),
+            end: "185.220.101.255".parse().unwrap(),
+            asn: 60729,
+            country: Some("DE".into()),
+            name: Some("TORSERVERS-NET".into()),
+        }],
+    )
+    .await
+    .unwrap();
+    let (status, _, html) = send(
+        &pool,
+        get(&format!("/apps/{}", ids_a["app"]), Some(&cookie)),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("185.220.101.0/24") && html.contains("AS60729 TORSERVERS-NET"),
+        "{html}"
+    );
 
     // The audit log has the import and the hunts.
     let audited: i64 = sqlx::query_scalar(

@@ -258,6 +258,9 @@ pub struct Aggregator<'a> {
     callers: &'a Callers,
     index: HashMap<Vec<u8>, usize>,
     rows: Vec<Activity>,
+    /// The API families (REST, Bulk, SOAP…) each API row's calls used: one
+    /// row per caller whatever the family, the families listed in it.
+    families: Vec<Vec<Box<[u8]>>>,
     key: Vec<u8>,
     calls_index: HashMap<Vec<u8>, usize>,
     /// The file's API calls per day, app and status (a few hundred rows).
@@ -350,6 +353,7 @@ impl<'a> Aggregator<'a> {
             callers,
             index: HashMap::new(),
             rows: Vec::new(),
+            families: Vec::new(),
             key: Vec::with_capacity(256),
             calls_index: HashMap::new(),
             calls: Vec::new(),
@@ -367,7 +371,17 @@ impl<'a> Aggregator<'a> {
     /// The rows summed so far, and a fresh start.
     pub fn take(&mut self) -> Vec<Activity> {
         self.index.clear();
-        std::mem::take(&mut self.rows)
+        let mut rows = std::mem::take(&mut self.rows);
+        for (row, families) in rows.iter_mut().zip(self.families.drain(..)) {
+            if !families.is_empty() {
+                let names: Vec<String> = families
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect();
+                row.subtype = text(Some(names.join(", ").as_bytes()), db::MAX_SUBTYPE);
+            }
+        }
+        rows
     }
 
     /// The app a line names: its id (18 characters), else its name when
@@ -443,6 +457,11 @@ impl<'a> Aggregator<'a> {
         if self.kind == Kind::Api {
             self.count_call(day, f(c.app_id), f(c.app_name), status);
         }
+        // An API call's family is listed in its row, not part of its key.
+        let (family, subtype) = match self.kind {
+            Kind::Api => (subtype, None),
+            Kind::Login => (None, subtype),
+        };
         // The key: the fields as logged, each after a byte no UTF-8 text has.
         self.key.clear();
         self.key
@@ -459,8 +478,14 @@ impl<'a> Aggregator<'a> {
             self.key.push(0xff);
             self.key.extend_from_slice(v.unwrap_or_default());
         }
-
         if let Some(&i) = self.index.get(&self.key) {
+            let fams = &mut self.families[i];
+            if let Some(fam) = family
+                && fams.len() < 8
+                && !fams.iter().any(|x| **x == *fam)
+            {
+                fams.push(fam.into());
+            }
             let r = &mut self.rows[i];
             r.requests += 1;
             r.errors += i64::from(error);
@@ -496,6 +521,8 @@ impl<'a> Aggregator<'a> {
         };
         self.index.insert(self.key.clone(), self.rows.len());
         self.rows.push(row);
+        self.families
+            .push(family.map(|f| vec![f.into()]).unwrap_or_default());
         true
     }
 }
@@ -627,6 +654,7 @@ mod tests {
         assert_eq!(rows.len(), 2, "by address");
         let ok = rows.iter().find(|r| r.ip.is_some()).unwrap();
         assert_eq!((ok.requests, ok.errors), (3, 1));
+        assert_eq!(ok.subtype.as_deref(), Some("REST"), "the families it used");
         assert_eq!(ok.app_key.as_deref(), Some("0H4000000000001AAA"));
         assert_eq!(ok.ip, Some("198.51.100.7".parse().unwrap()));
         assert_eq!(ok.first_seen.to_rfc3339(), "2026-09-15T12:00:00+00:00");
