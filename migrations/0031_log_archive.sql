@@ -169,34 +169,42 @@ RETURNS TABLE (org_id uuid, app_key text, app_name text, user_name text, indicat
                set_name text, kind text, value text, first_seen timestamptz,
                last_seen timestamptz, requests bigint, errors bigint, subtypes text[],
                ips text[], user_agents text[])
-LANGUAGE sql STABLE AS $$
-    WITH ind AS (
-        SELECT i.id, i.kind, i.value, i.net, i.valid_from, i.valid_to, s.name AS set_name
+-- JIT off: compiling the plan of a query over millions of rows costs more
+-- (about 0.7 s) than running it.
+LANGUAGE sql STABLE SET jit = off AS $$
+    WITH ind AS MATERIALIZED (
+        SELECT i.id, i.kind, i.value, lower(i.value) AS lvalue, i.net, i.valid_from, i.valid_to,
+               s.name AS set_name,
+               -- A network's first and last address: the btree on addresses
+               -- finds what lies between them.
+               set_masklen(network(i.net)::inet, CASE WHEN family(i.net) = 4 THEN 32 ELSE 128 END) AS lo,
+               set_masklen(broadcast(i.net), CASE WHEN family(i.net) = 4 THEN 32 ELSE 128 END) AS hi
         FROM indicators i JOIN indicator_sets s ON s.id = i.set_id
         WHERE i.set_id = ANY (p_sets)
+    ), uas AS MATERIALIZED (
+        SELECT id, lower(user_agent) AS lua FROM log_user_agents
     ), m AS (
         SELECT ind.id AS indicator_id, a.org_id, a.app_key, a.app_name, a.user_name, a.ip, a.ua_id,
                a.subtype, a.requests, a.errors, a.first_seen, a.last_seen
-        FROM ind JOIN log_activity a ON a.ip <<= ind.net
+        FROM ind JOIN log_activity a ON a.ip BETWEEN ind.lo AND ind.hi
         WHERE ind.net IS NOT NULL AND a.org_id = ANY (p_orgs)
         UNION ALL
         SELECT ind.id, a.org_id, a.app_key, a.app_name, a.user_name, a.ip, a.ua_id,
                a.subtype, a.requests, a.errors, a.first_seen, a.last_seen
         FROM ind
-        JOIN log_user_agents u
-          ON (ind.kind = 'user_agent' AND lower(u.user_agent) = lower(ind.value))
-          OR (ind.kind = 'user_agent_contains' AND strpos(lower(u.user_agent), lower(ind.value)) > 0)
+        JOIN uas u
+          ON (ind.kind = 'user_agent' AND u.lua = ind.lvalue)
+          OR (ind.kind = 'user_agent_contains' AND strpos(u.lua, ind.lvalue) > 0)
         JOIN log_activity a ON a.ua_id = u.id AND a.org_id = ANY (p_orgs)
         UNION ALL
-        SELECT ind.id, a.org_id, a.app_key, a.app_name, a.user_name, a.ip, a.ua_id,
-               a.subtype, a.requests, a.errors, a.first_seen, a.last_seen
-        FROM ind JOIN log_activity a
-          ON ind.kind = 'app_name' AND lower(a.app_name) = lower(ind.value) AND a.org_id = ANY (p_orgs)
-        UNION ALL
+        -- App names and consumer keys through the org's apps, then each
+        -- app's rows by its index.
         SELECT ind.id, a.org_id, a.app_key, a.app_name, a.user_name, a.ip, a.ua_id,
                a.subtype, a.requests, a.errors, a.first_seen, a.last_seen
         FROM ind JOIN sf_apps s
-          ON ind.kind = 'consumer_key' AND s.consumer_key = ind.value AND s.org_id = ANY (p_orgs)
+          ON s.org_id = ANY (p_orgs)
+         AND ((ind.kind = 'consumer_key' AND s.consumer_key = ind.value)
+              OR (ind.kind = 'app_name' AND lower(s.name) = ind.lvalue))
         JOIN log_activity a ON a.org_id = s.org_id AND a.app_key = s.app_key
     )
     SELECT m.org_id, m.app_key, max(m.app_name), m.user_name, m.indicator_id, max(ind.set_name),
