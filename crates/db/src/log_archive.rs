@@ -606,3 +606,23 @@ pub async fn api_callers(
         .map(|r| ((r.day, r.user_id, r.ip.addr()), (r.app_key, r.app_name)))
         .collect())
 }
+
+/// Usernames of the org's people by the 15-character form of their ids
+/// (LoginHistory names nobody; the archive shows the person).
+pub async fn usernames(
+    pool: &PgPool,
+    org: Uuid,
+    ids15: &[String],
+) -> sqlx::Result<HashMap<String, String>> {
+    Ok(sqlx::query!(
+        r#"SELECT left(id, 15) AS "id!", username AS "username!" FROM sf_users
+           WHERE org_id = $1 AND left(id, 15) = ANY($2) AND username IS NOT NULL"#,
+        org,
+        ids15
+    )
+    .fetch_all(pool)
+    .await?
+    .into_iter()
+    .map(|r| (r.id, r.username))
+    .collect())
+}

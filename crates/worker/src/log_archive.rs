@@ -603,7 +603,14 @@ async fn archive_login_history(
         e.first_seen = e.first_seen.min(at);
         e.last_seen = e.last_seen.max(at);
     }
-    let rows: Vec<Activity> = sums.into_values().collect();
+    let mut rows: Vec<Activity> = sums.into_values().collect();
+    let mut ids: Vec<String> = rows.iter().filter_map(|r| r.user_id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    let names = db::usernames(pool, org, &ids).await?;
+    for r in &mut rows {
+        r.user_name = r.user_id.as_ref().and_then(|u| names.get(u).cloned());
+    }
     db::write_login_history(pool, org, &rows, to).await?;
     Ok(read)
 }
