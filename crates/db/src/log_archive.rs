@@ -457,7 +457,7 @@ pub async fn user_agents(
                   min(a.first_seen) AS "first_seen!", max(a.last_seen) AS "last_seen!"
            FROM log_activity a JOIN log_user_agents u ON u.id = a.ua_id
            WHERE a.org_id = $1 AND a.app_key = $2 AND a.day >= $3
-           GROUP BY 1 ORDER BY 3 DESC, 1 LIMIT $4"#,
+           GROUP BY 1 ORDER BY sum(a.requests) DESC, 1 LIMIT $4"#,
         org,
         app_key,
         since,
