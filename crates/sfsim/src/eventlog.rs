@@ -1280,23 +1280,6 @@ mod tests {
         assert_eq!(again.csv, api.csv);
     }
 
-    /// A million-row day: run with `cargo test -p sfsim --release -- --ignored million`.
-    #[test]
-    #[ignore = "slow in debug builds"]
-    fn a_million_row_day() {
-        let st = generate::generate(&SimConfig::default(), ANCHOR);
-        let t = std::time::Instant::now();
-        let [api, login] = generate_day(&big_input(&st, 1_000_000));
-        let took = t.elapsed();
-        let lines = api.csv.iter().filter(|&&c| c == b'\n').count();
-        assert_eq!(lines, 1_000_001);
-        eprintln!(
-            "1M rows: {took:?}, ApiTotalUsage {} MB, Login {} MB",
-            api.csv.len() >> 20,
-            login.csv.len() >> 20
-        );
-    }
-
     #[test]
     fn merged_rows_keep_time_order_and_quotes() {
         let file = b"\"A\",\"B\",\"C\"\n\"x\",\"20260101000000.000\",\"\"\n\"x\",\"20260101120000.000\",\"\"\n";

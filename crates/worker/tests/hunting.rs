@@ -25,6 +25,24 @@ async fn count(pool: &PgPool, sql: &'static str, org: Uuid) -> i64 {
         .unwrap()
 }
 
+/// Log lines the org's archived files held, and the calls and logins the
+/// archive counted from them.
+async fn lines_and_counted(pool: &PgPool, org: Uuid) -> (i64, i64) {
+    let lines = count(
+        pool,
+        "SELECT coalesce(sum(lines), 0)::int8 FROM log_files WHERE org_id = $1",
+        org,
+    )
+    .await;
+    let counted = count(
+        pool,
+        "SELECT coalesce(sum(requests), 0)::int8 FROM log_activity WHERE org_id = $1 AND file_id IS NOT NULL",
+        org,
+    )
+    .await;
+    (lines, counted)
+}
+
 async fn sync(pool: &PgPool, keyring: &Arc<Keyring>, org: Uuid) {
     sync_org(pool, keyring.clone(), org, "cli", &SyncSettings::default())
         .await
@@ -85,18 +103,7 @@ async fn a_staged_attack_is_archived_matched_and_named(pool: PgPool) {
         .await,
         0
     );
-    let lines = count(
-        &pool,
-        "SELECT coalesce(sum(lines), 0)::int8 FROM log_files WHERE org_id = $1",
-        org,
-    )
-    .await;
-    let summed = count(
-        &pool,
-        "SELECT coalesce(sum(requests), 0)::int8 FROM log_activity WHERE org_id = $1 AND file_id IS NOT NULL",
-        org,
-    )
-    .await;
+    let (lines, summed) = lines_and_counted(&pool, org).await;
     assert!(lines > 0);
     assert_eq!(summed, lines, "every line read is counted once");
     assert!(
@@ -309,18 +316,7 @@ async fn a_log_file_that_cannot_be_read_is_noted_and_archived_once_later(pool: P
         1,
         "archived on its second try"
     );
-    let lines = count(
-        &pool,
-        "SELECT coalesce(sum(lines), 0)::int8 FROM log_files WHERE org_id = $1",
-        org,
-    )
-    .await;
-    let summed = count(
-        &pool,
-        "SELECT coalesce(sum(requests), 0)::int8 FROM log_activity WHERE org_id = $1 AND file_id IS NOT NULL",
-        org,
-    )
-    .await;
+    let (lines, summed) = lines_and_counted(&pool, org).await;
     assert_eq!(summed, lines);
     let summary = cockpit_db::log_archive::summary(&pool, org).await.unwrap();
     assert!(
