@@ -3,7 +3,8 @@
 //! overview shows the hit of the shipped Drift indicators, the hunt with
 //! that set names the org, the app, the addresses and the user agents, one
 //! click declares an incident for it, and the app's page shows the new
-//! networks it was called from. Screenshots go to `target/e2e-screenshots/`
+//! networks and user agents it was called from (also amber on the
+//! overview), each marked reviewed in one click. Screenshots go to `target/e2e-screenshots/`
 //! (`hunt-*`).
 
 use chrono::{Duration, TimeZone, Utc};
@@ -21,7 +22,16 @@ async fn a_staged_attack_is_found_hunted_and_declared(
         return;
     }
     let db = common::db_url(&opts);
-    let acme = common::SimOrg::start(1_500, 300, 20).await;
+    // Busy enough that Drift is used on most days: its quiet days are the
+    // baseline the attack's networks are new to.
+    let acme = common::SimOrg::start_with(sfsim::SimConfig {
+        tokens: 1_500,
+        users: 300,
+        apps: 20,
+        log_rows_per_day: Some(3_000),
+        ..sfsim::SimConfig::default()
+    })
+    .await;
     // Yesterday, an hour of calls with a stolen grant of Drift.
     let day = acme.sim.sim.now().date_naive() - chrono::Days::new(1);
     let midnight = Utc.from_utc_datetime(&day.and_hms_opt(0, 0, 0).unwrap());
@@ -52,6 +62,12 @@ async fn a_staged_attack_is_found_hunted_and_declared(
     assert!(
         alert.contains("Drift in Acme") && alert.contains("Salesloft Drift"),
         "{alert}"
+    );
+    expect(&b, ".new-sources-alert").await;
+    let amber = text(&b, ".new-sources-alert").await;
+    assert!(
+        amber.contains("Drift in Acme") && amber.contains("new network"),
+        "{amber}"
     );
     shot(&b, "hunt-01-overview").await;
 
@@ -109,8 +125,19 @@ async fn a_staged_attack_is_found_hunted_and_declared(
         .await
         .unwrap();
     stage.goto(&format!("/apps/{app}#sources")).await;
-    expect(&b, "#sources .new-network").await;
-    let new = text(&b, "#sources .new-network").await;
+    expect(&b, "#sources .new-sources").await;
+    let new = text(&b, "#sources .new-sources").await;
     assert!(new.contains("185.220.101.0/24"), "{new}");
     shot(&b, "hunt-05-app-sources").await;
+
+    // Each one reviewed in one click, by name.
+    b.find(Locator::Css("#sources tr.new-source form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    expect(&b, "#sources tr.new-source.muted").await;
+    let reviewed = text(&b, "#sources tr.new-source.muted").await;
+    assert!(reviewed.contains("Reviewed by"), "{reviewed}");
 }

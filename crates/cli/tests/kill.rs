@@ -189,3 +189,105 @@ async fn a_killed_sync_is_closed_by_the_living_server(
     assert_eq!(status, "failed", "the org no longer says it is syncing");
     assert!(detail.unwrap_or_default().contains("interrupted"));
 }
+
+/// `kill -9` while a sync archives the org's log files: no file is half
+/// archived, and the next sync archives each of the rest once, completely.
+#[sqlx::test(migrations = false)]
+async fn kill_nine_mid_archive_then_restart(
+    _p: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    let db = common::db_url(&opts);
+    let org = common::SimOrg::start_with(sfsim::SimConfig {
+        tokens: 3_000,
+        users: 500,
+        apps: 15,
+        log_rows_per_day: Some(30_000),
+        ..sfsim::SimConfig::default()
+    })
+    .await;
+    let add = org.org_add("Acme");
+    let db2 = db.clone();
+    tokio::task::spawn_blocking(move || {
+        assert!(
+            cockpit(&db2)
+                .args(common::strs(&add))
+                .status()
+                .unwrap()
+                .success()
+        );
+    })
+    .await
+    .unwrap();
+    let pool = sqlx::PgPool::connect(&db).await.unwrap();
+    let archived = |pool: sqlx::PgPool| async move {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM log_files WHERE status = 'archived'")
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+    };
+
+    // A slow org: each file is one request; killed once some are archived.
+    org.sim
+        .sim
+        .set_fault(Fault::Latency(Duration::from_millis(400)));
+    let mut child = cockpit(&db).arg("sync").spawn().unwrap();
+    let p = pool.clone();
+    wait_for("two files to be archived", Duration::from_secs(120), || {
+        let p = p.clone();
+        async move { (archived(p).await >= 2).then_some(()) }
+    })
+    .await;
+    child.kill().unwrap(); // SIGKILL
+    let _ = child.wait();
+    org.sim.sim.clear_faults();
+    let before_restart = archived(pool.clone()).await;
+
+    // Nothing of a file without its mark: every row belongs to an archived
+    // file, and each archived file's rows count its lines.
+    let check = |pool: sqlx::PgPool| async move {
+        let orphans: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM log_activity a LEFT JOIN log_files f ON f.id = a.file_id
+             WHERE a.file_id IS NOT NULL AND f.status IS DISTINCT FROM 'archived'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(orphans, 0, "no rows of a file not archived");
+        let uneven: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT f.id, f.lines, coalesce((SELECT sum(requests) FROM log_activity a WHERE a.file_id = f.id), 0)::int8
+             FROM log_files f WHERE f.status = 'archived'",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        for (id, lines, counted) in uneven {
+            assert_eq!(lines, counted, "file {id}: every line counted once");
+        }
+    };
+    check(pool.clone()).await;
+
+    let db2 = db.clone();
+    let ok = tokio::task::spawn_blocking(move || cockpit(&db2).arg("sync").status().unwrap())
+        .await
+        .unwrap();
+    assert!(ok.success());
+    check(pool.clone()).await;
+    let (files, once): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(DISTINCT (event_type, log_date)) FROM log_files WHERE status = 'archived'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(files, once, "each file once");
+    assert!(
+        files > before_restart,
+        "the restart archived the rest: {files} after {before_restart}"
+    );
+    let failed: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM log_files WHERE status <> 'archived'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(failed, 0);
+}

@@ -134,6 +134,18 @@ pub async fn import(
     }
     let mut added = 0;
     for chunk in indicators.chunks(10_000) {
+        if !builtin {
+            // A person adding one back undoes its removal.
+            sqlx::query!(
+                "DELETE FROM indicator_removals WHERE set_id = $1
+                   AND (kind, value) IN (SELECT * FROM unnest($2::text[], $3::text[]))",
+                set_id,
+                &chunk.iter().map(|i| i.kind.clone()).collect::<Vec<_>>(),
+                &chunk.iter().map(|i| i.value.clone()).collect::<Vec<_>>(),
+            )
+            .execute(&mut *tx)
+            .await?;
+        }
         let text = |f: fn(&NewIndicator) -> &str| {
             chunk.iter().map(|i| f(i).to_owned()).collect::<Vec<_>>()
         };
@@ -143,8 +155,10 @@ pub async fn import(
         let notes: Vec<Option<String>> = chunk.iter().map(|i| i.note.clone()).collect();
         added += sqlx::query!(
             "INSERT INTO indicators (set_id, kind, value, net, valid_from, valid_to, note)
-             SELECT $1, * FROM unnest($2::text[], $3::text[], $4::cidr[], $5::timestamptz[],
-                                      $6::timestamptz[], $7::text[])
+             SELECT $1, x.* FROM unnest($2::text[], $3::text[], $4::cidr[], $5::timestamptz[],
+                                        $6::timestamptz[], $7::text[]) x(kind, value)
+             WHERE NOT EXISTS (SELECT 1 FROM indicator_removals r
+                               WHERE r.set_id = $1 AND r.kind = x.kind AND r.value = x.value)
              ON CONFLICT DO NOTHING",
             set_id,
             &text(|i| &i.kind),
@@ -187,6 +201,65 @@ pub async fn sets(pool: &PgPool) -> sqlx::Result<Vec<IndicatorSet>> {
     )
     .fetch_all(pool)
     .await
+}
+
+/// Removes an indicator from its set, with its hits of the continuous
+/// match (a saved hunt keeps what it found), and keeps it from coming back
+/// with the shipped set's next update; whether it was in the set.
+pub async fn remove_indicator(
+    pool: &PgPool,
+    set: i64,
+    indicator: i64,
+    actor: &str,
+) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    sqlx::query!(
+        "DELETE FROM hunt_hits WHERE hunt_id IS NULL AND indicator_id = $1",
+        indicator
+    )
+    .execute(&mut *tx)
+    .await?;
+    let Some(gone) = sqlx::query!(
+        "DELETE FROM indicators WHERE id = $1 AND set_id = $2 RETURNING kind, value",
+        indicator,
+        set
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(false);
+    };
+    sqlx::query!(
+        "INSERT INTO indicator_removals (set_id, kind, value, removed_by) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (set_id, kind, value) DO UPDATE SET removed_by = $4, removed_at = now()",
+        set,
+        gone.kind,
+        gone.value,
+        actor
+    )
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "UPDATE indicator_sets SET updated_at = now() WHERE id = $1",
+        set
+    )
+    .execute(&mut *tx)
+    .await?;
+    audit::append(
+        &mut tx,
+        &NewEntry {
+            actor,
+            action: "indicators.removed",
+            org_id: None,
+            target: serde_json::json!({"set": set, "indicator": indicator}),
+            reason: None,
+            outcome: Some("succeeded"),
+            detail: serde_json::json!({"kind": gone.kind, "value": gone.value}),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
 }
 
 /// Turns the continuous match of a set on or off; whether the set exists.

@@ -23,6 +23,7 @@ pub mod jobs;
 pub mod log_archive;
 pub mod orgs;
 pub mod reviews;
+pub mod sources;
 pub mod sso;
 mod stored_tokens;
 pub mod sync;

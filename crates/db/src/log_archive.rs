@@ -512,70 +512,11 @@ pub async fn usage_since(
     .await
 }
 
-/// A network an app had not called from before.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct NewNetwork {
-    /// The IPv4 /24 or IPv6 /48.
-    pub network: String,
-    pub first_day: NaiveDate,
-    pub first_seen: DateTime<Utc>,
-    pub last_seen: DateTime<Utc>,
-    /// People whose calls came from it on its first day.
-    pub users: i64,
-    pub requests: i64,
-}
-
-/// Networks first seen on or after `since` that the app's baseline (its
-/// activity on at least two earlier days of the archive, up to 120 days
-/// back) does not have, judged per person so that each person's own
-/// network, seen the first time, is not news: a network counts when two or
-/// more people called from it on its first day (one operator with several
-/// people's grants, as in the 2025 campaigns), or when someone who called
-/// on two earlier days from elsewhere did (their grant used from a new
-/// place). An integration's service user moving to a new network is the
-/// second case.
-pub async fn new_networks(
-    pool: &PgPool,
-    org: Uuid,
-    app_key: &str,
-    since: NaiveDate,
-) -> sqlx::Result<Vec<NewNetwork>> {
-    sqlx::query_as!(
-        NewNetwork,
-        r#"WITH a AS (
-               SELECT coalesce(user_id, '') AS user_id,
-                      network(set_masklen(ip, CASE WHEN family(ip) = 4 THEN 24 ELSE 48 END)) AS net,
-                      day, sum(requests) AS n, min(first_seen) AS fs, max(last_seen) AS ls
-               FROM log_activity
-               WHERE org_id = $1 AND app_key = $2 AND ip IS NOT NULL AND day >= $3::date - 120
-               GROUP BY 1, 2, 3
-           ),
-           firsts AS (SELECT net, min(day) AS first_day FROM a GROUP BY net),
-           days AS (SELECT DISTINCT day FROM a),
-           cand AS (
-               SELECT f.net, f.first_day,
-                      (SELECT count(*) FROM days d WHERE d.day < f.first_day) AS baseline_days,
-                      (SELECT count(DISTINCT x.user_id) FROM a x
-                       WHERE x.net = f.net AND x.day = f.first_day) AS users_then,
-                      EXISTS (SELECT 1 FROM a x WHERE x.net = f.net AND x.day = f.first_day
-                                AND (SELECT count(DISTINCT y.day) FROM a y
-                                     WHERE y.user_id = x.user_id AND y.day < f.first_day) >= 2) AS known_user
-               FROM firsts f WHERE f.first_day >= $3
-           )
-           SELECT c.net::text AS "network!", c.first_day AS "first_day!",
-                  (SELECT min(x.fs) FROM a x WHERE x.net = c.net) AS "first_seen!",
-                  (SELECT max(x.ls) FROM a x WHERE x.net = c.net) AS "last_seen!",
-                  c.users_then AS "users!",
-                  (SELECT sum(x.n) FROM a x WHERE x.net = c.net)::int8 AS "requests!"
-           FROM cand c
-           WHERE c.baseline_days >= 2 AND (c.users_then >= 2 OR c.known_user)
-           ORDER BY c.first_day DESC, 1"#,
-        org,
-        app_key,
-        since
-    )
-    .fetch_all(pool)
-    .await
+/// The latest day in the org's archive.
+pub async fn last_day(pool: &PgPool, org: Uuid) -> sqlx::Result<Option<NaiveDate>> {
+    sqlx::query_scalar!("SELECT max(day) FROM log_activity WHERE org_id = $1", org)
+        .fetch_one(pool)
+        .await
 }
 
 /// Who called with which app from where on the days `from` to `to` (the

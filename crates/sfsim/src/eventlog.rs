@@ -397,21 +397,26 @@ fn plan_day(inp: &DayInput, attack_ua: &[u32]) -> (Vec<Sess>, Vec<ApiRow>) {
             integ_tokens[a as usize].push(t);
         }
     }
-    let firsts: Vec<u32> = integ_tokens
-        .iter()
-        .filter(|v| !v.is_empty())
-        .map(|v| v[rng.below(v.len() as u64) as usize])
-        .collect();
+    // An integration calls from each of its networks every day it runs
+    // (its egress is spread over them) [C]: a session from each.
+    let mut firsts: Vec<(u32, usize)> = Vec::new();
+    for (a, v) in integ_tokens.iter().enumerate() {
+        if v.is_empty() {
+            continue;
+        }
+        let t = v[rng.below(v.len() as u64) as usize];
+        firsts.extend((0..traffic::app_nets(inp.seed, a as u32).len()).map(|n| (t, n)));
+    }
     drop(integ_tokens);
     let mut attempts = 0usize;
     let mut k = 0usize;
     while !live.is_empty() && attempts < inp.api_rows * 3 + 100 {
-        let t = if k < firsts.len() {
+        let (t, net) = if k < firsts.len() {
             k += 1;
-            firsts[k - 1]
+            (firsts[k - 1].0, Some(firsts[k - 1].1))
         } else if api.len() < inp.api_rows {
             attempts += 1;
-            live[rng.below(live.len() as u64) as usize]
+            (live[rng.below(live.len() as u64) as usize], None)
         } else {
             break;
         };
@@ -449,7 +454,10 @@ fn plan_day(inp: &DayInput, attack_ua: &[u32]) -> (Vec<Sess>, Vec<ApiRow>) {
             t0,
             user,
             app,
-            ip: session_ip(inp.seed, inp.integration, app, user, r),
+            ip: match net {
+                Some(n) => traffic::app_nets(inp.seed, app)[n].host(r % 4),
+                None => session_ip(inp.seed, inp.integration, app, user, r),
+            },
             ua: if integration {
                 APP_UA_BASE + app
             } else {

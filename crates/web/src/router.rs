@@ -241,6 +241,10 @@ fn signed_in() -> Routes {
             "/hunts/hits/{id}/acknowledge",
             pages::hunts::hit_acknowledge,
         )
+        .post(
+            "/new-sources/{id}/acknowledge",
+            pages::app_detail::new_source_acknowledge,
+        )
         .get("/indicators", pages::hunts::indicators_list)
         .post("/indicators", pages::hunts::indicators_import)
         .get("/indicators/{id}", pages::hunts::indicator_set)
@@ -248,6 +252,7 @@ fn signed_in() -> Routes {
             "/indicators/{id}/active",
             pages::hunts::indicator_set_active,
         )
+        .post("/indicators/{id}/remove", pages::hunts::indicator_remove)
         .get("/actions", pages::action_show::actions_list)
         .post("/actions", pages::action_new::action_create)
         .get("/actions/new", pages::action_new::action_new)

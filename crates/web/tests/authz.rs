@@ -267,6 +267,12 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
         Rule::Export,
         "csrf={csrf}",
     ),
+    (
+        "POST",
+        "/new-sources/{id}/acknowledge",
+        Rule::Export,
+        "csrf={csrf}",
+    ),
     ("GET", "/indicators", Rule::SignedIn, ""),
     (
         "POST",
@@ -280,6 +286,12 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
         "/indicators/{id}/active",
         Rule::AnyAnalyst,
         "csrf={csrf}&active=true",
+    ),
+    (
+        "POST",
+        "/indicators/{id}/remove",
+        Rule::AnyAnalyst,
+        "csrf={csrf}&indicator=999999",
     ),
     ("GET", "/actions", Rule::SignedIn, ""),
     (
@@ -574,6 +586,15 @@ async fn world(pool: &PgPool) -> World {
     ids.insert("indicator_set", set.to_string());
     ids.insert("hunt", hunt.to_string());
     ids.insert("hit", hit.to_string());
+    let new_source: i64 = sqlx::query_scalar(
+        "INSERT INTO new_sources (org_id, app_key, kind, value, first_day, first_seen, last_seen, users, requests)
+         VALUES ($1, '0H4AAA', 'network', '203.0.113.0/24', current_date, now(), now(), 2, 5) RETURNING id",
+    )
+    .bind(a)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    ids.insert("new_source", new_source.to_string());
     ids.insert("incident", incident.to_string());
     ids.insert("review", review.to_string());
     ids.insert("inventory", inventory.to_string());
@@ -615,6 +636,7 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
         "hunts" if bare.starts_with("/hunts/hits/") => &ids["hit"],
         "hunts" => &ids["hunt"],
         "indicators" => &ids["indicator_set"],
+        "new-sources" => &ids["new_source"],
         "admin" if bare.starts_with("/admin/accounts/") => &ids["account"],
         "admin" => &ids["api_token"],
         _ => "0",

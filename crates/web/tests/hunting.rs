@@ -297,3 +297,104 @@ async fn the_api_imports_100000_indicators_and_runs_hunts(pool: PgPool) {
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[sqlx::test(migrations = "../../migrations")]
+async fn an_indicator_removed_from_a_shipped_set_stays_removed(pool: PgPool) {
+    let (org, _) = seed_org(&pool, "Org A").await;
+    cockpit_db::hunts::install_shipped(&pool).await.unwrap();
+    let (set, indicator): (i64, i64) = sqlx::query_as(
+        "SELECT i.set_id, i.id FROM indicators i JOIN indicator_sets s ON s.id = i.set_id
+         WHERE s.builtin AND i.value = '208.68.36.90'",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    // A live hit of it on the overview.
+    archive(&pool, org, "208.68.36.90", "x/1").await;
+    cockpit_db::hunts::match_active(&pool, org).await.unwrap();
+    let hit_of = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM hunt_hits WHERE hunt_id IS NULL AND value = '208.68.36.90'",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(hit_of(pool.clone()).await, 1);
+
+    // A viewer may not remove it; an analyst may, once.
+    let (viewer, viewer_csrf) = person(&pool, "viewer@example.com", "viewer", None).await;
+    let path = format!("/indicators/{set}/remove");
+    let body = form(&[
+        ("csrf", &viewer_csrf),
+        ("indicator", &indicator.to_string()),
+    ]);
+    let (status, _, _) = send(&pool, post(&path, Some(&viewer), Some(BASE), body)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (cookie, csrf) = person(&pool, "analyst@example.com", "analyst", None).await;
+    let body = form(&[("csrf", &csrf), ("indicator", &indicator.to_string())]);
+    let (status, h, _) = send(&pool, post(&path, Some(&cookie), Some(BASE), body.clone())).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(location(&h), format!("/indicators/{set}?removed=1"));
+    let (status, h, _) = send(&pool, post(&path, Some(&cookie), Some(BASE), body)).await;
+    assert_eq!(
+        status,
+        StatusCode::SEE_OTHER,
+        "a second click changes nothing"
+    );
+    assert_eq!(location(&h), format!("/indicators/{set}"));
+    let bad = form(&[("csrf", &csrf), ("indicator", "x")]);
+    let (status, _, _) = send(&pool, post(&path, Some(&cookie), Some(BASE), bad)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let present = |pool: PgPool| async move {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT count(*) FROM indicators WHERE set_id = $1 AND value = '208.68.36.90'",
+        )
+        .bind(set)
+        .fetch_one(&pool)
+        .await
+        .unwrap()
+    };
+    assert_eq!(present(pool.clone()).await, 0);
+    assert_eq!(hit_of(pool.clone()).await, 0, "its hit is off the overview");
+    let (_, _, html) = send(
+        &pool,
+        get(&format!("/indicators/{set}?removed=1"), Some(&cookie)),
+    )
+    .await;
+    assert!(
+        !html.contains("<code>208.68.36.90</code>") && html.contains("will not add it back"),
+        "{html}"
+    );
+
+    // The shipped set's next update does not bring it back, nor does the
+    // next match find it.
+    cockpit_db::hunts::install_shipped(&pool).await.unwrap();
+    assert_eq!(present(pool.clone()).await, 0);
+    cockpit_db::hunts::match_active(&pool, org).await.unwrap();
+    assert_eq!(hit_of(pool.clone()).await, 0);
+
+    // Imported by hand into the set again, it is back.
+    let name: String = sqlx::query_scalar("SELECT name FROM indicator_sets WHERE id = $1")
+        .bind(set)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let body = form(&[
+        ("csrf", &csrf),
+        ("name", &name),
+        ("source_label", "Advisory"),
+        ("format", "auto"),
+        ("content", "208.68.36.90\n"),
+    ]);
+    let (status, _, _) = send(&pool, post("/indicators", Some(&cookie), Some(BASE), body)).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(present(pool.clone()).await, 1);
+    let audited: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM audit_log WHERE action = 'indicators.removed'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited, 1);
+}

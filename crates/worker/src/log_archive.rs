@@ -46,6 +46,8 @@ pub struct ArchiveReport {
     pub rows: u64,
     pub logins: u64,
     pub hits: u64,
+    /// Networks and user agents new to an app ([`cockpit_db::sources`]).
+    pub new_sources: u64,
 }
 
 /// Archives the log files the org has that are not archived yet. A file
@@ -97,7 +99,8 @@ pub async fn archive_files(
 
 /// After the snapshot: archives the OAuth logins since the last read,
 /// drops what is older than `retention_days` (when given), and matches the
-/// active indicator sets when anything arrived (`files` archived before).
+/// active indicator sets and looks for new networks and user agents when
+/// anything arrived (`files` archived before).
 pub async fn archive_logins_and_match(
     pool: &PgPool,
     client: &SalesforceClient,
@@ -113,6 +116,11 @@ pub async fn archive_logins_and_match(
     }
     if report.files > 0 || report.logins > 0 {
         report.hits = cockpit_db::hunts::match_active(pool, org).await?.len() as u64;
+        // The last 30 days of the archive: what the app pages show.
+        if let Some(last) = db::last_day(pool, org).await? {
+            let since = last - chrono::Days::new(30);
+            report.new_sources = cockpit_db::sources::detect(pool, org, since).await?.len() as u64;
+        }
     }
     Ok(report)
 }

@@ -199,7 +199,7 @@ pub async fn sync_org(
         .await
         {
             Ok(r) => tracing::info!(org = %org_id, files = r.files, failed = r.failed, lines = r.lines,
-                                    bad_lines = r.bad_lines, logins = r.logins, hits = r.hits, "logs archived"),
+                                    bad_lines = r.bad_lines, logins = r.logins, hits = r.hits, new_sources = r.new_sources, "logs archived"),
             Err(e) => tracing::warn!(org = %org_id, error = %e, "logs not archived this time"),
         }
         // Every call of the run, the consumer-key and watch reads included.

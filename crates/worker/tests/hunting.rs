@@ -148,10 +148,11 @@ async fn a_staged_attack_is_archived_matched_and_named(pool: PgPool) {
             .any(|h| h.kind == "user_agent" && h.value == "Salesforce-Multi-Org-Fetcher/1.0")
     );
 
-    // "New network": the attack's networks for Drift, and nothing on the
-    // quiet days before it.
-    let week_ago = day - chrono::Days::new(10);
-    let new = cockpit_db::log_archive::new_networks(&pool, org, &drift, week_ago)
+    // "New network" and "new user agent", found as the logs arrived: the
+    // attack's networks and clients for Drift, and nothing else in the org
+    // (no other app, no quiet day before the attack).
+    let month_ago = day - chrono::Days::new(30);
+    let new = cockpit_db::sources::of_app(&pool, org, &drift, month_ago)
         .await
         .unwrap();
     let attack_nets: std::collections::BTreeSet<String> = staged
@@ -162,14 +163,52 @@ async fn a_staged_attack_is_archived_matched_and_named(pool: PgPool) {
             format!("{}.{}.{}.0/24", o[0], o[1], o[2])
         })
         .collect();
-    assert!(!new.is_empty(), "the attack raises new networks");
+    assert!(
+        new.iter().any(|n| n.is_network()),
+        "the attack raises new networks: {new:?}"
+    );
+    assert!(
+        new.iter().any(|n| !n.is_network()),
+        "the attack raises new user agents: {new:?}"
+    );
     for n in &new {
-        assert!(
-            attack_nets.contains(&n.network),
-            "{n:?} is not the attack's"
-        );
+        if n.is_network() {
+            assert!(attack_nets.contains(&n.value), "{n:?} is not the attack's");
+        } else {
+            assert!(
+                staged.user_agents.contains(&n.value),
+                "{n:?} is not the attack's"
+            );
+        }
         assert_eq!(n.first_day, day);
+        assert!(n.first_seen >= from && n.first_seen < to, "{n:?}");
     }
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM new_sources WHERE org_id = $1",
+            org
+        )
+        .await,
+        new.len() as i64,
+        "no other app of the org is flagged"
+    );
+    let open = cockpit_db::sources::open_apps(&pool, &[org], month_ago, 10)
+        .await
+        .unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].app_name.as_deref(), Some("Drift"));
+    assert!(
+        cockpit_db::sources::acknowledge(&pool, new[0].id, org, "user:t")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cockpit_db::sources::acknowledge(&pool, new[0].id, org, "user:t")
+            .await
+            .unwrap(),
+        "reviewed once"
+    );
 
     // With an incident open for Drift, the hits go on its timeline.
     let incident: i64 = sqlx::query_scalar(
@@ -208,6 +247,31 @@ async fn a_staged_attack_is_archived_matched_and_named(pool: PgPool) {
             .unwrap()
             .is_empty(),
         "a hit seen before is not news"
+    );
+    assert!(
+        cockpit_db::sources::detect(&pool, org, month_ago)
+            .await
+            .unwrap()
+            .is_empty(),
+        "a new source found before is not news again"
+    );
+    sqlx::query("DELETE FROM new_sources")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let found = cockpit_db::sources::detect(&pool, org, month_ago)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), new.len());
+    assert_eq!(
+        count(
+            &pool,
+            "SELECT count(*) FROM incident_events WHERE org_id = $1 AND kind = 'new_source'",
+            org
+        )
+        .await,
+        new.len() as i64,
+        "each new source of the app once on the open incident's timeline"
     );
 
     // A hunt with the shipped Drift set names the org, app, addresses and

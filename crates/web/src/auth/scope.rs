@@ -149,6 +149,20 @@ impl OrgObject for HitId {
     }
 }
 
+/// A network or user agent new to an app (`/new-sources/{id}`).
+#[derive(Debug, Clone, Copy)]
+pub struct NewSourceId(pub i64);
+
+impl OrgObject for NewSourceId {
+    async fn load(state: &AppState, raw: &str) -> Result<Option<(Self, Uuid)>, AppError> {
+        let Ok(id) = raw.parse::<i64>() else {
+            return Ok(None);
+        };
+        let org = cockpit_db::sources::org_of(&state.pool, id).await?;
+        Ok(org.map(|o| (NewSourceId(id), o)))
+    }
+}
+
 impl OrgObject for AppId {
     async fn load(state: &AppState, raw: &str) -> Result<Option<(Self, Uuid)>, AppError> {
         let Ok(id) = raw.parse::<i64>() else {

@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::{
     extract::{Query, State},
-    response::Html,
+    response::{Html, Redirect},
 };
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cockpit_db::eca_usage::{EcaAppUsage, EcaUserRow};
@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use crate::{
     AppError,
-    auth::scope::{AppId, In, Viewer},
+    auth::scope::{Analyst, AppId, In, NewSourceId, Viewer},
     chart::{self, BarChart},
     filters,
     layout::{Layout, Query as Qs},
@@ -131,10 +131,13 @@ pub struct AppDetailPage {
     /// report it (latest succeeded sync), beside what OauthToken gave.
     pub eca_usage: Option<(EcaAppUsage, Vec<EcaUserRow>)>,
     /// Where it called from in the last 30 days (the log archive): networks
-    /// and user agents with their volumes, and networks new to it.
+    /// and user agents with their volumes, and the networks and user agents
+    /// new to it (not reviewed first).
     pub networks: Vec<cockpit_db::log_archive::Source>,
     pub user_agents: Vec<cockpit_db::log_archive::Source>,
-    pub new_networks: Vec<cockpit_db::log_archive::NewNetwork>,
+    pub new_sources: Vec<cockpit_db::sources::NewSource>,
+    /// Analyst or more in the app's org: may mark a new source reviewed.
+    pub can_review: bool,
 }
 
 /// Networks and user agents listed on an app's page.
@@ -428,13 +431,15 @@ pub async fn app_show(
         cockpit_db::log_archive::networks(&pool, org, &key, since, SOURCES_SHOWN).await?;
     let user_agents =
         cockpit_db::log_archive::user_agents(&pool, org, &key, since, SOURCES_SHOWN).await?;
-    let new_networks = cockpit_db::log_archive::new_networks(&pool, org, &key, since).await?;
+    let mut new_sources = cockpit_db::sources::of_app(&pool, org, &key, since).await?;
+    new_sources.sort_by_key(|s| s.acknowledged_by.is_some());
     Ok(Html(
         AppDetailPage {
             layout,
             networks,
             user_agents,
-            new_networks,
+            new_sources,
+            can_review: grant.role() >= cockpit_domain::role::Role::Analyst,
             eca_usage: data.eca_usage,
             can_act,
             blocked: data.blocked,
@@ -450,6 +455,27 @@ pub async fn app_show(
         }
         .render()?,
     ))
+}
+
+/// Marks a new network or user agent of an app reviewed (analyst or more
+/// in its org), then shows the app's sources again.
+pub async fn new_source_acknowledge(
+    State(pool): State<PgPool>,
+    it: In<NewSourceId, Analyst>,
+) -> Result<Redirect, AppError> {
+    let NewSourceId(id) = it.object;
+    cockpit_db::sources::acknowledge(&pool, id, it.org(), &it.user.actor()).await?;
+    let app = sqlx::query_scalar!(
+        "SELECT min(p.id) FROM new_sources s JOIN sf_apps p ON p.org_id = s.org_id AND p.app_key = s.app_key
+         WHERE s.id = $1",
+        id
+    )
+    .fetch_one(&pool)
+    .await?;
+    Ok(Redirect::to(&match app {
+        Some(app) => format!("/apps/{app}#sources"),
+        None => "/".to_owned(),
+    }))
 }
 
 #[cfg(test)]

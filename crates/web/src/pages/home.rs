@@ -62,6 +62,9 @@ pub struct HomePage {
     /// Hits of the active indicator sets in new logs, not acknowledged yet,
     /// read fresh on every visit: red signals too.
     pub indicator_hits: Vec<cockpit_db::hunts::HitApp>,
+    /// Apps that called from a network or with a user agent new to them in
+    /// the last 30 days, not reviewed yet: amber.
+    pub new_sources: Vec<cockpit_db::sources::AppWithNewSources>,
 }
 
 /// The monthly review is due 30 days after the last completed one, the
@@ -124,6 +127,8 @@ pub async fn home(
     let watched_orgs = org.map_or_else(|| user.visible_orgs(), |o| vec![o]);
     let incident_alerts = cockpit_db::watch::signals(&pool, &watched_orgs).await?;
     let indicator_hits = cockpit_db::hunts::live_hit_apps(&pool, &watched_orgs, 10).await?;
+    let month_ago = chrono::Utc::now().date_naive() - chrono::Days::new(30);
+    let new_sources = cockpit_db::sources::open_apps(&pool, &watched_orgs, month_ago, 10).await?;
     let data = cache
         .get_or_load(
             format!("home/{}", org.map(|o| o.to_string()).unwrap_or_default()),
@@ -214,6 +219,7 @@ pub async fn home(
             reminders,
             incident_alerts,
             indicator_hits,
+            new_sources,
         }
         .render()?,
     ))

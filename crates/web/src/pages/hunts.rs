@@ -106,6 +106,9 @@ async fn indicators_page(
 pub struct Imported {
     #[serde(default)]
     pub imported: Option<u64>,
+    /// An indicator was removed just now.
+    #[serde(default)]
+    pub removed: Option<u8>,
 }
 
 pub async fn indicators_list(
@@ -231,6 +234,7 @@ pub struct SetPage {
     pub indicators: Vec<cockpit_db::hunts::Indicator>,
     pub can_hunt: bool,
     pub imported: Option<u64>,
+    pub removed: bool,
 }
 
 /// Indicators shown on a set's page.
@@ -257,6 +261,7 @@ pub async fn indicator_set(
             set,
             can_hunt: user.max_role().is_some_and(|r| r >= Role::Analyst),
             imported: q.imported,
+            removed: q.removed.is_some(),
         }
         .render()?,
     ))
@@ -284,6 +289,40 @@ pub async fn indicator_set_active(
         return Err(AppError::NotFound);
     }
     Ok(Redirect::to(&format!("/indicators/{id}")))
+}
+
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    pub indicator: String,
+}
+
+/// Removes one indicator from a set (a false positive); it stays removed
+/// when a shipped set is updated.
+pub async fn indicator_remove(
+    State(state): State<AppState>,
+    Anywhere { user, .. }: Anywhere<Analyst>,
+    Path(id): Path<String>,
+    Form(form): Form<RemoveForm>,
+) -> Result<Redirect, AppError> {
+    let id: i64 = id.parse().map_err(|_| AppError::NotFound)?;
+    let indicator: i64 = form
+        .indicator
+        .parse()
+        .map_err(|_| AppError::BadRequest("indicator is the id of an indicator".into()))?;
+    if !cockpit_db::hunts::sets(&state.pool)
+        .await?
+        .iter()
+        .any(|s| s.id == id)
+    {
+        return Err(AppError::NotFound);
+    }
+    // Removed already (a second click): the set as it is.
+    let removed =
+        cockpit_db::hunts::remove_indicator(&state.pool, id, indicator, &user.actor()).await?;
+    Ok(Redirect::to(&format!(
+        "/indicators/{id}{}",
+        if removed { "?removed=1" } else { "" }
+    )))
 }
 
 #[derive(Template)]
