@@ -310,20 +310,31 @@ pub async fn write_login_history(
 /// Drops activity older than `days` days, and the files it came from.
 pub async fn apply_retention(pool: &PgPool, org: Uuid, days: i32) -> sqlx::Result<u64> {
     let cutoff = Utc::now().date_naive() - chrono::Days::new(days.max(1) as u64);
+    // Rows, calls and files of the old days together (no foreign key
+    // cascades here: migration 0035).
+    let mut tx = pool.begin().await?;
     let gone = sqlx::query!(
         "DELETE FROM log_activity WHERE org_id = $1 AND day < $2",
         org,
         cutoff
     )
-    .execute(pool)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query!(
+        "DELETE FROM log_api_calls WHERE org_id = $1 AND day < $2",
+        org,
+        cutoff
+    )
+    .execute(&mut *tx)
     .await?;
     sqlx::query!(
         "DELETE FROM log_files WHERE org_id = $1 AND log_date < $2",
         org,
         cutoff
     )
-    .execute(pool)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     Ok(gone.rows_affected())
 }
 

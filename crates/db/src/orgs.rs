@@ -218,10 +218,17 @@ pub async fn set_api_usage(
     Ok(())
 }
 
-/// Removes an org and everything synced from it.
-pub async fn delete(db: impl PgExecutor<'_>, org: Uuid) -> sqlx::Result<bool> {
+/// Removes an org and everything synced from it (its log archive has no
+/// foreign key to cascade from: migration 0035).
+pub async fn delete(db: &mut sqlx::PgConnection, org: Uuid) -> sqlx::Result<bool> {
+    sqlx::query!("DELETE FROM log_activity WHERE org_id = $1", org)
+        .execute(&mut *db)
+        .await?;
+    sqlx::query!("DELETE FROM log_api_calls WHERE org_id = $1", org)
+        .execute(&mut *db)
+        .await?;
     Ok(sqlx::query!("DELETE FROM orgs WHERE id = $1", org)
-        .execute(db)
+        .execute(&mut *db)
         .await?
         .rows_affected()
         == 1)

@@ -263,7 +263,7 @@ pub async fn disconnect(pool: &PgPool, keyring: &Keyring, org: Uuid) -> Result<b
     }
     let mut tx = pool.begin().await?;
     cockpit_db::orgs::delete_secrets(&mut *tx, org).await?;
-    cockpit_db::orgs::delete(&mut *tx, org).await?;
+    cockpit_db::orgs::delete(&mut tx, org).await?;
     tx.commit().await?;
     if let Err(e) = cockpit_db::sync::drop_partition(pool, org).await {
         tracing::warn!(org = %org, error = %e, "the org's empty token partition is left behind");

@@ -33,7 +33,10 @@ pub const EVENT_TYPES: [&str; 2] = ["ApiTotalUsage", "Login"];
 const LIST_DAYS: u32 = 30;
 
 /// Distinct rows held in memory before they are written (each is a few
-/// hundred bytes): bounds memory whatever a file holds.
+/// hundred bytes): bounds memory whatever a file holds. Up to three such
+/// batches are alive at once (summing, waiting, being written). Fewer sum
+/// less: at 10,000 a 1M-line file made 0.34 rows per line instead of 0.20,
+/// and was archived a third slower.
 const FLUSH_AT: usize = 20_000;
 
 /// What one archive pass did.
@@ -146,7 +149,7 @@ async fn archive_file(
         .event_log_records(file)
         .await
         .map_err(|e| (e.into(), read))?;
-    let mut writer = FileWriter::begin(
+    let writer = FileWriter::begin(
         pool,
         org,
         db::LogFile {
@@ -178,36 +181,56 @@ async fn archive_file(
     } else {
         Callers::new()
     };
-    let mut agg: Option<Aggregator> = None;
-    while let Some(rec) = records
-        .try_next()
-        .await
-        .map_err(|e| (WorkerError::from(e), read))?
-    {
-        let Some(a) = agg.as_mut() else {
-            agg = Some(Aggregator::new(kind, &rec, apps, &callers));
-            continue;
-        };
-        read.lines += 1;
-        if !a.add(&rec) {
-            read.bad_lines += 1;
+    // The rows go to PostgreSQL from a task of their own, a batch behind
+    // the reading: the download, the parsing and the database work at the
+    // same time (two batches in flight bound the memory).
+    let (batches, mut to_write) = tokio::sync::mpsc::channel::<Vec<Activity>>(2);
+    let source = kind.source();
+    let writing = tokio::spawn(async move {
+        let mut writer = writer;
+        while let Some(rows) = to_write.recv().await {
+            writer.write(source, &rows).await?;
         }
-        if a.len() >= FLUSH_AT {
+        Ok::<_, sqlx::Error>(writer)
+    });
+    let mut agg: Option<Aggregator> = None;
+    let read_result: Result<(), WorkerError> = async {
+        while let Some(rec) = records.try_next().await? {
+            let Some(a) = agg.as_mut() else {
+                agg = Some(Aggregator::new(kind, &rec, apps, &callers));
+                continue;
+            };
+            read.lines += 1;
+            if !a.add(&rec) {
+                read.bad_lines += 1;
+            }
+            if a.len() >= FLUSH_AT {
+                let rows = a.take();
+                read.rows += rows.len() as u64;
+                if batches.send(rows).await.is_err() {
+                    break; // the writer failed: its error is below
+                }
+            }
+        }
+        if let Some(a) = agg.as_mut() {
             let rows = a.take();
             read.rows += rows.len() as u64;
-            writer
-                .write(kind.source(), &rows)
-                .await
-                .map_err(|e| fail(read)(e.into()))?;
+            let _ = batches.send(rows).await;
         }
+        Ok(())
     }
-    if let Some(mut a) = agg {
-        let rows = a.take();
-        read.rows += rows.len() as u64;
-        writer
-            .write(kind.source(), &rows)
-            .await
-            .map_err(|e| fail(read)(e.into()))?;
+    .await;
+    drop(batches);
+    let written = writing
+        .await
+        .map_err(|e| WorkerError::Invalid(format!("the log writer stopped: {e}")));
+    // A read error first (the file is cut off: the transaction goes), then
+    // the writer's.
+    read_result.map_err(fail(read))?;
+    let mut writer = written
+        .map_err(fail(read))?
+        .map_err(|e| fail(read)(e.into()))?;
+    if let Some(a) = &agg {
         writer
             .write_calls(&a.calls)
             .await

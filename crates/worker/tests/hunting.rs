@@ -313,6 +313,32 @@ async fn a_staged_attack_is_archived_matched_and_named(pool: PgPool) {
         .await,
         0
     );
+
+    // Retention takes the old days' rows, calls and files together; the
+    // org's removal takes the rest (there are no cascades to do it).
+    let old_day = "SELECT (SELECT count(*) FROM log_activity WHERE org_id = $1 AND day < current_date - 3)
+                        + (SELECT count(*) FROM log_api_calls WHERE org_id = $1 AND day < current_date - 3)
+                        + (SELECT count(*) FROM log_files WHERE org_id = $1 AND log_date < current_date - 3)";
+    assert!(count(&pool, old_day, org).await > 0);
+    cockpit_db::log_archive::apply_retention(&pool, org, 3)
+        .await
+        .unwrap();
+    assert_eq!(count(&pool, old_day, org).await, 0);
+    assert!(
+        count(
+            &pool,
+            "SELECT count(*) FROM log_activity WHERE org_id = $1",
+            org
+        )
+        .await
+            > 0
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    assert!(cockpit_db::orgs::delete(&mut conn, org).await.unwrap());
+    let left = "SELECT (SELECT count(*) FROM log_activity WHERE org_id = $1)
+                     + (SELECT count(*) FROM log_api_calls WHERE org_id = $1)
+                     + (SELECT count(*) FROM log_files WHERE org_id = $1)";
+    assert_eq!(count(&pool, left, org).await, 0);
 }
 
 #[sqlx::test(migrations = "../../migrations")]
