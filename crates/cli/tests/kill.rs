@@ -21,6 +21,21 @@ fn cockpit(db: &str) -> Command {
     c
 }
 
+/// `org add` of the simulated org as an operator types it, then a first
+/// sync when `sync`.
+async fn add_org(db: &str, org: &common::SimOrg, sync: bool) {
+    let (db, add) = (db.to_owned(), org.org_add("Acme"));
+    tokio::task::spawn_blocking(move || {
+        let added = cockpit(&db).args(common::strs(&add)).status().unwrap();
+        assert!(added.success(), "org add");
+        if sync {
+            assert!(cockpit(&db).arg("sync").status().unwrap().success());
+        }
+    })
+    .await
+    .unwrap();
+}
+
 async fn live_tokens(pool: &sqlx::PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM sf_tokens WHERE gone_at IS NULL")
         .fetch_one(pool)
@@ -120,20 +135,7 @@ async fn a_killed_sync_is_closed_by_the_living_server(
 ) {
     let db = common::db_url(&opts);
     let org = common::SimOrg::start(6_000, 700, 15).await;
-    let add = org.org_add("Acme");
-    let db2 = db.clone();
-    tokio::task::spawn_blocking(move || {
-        assert!(
-            cockpit(&db2)
-                .args(common::strs(&add))
-                .status()
-                .unwrap()
-                .success()
-        );
-        assert!(cockpit(&db2).arg("sync").status().unwrap().success());
-    })
-    .await
-    .unwrap();
+    add_org(&db, &org, true).await;
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
     // The server's own schedule stays out of the way: the run to watch is
     // the command line's.
@@ -206,19 +208,7 @@ async fn kill_nine_mid_archive_then_restart(
         ..sfsim::SimConfig::default()
     })
     .await;
-    let add = org.org_add("Acme");
-    let db2 = db.clone();
-    tokio::task::spawn_blocking(move || {
-        assert!(
-            cockpit(&db2)
-                .args(common::strs(&add))
-                .status()
-                .unwrap()
-                .success()
-        );
-    })
-    .await
-    .unwrap();
+    add_org(&db, &org, false).await;
     let pool = sqlx::PgPool::connect(&db).await.unwrap();
     let archived = |pool: sqlx::PgPool| async move {
         sqlx::query_scalar::<_, i64>("SELECT count(*) FROM log_files WHERE status = 'archived'")
