@@ -208,6 +208,12 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_LOG_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub log_retention_days: u32,
 
+    /// Serve Prometheus metrics at /metrics to requests that carry this
+    /// bearer token (`Authorization: Bearer <token>`); unset, /metrics
+    /// answers 404.
+    #[arg(long, env = "COCKPIT_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+
     #[command(flatten)]
     pub sso: SsoArgs,
 }

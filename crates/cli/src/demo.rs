@@ -162,6 +162,7 @@ impl Ready {
                 worker_jobs: 4,
                 max_in_flight: cockpit_worker::actions::MAX_IN_FLIGHT,
                 log_retention_days: 400,
+                metrics_token: None,
             },
         )
         .await

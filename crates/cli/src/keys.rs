@@ -54,6 +54,30 @@ pub async fn run(db: &DbArgs, keys: &KeyArgs, cmd: KeysCommand) -> anyhow::Resul
                     done += 1;
                 }
             }
+            // Notification channels: their URL and signing secret.
+            loop {
+                let batch = cockpit_db::notify::channels_to_rotate(&pool, &current, 100).await?;
+                if batch.is_empty() {
+                    break;
+                }
+                for (id, target, secret) in batch {
+                    let record = id.to_string();
+                    let scope = |field| cockpit_domain::notify::channel_scope(&record, field);
+                    let reseal = |field, sealed: &[u8]| -> anyhow::Result<Vec<u8>> {
+                        let plain = keyring.open(scope(field), sealed).with_context(|| {
+                            format!("cannot open a secret of notification channel {id}; is its key in COCKPIT_PREVIOUS_MASTER_KEYS?")
+                        })?;
+                        Ok(keyring.seal(scope(field), plain.expose_secret()))
+                    };
+                    let target = reseal(SecretField::ChannelTarget, &target)?;
+                    let secret = secret
+                        .map(|s| reseal(SecretField::ChannelSecret, &s))
+                        .transpose()?;
+                    cockpit_db::notify::reseal_channel(&pool, id, &target, secret.as_deref())
+                        .await?;
+                    done += 1;
+                }
+            }
             println!(
                 "{done} secret(s) re-sealed under key {current}. The previous key can now be retired."
             );

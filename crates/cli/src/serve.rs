@@ -74,6 +74,7 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
             worker_jobs: usize::from(args.worker_jobs),
             max_in_flight: usize::from(args.max_in_flight),
             log_retention_days: args.log_retention_days,
+            metrics_token: args.metrics_token,
         },
     )
     .await
@@ -95,6 +96,8 @@ pub struct Site {
     pub max_in_flight: usize,
     /// Days of Salesforce's logs the archive keeps.
     pub log_retention_days: u32,
+    /// The bearer token of /metrics (none: no metrics).
+    pub metrics_token: Option<String>,
 }
 
 /// Serves (and works jobs when a keyring is given) until SIGTERM or Ctrl-C.
@@ -113,6 +116,7 @@ pub async fn run_server(
         worker_jobs,
         max_in_flight,
         log_retention_days,
+        metrics_token,
     } = site;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut state = AppState::new(pool.clone(), &public_url);
@@ -124,6 +128,7 @@ pub async fn run_server(
     state.keyring = keyring.clone();
     state.salesforce_hosts = salesforce_hosts;
     state.two_person = two_person;
+    state.metrics_token = metrics_token.filter(|t| !t.is_empty());
     if let Some(config) = sso {
         tracing::info!(issuer = %config.issuer, "single sign-on is on");
         let sso = cockpit_web::oidc::Sso::new(config, &state.public_url)?;
@@ -151,6 +156,10 @@ pub async fn run_server(
                 max_in_flight,
                 sync: cockpit_worker::sync::SyncSettings {
                     log_retention_days: Some(log_retention_days as i32),
+                    ..Default::default()
+                },
+                delivery: cockpit_worker::deliver::DeliverySettings {
+                    public_url: Some(public_url.clone()),
                     ..Default::default()
                 },
                 ..Default::default()

@@ -433,3 +433,107 @@ async fn an_admin_makes_an_api_token_that_works_until_revoked(
     assert_eq!(api_apps(&stage.base, &token).await.status(), 401);
     stage.b.clone().close().await.unwrap();
 }
+
+/// A webhook receiver on loopback: what it was sent (headers, body).
+type Inbox = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+async fn receiver() -> (std::net::SocketAddr, Inbox) {
+    let inbox = Inbox::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post({
+            let inbox = inbox.clone();
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+                inbox.lock().unwrap().push((headers, body.to_vec()));
+                "ok"
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, inbox)
+}
+
+#[sqlx::test(migrations = false)]
+async fn an_admin_adds_a_webhook_and_its_test_message_arrives_signed(
+    _p: sqlx::postgres::PgPoolOptions,
+    opts: sqlx::postgres::PgConnectOptions,
+) {
+    if !common::browser::browser_here("an_admin_adds_a_webhook_and_its_test_message_arrives_signed")
+    {
+        return;
+    }
+    let db = common::db_url(&opts);
+    let org = SimOrg::start(200, 40, 6).await;
+    seed(&db, &org, &[(ADMIN, "admin")]).await;
+    let (addr, inbox) = receiver().await;
+    let stage = Stage::start(&db, &[]).await;
+    let b = &stage.b;
+    sign_in(b, &stage.base, ADMIN).await;
+
+    // From the accounts page to the channels page; add a webhook.
+    click(b, "nav a[href='/admin/accounts']").await;
+    expect(b, "table.accounts").await;
+    click(b, "main a[href='/admin/channels']").await;
+    expect(b, "form.new-channel-form").await;
+    type_into(b, "#channel-name", "SOC webhook").await;
+    b.find(Locator::Css("#channel-kind"))
+        .await
+        .unwrap()
+        .select_by_value("webhook")
+        .await
+        .unwrap();
+    type_into(b, "#channel-url", &format!("http://{addr}/hook")).await;
+    click(b, "form.new-channel-form button[type=submit]").await;
+    expect(b, "section.new-channel code.secret").await;
+    let secret = text(b, "section.new-channel code.secret").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    assert_eq!(
+        text(b, "table.channels td.target").await,
+        format!("http://{addr}")
+    );
+    shot(b, "channels-01-created").await;
+
+    // "Send a test": it arrives within the deliverer's next rounds, signed.
+    click(b, "table.channels form.test button").await;
+    expect(b, "p.tested").await;
+    let mut got = Vec::new();
+    for _ in 0..100 {
+        got = inbox.lock().unwrap().clone();
+        if !got.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(got.len(), 1, "the test message arrived once");
+    let (headers, body) = &got[0];
+    let h = |n: &str| headers[n].to_str().unwrap().to_owned();
+    assert_eq!(
+        h("webhook-signature"),
+        cockpit_domain::notify::sign(
+            &secret,
+            &h("webhook-id"),
+            h("webhook-timestamp").parse().unwrap(),
+            body
+        )
+    );
+    let json: serde_json::Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(json["type"], "test");
+    assert_eq!(json["id"], h("webhook-id"));
+
+    // The delivery log says so.
+    let mut status = String::new();
+    for _ in 0..50 {
+        stage.goto("/admin/deliveries").await;
+        status = text(b, "table.deliveries td.status").await;
+        if status == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(status, "delivered");
+    assert_eq!(text(b, "table.deliveries td.channel").await, "SOC webhook");
+    shot(b, "channels-02-delivery-log").await;
+    stage.b.clone().close().await.unwrap();
+}

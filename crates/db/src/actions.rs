@@ -683,6 +683,26 @@ pub async fn finish(
     // pages' comparison of OauthToken with Salesforce's usage.
     crate::sync::refresh_app_summaries(&mut tx, action.org_id, &gone_apps).await?;
     crate::eca_usage::count_oauth(&mut *tx, action.org_id, None, Some(&gone_apps)).await?;
+    if status != "succeeded" {
+        let n = crate::notify::Notice::new(
+            cockpit_domain::notify::EventKind::ActionFailed,
+            Some(action.org_id),
+            format!(
+                "Action #{id} ({}) finished {}: {} failed, {} done",
+                action.kind,
+                status.replace('_', " "),
+                counts.failed + counts.pending,
+                counts.revoked + counts.gone
+            ),
+        )
+        .detail(serde_json::json!({
+            "action": id, "action_kind": action.kind, "status": status, "failed": counts.failed,
+            "not_tried": counts.pending, "revoked": counts.revoked, "already_gone": counts.gone,
+            "error": detail.map(|d| d.chars().take(300).collect::<String>()),
+        }))
+        .link(format!("/actions/{id}"));
+        crate::notify::emit(&mut tx, &n).await?;
+    }
     audit::append(
         &mut tx,
         &NewEntry {

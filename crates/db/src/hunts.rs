@@ -552,8 +552,61 @@ pub async fn match_active(pool: &PgPool, org: Uuid) -> sqlx::Result<Vec<LiveHit>
         .execute(&mut *tx)
         .await?;
     }
+    notify_hits(&mut tx, org, &changed).await?;
     tx.commit().await?;
     Ok(changed)
+}
+
+/// One "indicator hit" per app (or per org, for hits of no app) among the
+/// hits a match found new or active again.
+async fn notify_hits(
+    conn: &mut sqlx::PgConnection,
+    org: Uuid,
+    hits: &[LiveHit],
+) -> sqlx::Result<()> {
+    let mut by_app: std::collections::BTreeMap<Option<&str>, Vec<&LiveHit>> = Default::default();
+    for h in hits {
+        by_app.entry(h.app_key.as_deref()).or_default().push(h);
+    }
+    for (key, hits) in by_app {
+        let app = hits.iter().find_map(|h| h.app_name.clone());
+        let mut values: Vec<&str> = hits.iter().map(|h| h.value.as_str()).collect();
+        values.sort_unstable();
+        values.dedup();
+        let mut sets: Vec<&str> = hits.iter().map(|h| h.set_name.as_str()).collect();
+        sets.sort_unstable();
+        sets.dedup();
+        let first = hits.iter().map(|h| h.first_seen).min();
+        let last = hits.iter().map(|h| h.last_seen).max();
+        let link = match key {
+            Some(k) => sqlx::query_scalar!(
+                "SELECT id FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+                org,
+                k
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+            .map_or_else(|| "/hunts".to_owned(), |id| format!("/apps/{id}")),
+            None => "/hunts".to_owned(),
+        };
+        let title = match &app {
+            Some(a) => format!("Published indicators matched calls of {a}"),
+            None => "Published indicators matched calls in an org".to_owned(),
+        };
+        values.truncate(20);
+        let n = crate::notify::Notice::new(
+            cockpit_domain::notify::EventKind::IndicatorHit,
+            Some(org),
+            title,
+        )
+        .detail(serde_json::json!({
+            "app": app, "indicators": values, "sets": sets, "hits": hits.len(),
+            "first_seen": first, "last_seen": last,
+        }))
+        .link(link);
+        crate::notify::emit(conn, &n).await?;
+    }
+    Ok(())
 }
 
 /// Unacknowledged hits of the continuous match in `orgs`, newest first:

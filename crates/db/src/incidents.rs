@@ -7,8 +7,11 @@ use serde_json::json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use cockpit_domain::notify::{EventKind, Severity};
+
 use crate::actions::{ActionKind, NewAction, request_in};
 use crate::audit::{self, NewEntry};
+use crate::notify::Notice;
 
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
@@ -63,6 +66,50 @@ pub(crate) async fn event(
     Ok(())
 }
 
+/// Tells the channels about the incident (`declared`, `contained`,
+/// `closed`, an approval asked for or decided), in the caller's
+/// transaction.
+async fn notify(
+    conn: &mut PgConnection,
+    incident: i64,
+    kind: EventKind,
+    actor: &str,
+    extra: serde_json::Value,
+) -> sqlx::Result<()> {
+    let i = sqlx::query!(
+        "SELECT title, severity FROM incidents WHERE id = $1",
+        incident
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let what = match kind {
+        EventKind::IncidentDeclared => "declared",
+        EventKind::IncidentContained => "being contained",
+        EventKind::IncidentClosed => "closed",
+        EventKind::ApprovalRequested => "waits for a second admin to approve its containment",
+        _ => "containment decided",
+    };
+    let mut n = Notice::new(
+        kind,
+        None,
+        format!("Incident #{incident} {what}: {}", i.title),
+    );
+    if kind == EventKind::IncidentDeclared {
+        n.severity = Severity::parse(&i.severity).unwrap_or(Severity::High);
+    }
+    let mut detail =
+        json!({ "incident": incident, "title": i.title, "severity": i.severity, "by": actor });
+    if let (Some(d), Some(e)) = (detail.as_object_mut(), extra.as_object()) {
+        d.extend(e.clone());
+    }
+    crate::notify::emit(
+        conn,
+        &n.detail(detail).link(format!("/incidents/{incident}")),
+    )
+    .await?;
+    Ok(())
+}
+
 /// Records the incident, its apps, its first timeline entry and its audit
 /// entry, in one transaction.
 pub async fn declare(pool: &PgPool, n: &NewIncident<'_>) -> sqlx::Result<i64> {
@@ -98,6 +145,14 @@ pub async fn declare(pool: &PgPool, n: &NewIncident<'_>) -> sqlx::Result<i64> {
     let detail = json!({ "title": n.title, "severity": n.severity, "ticket": n.ticket, "query": n.query, "apps": n.apps.len() });
     event(&mut tx, id, n.actor, "declared", None, detail.clone()).await?;
     crate::incident_tasks::prefill(&mut tx, id, n.actor).await?;
+    notify(
+        &mut tx,
+        id,
+        EventKind::IncidentDeclared,
+        n.actor,
+        json!({ "apps": n.apps.len() }),
+    )
+    .await?;
     audit::append(
         &mut tx,
         &NewEntry {
@@ -441,6 +496,14 @@ async fn contain_locked(
     )
     .execute(&mut *tx)
     .await?;
+    notify(
+        &mut *tx,
+        id,
+        EventKind::IncidentContained,
+        actor,
+        json!({ "actions": created.len(), "reason": reason, "approved_by": approved_by }),
+    )
+    .await?;
     audit::append(
         &mut *tx,
         &NewEntry {
@@ -498,6 +561,14 @@ pub async fn request_contain(
         detail.clone(),
     )
     .await?;
+    notify(
+        &mut tx,
+        id,
+        EventKind::ApprovalRequested,
+        actor,
+        json!({ "reason": reason, "expires_at": approval.expires_at }),
+    )
+    .await?;
     audit::append(
         &mut tx,
         &NewEntry {
@@ -550,6 +621,14 @@ pub async fn decide(
     let detail =
         json!({ "approval": waiting.id, "requested_by": waiting.requested_by, "note": note });
     event(&mut tx, id, approver, verdict, None, detail.clone()).await?;
+    notify(
+        &mut tx,
+        id,
+        EventKind::ApprovalDecided,
+        approver,
+        json!({ "decision": verdict, "requested_by": waiting.requested_by }),
+    )
+    .await?;
     audit::append(
         &mut tx,
         &NewEntry {
@@ -640,6 +719,14 @@ pub async fn close(pool: &PgPool, id: i64, actor: &str, note: &str) -> sqlx::Res
         return Ok(false);
     }
     event(&mut tx, id, actor, "closed", None, json!({ "note": note })).await?;
+    notify(
+        &mut tx,
+        id,
+        EventKind::IncidentClosed,
+        actor,
+        json!({ "note": note }),
+    )
+    .await?;
     audit::append(
         &mut tx,
         &NewEntry {

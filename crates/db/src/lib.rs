@@ -21,6 +21,7 @@ pub mod inventory;
 pub mod ip_asn;
 pub mod jobs;
 pub mod log_archive;
+pub mod notify;
 pub mod orgs;
 pub mod reviews;
 pub mod sources;

@@ -175,8 +175,55 @@ pub async fn detect(pool: &PgPool, org: Uuid, since: NaiveDate) -> sqlx::Result<
             acknowledged_by: r.acknowledged_by,
         });
     }
+    notify_new(&mut tx, org, &new).await?;
     tx.commit().await?;
     Ok(new)
+}
+
+/// One "new network or user agent" per app among the sources found the
+/// first time.
+async fn notify_new(
+    conn: &mut sqlx::PgConnection,
+    org: Uuid,
+    new: &[NewSource],
+) -> sqlx::Result<()> {
+    let mut by_app: std::collections::BTreeMap<&str, Vec<&NewSource>> = Default::default();
+    for s in new {
+        by_app.entry(s.app_key.as_str()).or_default().push(s);
+    }
+    for (key, found) in by_app {
+        let app = found
+            .iter()
+            .find_map(|s| s.app_name.clone())
+            .unwrap_or_else(|| key.to_owned());
+        let pick = |network: bool| -> Vec<&str> {
+            found
+                .iter()
+                .filter(|s| s.is_network() == network)
+                .map(|s| s.value.as_str())
+                .take(20)
+                .collect()
+        };
+        let id = sqlx::query_scalar!(
+            "SELECT id FROM sf_apps WHERE org_id = $1 AND app_key = $2",
+            org,
+            key
+        )
+        .fetch_optional(&mut *conn)
+        .await?;
+        let n = crate::notify::Notice::new(
+            cockpit_domain::notify::EventKind::SourceNew,
+            Some(org),
+            format!("{app} called from {} new source(s)", found.len()),
+        )
+        .detail(serde_json::json!({
+            "app": app, "networks": pick(true), "user_agents": pick(false),
+            "first_seen": found.iter().map(|s| s.first_seen).min(),
+        }))
+        .link(id.map_or_else(|| "/".to_owned(), |id| format!("/apps/{id}")));
+        crate::notify::emit(conn, &n).await?;
+    }
+    Ok(())
 }
 
 /// An app's new sources first used on or after `since`, newest first.

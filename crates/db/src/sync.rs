@@ -15,8 +15,11 @@ use sqlx::{Connection, PgConnection, PgPool, postgres::PgConnectOptions};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
 
+use cockpit_domain::notify::EventKind;
+
 use crate::{
     copy::{BinaryRows, CopyRow},
+    notify::Notice,
     stored_tokens::StoredTokens,
 };
 
@@ -805,6 +808,8 @@ impl SyncConn {
             )
             .await?;
         }
+        // What people are told about, in the same transaction.
+        crate::notify::emit_from_sync(&mut tx, org, run_id).await?;
         sqlx::query!(
             "UPDATE sync_runs SET status = 'succeeded', finished_at = now(), counts = $2 WHERE id = $1",
             run_id,
@@ -1192,8 +1197,17 @@ pub async fn start_run(pool: &PgPool, org: Uuid, trigger: &str) -> sqlx::Result<
     .await
 }
 
-/// Records a failed run; the stored snapshot is untouched.
-pub async fn fail_run(pool: &PgPool, run_id: i64, error: &str, api_calls: i64) -> sqlx::Result<()> {
+/// Records a failed run and the org's status after it (`failed`,
+/// `needs_reauth`, `paused_budget`); the stored snapshot is untouched. The
+/// third failure in a row, and an org needing re-authorization or paused
+/// by its API budget, are notified once until a sync succeeds again.
+pub async fn fail_run(
+    pool: &PgPool,
+    run_id: i64,
+    error: &str,
+    api_calls: i64,
+    org_status: &str,
+) -> sqlx::Result<()> {
     let mut tx = pool.begin().await?;
     let org = sqlx::query_scalar!(
         "UPDATE sync_runs SET status = 'failed', finished_at = now(), error = $2, api_calls = $3
@@ -1204,15 +1218,62 @@ pub async fn fail_run(pool: &PgPool, run_id: i64, error: &str, api_calls: i64) -
     )
     .fetch_one(&mut *tx)
     .await?;
-    sqlx::query!(
-        "UPDATE orgs SET last_sync_status = 'failed', status_detail = $2, updated_at = now() WHERE id = $1",
+    let name = sqlx::query_scalar!(
+        "UPDATE orgs SET last_sync_status = 'failed', status = $3, status_detail = $2, updated_at = now()
+         WHERE id = $1 RETURNING name",
         org,
-        error
+        error,
+        org_status
     )
-    .execute(&mut *tx)
+    .fetch_one(&mut *tx)
     .await?;
+    let streak = sqlx::query_scalar!(
+        r#"SELECT count(*) AS "n!" FROM sync_runs
+           WHERE org_id = $1 AND status = 'failed'
+             AND started_at > coalesce((SELECT max(started_at) FROM sync_runs
+                                        WHERE org_id = $1 AND status = 'succeeded'), '-infinity')"#,
+        org
+    )
+    .fetch_one(&mut *tx)
+    .await?;
+    let bounded: String = error.chars().take(300).collect();
+    let link = format!("/orgs/{org}");
+    let status_notice = match org_status {
+        "needs_reauth" => Some(Notice::new(
+            EventKind::OrgNeedsReauth,
+            Some(org),
+            format!(
+                "{name} needs to be connected again: the cockpit's authorization no longer works"
+            ),
+        )),
+        "paused_budget" => Some(Notice::new(
+            EventKind::OrgBudgetPaused,
+            Some(org),
+            format!("Syncing {name} is paused: the org's API budget is spent"),
+        )),
+        _ => None,
+    };
+    if let Some(n) = status_notice {
+        let n = n
+            .detail(serde_json::json!({ "error": bounded }))
+            .link(&link);
+        crate::notify::emit_once_per_streak(&mut tx, &n).await?;
+    }
+    if streak >= SYNC_FAILURES_NOTIFIED {
+        let n = Notice::new(
+            EventKind::SyncFailing,
+            Some(org),
+            format!("Syncing {name} failed {streak} times in a row"),
+        )
+        .detail(serde_json::json!({ "failures": streak, "error": bounded }))
+        .link(&link);
+        crate::notify::emit_once_per_streak(&mut tx, &n).await?;
+    }
     tx.commit().await
 }
+
+/// Failed syncs in a row before "sync failing" is sent.
+pub const SYNC_FAILURES_NOTIFIED: i64 = 3;
 
 pub async fn set_run_api_calls(pool: &PgPool, run_id: i64, api_calls: i64) -> sqlx::Result<()> {
     sqlx::query!(
@@ -1496,7 +1557,7 @@ mod tests {
         let run = start_run(&pool, org, "cli").await.unwrap();
         let mut conn = SyncConn::open(&pool, org).await.unwrap().unwrap();
         conn.stage_tokens(&[]).await.unwrap();
-        fail_run(&pool, run, "Salesforce answered 503", 7)
+        fail_run(&pool, run, "Salesforce answered 503", 7, "failed")
             .await
             .unwrap();
         conn.close().await;

@@ -126,7 +126,7 @@ pub async fn check(
         .await?
         .rows_affected();
         if blocked.iter().any(|(k, b)| k == key && !b) {
-            found += sqlx::query!(
+            let removed = sqlx::query!(
                 r#"WITH found AS (
                      INSERT INTO incident_watch (incident_id, org_id, app_key, kind, ref, count)
                      VALUES ($1, $2, $3, 'block_removed', current_date::text, 1)
@@ -143,6 +143,20 @@ pub async fn check(
             .execute(&mut *tx)
             .await?
             .rows_affected();
+            if removed > 0 {
+                let n = crate::notify::Notice::new(
+                    cockpit_domain::notify::EventKind::BlockRemoved,
+                    Some(org),
+                    format!(
+                        "The block of {} was removed outside the cockpit (incident #{i})",
+                        w.app_name
+                    ),
+                )
+                .detail(serde_json::json!({ "app": w.app_name, "incident": i }))
+                .link(format!("/incidents/{i}"));
+                crate::notify::emit(&mut tx, &n).await?;
+            }
+            found += removed;
         }
     }
     tx.commit().await?;

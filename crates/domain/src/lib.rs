@@ -3,6 +3,7 @@
 pub mod ids;
 pub mod indicators;
 pub mod inventory;
+pub mod notify;
 pub mod password;
 pub mod role;
 pub mod secret;

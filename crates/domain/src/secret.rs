@@ -44,6 +44,11 @@ pub enum SecretField {
     DeleteToken,
     /// A single sign-on round trip in progress (PKCE verifier and nonce).
     SsoPending,
+    /// A notification channel's URL (Slack's and Teams' carry their
+    /// credential); sealed under the nil org, the channel's id as record.
+    ChannelTarget,
+    /// A webhook channel's signing secret.
+    ChannelSecret,
 }
 
 impl SecretField {
@@ -54,6 +59,8 @@ impl SecretField {
             SecretField::PrivateKey => "private_key",
             SecretField::DeleteToken => "delete_token",
             SecretField::SsoPending => "sso_pending",
+            SecretField::ChannelTarget => "channel_target",
+            SecretField::ChannelSecret => "channel_secret",
         }
     }
 }

@@ -9,6 +9,7 @@ mod filters;
 pub mod form;
 mod input;
 mod layout;
+pub mod metrics;
 pub mod oidc;
 pub mod page_cache;
 pub mod pages;
@@ -54,6 +55,10 @@ pub struct AppState {
     pub pages: page_cache::PageCache,
     /// Which requests wait for a second admin.
     pub two_person: TwoPersonRule,
+    /// The bearer token `/metrics` takes; `None`: no metrics (404).
+    pub metrics_token: Option<String>,
+    /// Request durations this process counted.
+    pub http_metrics: metrics::HttpMetrics,
 }
 
 /// The two-person rule, an install setting: which requests wait for a
@@ -164,6 +169,8 @@ impl AppState {
             wake: Arc::new(tokio::sync::Notify::new()),
             pages: page_cache::PageCache::off(),
             two_person: TwoPersonRule::default(),
+            metrics_token: None,
+            http_metrics: metrics::HttpMetrics::default(),
         }
     }
 

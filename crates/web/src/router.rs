@@ -152,11 +152,13 @@ fn public() -> Routes {
         .get("/static/app.css", pages::assets::css)
 }
 
-/// Health probes: a cookie a browser sends along changes nothing.
+/// Health probes and metrics: a cookie a browser sends along changes
+/// nothing (metrics take their own bearer token).
 fn probes() -> Routes {
     Routes::new(Group::Probe)
         .get("/healthz", pages::health::healthz)
         .get("/readyz", pages::health::readyz)
+        .get("/metrics", crate::metrics::scrape)
 }
 
 /// Pages for signed-in people; each handler's extractors say which role it
@@ -305,6 +307,21 @@ fn signed_in() -> Routes {
             "/admin/api-tokens/{id}/revoke",
             pages::admin_tokens::token_revoke,
         )
+        .get("/admin/channels", pages::admin_channels::channels_list)
+        .post("/admin/channels", pages::admin_channels::channel_create)
+        .post(
+            "/admin/channels/{id}/test",
+            pages::admin_channels::channel_test,
+        )
+        .post(
+            "/admin/channels/{id}/change",
+            pages::admin_channels::channel_change,
+        )
+        .get("/admin/deliveries", pages::admin_channels::deliveries_list)
+        .post(
+            "/admin/deliveries/{id}/resend",
+            pages::admin_channels::delivery_resend,
+        )
 }
 
 /// Every route, by group, as the router serves them.
@@ -343,6 +360,10 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .fallback(pages::assets::not_found)
         .layer(middleware::from_fn_with_state(state.clone(), auth::session::hsts))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::metrics::track,
+        ))
         .with_state(state)
         .layer(middleware::from_fn(body_limit))
         .layer(RequestBodyLimitLayer::new(IMPORT_LIMIT))

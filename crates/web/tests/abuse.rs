@@ -158,6 +158,11 @@ async fn without_a_session_every_page_sends_you_to_sign_in(pool: PgPool) {
         if PUBLIC.contains(&path.as_str()) {
             continue;
         }
+        if path == "/metrics" {
+            // Its own bearer token, never a session; none is set here.
+            assert_eq!(send(&pool, get(&p, None)).await.0, StatusCode::NOT_FOUND);
+            continue;
+        }
         for m in methods {
             let (status, headers, body) = match m {
                 "GET" => send(&pool, get(&p, None)).await,
@@ -330,6 +335,16 @@ async fn a_viewer_cannot_act(pool: PgPool) {
             format!("/admin/api-tokens/{}/revoke", w.ids["api_token"]),
             format!("csrf={csrf}"),
         ),
+        (
+            "/admin/channels".into(),
+            format!("csrf={csrf}&name=evil&kind=webhook&url=https%3A%2F%2Fevil.example%2F"),
+        ),
+        ("/admin/channels/1/test".into(), format!("csrf={csrf}")),
+        (
+            "/admin/channels/1/change".into(),
+            format!("csrf={csrf}&change=delete"),
+        ),
+        ("/admin/deliveries/1/resend".into(), format!("csrf={csrf}")),
     ];
     // Every admin route is in the list above.
     for (path, methods) in routes() {
@@ -426,7 +441,12 @@ async fn api_tokens_are_held_to_their_role_and_org(pool: PgPool) {
                 )
             };
             let (other_status, _, body) = other_status;
-            if m == "GET" {
+            // Channels carry every org's events: a token of one org is
+            // refused before anything is read.
+            let every_org = path == "/api/v1/channels";
+            if m == "GET" && every_org {
+                assert_eq!(own_status, StatusCode::FORBIDDEN, "GET {own}");
+            } else if m == "GET" {
                 assert_eq!(own_status, StatusCode::OK, "GET {own}");
             } else {
                 assert_eq!(
@@ -439,7 +459,7 @@ async fn api_tokens_are_held_to_their_role_and_org(pool: PgPool) {
             // an analyst somewhere: a viewer token is refused before any
             // org is looked at.
             let anywhere = ["/api/v1/incidents", "/api/v1/indicators", "/api/v1/hunts"];
-            let expected = if m == "POST" && anywhere.contains(&path.as_str()) {
+            let expected = if every_org || (m == "POST" && anywhere.contains(&path.as_str())) {
                 StatusCode::FORBIDDEN
             } else {
                 StatusCode::NOT_FOUND

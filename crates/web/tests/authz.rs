@@ -48,6 +48,9 @@ enum Rule {
     EveryOrgAdminOfIt,
     /// The API's catch-all: no such route.
     NoRoute,
+    /// `/metrics`: the operator's metrics token only, never a session or
+    /// an API token; with none set (as here), no one: 404.
+    MetricsToken,
 }
 
 /// The principals, each tried against objects of org A.
@@ -92,6 +95,9 @@ enum Outcome {
 fn expected(rule: Rule, who: Who) -> Outcome {
     use Outcome::*;
     use Who::*;
+    if rule == Rule::MetricsToken {
+        return Hidden;
+    }
     if who == Anonymous {
         return if rule == Rule::Public {
             Allowed
@@ -136,7 +142,7 @@ fn expected(rule: Rule, who: Who) -> Outcome {
             OtherOrgAdmin => Hidden,
             _ => Denied,
         },
-        Rule::NoRoute => Hidden,
+        Rule::NoRoute | Rule::MetricsToken => Hidden,
     }
 }
 
@@ -160,6 +166,7 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
     ("POST", "/signin/sso", Rule::Public, "csrf={csrf}"),
     ("GET", "/signin/sso/callback", Rule::Public, ""),
     ("GET", "/healthz", Rule::Public, ""),
+    ("GET", "/metrics", Rule::MetricsToken, ""),
     ("GET", "/readyz", Rule::Public, ""),
     ("GET", "/static/app.css", Rule::Public, ""),
     ("GET", "/", Rule::View, "org={org}"),
@@ -402,6 +409,37 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
         Rule::EveryOrgAdmin,
         "csrf={csrf}",
     ),
+    ("GET", "/admin/channels", Rule::EveryOrgAdmin, ""),
+    (
+        "POST",
+        "/admin/channels",
+        Rule::EveryOrgAdmin,
+        "csrf={csrf}&name=&kind=webhook&url=",
+    ),
+    (
+        "POST",
+        "/admin/channels/{id}/test",
+        Rule::EveryOrgAdmin,
+        "csrf={csrf}",
+    ),
+    (
+        "POST",
+        "/admin/channels/{id}/change",
+        Rule::EveryOrgAdmin,
+        "csrf={csrf}&change=disable",
+    ),
+    (
+        "GET",
+        "/admin/deliveries",
+        Rule::EveryOrgAdmin,
+        "status=dead",
+    ),
+    (
+        "POST",
+        "/admin/deliveries/{id}/resend",
+        Rule::EveryOrgAdmin,
+        "csrf={csrf}",
+    ),
     ("GET", "/api/v1/apps", Rule::View, "org={org}"),
     ("GET", "/api/v1/apps/where", Rule::SignedIn, "q=App"),
     ("GET", "/api/v1/apps/{id}", Rule::View, ""),
@@ -456,6 +494,13 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
         r#"{"org":"{org}","kind":"revoke_token","tokens":["0CQAAA"],"reason":"matrix","idempotency_key":"{key}"}"#,
     ),
     ("GET", "/api/v1/actions/{id}", Rule::View, ""),
+    ("GET", "/api/v1/channels", Rule::EveryOrgAdmin, ""),
+    (
+        "POST",
+        "/api/v1/channels",
+        Rule::EveryOrgAdmin,
+        r#"{"name":"","kind":"webhook","url":""}"#,
+    ),
     ("*", "/api/{*rest}", Rule::NoRoute, ""),
 ];
 
@@ -595,6 +640,29 @@ async fn world(pool: &PgPool) -> World {
     .await
     .unwrap();
     ids.insert("new_source", new_source.to_string());
+    // A notification channel (its sealed URL never opened here) with a
+    // delivery that failed for good.
+    let channel = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO channels (id, name, kind, target_sealed, target_hint, created_by)
+         VALUES ($1, $2, 'webhook', '\\x00', 'https://receiver.example', 'user:x')",
+    )
+    .bind(channel)
+    .bind(format!("Channel {n}"))
+    .execute(pool)
+    .await
+    .unwrap();
+    let delivery: i64 = sqlx::query_scalar(
+        "WITH n AS (INSERT INTO notifications (event_id, kind, severity, title) VALUES ($1, 'test', 1, 'Test') RETURNING id)
+         INSERT INTO deliveries (notification_id, channel_id, status) SELECT n.id, $2, 'dead' FROM n RETURNING id",
+    )
+    .bind(Uuid::new_v4())
+    .bind(channel)
+    .fetch_one(pool)
+    .await
+    .unwrap();
+    ids.insert("channel", channel.to_string());
+    ids.insert("delivery", delivery.to_string());
     ids.insert("incident", incident.to_string());
     ids.insert("review", review.to_string());
     ids.insert("inventory", inventory.to_string());
@@ -638,6 +706,8 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
         "indicators" => &ids["indicator_set"],
         "new-sources" => &ids["new_source"],
         "admin" if bare.starts_with("/admin/accounts/") => &ids["account"],
+        "admin" if bare.starts_with("/admin/channels/") => &ids["channel"],
+        "admin" if bare.starts_with("/admin/deliveries/") => &ids["delivery"],
         "admin" => &ids["api_token"],
         _ => "0",
     };

@@ -1,10 +1,12 @@
 //! Everything that calls Salesforce on the cockpit's behalf: connecting orgs,
-//! the database-backed token provider, the sync, and the job runner.
+//! the database-backed token provider, the sync, the job runner, and the
+//! delivery of notifications.
 
 pub mod actions;
 pub mod admin_grants;
 pub mod app_keys;
 pub mod connect;
+pub mod deliver;
 pub mod eca_usage;
 mod error;
 pub mod log_archive;

@@ -142,6 +142,16 @@ impl DbTokenProvider {
                 cockpit_db::orgs::set_status(&mut *tx, self.org, "needs_reauth", Some(&detail))
                     .await
                     .map_err(db_error)?;
+                let notice = cockpit_db::notify::Notice::new(
+                    cockpit_domain::notify::EventKind::OrgNeedsReauth,
+                    Some(self.org),
+                    "An org needs to be connected again: the cockpit's authorization no longer works",
+                )
+                .detail(serde_json::json!({ "error": detail.chars().take(300).collect::<String>() }))
+                .link(format!("/orgs/{}", self.org));
+                cockpit_db::notify::emit_once_per_streak(&mut tx, &notice)
+                    .await
+                    .map_err(db_error)?;
                 tx.commit().await.map_err(db_error)?;
                 tracing::warn!(org = %self.org, error = %detail, "org needs re-authorization");
                 Err(e)

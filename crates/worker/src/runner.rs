@@ -26,6 +26,8 @@ pub struct RunnerConfig {
     /// The most calls an action keeps in flight at its org.
     pub max_in_flight: usize,
     pub sync: SyncSettings,
+    /// Notifications: delivered by one loop of this process.
+    pub delivery: crate::deliver::DeliverySettings,
 }
 
 impl Default for RunnerConfig {
@@ -37,6 +39,7 @@ impl Default for RunnerConfig {
             jobs: 4,
             max_in_flight: crate::actions::MAX_IN_FLIGHT,
             sync: SyncSettings::default(),
+            delivery: crate::deliver::DeliverySettings::default(),
         }
     }
 }
@@ -61,7 +64,14 @@ pub async fn run(
 ) {
     let workers = (0..config.jobs.max(1))
         .map(|n| worker(n == 0, &pool, &keyring, &config, &wake, shutdown.clone()));
-    futures::future::join_all(workers).await;
+    let deliver = async {
+        match crate::deliver::Deliverer::new(pool.clone(), keyring.clone(), config.delivery.clone())
+        {
+            Ok(d) => d.run(shutdown.clone()).await,
+            Err(e) => tracing::error!(error = %e, "cannot deliver notifications"),
+        }
+    };
+    futures::future::join(futures::future::join_all(workers), deliver).await;
 }
 
 async fn worker(

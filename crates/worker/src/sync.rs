@@ -229,7 +229,6 @@ pub async fn sync_org(
         Err(err) => {
             let message = err.to_string();
             tracing::warn!(org = %org_id, run = run_id, error = %message, "sync failed; previous snapshot kept");
-            cockpit_db::sync::fail_run(pool, run_id, &message, 0).await?;
             let status = err
                 .org_status()
                 .unwrap_or(if previous_status == "needs_reauth" {
@@ -237,7 +236,7 @@ pub async fn sync_org(
                 } else {
                     "failed"
                 });
-            cockpit_db::orgs::set_status(pool, org_id, status, Some(&message)).await?;
+            cockpit_db::sync::fail_run(pool, run_id, &message, 0, status).await?;
             Err(err)
         }
     }

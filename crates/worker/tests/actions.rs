@@ -8,7 +8,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 mod common;
-use common::{SimOrg as Setup, synced_sim_org};
+use common::{SimOrg as Setup, busy_app, synced_sim_org};
 
 async fn setup(pool: &PgPool, tokens: usize) -> Setup {
     let config = SimConfig {
@@ -43,23 +43,10 @@ async fn audit_actions(pool: &PgPool) -> Vec<(String, Option<String>)> {
     .unwrap()
 }
 
-/// The busiest installed connected app and one of its users.
-async fn busy_app(pool: &PgPool, org: Uuid) -> (String, String, String) {
-    sqlx::query_as(
-        "SELECT a.app_key, a.name, (SELECT user_id FROM sf_tokens t WHERE t.org_id = a.org_id AND t.app_key = a.app_key LIMIT 1)
-         FROM sf_apps a JOIN app_summary s USING (org_id, app_key)
-         WHERE a.org_id = $1 AND a.kind = 'connected_app' AND a.installed ORDER BY s.tokens DESC LIMIT 1",
-    )
-    .bind(org)
-    .fetch_one(pool)
-    .await
-    .unwrap()
-}
-
 #[sqlx::test(migrations = "../../migrations")]
 async fn revoke_one_users_authorizations_for_an_app(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
-    let (app_key, app_name, user) = busy_app(&pool, s.org).await;
+    let (app_key, app_name, user, _) = busy_app(&pool, s.org).await;
     let before_user = s.sim.sim.tokens_for_user(&user);
     let before_app = s.sim.sim.tokens_for_app(&app_name);
     let mut a = action(s.org, ActionKind::RevokeUserApp, "k1");
@@ -128,7 +115,7 @@ async fn revoke_one_users_authorizations_for_an_app(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_resumed_action_never_revokes_twice(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
-    let (app_key, app_name, _) = busy_app(&pool, s.org).await;
+    let (app_key, app_name, _, _) = busy_app(&pool, s.org).await;
     let mut a = action(s.org, ActionKind::RevokeAppAll, "k2");
     a.app_key = Some(&app_key);
     let req = request(&pool, &a).await.unwrap().unwrap();
@@ -183,7 +170,7 @@ async fn a_resumed_action_never_revokes_twice(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn block_then_unblock_an_app(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
-    let (app_key, app_name, _) = busy_app(&pool, s.org).await;
+    let (app_key, app_name, _, _) = busy_app(&pool, s.org).await;
     let tokens_before = s.sim.sim.tokens_for_app(&app_name);
     let mut a = action(s.org, ActionKind::BlockApp, "k3");
     a.app_key = Some(&app_key);
@@ -274,7 +261,7 @@ async fn block_then_unblock_an_external_client_app_by_policy(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn no_audit_no_action(pool: PgPool) {
     let s = setup(&pool, 1_000).await;
-    let (app_key, app_name, _) = busy_app(&pool, s.org).await;
+    let (app_key, app_name, _, _) = busy_app(&pool, s.org).await;
     sqlx::raw_sql(
         "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'disk full'; END $$;
          CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION fail_audit();",
@@ -308,7 +295,7 @@ async fn revoke_all_of_the_busiest_app(
     key: &str,
 ) -> (Setup, String, cockpit_db::actions::Requested) {
     let s = setup(pool, 2_000).await;
-    let (app_key, app_name, _) = busy_app(pool, s.org).await;
+    let (app_key, app_name, _, _) = busy_app(pool, s.org).await;
     let mut a = action(s.org, ActionKind::RevokeAppAll, key);
     a.app_key = Some(&app_key);
     let req = request(pool, &a).await.unwrap().unwrap();
@@ -504,7 +491,7 @@ async fn a_grant_made_after_the_plan_is_revoked_too(pool: PgPool) {
 #[sqlx::test(migrations = "../../migrations")]
 async fn a_containment_blocks_before_it_revokes_whichever_job_comes_first(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
-    let (app_key, app_name, _) = busy_app(&pool, s.org).await;
+    let (app_key, app_name, _, _) = busy_app(&pool, s.org).await;
     let (_, created) = common::declare_and_contain(&pool, s.org, &app_key, &app_name).await;
     let [block, revoke] = created[..] else {
         panic!("a block and a revocation: {created:?}")

@@ -9,6 +9,7 @@
 //! request carries nothing that would let it in.
 
 mod actions;
+mod channels;
 mod hunts;
 mod incidents;
 mod read;
@@ -64,6 +65,8 @@ pub(crate) fn routes() -> Routes {
         .get("/api/v1/hunts/{id}", hunts::show)
         .post("/api/v1/actions", actions::create)
         .get("/api/v1/actions/{id}", actions::show)
+        .get("/api/v1/channels", channels::list)
+        .post("/api/v1/channels", channels::create)
         .any("/api/{*rest}", not_found)
 }
 

@@ -671,3 +671,63 @@ async fn where_is_an_app_across_the_tokens_orgs(pool: PgPool) {
     let (status, _) = call(&pool, "GET", &long, Some(&one), None, None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn channels_are_added_and_listed_without_their_url(pool: PgPool) {
+    let admin = token(&pool, "soar", Role::Admin, None).await;
+    let mut s = state(&pool);
+    s.keyring = Some(std::sync::Arc::new(cockpit_domain::secret::Keyring::new(
+        cockpit_domain::secret::MasterKey::from_bytes([4; 32]),
+        vec![],
+    )));
+    let body = json!({
+        "name": "SIEM", "kind": "webhook", "url": "https://siem.example/hooks/s3cr3t-path",
+        "events": ["indicator.hit", "incident.declared"], "min_severity": "high"
+    })
+    .to_string();
+    let req = Request::post("/api/v1/channels")
+        .header(header::AUTHORIZATION, format!("Bearer {admin}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body))
+        .unwrap();
+    let res = router(s).oneshot(req).await.unwrap();
+    assert_eq!(res.status(), StatusCode::CREATED);
+    let created: Value = serde_json::from_slice(
+        &axum::body::to_bytes(res.into_body(), usize::MAX)
+            .await
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        created["signing_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with("whsec_")
+    );
+    let list = get_json(&pool, "/api/v1/channels", &admin).await;
+    let c = &list["channels"][0];
+    assert_eq!(c["id"], created["id"]);
+    assert_eq!(c["target"], "https://siem.example");
+    assert_eq!(c["events"], json!(["indicator.hit", "incident.declared"]));
+    assert_eq!(c["min_severity"], "high");
+    assert!(!list.to_string().contains("s3cr3t") && !list.to_string().contains("whsec_"));
+    // A bad one: 400 with the reason, nothing added.
+    let (status, v) = call(
+        &pool,
+        "POST",
+        "/api/v1/channels",
+        Some(&admin),
+        None,
+        Some(json!({"name": "x", "kind": "webhook", "url": "http://siem.example/"}).to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(v["message"].as_str().unwrap().contains("https"), "{v}");
+    assert_eq!(
+        get_json(&pool, "/api/v1/channels", &admin).await["channels"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

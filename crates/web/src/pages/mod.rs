@@ -3,6 +3,7 @@
 pub mod action_new;
 pub mod action_show;
 pub mod admin_accounts;
+pub mod admin_channels;
 pub mod admin_tokens;
 pub mod app_detail;
 pub mod app_search;

@@ -54,3 +54,20 @@ pub async fn declare_and_contain(
         .unwrap();
     (id, actions)
 }
+
+/// The busiest installed connected app (key, name), one of its people with a
+/// live authorization, and that person's username.
+pub async fn busy_app(pool: &PgPool, org: Uuid) -> (String, String, String, String) {
+    sqlx::query_as(
+        "SELECT a.app_key, a.name, t.user_id, u.username
+         FROM sf_apps a JOIN app_summary s USING (org_id, app_key)
+         JOIN LATERAL (SELECT user_id FROM sf_tokens t WHERE t.org_id = a.org_id AND t.app_key = a.app_key
+                       AND t.gone_at IS NULL LIMIT 1) t ON true
+         JOIN sf_users u ON u.org_id = a.org_id AND u.id = t.user_id
+         WHERE a.org_id = $1 AND a.kind = 'connected_app' AND a.installed ORDER BY s.tokens DESC LIMIT 1",
+    )
+    .bind(org)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}

@@ -1,0 +1,656 @@
+//! Notifications: the outbox of what people and systems are told.
+//!
+//! [`emit`] writes a notification and one delivery per channel whose rules
+//! take it, inside the caller's transaction: it exists if and only if the
+//! change that caused it commits. The worker ([`claim`], [`record`])
+//! delivers at least once, with the notification's `event_id` on every
+//! attempt. Channels are configured on `/admin/channels`; their URL and
+//! secret are sealed by the caller before they reach this module.
+
+use chrono::{DateTime, Utc};
+use cockpit_domain::notify::{ChannelKind, EventKind, Severity};
+use serde_json::{Value, json};
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::audit::{NewEntry, append};
+
+/// One notification to write.
+#[derive(Debug, Clone)]
+pub struct Notice {
+    pub kind: EventKind,
+    pub severity: Severity,
+    pub org: Option<Uuid>,
+    /// One line; names from Salesforce are kept as they are (each channel
+    /// format escapes them).
+    pub title: String,
+    pub detail: Value,
+    /// A path in the cockpit (`/apps/12`).
+    pub link: Option<String>,
+}
+
+impl Notice {
+    pub fn new(kind: EventKind, org: Option<Uuid>, title: impl Into<String>) -> Notice {
+        Notice {
+            kind,
+            severity: kind.severity(),
+            org,
+            title: title.into(),
+            detail: json!({}),
+            link: None,
+        }
+    }
+
+    pub fn detail(mut self, detail: Value) -> Notice {
+        self.detail = detail;
+        self
+    }
+
+    pub fn link(mut self, link: impl Into<String>) -> Notice {
+        self.link = Some(link.into());
+        self
+    }
+}
+
+/// Bounds a title built from outside names.
+fn bounded_title(t: &str) -> String {
+    t.chars().take(500).collect()
+}
+
+/// Writes `n` and its deliveries in the caller's transaction; returns the
+/// notification's id.
+pub async fn emit(conn: &mut PgConnection, n: &Notice) -> sqlx::Result<i64> {
+    emit_to(conn, n, None).await
+}
+
+/// As [`emit`], to one channel only (the "send a test" button) when
+/// `only` is given, whatever its rules.
+pub async fn emit_to(conn: &mut PgConnection, n: &Notice, only: Option<Uuid>) -> sqlx::Result<i64> {
+    sqlx::query_scalar!(
+        r#"WITH n AS (
+             INSERT INTO notifications (event_id, kind, severity, org_id, org_name, title, detail, link)
+             VALUES ($1, $2, $3, $4, (SELECT name FROM orgs WHERE id = $4), $5, $6, $7)
+             RETURNING id, kind, severity, org_id),
+           d AS (
+             INSERT INTO deliveries (notification_id, channel_id)
+             SELECT n.id, c.id FROM n JOIN channels c ON c.deleted_at IS NULL
+             WHERE CASE WHEN $8::uuid IS NOT NULL THEN c.id = $8
+                   ELSE c.enabled
+                        AND (cardinality(c.events) = 0 OR n.kind = ANY(c.events))
+                        AND (c.org_ids IS NULL OR n.org_id = ANY(c.org_ids))
+                        AND n.severity >= c.min_severity END)
+           SELECT id AS "id!" FROM n"#,
+        Uuid::new_v4(),
+        n.kind.as_str(),
+        n.severity.rank(),
+        n.org,
+        bounded_title(&n.title),
+        n.detail,
+        n.link,
+        only
+    )
+    .fetch_one(conn)
+    .await
+}
+
+/// As [`emit`], unless a notification of the same kind about the same org
+/// was written since the org's last successful sync: a failing org is
+/// reported once per streak, not once per attempt.
+pub async fn emit_once_per_streak(conn: &mut PgConnection, n: &Notice) -> sqlx::Result<bool> {
+    let sent = sqlx::query_scalar!(
+        r#"SELECT EXISTS (
+             SELECT 1 FROM notifications
+             WHERE kind = $1 AND org_id = $2
+               AND created_at > coalesce((SELECT max(finished_at) FROM sync_runs
+                                          WHERE org_id = $2 AND status = 'succeeded'), '-infinity')
+           ) AS "sent!""#,
+        n.kind.as_str(),
+        n.org
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if sent {
+        return Ok(false);
+    }
+    emit(conn, n).await?;
+    Ok(true)
+}
+
+/// What a sync found that people are told about, read from the run's
+/// history events (written by the merge in the same transaction):
+/// apps new to the org (not on its first sync, when every app is new),
+/// people deactivated while still holding live tokens, and apps authorized
+/// again after the cockpit revoked them. One notification per app, and
+/// one per sync for the leavers. Returns how many were written.
+pub async fn emit_from_sync(conn: &mut PgConnection, org: Uuid, run: i64) -> sqlx::Result<u64> {
+    let first_sync = sqlx::query_scalar!(
+        r#"SELECT NOT EXISTS (SELECT 1 FROM sync_runs
+                              WHERE org_id = $1 AND status = 'succeeded' AND id <> $2) AS "first!""#,
+        org,
+        run
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    let org_name = sqlx::query_scalar!("SELECT name FROM orgs WHERE id = $1", org)
+        .fetch_optional(&mut *conn)
+        .await?
+        .unwrap_or_default();
+    let mut written = 0;
+    if !first_sync {
+        let apps = sqlx::query!(
+            r#"SELECT a.id, a.name, a.kind, a.app_key,
+                      (SELECT count(*) FROM sf_tokens t
+                       WHERE t.org_id = $1 AND t.app_key = a.app_key AND t.gone_at IS NULL) AS "tokens!"
+               FROM events e JOIN sf_apps a ON a.org_id = e.org_id AND a.app_key = e.app_key
+               WHERE e.org_id = $1 AND e.sync_run_id = $2 AND e.kind = 'app_first_seen'
+               ORDER BY a.name LIMIT 200"#,
+            org,
+            run
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for a in apps {
+            let n = Notice::new(
+                EventKind::AppNew,
+                Some(org),
+                format!("New app in {org_name}: {}", a.name),
+            )
+            .detail(json!({ "app": a.name, "app_kind": a.kind, "authorizations": a.tokens }))
+            .link(format!("/apps/{}", a.id));
+            emit(conn, &n).await?;
+            written += 1;
+        }
+    }
+    let again = sqlx::query!(
+        r#"SELECT a.id, a.name, count(DISTINCT e.user_id) AS "people!",
+                  array_agg(DISTINCT u.username) FILTER (WHERE u.username IS NOT NULL) AS usernames
+           FROM events e JOIN sf_apps a ON a.org_id = e.org_id AND a.app_key = e.app_key
+           LEFT JOIN sf_users u ON u.org_id = e.org_id AND u.id = e.user_id
+           WHERE e.org_id = $1 AND e.sync_run_id = $2 AND e.kind = 'reauthorized_after_revoke'
+           GROUP BY a.id, a.name ORDER BY a.name LIMIT 200"#,
+        org,
+        run
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for a in again {
+        let mut people = a.usernames.unwrap_or_default();
+        people.truncate(20);
+        let n = Notice::new(
+            EventKind::AppReauthorized,
+            Some(org),
+            format!(
+                "{} was authorized again in {org_name} after the cockpit revoked it ({} people)",
+                a.name, a.people
+            ),
+        )
+        .detail(json!({ "app": a.name, "people": a.people, "users": people }))
+        .link(format!("/apps/{}", a.id));
+        emit(conn, &n).await?;
+        written += 1;
+    }
+    let leavers = sqlx::query!(
+        r#"SELECT u.uid, u.username, u.name,
+                  count(t.id) AS "tokens!", count(DISTINCT t.app_key) AS "apps!"
+           FROM events e JOIN sf_users u ON u.org_id = e.org_id AND u.id = e.user_id
+           JOIN sf_tokens t ON t.org_id = e.org_id AND t.user_id = e.user_id AND t.gone_at IS NULL
+           WHERE e.org_id = $1 AND e.sync_run_id = $2 AND e.kind = 'user_deactivated'
+           GROUP BY u.uid, u.username, u.name ORDER BY count(t.id) DESC, u.username LIMIT 200"#,
+        org,
+        run
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    for l in leavers {
+        let n = Notice::new(
+            EventKind::LeaverWithTokens,
+            Some(org),
+            format!(
+                "{} left {org_name} but still holds {} authorizations to {} apps",
+                l.username, l.tokens, l.apps
+            ),
+        )
+        .detail(json!({ "user": l.username, "name": l.name, "authorizations": l.tokens, "apps": l.apps }))
+        .link(format!("/users/{}", l.uid));
+        emit(conn, &n).await?;
+        written += 1;
+    }
+    Ok(written)
+}
+
+/// A channel as pages list it (never its URL or secret).
+#[derive(Debug, Clone)]
+pub struct Channel {
+    pub id: Uuid,
+    pub name: String,
+    pub kind: String,
+    pub target_hint: String,
+    pub email_to: Vec<String>,
+    pub events: Vec<String>,
+    pub org_ids: Option<Vec<Uuid>>,
+    pub min_severity: i16,
+    pub enabled: bool,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub delivered: i64,
+    pub pending: i64,
+    pub dead: i64,
+    pub last_code: Option<i32>,
+    pub last_error: Option<String>,
+}
+
+/// Live channels with their delivery counts.
+pub async fn channels(pool: &PgPool) -> sqlx::Result<Vec<Channel>> {
+    sqlx::query_as!(
+        Channel,
+        r#"SELECT c.id, c.name, c.kind, c.target_hint, c.email_to, c.events, c.org_ids, c.min_severity, c.enabled,
+                  c.created_by, c.created_at,
+                  count(d.id) FILTER (WHERE d.status = 'delivered') AS "delivered!",
+                  count(d.id) FILTER (WHERE d.status = 'pending') AS "pending!",
+                  count(d.id) FILTER (WHERE d.status = 'dead') AS "dead!",
+                  (SELECT last_code FROM deliveries x WHERE x.channel_id = c.id AND x.last_at IS NOT NULL
+                   ORDER BY x.last_at DESC LIMIT 1) AS last_code,
+                  (SELECT last_error FROM deliveries x WHERE x.channel_id = c.id AND x.last_at IS NOT NULL
+                   ORDER BY x.last_at DESC LIMIT 1) AS last_error
+           FROM channels c LEFT JOIN deliveries d ON d.channel_id = c.id
+           WHERE c.deleted_at IS NULL
+           GROUP BY c.id ORDER BY lower(c.name)"#
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// A channel to create; `target` and `secret` are sealed already.
+#[derive(Debug)]
+pub struct NewChannel<'a> {
+    pub id: Uuid,
+    pub name: &'a str,
+    pub kind: ChannelKind,
+    pub target_sealed: &'a [u8],
+    pub target_hint: &'a str,
+    pub secret_sealed: Option<&'a [u8]>,
+    /// Email channels: sender and recipients.
+    pub email_from: Option<&'a str>,
+    pub email_to: &'a [String],
+    pub events: &'a [EventKind],
+    pub orgs: Option<&'a [Uuid]>,
+    pub min_severity: Severity,
+}
+
+/// An audit entry about channels and deliveries (no org: a channel may
+/// carry every org's events).
+async fn audit(
+    conn: &mut PgConnection,
+    actor: &str,
+    action: &str,
+    target: Value,
+    detail: Value,
+) -> sqlx::Result<()> {
+    append(
+        conn,
+        &NewEntry {
+            actor,
+            action,
+            org_id: None,
+            target,
+            reason: None,
+            outcome: None,
+            detail,
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Creates a channel with its audit entry; `false` when a live channel
+/// has that name already.
+pub async fn create_channel(pool: &PgPool, actor: &str, c: &NewChannel<'_>) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let events: Vec<String> = c.events.iter().map(|k| k.as_str().to_owned()).collect();
+    let inserted = sqlx::query!(
+        "INSERT INTO channels (id, name, kind, target_sealed, target_hint, secret_sealed, events, org_ids,
+                               min_severity, created_by, email_from, email_to)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+         ON CONFLICT (lower(name)) WHERE deleted_at IS NULL DO NOTHING",
+        c.id,
+        c.name,
+        c.kind.as_str(),
+        c.target_sealed,
+        c.target_hint,
+        c.secret_sealed,
+        &events,
+        c.orgs,
+        c.min_severity.rank(),
+        actor,
+        c.email_from,
+        c.email_to
+    )
+    .execute(&mut *tx)
+    .await?
+    .rows_affected();
+    if inserted == 0 {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    audit(
+        &mut tx,
+        actor,
+        "channel.created",
+        json!({ "channel": c.id, "name": c.name }),
+        json!({ "kind": c.kind.as_str(), "target": c.target_hint, "events": events,
+                            "orgs": c.orgs, "min_severity": c.min_severity.as_str(),
+                            "email_to": c.email_to }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Turns a channel on or off, or deletes it (`"enable"`, `"disable"`,
+/// `"delete"`), audited. A deleted channel's pending deliveries are
+/// given up; a disabled one's wait. `false` if the channel is unknown or
+/// already so.
+pub async fn change_channel(
+    pool: &PgPool,
+    actor: &str,
+    id: Uuid,
+    change: &str,
+) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let name = match change {
+        "enable" | "disable" => {
+            sqlx::query_scalar!(
+                "UPDATE channels SET enabled = $2 WHERE id = $1 AND deleted_at IS NULL AND enabled <> $2
+                 RETURNING name",
+                id,
+                change == "enable"
+            )
+            .fetch_optional(&mut *tx)
+            .await?
+        }
+        "delete" => {
+            let name = sqlx::query_scalar!(
+                "UPDATE channels SET deleted_at = now(), enabled = false
+                 WHERE id = $1 AND deleted_at IS NULL RETURNING name",
+                id
+            )
+            .fetch_optional(&mut *tx)
+            .await?;
+            sqlx::query!(
+                "UPDATE deliveries SET status = 'dead', last_error = 'the channel was deleted'
+                 WHERE channel_id = $1 AND status = 'pending'",
+                id
+            )
+            .execute(&mut *tx)
+            .await?;
+            name
+        }
+        _ => None,
+    };
+    let Some(name) = name else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    audit(
+        &mut tx,
+        actor,
+        &format!("channel.{change}d"),
+        json!({ "channel": id, "name": name }),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Queues a test message to channel `id` (audited: it sends data out).
+pub async fn send_test(pool: &PgPool, actor: &str, id: Uuid) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let Some(name) = sqlx::query_scalar!(
+        "SELECT name FROM channels WHERE id = $1 AND deleted_at IS NULL",
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?
+    else {
+        return Ok(false);
+    };
+    let n = Notice::new(
+        EventKind::Test,
+        None,
+        format!("Test message from OAuth Cockpit to {name}"),
+    )
+    .detail(json!({ "sent_by": actor }))
+    .link("/admin/channels");
+    emit_to(&mut tx, &n, Some(id)).await?;
+    audit(
+        &mut tx,
+        actor,
+        "channel.tested",
+        json!({ "channel": id, "name": name }),
+        json!({}),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// A claimed delivery with what the worker needs to send it.
+#[derive(Debug, Clone)]
+pub struct Due {
+    pub id: i64,
+    pub attempts: i32,
+    pub channel_id: Uuid,
+    pub channel_kind: String,
+    pub target_sealed: Vec<u8>,
+    pub secret_sealed: Option<Vec<u8>>,
+    pub email_from: Option<String>,
+    pub email_to: Vec<String>,
+    pub event_id: Uuid,
+    pub kind: String,
+    pub severity: i16,
+    pub org_id: Option<Uuid>,
+    pub org_name: Option<String>,
+    pub title: String,
+    pub detail: Value,
+    pub link: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Claims up to `limit` due deliveries of live, enabled channels for
+/// `lease` (their `next_at` moves past it, so a worker that dies leaves
+/// them due again), counting the attempt.
+pub async fn claim(
+    pool: &PgPool,
+    limit: i64,
+    lease: std::time::Duration,
+) -> sqlx::Result<Vec<Due>> {
+    sqlx::query_as!(
+        Due,
+        r#"WITH c AS (
+             UPDATE deliveries d SET next_at = now() + make_interval(secs => $2), attempts = attempts + 1
+             WHERE d.id IN (
+                 SELECT x.id FROM deliveries x JOIN channels ch ON ch.id = x.channel_id
+                 WHERE x.status = 'pending' AND x.next_at <= now() AND ch.enabled AND ch.deleted_at IS NULL
+                 ORDER BY x.next_at LIMIT $1
+                 FOR UPDATE OF x SKIP LOCKED)
+             RETURNING d.id, d.attempts, d.channel_id, d.notification_id)
+           SELECT c.id AS "id!", c.attempts AS "attempts!", c.channel_id AS "channel_id!",
+                  ch.kind AS channel_kind, ch.target_sealed, ch.secret_sealed, ch.email_from, ch.email_to,
+                  n.event_id, n.kind, n.severity, n.org_id, n.org_name, n.title, n.detail, n.link,
+                  n.created_at
+           FROM c JOIN channels ch ON ch.id = c.channel_id JOIN notifications n ON n.id = c.notification_id
+           ORDER BY n.id"#,
+        limit,
+        lease.as_secs_f64()
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: i64,
+    pub delivered: bool,
+    /// The receiver's HTTP status, when it answered.
+    pub code: Option<i32>,
+    /// Why it failed, bounded, no secret (never the URL).
+    pub error: Option<String>,
+    /// When to try again; `None` with `delivered` false: dead.
+    pub retry_in: Option<std::time::Duration>,
+}
+
+/// Records a batch of attempts in one statement.
+pub async fn record(pool: &PgPool, outcomes: &[Outcome]) -> sqlx::Result<()> {
+    if outcomes.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = outcomes.iter().map(|o| o.id).collect();
+    let status: Vec<String> = outcomes
+        .iter()
+        .map(|o| match (o.delivered, o.retry_in) {
+            (true, _) => "delivered",
+            (false, Some(_)) => "pending",
+            (false, None) => "dead",
+        })
+        .map(str::to_owned)
+        .collect();
+    let codes: Vec<Option<i32>> = outcomes.iter().map(|o| o.code).collect();
+    let errors: Vec<Option<String>> = outcomes
+        .iter()
+        .map(|o| o.error.as_ref().map(|e| e.chars().take(500).collect()))
+        .collect();
+    let retry: Vec<f64> = outcomes
+        .iter()
+        .map(|o| o.retry_in.map_or(0.0, |d| d.as_secs_f64()))
+        .collect();
+    sqlx::query!(
+        "UPDATE deliveries d SET status = u.status, last_at = now(), last_code = u.code, last_error = u.error,
+                delivered_at = CASE WHEN u.status = 'delivered' THEN now() END,
+                next_at = now() + make_interval(secs => u.retry)
+         FROM unnest($1::int8[], $2::text[], $3::int4[], $4::text[], $5::float8[]) AS u(id, status, code, error, retry)
+         WHERE d.id = u.id AND d.status = 'pending'",
+        &ids,
+        &status,
+        &codes as &[Option<i32>],
+        &errors as &[Option<String>],
+        &retry
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// One row of the delivery log.
+#[derive(Debug, Clone)]
+pub struct LogRow {
+    pub id: i64,
+    pub status: String,
+    pub attempts: i32,
+    pub last_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub last_at: Option<DateTime<Utc>>,
+    pub next_at: DateTime<Utc>,
+    pub channel: String,
+    pub event_id: Uuid,
+    pub kind: String,
+    pub severity: i16,
+    pub org_name: Option<String>,
+    pub title: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The newest deliveries, of one status when given, before id `before`.
+pub async fn log(
+    pool: &PgPool,
+    status: Option<&str>,
+    before: Option<i64>,
+    limit: i64,
+) -> sqlx::Result<Vec<LogRow>> {
+    sqlx::query_as!(
+        LogRow,
+        r#"SELECT d.id, d.status, d.attempts, d.last_code, d.last_error, d.last_at, d.next_at,
+                  c.name AS channel, n.event_id, n.kind, n.severity, n.org_name, n.title, n.created_at
+           FROM deliveries d JOIN channels c ON c.id = d.channel_id
+           JOIN notifications n ON n.id = d.notification_id
+           WHERE ($1::text IS NULL OR d.status = $1) AND ($2::int8 IS NULL OR d.id < $2)
+           ORDER BY d.id DESC LIMIT $3"#,
+        status,
+        before,
+        limit
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Puts a dead delivery back to work (same event id), audited; `false` if
+/// it is not dead or its channel is gone.
+pub async fn resend(pool: &PgPool, actor: &str, id: i64) -> sqlx::Result<bool> {
+    let mut tx = pool.begin().await?;
+    let row = sqlx::query!(
+        r#"UPDATE deliveries d SET status = 'pending', next_at = now(), attempts = 0
+           FROM channels c, notifications n
+           WHERE d.id = $1 AND d.status = 'dead' AND c.id = d.channel_id AND c.deleted_at IS NULL
+             AND n.id = d.notification_id
+           RETURNING c.name, n.event_id, n.kind"#,
+        id
+    )
+    .fetch_optional(&mut *tx)
+    .await?;
+    let Some(r) = row else {
+        tx.rollback().await?;
+        return Ok(false);
+    };
+    audit(
+        &mut tx,
+        actor,
+        "delivery.resent",
+        json!({ "delivery": id, "channel": r.name, "event_id": r.event_id }),
+        json!({ "kind": r.kind }),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(true)
+}
+
+/// Channels whose URL or secret is sealed under another key than
+/// `current_key` (hex), for `keys rotate`: id, sealed URL, sealed secret.
+pub async fn channels_to_rotate(
+    pool: &PgPool,
+    current_key: &str,
+    limit: i64,
+) -> sqlx::Result<Vec<(Uuid, Vec<u8>, Option<Vec<u8>>)>> {
+    let rows = sqlx::query!(
+        "SELECT id, target_sealed, secret_sealed FROM channels
+         WHERE encode(substring(target_sealed FROM 2 FOR 4), 'hex') <> $1
+            OR encode(substring(secret_sealed FROM 2 FOR 4), 'hex') <> $1
+         ORDER BY id LIMIT $2",
+        current_key,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.id, r.target_sealed, r.secret_sealed))
+        .collect())
+}
+
+/// Stores a channel's URL and secret sealed again.
+pub async fn reseal_channel(
+    pool: &PgPool,
+    id: Uuid,
+    target: &[u8],
+    secret: Option<&[u8]>,
+) -> sqlx::Result<()> {
+    sqlx::query!(
+        "UPDATE channels SET target_sealed = $2, secret_sealed = $3 WHERE id = $1",
+        id,
+        target,
+        secret
+    )
+    .execute(pool)
+    .await?;
+    Ok(())
+}

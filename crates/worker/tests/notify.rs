@@ -1,0 +1,571 @@
+//! Notifications against a real HTTP receiver on loopback: what a sync of
+//! sfsim finds reaches a signed webhook; a receiver that is down, then up,
+//! gets everything, each message under one event id; a delivery that
+//! failed for good is sent again by hand.
+
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
+use cockpit_db::notify::{NewChannel, Notice, emit};
+use cockpit_domain::{
+    notify::{ChannelKind, EventKind, Severity, seal_channel, sign},
+    secret::{Keyring, MasterKey},
+};
+use cockpit_worker::deliver::{Deliverer, DeliverySettings};
+use sfsim::SimConfig;
+use sqlx::PgPool;
+use uuid::Uuid;
+
+mod common;
+
+/// One request the receiver took.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    timestamp: i64,
+    signature: Option<String>,
+    body: Vec<u8>,
+}
+
+/// A webhook receiver: answers 503 to the next `fail_next` requests, or to
+/// every request while `fail_all`, else 200; keeps what it was sent (the
+/// failed requests too).
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    fail_next: Arc<AtomicUsize>,
+    fail_all: Arc<AtomicBool>,
+}
+
+impl Receiver {
+    async fn serve_on(&self, listener: tokio::net::TcpListener) {
+        let app = Router::new()
+            .route("/hook", post(take))
+            .with_state(self.clone());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+
+    fn got(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+async fn take(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> StatusCode {
+    let h = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    r.got.lock().unwrap().push(Received {
+        id: h("webhook-id").unwrap_or_default(),
+        timestamp: h("webhook-timestamp")
+            .and_then(|t| t.parse().ok())
+            .unwrap_or_default(),
+        signature: h("webhook-signature"),
+        body: body.to_vec(),
+    });
+    let failing = r.fail_all.load(Ordering::SeqCst)
+        || r.fail_next
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+    if failing {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    }
+}
+
+/// A mail a test SMTP server took: the recipients and the message.
+type Mails = Arc<Mutex<Vec<(Vec<String>, String)>>>;
+
+/// A minimal SMTP server on loopback: the happy path of RFC 5321 (EHLO,
+/// MAIL, RCPT, DATA, QUIT), enough for a real client to hand it mail.
+/// Hand-written: it is a test's receiver, and the SMTP servers on crates.io
+/// are either unmaintained or bring a mail system of their own.
+async fn smtp_server() -> (SocketAddr, Mails) {
+    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mails = Mails::default();
+    let kept = mails.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let kept = kept.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut lines = BufReader::new(read).lines();
+                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
+                let mut rcpt = Vec::new();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
+                    let answer: &[u8] = match verb.as_str() {
+                        "EHLO" | "HELO" => b"250-test\r\n250 8BITMIME\r\n",
+                        "MAIL" | "RSET" | "NOOP" => b"250 OK\r\n",
+                        "RCPT" => {
+                            rcpt.push(line[8..].trim_matches(|c| c == '<' || c == '>').to_owned());
+                            b"250 OK\r\n"
+                        }
+                        "DATA" => {
+                            write.write_all(b"354 go on\r\n").await.unwrap();
+                            let mut data = String::new();
+                            while let Ok(Some(l)) = lines.next_line().await {
+                                if l == "." {
+                                    break;
+                                }
+                                data.push_str(&l);
+                                data.push('\n');
+                            }
+                            kept.lock().unwrap().push((std::mem::take(&mut rcpt), data));
+                            b"250 OK queued\r\n"
+                        }
+                        "QUIT" => {
+                            let _ = write.write_all(b"221 bye\r\n").await;
+                            return;
+                        }
+                        _ => b"502 not here\r\n",
+                    };
+                    write.write_all(answer).await.unwrap();
+                }
+            });
+        }
+    });
+    (addr, mails)
+}
+
+fn keyring() -> Arc<Keyring> {
+    Arc::new(Keyring::new(MasterKey::from_bytes([5; 32]), vec![]))
+}
+
+/// A webhook channel to `addr`, taking every event; its signing secret.
+async fn webhook(pool: &PgPool, keyring: &Keyring, addr: SocketAddr) -> String {
+    let id = Uuid::new_v4();
+    let url = url::Url::parse(&format!("http://{addr}/hook")).unwrap();
+    let sealed = seal_channel(keyring, id, ChannelKind::Webhook, &url);
+    let created = cockpit_db::notify::create_channel(
+        pool,
+        "user:ada@example.com",
+        &NewChannel {
+            id,
+            name: "SOC",
+            kind: ChannelKind::Webhook,
+            target_sealed: &sealed.target,
+            target_hint: &format!("http://{addr}"),
+            secret_sealed: sealed.secret_sealed.as_deref(),
+            email_from: None,
+            email_to: &[],
+            events: &[],
+            orgs: None,
+            min_severity: Severity::Info,
+        },
+    )
+    .await
+    .unwrap();
+    assert!(created);
+    sealed.secret.unwrap()
+}
+
+fn fast() -> DeliverySettings {
+    DeliverySettings {
+        base: Duration::from_millis(5),
+        cap: Duration::from_millis(20),
+        public_url: Some("https://cockpit.example".into()),
+        ..DeliverySettings::default()
+    }
+}
+
+async fn count(pool: &PgPool, status: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM deliveries WHERE status = $1")
+        .bind(status)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// Works the outbox until nothing is pending (bounded: a delivery that
+/// never succeeds fails the test's assertion instead of hanging it).
+async fn drain(pool: &PgPool, d: &Deliverer) {
+    for _ in 0..2_000 {
+        if count(pool, "pending").await == 0 {
+            return;
+        }
+        d.run_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn check_signature(r: &Received, secret: &str) -> serde_json::Value {
+    assert_eq!(
+        r.signature.as_deref(),
+        Some(sign(secret, &r.id, r.timestamp, &r.body).as_str()),
+        "every request is signed"
+    );
+    let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        body["id"],
+        r.id.as_str(),
+        "the header's id is the payload's"
+    );
+    body
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn a_receiver_down_then_up_gets_everything(pool: PgPool) {
+    let keyring = keyring();
+    // A port nobody listens on yet: the receiver is down.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let secret = webhook(&pool, &keyring, addr).await;
+    let mut sent = Vec::new();
+    for i in 0..40 {
+        let mut tx = pool.begin().await.unwrap();
+        let id = emit(
+            &mut tx,
+            &Notice::new(EventKind::AppNew, None, format!("New app <{i}>"))
+                .detail(serde_json::json!({ "n": i })),
+        )
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+        sent.push(id);
+    }
+    // A notification whose transaction rolled back is never sent.
+    let mut tx = pool.begin().await.unwrap();
+    emit(
+        &mut tx,
+        &Notice::new(EventKind::AppNew, None, "rolled back"),
+    )
+    .await
+    .unwrap();
+    tx.rollback().await.unwrap();
+
+    let d = Deliverer::new(pool.clone(), keyring.clone(), fast()).unwrap();
+    for _ in 0..3 {
+        d.run_once().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(count(&pool, "pending").await, 40, "nothing lost while down");
+    let errors: Vec<String> =
+        sqlx::query_scalar("SELECT DISTINCT last_error FROM deliveries WHERE attempts > 0")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(errors, ["could not connect to the receiver"]);
+
+    // Up again, answering 503 to its first few requests.
+    let receiver = Receiver::default();
+    receiver.fail_next.store(7, Ordering::SeqCst);
+    receiver
+        .serve_on(tokio::net::TcpListener::bind(addr).await.unwrap())
+        .await;
+    drain(&pool, &d).await;
+    assert_eq!(count(&pool, "delivered").await, 40);
+    let got = receiver.got();
+    let event_ids: Vec<String> = sqlx::query_scalar(
+        "SELECT event_id::text FROM notifications WHERE id = ANY($1) ORDER BY id",
+    )
+    .bind(&sent)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut seen: Vec<String> = got.iter().map(|r| r.id.clone()).collect();
+    seen.sort();
+    let retried = seen.len() - {
+        seen.dedup();
+        seen.len()
+    };
+    let mut expected = event_ids.clone();
+    expected.sort();
+    assert_eq!(seen, expected, "every event, and only these, arrived");
+    assert_eq!(retried, 7, "the refused requests came again with their ids");
+    for r in &got {
+        let body = check_signature(r, &secret);
+        assert_eq!(body["type"], "app.new");
+        assert!(body["title"].as_str().unwrap().starts_with("New app <"));
+    }
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn an_email_channel_sends_plain_text_and_escaped_html(pool: PgPool) {
+    let keyring = keyring();
+    let (addr, mails) = smtp_server().await;
+    let id = Uuid::new_v4();
+    let url = url::Url::parse(&format!("smtp://{addr}")).unwrap();
+    let sealed = seal_channel(&keyring, id, ChannelKind::Email, &url);
+    let to = [
+        "soc@acme.example".to_owned(),
+        "oncall@acme.example".to_owned(),
+    ];
+    assert!(
+        cockpit_db::notify::create_channel(
+            &pool,
+            "user:ada@example.com",
+            &NewChannel {
+                id,
+                name: "SOC mail",
+                kind: ChannelKind::Email,
+                target_sealed: &sealed.target,
+                target_hint: &format!("smtp://{addr}"),
+                secret_sealed: None,
+                email_from: Some("cockpit@acme.example"),
+                email_to: &to,
+                events: &[EventKind::LeaverWithTokens],
+                orgs: None,
+                min_severity: Severity::Info,
+            },
+        )
+        .await
+        .unwrap()
+    );
+    let mut tx = pool.begin().await.unwrap();
+    let sent = emit(
+        &mut tx,
+        &Notice::new(
+            EventKind::LeaverWithTokens,
+            None,
+            "eve<img src=x onerror=alert(1)>@acme.example left but still holds 3 authorizations\r\nBcc: x@evil.example",
+        )
+        .detail(serde_json::json!({ "user": "<script>alert(1)</script>", "authorizations": 3 })),
+    )
+    .await
+    .unwrap();
+    // Not a kind the channel takes: not sent.
+    emit(&mut tx, &Notice::new(EventKind::AppNew, None, "New app"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let d = Deliverer::new(pool.clone(), keyring.clone(), fast()).unwrap();
+    drain(&pool, &d).await;
+    let errors: Vec<Option<String>> = sqlx::query_scalar("SELECT last_error FROM deliveries")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(count(&pool, "delivered").await, 1, "{errors:?}");
+    let mails = mails.lock().unwrap().clone();
+    assert_eq!(mails.len(), 1);
+    let (rcpt, data) = &mails[0];
+    assert_eq!(rcpt, &to);
+    let event: String =
+        sqlx::query_scalar("SELECT event_id::text FROM notifications WHERE id = $1")
+            .bind(sent)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // Quoted-printable soft breaks and `=` undone, if the library chose it.
+    let plain = data.replace("=\n", "").replace("=3D", "=");
+    assert!(
+        plain.contains(&format!("Message-ID: <{event}@oauth-cockpit>")),
+        "{data}"
+    );
+    assert!(plain.contains("multipart/alternative"), "{data}");
+    assert!(
+        plain.contains("Subject: [OAuth Cockpit] [high] eve"),
+        "{data}"
+    );
+    let headers = &plain[..plain.find("\n\n").unwrap()];
+    assert!(
+        !headers.lines().any(|l| l.starts_with("Bcc:")),
+        "no header smuggled in: {headers}"
+    );
+    assert!(
+        plain.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{data}"
+    );
+    let html = &plain[plain.find("text/html").expect("an HTML part")..];
+    assert!(
+        !html.contains("<script>") && !html.contains("<img"),
+        "{html}"
+    );
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn a_dead_delivery_is_sent_again_with_its_event_id(pool: PgPool) {
+    let keyring = keyring();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let receiver = Receiver::default();
+    receiver.fail_all.store(true, Ordering::SeqCst);
+    receiver.serve_on(listener).await;
+    webhook(&pool, &keyring, addr).await;
+    let mut tx = pool.begin().await.unwrap();
+    emit(
+        &mut tx,
+        &Notice::new(EventKind::SyncFailing, None, "Sync failing"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let giving_up = Deliverer::new(
+        pool.clone(),
+        keyring.clone(),
+        DeliverySettings {
+            give_up_after: Duration::ZERO,
+            ..fast()
+        },
+    )
+    .unwrap();
+    giving_up.run_once().await.unwrap();
+    assert_eq!(count(&pool, "dead").await, 1);
+    let (id, code): (i64, Option<i32>) =
+        sqlx::query_as("SELECT id, last_code FROM deliveries WHERE status = 'dead'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(code, Some(503));
+
+    receiver.fail_all.store(false, Ordering::SeqCst);
+    assert!(
+        cockpit_db::notify::resend(&pool, "user:ada@example.com", id)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !cockpit_db::notify::resend(&pool, "user:ada@example.com", id)
+            .await
+            .unwrap(),
+        "only a dead delivery is sent again"
+    );
+    let d = Deliverer::new(pool.clone(), keyring.clone(), fast()).unwrap();
+    drain(&pool, &d).await;
+    assert_eq!(count(&pool, "delivered").await, 1);
+    let got = receiver.got();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].id, got[1].id, "the same event id on every attempt");
+    let audited: Vec<String> =
+        sqlx::query_scalar("SELECT action FROM audit_log WHERE action = 'delivery.resent'")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    assert_eq!(audited.len(), 1);
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn what_a_sync_finds_reaches_the_webhook(pool: PgPool) {
+    let s = common::synced_sim_org(
+        &pool,
+        SimConfig {
+            tokens: 2_000,
+            users: 300,
+            apps: 12,
+            ..SimConfig::default()
+        },
+        5,
+    )
+    .await;
+    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM notifications")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(n, 0, "an org's first sync finds every app: nothing to tell");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let receiver = Receiver::default();
+    receiver.serve_on(listener).await;
+    let secret = webhook(&pool, &s.keyring, addr).await;
+
+    // The cockpit revokes one person's authorizations of an app; the person
+    // authorizes it again.
+    let (app_key, app_name, user_id, username) = common::busy_app(&pool, s.org).await;
+    let req = cockpit_db::actions::request(
+        &pool,
+        &cockpit_db::actions::NewAction {
+            org_id: s.org,
+            kind: cockpit_db::actions::ActionKind::RevokeUserApp,
+            app_key: Some(&app_key),
+            user_id: Some(&user_id),
+            token_ids: &[],
+            idle_days: None,
+            requested_by: "user:ada@example.com",
+            reason: "left the project",
+            idempotency_key: "notify-1",
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    cockpit_worker::actions::execute(&pool, s.keyring.clone(), req.id)
+        .await
+        .unwrap();
+    s.sim.sim.grant(&app_name, &username).unwrap();
+    // People come and go, new apps appear.
+    s.sim.sim.simulate_activity(400);
+    cockpit_worker::sync::sync_org(&pool, s.keyring.clone(), s.org, "cli", &Default::default())
+        .await
+        .unwrap();
+
+    let d = Deliverer::new(pool.clone(), s.keyring.clone(), fast()).unwrap();
+    drain(&pool, &d).await;
+    let bodies: Vec<serde_json::Value> = receiver
+        .got()
+        .iter()
+        .map(|r| check_signature(r, &secret))
+        .collect();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        bodies.iter().filter(|b| b["type"] == kind).collect()
+    };
+    let again = of("app.reauthorized");
+    assert_eq!(again.len(), 1, "{bodies:#?}");
+    assert_eq!(again[0]["data"]["app"], app_name.as_str());
+    assert!(
+        again[0]["data"]["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == username.as_str())
+    );
+    assert_eq!(again[0]["org"]["name"], "Acme");
+    assert!(
+        again[0]["link"]
+            .as_str()
+            .unwrap()
+            .starts_with("https://cockpit.example/apps/")
+    );
+    // Each leaver named holds live tokens in the cockpit's snapshot.
+    let leavers = of("user.leaver_with_tokens");
+    assert!(!leavers.is_empty(), "{bodies:#?}");
+    for l in &leavers {
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sf_tokens t JOIN sf_users u ON u.org_id = t.org_id AND u.id = t.user_id
+             WHERE t.org_id = $1 AND u.username = $2 AND t.gone_at IS NULL AND NOT u.is_active",
+        )
+        .bind(s.org)
+        .bind(l["data"]["user"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(l["data"]["authorizations"], held);
+    }
+    let new_apps = of("app.new");
+    assert!(!new_apps.is_empty(), "{bodies:#?}");
+    for a in &new_apps {
+        assert!(
+            a["data"]["app"]
+                .as_str()
+                .unwrap()
+                .starts_with("Shadow IT App")
+        );
+    }
+    // No secret of the org in any message.
+    let all =
+        String::from_utf8(receiver.got().iter().flat_map(|r| r.body.clone()).collect()).unwrap();
+    assert!(!all.contains(&s.sim.credentials.client_secret));
+    assert!(!all.contains("whsec_"));
+    // Told once: a second sync with nothing new sends nothing more.
+    let before = receiver.got().len();
+    cockpit_worker::sync::sync_org(&pool, s.keyring.clone(), s.org, "cli", &Default::default())
+        .await
+        .unwrap();
+    drain(&pool, &d).await;
+    assert_eq!(receiver.got().len(), before);
+}
