@@ -57,7 +57,9 @@ CREATE TABLE notifications (
     link       text,
     created_at timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX notifications_created ON notifications (created_at DESC);
+-- "Told once per streak" (`emit_once_per_streak`) looks for the org's last
+-- notification of a kind.
+CREATE INDEX notifications_org_kind ON notifications (org_id, kind, created_at);
 
 CREATE TABLE deliveries (
     id              bigserial PRIMARY KEY,
@@ -70,8 +72,10 @@ CREATE TABLE deliveries (
     last_code       integer,
     last_error      text,
     delivered_at    timestamptz,
-    UNIQUE (notification_id, channel_id)
+    -- Also the channel page's index of a channel's deliveries. Few indexes:
+    -- every notification writes its deliveries inside the transaction that
+    -- causes it.
+    UNIQUE (channel_id, notification_id)
 );
 CREATE INDEX deliveries_due ON deliveries (next_at) WHERE status = 'pending';
-CREATE INDEX deliveries_channel ON deliveries (channel_id, id DESC);
 CREATE INDEX deliveries_dead ON deliveries (id DESC) WHERE status = 'dead';

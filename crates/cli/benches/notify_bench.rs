@@ -95,6 +95,30 @@ async fn main() {
         .unwrap();
     }
 
+    // The machine's floor: one round trip of the smallest insert.
+    sqlx::raw_sql("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, n int)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let mut floor = Vec::with_capacity(events);
+    for i in 0..events {
+        let mut tx = pool.begin().await.unwrap();
+        let started = Instant::now();
+        sqlx::query("INSERT INTO bench_floor (n) VALUES ($1)")
+            .bind(i as i32)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        floor.push(started.elapsed().as_secs_f64() * 1e3);
+        tx.commit().await.unwrap();
+    }
+    floor.sort_by(f64::total_cmp);
+    println!(
+        "floor: one single-row insert, {events} transactions: p50 {:.3} ms, p99 {:.3} ms",
+        percentile(&floor, 0.5),
+        percentile(&floor, 0.99)
+    );
+
     let mut lat = Vec::with_capacity(events);
     for i in 0..events {
         let mut tx = pool.begin().await.unwrap();
