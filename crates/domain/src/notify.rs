@@ -196,14 +196,18 @@ pub enum ChannelKind {
     Teams,
     /// Mail through an SMTP server: plain text and HTML parts.
     Email,
+    /// A SIEM's collector: RFC 5424 syslog over TCP or UDP, or JSON lines
+    /// over TCP, with ECS fields ([`ecs`]).
+    Siem,
 }
 
 impl ChannelKind {
-    pub const ALL: [ChannelKind; 4] = [
+    pub const ALL: [ChannelKind; 5] = [
         ChannelKind::Webhook,
         ChannelKind::Slack,
         ChannelKind::Teams,
         ChannelKind::Email,
+        ChannelKind::Siem,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -212,6 +216,7 @@ impl ChannelKind {
             ChannelKind::Slack => "slack",
             ChannelKind::Teams => "teams",
             ChannelKind::Email => "email",
+            ChannelKind::Siem => "siem",
         }
     }
 
@@ -225,6 +230,7 @@ impl ChannelKind {
             ChannelKind::Slack => "Slack incoming webhook",
             ChannelKind::Teams => "Microsoft Teams workflow",
             ChannelKind::Email => "Email (SMTP)",
+            ChannelKind::Siem => "SIEM (syslog or JSON lines, ECS fields)",
         }
     }
 }
@@ -247,7 +253,20 @@ pub fn check_target(kind: ChannelKind, text: &str) -> Result<(url::Url, String),
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
-    if kind == ChannelKind::Email {
+    if kind == ChannelKind::Siem {
+        if !matches!(url.scheme(), "syslog+tcp" | "syslog+udp" | "jsonl+tcp") {
+            return Err(
+                "A SIEM channel's address is syslog+tcp://host:port, syslog+udp://host:port or jsonl+tcp://host:port."
+                    .into(),
+            );
+        }
+        if url.port().is_none() {
+            return Err("Give the collector's port (syslog+tcp://siem.example.com:6514).".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("Put no user name or password in the address.".into());
+        }
+    } else if kind == ChannelKind::Email {
         let starttls = url
             .query_pairs()
             .any(|(k, v)| k == "tls" && v == "required");
@@ -342,6 +361,7 @@ pub struct MessageOrg {
 pub fn render(kind: ChannelKind, m: &Message) -> serde_json::Value {
     match kind {
         ChannelKind::Webhook | ChannelKind::Email => serde_json::to_value(m).unwrap_or_default(),
+        ChannelKind::Siem => ecs(m),
         ChannelKind::Slack => slack(m),
         ChannelKind::Teams => teams(m),
     }
@@ -606,6 +626,71 @@ pub fn sign(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> String {
     )
 }
 
+/// The Elastic Common Schema (ECS) document of a notification, for SIEM
+/// channels. ECS rather than OCSF: Elastic and Datadog ingest ECS fields as
+/// they are, where OCSF's Detection Finding class would be mostly constants
+/// here. The facts go under `oauth_cockpit`, the org under `organization`.
+pub fn ecs(m: &Message) -> serde_json::Value {
+    let finding = matches!(
+        m.kind.as_str(),
+        "indicator.hit"
+            | "source.new"
+            | "user.leaver_with_tokens"
+            | "app.reauthorized"
+            | "block.removed"
+    );
+    serde_json::json!({
+        "@timestamp": m.created_at,
+        "ecs": { "version": "8.11.0" },
+        "message": m.title,
+        "event": {
+            "id": m.id,
+            "kind": if finding { "alert" } else { "event" },
+            "category": ["iam"],
+            "type": ["info"],
+            "action": m.kind,
+            "severity": Severity::parse(&m.severity).map_or(1, Severity::rank),
+            "provider": "oauth-cockpit",
+            "dataset": "oauth_cockpit.notification",
+            "url": m.link,
+        },
+        "organization": m.org.as_ref().map(|o| serde_json::json!({ "id": o.id, "name": o.name })),
+        "oauth_cockpit": m.data,
+    })
+}
+
+/// One RFC 5424 syslog message carrying the ECS document as its MSG:
+/// facility authpriv (10), the severity mapped (critical → crit … info →
+/// info), APP-NAME `oauth-cockpit`, MSGID the event type. `host` is the
+/// cockpit's host name (`-` when unknown). Bounded to printable ASCII in the
+/// header fields, as the RFC asks.
+pub fn syslog_5424(m: &Message, host: &str) -> String {
+    let sev = match Severity::parse(&m.severity) {
+        Some(Severity::Critical) => 2,
+        Some(Severity::High) => 3,
+        Some(Severity::Medium) => 4,
+        Some(Severity::Low) => 5,
+        _ => 6,
+    };
+    let field = |s: &str, max: usize| -> String {
+        let f: String = s
+            .chars()
+            .filter(|c| c.is_ascii_graphic())
+            .take(max)
+            .collect();
+        if f.is_empty() { "-".to_owned() } else { f }
+    };
+    format!(
+        "<{}>1 {} {} oauth-cockpit - {} - {}",
+        10 * 8 + sev,
+        m.created_at
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        field(host, 255),
+        field(&m.kind, 32),
+        ecs(m)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -632,7 +717,7 @@ mod tests {
             assert_eq!(EventKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(EventKind::parse("app.gone"), None);
-        for k in ["webhook", "slack", "teams", "email"] {
+        for k in ["webhook", "slack", "teams", "email", "siem"] {
             assert_eq!(ChannelKind::parse(k).map(ChannelKind::as_str), Some(k));
         }
         for s in Severity::ALL {
@@ -724,6 +809,15 @@ mod tests {
         assert!(mail("smtp://mail.example:25").is_err());
         assert!(mail("smtp://127.0.0.1:2525").is_ok());
         assert!(mail("https://mail.example").is_err());
+        let siem = |u| check_target(ChannelKind::Siem, u);
+        assert_eq!(
+            siem("syslog+tcp://siem.example:6514").unwrap().1,
+            "syslog+tcp://siem.example:6514"
+        );
+        assert!(siem("syslog+udp://10.0.0.5:514").is_ok());
+        assert!(siem("jsonl+tcp://[::1]:5170").is_ok());
+        assert!(siem("syslog+tcp://siem.example").is_err(), "a port");
+        assert!(siem("https://siem.example:443").is_err());
     }
 
     #[test]
@@ -760,5 +854,25 @@ mod tests {
         assert!(!html.contains("<b>x"), "{html}");
         assert!(html.contains("&lt;b&gt;x&lt;/b&gt;"), "{html}");
         assert!(html.contains("href=\"https://cockpit.example/apps/1\""));
+    }
+
+    #[test]
+    fn syslog_lines_follow_rfc_5424_with_ecs_fields() {
+        let m = message("New app: <x>\nnext", serde_json::json!({"app": "x"}));
+        let line = syslog_5424(&m, "cockpit.acme.example");
+        assert!(
+            line.starts_with(
+                "<85>1 2023-11-14T22:13:20.000Z cockpit.acme.example oauth-cockpit - app.new - {"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "one line: {line}");
+        let doc: serde_json::Value =
+            serde_json::from_str(line.splitn(8, ' ').nth(7).unwrap()).unwrap();
+        assert_eq!(doc["event"]["action"], "app.new");
+        assert_eq!(doc["event"]["kind"], "event");
+        assert_eq!(doc["organization"]["name"], "Prod <b>");
+        assert_eq!(doc["oauth_cockpit"]["app"], "x");
+        assert_eq!(doc["message"], "New app: <x>\nnext");
     }
 }

@@ -13,7 +13,10 @@ use cockpit_db::{
     notify::{Due, Outcome},
 };
 use cockpit_domain::{
-    notify::{ChannelKind, Message, MessageOrg, Severity, channel_scope, email, render, sign},
+    notify::{
+        ChannelKind, Message, MessageOrg, Severity, channel_scope, ecs, email, render, sign,
+        syslog_5424,
+    },
     secret::{Keyring, SecretField},
 };
 use futures::StreamExt as _;
@@ -140,8 +143,10 @@ impl Deliverer {
     async fn send(&self, d: Due) -> Outcome {
         let result = self.attempt(&d).await;
         let (delivered, code, error) = match result {
-            Ok(code) if (200..300).contains(&code) => (true, Some(code), None),
-            Ok(code) => (
+            // A stream or datagram taken whole: nothing answers.
+            Ok(None) => (true, None, None),
+            Ok(Some(code)) if (200..300).contains(&code) => (true, Some(code), None),
+            Ok(Some(code)) => (
                 false,
                 Some(code),
                 Some(format!("the receiver answered {code}")),
@@ -167,9 +172,10 @@ impl Deliverer {
         }
     }
 
-    /// One POST; the receiver's status code, or why none came. Errors never
+    /// One attempt: the receiver's status code (HTTP, SMTP), `None` for a
+    /// SIEM stream that took the message, or why it failed. Errors never
     /// name the URL (a Slack or Teams URL is a credential).
-    async fn attempt(&self, d: &Due) -> Result<i32, String> {
+    async fn attempt(&self, d: &Due) -> Result<Option<i32>, String> {
         let kind = ChannelKind::parse(&d.channel_kind).ok_or("unknown channel kind")?;
         let record = d.channel_id.to_string();
         let scope = |field| channel_scope(&record, field);
@@ -194,7 +200,16 @@ impl Deliverer {
             }),
         };
         if kind == ChannelKind::Email {
-            return self.send_email(d, &message, target.expose_secret()).await;
+            return self
+                .send_email(d, &message, target.expose_secret())
+                .await
+                .map(Some);
+        }
+        if kind == ChannelKind::Siem {
+            return self
+                .send_siem(&message, target.expose_secret())
+                .await
+                .map(|()| None);
         }
         let body = serde_json::to_vec(&render(kind, &message)).map_err(|e| e.to_string())?;
         let id = d.event_id.to_string();
@@ -225,7 +240,63 @@ impl Deliverer {
                 format!("sending failed: {e}")
             }
         })?;
-        Ok(i32::from(response.status().as_u16()))
+        Ok(Some(i32::from(response.status().as_u16())))
+    }
+
+    /// To a SIEM's collector: `syslog+tcp` (RFC 5424, octet-counted framing
+    /// of RFC 6587), `syslog+udp` (one datagram, RFC 5426) or `jsonl+tcp`
+    /// (the ECS document and a newline). A connection per message: a
+    /// collector that restarts loses nothing. No TLS yet.
+    async fn send_siem(&self, m: &Message, url: &str) -> Result<(), String> {
+        use tokio::io::AsyncWriteExt as _;
+        let url = url::Url::parse(url).map_err(|_| "the channel's address cannot be used")?;
+        let addr = format!(
+            "{}:{}",
+            url.host_str().unwrap_or_default(),
+            url.port().unwrap_or(514)
+        );
+        let host = self
+            .settings
+            .public_url
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_else(|| "-".to_owned());
+        let limit = self.settings.timeout;
+        let payload = match url.scheme() {
+            "jsonl+tcp" => format!("{}\n", ecs(m)),
+            "syslog+tcp" => {
+                let line = syslog_5424(m, &host);
+                format!("{} {line}", line.len())
+            }
+            "syslog+udp" => {
+                let line = syslog_5424(m, &host);
+                let socket = tokio::net::UdpSocket::bind(if addr.starts_with('[') {
+                    "[::]:0"
+                } else {
+                    "0.0.0.0:0"
+                })
+                .await
+                .map_err(|e| format!("no UDP socket: {e}"))?;
+                tokio::time::timeout(limit, socket.send_to(line.as_bytes(), &addr))
+                    .await
+                    .map_err(|_| "the collector's address did not resolve in time".to_owned())?
+                    .map_err(|e| format!("sending to the collector failed: {e}"))?;
+                return Ok(());
+            }
+            _ => return Err("unknown SIEM transport".into()),
+        };
+        let mut stream = tokio::time::timeout(limit, tokio::net::TcpStream::connect(&addr))
+            .await
+            .map_err(|_| "the collector did not answer in time".to_owned())?
+            .map_err(|_| "could not connect to the collector".to_owned())?;
+        tokio::time::timeout(limit, async {
+            stream.write_all(payload.as_bytes()).await?;
+            stream.shutdown().await
+        })
+        .await
+        .map_err(|_| "the collector did not take the message in time".to_owned())?
+        .map_err(|e| format!("sending to the collector failed: {e}"))
     }
 
     /// One mail, plain text and HTML, its Message-ID made of the event id

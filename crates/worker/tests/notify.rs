@@ -147,24 +147,32 @@ fn keyring() -> Arc<Keyring> {
     Arc::new(Keyring::new(MasterKey::from_bytes([5; 32]), vec![]))
 }
 
-/// A webhook channel to `addr`, taking every event; its signing secret.
-async fn webhook(pool: &PgPool, keyring: &Keyring, addr: SocketAddr) -> String {
+/// A channel of `kind` named `name` to `url`, taking `events` (none: every
+/// one); email channels send from cockpit@acme.example to `to`. Its
+/// signing secret, for a webhook.
+async fn channel(
+    pool: &PgPool,
+    keyring: &Keyring,
+    (name, kind, url): (&str, ChannelKind, &str),
+    events: &[EventKind],
+    to: &[String],
+) -> Option<String> {
     let id = Uuid::new_v4();
-    let url = url::Url::parse(&format!("http://{addr}/hook")).unwrap();
-    let sealed = seal_channel(keyring, id, ChannelKind::Webhook, &url);
+    let url = url::Url::parse(url).unwrap();
+    let sealed = seal_channel(keyring, id, kind, &url);
     let created = cockpit_db::notify::create_channel(
         pool,
         "user:ada@example.com",
         &NewChannel {
             id,
-            name: "SOC",
-            kind: ChannelKind::Webhook,
+            name,
+            kind,
             target_sealed: &sealed.target,
-            target_hint: &format!("http://{addr}"),
+            target_hint: url.as_str(),
             secret_sealed: sealed.secret_sealed.as_deref(),
-            email_from: None,
-            email_to: &[],
-            events: &[],
+            email_from: (kind == ChannelKind::Email).then_some("cockpit@acme.example"),
+            email_to: to,
+            events,
             orgs: None,
             min_severity: Severity::Info,
         },
@@ -172,7 +180,15 @@ async fn webhook(pool: &PgPool, keyring: &Keyring, addr: SocketAddr) -> String {
     .await
     .unwrap();
     assert!(created);
-    sealed.secret.unwrap()
+    sealed.secret
+}
+
+/// A webhook channel to `addr`, taking every event; its signing secret.
+async fn webhook(pool: &PgPool, keyring: &Keyring, addr: SocketAddr) -> String {
+    let url = format!("http://{addr}/hook");
+    channel(pool, keyring, ("SOC", ChannelKind::Webhook, &url), &[], &[])
+        .await
+        .unwrap()
 }
 
 fn fast() -> DeliverySettings {
@@ -300,34 +316,19 @@ async fn a_receiver_down_then_up_gets_everything(pool: PgPool) {
 async fn an_email_channel_sends_plain_text_and_escaped_html(pool: PgPool) {
     let keyring = keyring();
     let (addr, mails) = smtp_server().await;
-    let id = Uuid::new_v4();
-    let url = url::Url::parse(&format!("smtp://{addr}")).unwrap();
-    let sealed = seal_channel(&keyring, id, ChannelKind::Email, &url);
     let to = [
         "soc@acme.example".to_owned(),
         "oncall@acme.example".to_owned(),
     ];
-    assert!(
-        cockpit_db::notify::create_channel(
-            &pool,
-            "user:ada@example.com",
-            &NewChannel {
-                id,
-                name: "SOC mail",
-                kind: ChannelKind::Email,
-                target_sealed: &sealed.target,
-                target_hint: &format!("smtp://{addr}"),
-                secret_sealed: None,
-                email_from: Some("cockpit@acme.example"),
-                email_to: &to,
-                events: &[EventKind::LeaverWithTokens],
-                orgs: None,
-                min_severity: Severity::Info,
-            },
-        )
-        .await
-        .unwrap()
-    );
+    let url = format!("smtp://{addr}");
+    channel(
+        &pool,
+        &keyring,
+        ("SOC mail", ChannelKind::Email, &url),
+        &[EventKind::LeaverWithTokens],
+        &to,
+    )
+    .await;
     let mut tx = pool.begin().await.unwrap();
     let sent = emit(
         &mut tx,
@@ -387,6 +388,70 @@ async fn an_email_channel_sends_plain_text_and_escaped_html(pool: PgPool) {
         !html.contains("<script>") && !html.contains("<img"),
         "{html}"
     );
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn a_siem_gets_syslog_over_tcp_and_udp_and_json_lines(pool: PgPool) {
+    use tokio::io::AsyncReadExt as _;
+    let keyring = keyring();
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let jsonl = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let udp = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    for (name, url) in [
+        (
+            "syslog tcp",
+            format!("syslog+tcp://{}", tcp.local_addr().unwrap()),
+        ),
+        (
+            "syslog udp",
+            format!("syslog+udp://{}", udp.local_addr().unwrap()),
+        ),
+        (
+            "json lines",
+            format!("jsonl+tcp://{}", jsonl.local_addr().unwrap()),
+        ),
+    ] {
+        channel(&pool, &keyring, (name, ChannelKind::Siem, &url), &[], &[]).await;
+    }
+    let mut tx = pool.begin().await.unwrap();
+    let mut n = Notice::new(
+        EventKind::IndicatorHit,
+        None,
+        "Published indicators matched calls of Drift\nsecond line",
+    );
+    n = n.detail(serde_json::json!({ "app": "Drift", "indicators": ["208.68.36.90"] }));
+    emit(&mut tx, &n).await.unwrap();
+    tx.commit().await.unwrap();
+    let read_all = |l: tokio::net::TcpListener| async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).await.unwrap();
+        text
+    };
+    let d = Deliverer::new(pool.clone(), keyring.clone(), fast()).unwrap();
+    let (framed, lines, _) = tokio::join!(read_all(tcp), read_all(jsonl), drain(&pool, &d));
+    assert_eq!(count(&pool, "delivered").await, 3);
+    // Octet counting: the length, a space, the message.
+    let (len, message) = framed.split_once(' ').unwrap();
+    assert_eq!(len.parse::<usize>().unwrap(), message.len());
+    assert!(
+        message.starts_with("<82>1 ")
+            && message.contains(" cockpit.example oauth-cockpit - indicator.hit - {"),
+        "{message}"
+    );
+    let mut datagram = vec![0u8; 65_536];
+    let got = udp.recv(&mut datagram).await.unwrap();
+    let datagram = String::from_utf8(datagram[..got].to_vec()).unwrap();
+    assert_eq!(datagram, message, "the same message by UDP");
+    let doc: serde_json::Value =
+        serde_json::from_str(message.splitn(8, ' ').nth(7).unwrap()).unwrap();
+    assert_eq!(doc["event"]["kind"], "alert");
+    assert_eq!(doc["event"]["action"], "indicator.hit");
+    assert_eq!(doc["event"]["severity"], 5);
+    assert_eq!(doc["oauth_cockpit"]["app"], "Drift");
+    assert_eq!(lines.lines().count(), 1, "one JSON line: {lines}");
+    let line: serde_json::Value = serde_json::from_str(lines.trim_end()).unwrap();
+    assert_eq!(line, doc);
 }
 
 #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]

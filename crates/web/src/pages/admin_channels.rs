@@ -179,7 +179,9 @@ pub async fn create(
         ));
     }
     let Some(kind) = ChannelKind::parse(f.kind.trim()) else {
-        return Ok(Err("The kind is webhook, slack, teams or email.".into()));
+        return Ok(Err(
+            "The kind is webhook, slack, teams, email or siem.".into()
+        ));
     };
     let (url, hint) = match check_target(kind, &f.url) {
         Ok(t) => t,
@@ -534,6 +536,10 @@ mod tests {
             (
                 "name=a&kind=email&url=smtps%3A%2F%2Fmail.example&email_from=a%40b.example&email_to=Eve+%3Ce%40x.example%3E",
                 "is not an email address",
+            ),
+            (
+                "name=a&kind=siem&url=syslog%2Btcp%3A%2F%2Fsiem.example",
+                "the collector",
             ),
             (
                 "name=a&kind=slack&url=http%3A%2F%2Fx.example%2F",
