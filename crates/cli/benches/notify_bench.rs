@@ -89,6 +89,7 @@ async fn main() {
                 events: &events,
                 orgs: None,
                 min_severity: Severity::Info,
+                audit: false,
             },
         )
         .await

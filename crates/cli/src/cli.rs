@@ -208,6 +208,22 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_LOG_RETENTION_DAYS", default_value_t = 400, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub log_retention_days: u32,
 
+    /// Days notifications and their delivery log are kept; older ones are
+    /// removed once an hour (those still being retried stay).
+    #[arg(long, env = "COCKPIT_NOTIFICATION_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
+    pub notification_retention_days: u32,
+
+    /// People holding an app outside the inventory at which a sync that
+    /// sees it grow sends `app.outside_inventory` (once per app).
+    #[arg(long, env = "COCKPIT_OUTSIDE_INVENTORY_PEOPLE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub outside_inventory_people: u32,
+
+    /// A PEM file of the certificate authorities a SIEM collector's TLS
+    /// certificate may chain to (`syslog+tls://`, `jsonl+tls://`); unset,
+    /// the system's trust store.
+    #[arg(long, env = "COCKPIT_SIEM_CA_FILE")]
+    pub siem_ca_file: Option<std::path::PathBuf>,
+
     /// Serve Prometheus metrics at /metrics to requests that carry this
     /// bearer token (`Authorization: Bearer <token>`); unset, /metrics
     /// answers 404.

@@ -162,6 +162,9 @@ impl Ready {
                 worker_jobs: 4,
                 max_in_flight: cockpit_worker::actions::MAX_IN_FLIGHT,
                 log_retention_days: 400,
+                notification_retention_days: 90,
+                outside_inventory_people: 10,
+                siem_roots: Vec::new(),
                 metrics_token: None,
             },
         )

@@ -74,6 +74,13 @@ pub async fn serve(db: &DbArgs, keys: &KeyArgs, args: ServeArgs) -> anyhow::Resu
             worker_jobs: usize::from(args.worker_jobs),
             max_in_flight: usize::from(args.max_in_flight),
             log_retention_days: args.log_retention_days,
+            notification_retention_days: args.notification_retention_days,
+            outside_inventory_people: args.outside_inventory_people,
+            siem_roots: match &args.siem_ca_file {
+                Some(path) => cockpit_worker::deliver::load_roots(path)
+                    .map_err(|e| anyhow::anyhow!("COCKPIT_SIEM_CA_FILE: {e}"))?,
+                None => Vec::new(),
+            },
             metrics_token: args.metrics_token,
         },
     )
@@ -96,6 +103,13 @@ pub struct Site {
     pub max_in_flight: usize,
     /// Days of Salesforce's logs the archive keeps.
     pub log_retention_days: u32,
+    /// Days notifications and their delivery log are kept.
+    pub notification_retention_days: u32,
+    /// People holding an app outside the inventory at which its growth is
+    /// reported.
+    pub outside_inventory_people: u32,
+    /// Certificate authorities for SIEM collectors (empty: the system's).
+    pub siem_roots: Vec<cockpit_worker::deliver::Certificate>,
     /// The bearer token of /metrics (none: no metrics).
     pub metrics_token: Option<String>,
 }
@@ -116,6 +130,9 @@ pub async fn run_server(
         worker_jobs,
         max_in_flight,
         log_retention_days,
+        notification_retention_days,
+        outside_inventory_people,
+        siem_roots,
         metrics_token,
     } = site;
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -156,10 +173,13 @@ pub async fn run_server(
                 max_in_flight,
                 sync: cockpit_worker::sync::SyncSettings {
                     log_retention_days: Some(log_retention_days as i32),
+                    outside_inventory_people: i64::from(outside_inventory_people),
                     ..Default::default()
                 },
                 delivery: cockpit_worker::deliver::DeliverySettings {
                     public_url: Some(public_url.clone()),
+                    keep_days: Some(notification_retention_days as i32),
+                    siem_roots,
                     ..Default::default()
                 },
                 ..Default::default()

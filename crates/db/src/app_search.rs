@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 /// The app in one org.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Found {
     /// The app's row id (its page is `/apps/{id}`).
     pub id: i64,

@@ -568,6 +568,8 @@ async fn notify_hits(
     for h in hits {
         by_app.entry(h.app_key.as_deref()).or_default().push(h);
     }
+    let keys: Vec<&str> = by_app.keys().flatten().copied().collect();
+    let ids = crate::notify::app_ids(conn, org, &keys).await?;
     for (key, hits) in by_app {
         let app = hits.iter().find_map(|h| h.app_name.clone());
         let mut values: Vec<&str> = hits.iter().map(|h| h.value.as_str()).collect();
@@ -578,17 +580,9 @@ async fn notify_hits(
         sets.dedup();
         let first = hits.iter().map(|h| h.first_seen).min();
         let last = hits.iter().map(|h| h.last_seen).max();
-        let link = match key {
-            Some(k) => sqlx::query_scalar!(
-                "SELECT id FROM sf_apps WHERE org_id = $1 AND app_key = $2",
-                org,
-                k
-            )
-            .fetch_optional(&mut *conn)
-            .await?
-            .map_or_else(|| "/hunts".to_owned(), |id| format!("/apps/{id}")),
-            None => "/hunts".to_owned(),
-        };
+        let link = key
+            .and_then(|k| ids.get(k))
+            .map_or_else(|| "/hunts".to_owned(), |id| format!("/apps/{id}"));
         let title = match &app {
             Some(a) => format!("Published indicators matched calls of {a}"),
             None => "Published indicators matched calls in an org".to_owned(),

@@ -21,6 +21,8 @@ pub struct Notice {
     pub kind: EventKind,
     pub severity: Severity,
     pub org: Option<Uuid>,
+    /// The org's name when the caller has it; else it is read in [`emit`].
+    pub org_name: Option<String>,
     /// One line; names from Salesforce are kept as they are (each channel
     /// format escapes them).
     pub title: String,
@@ -35,6 +37,7 @@ impl Notice {
             kind,
             severity: kind.severity(),
             org,
+            org_name: None,
             title: title.into(),
             detail: json!({}),
             link: None,
@@ -46,10 +49,34 @@ impl Notice {
         self
     }
 
+    /// The org's name, so [`emit`] need not read it again.
+    pub fn org_name(mut self, name: &str) -> Notice {
+        self.org_name = Some(name.to_owned());
+        self
+    }
+
     pub fn link(mut self, link: impl Into<String>) -> Notice {
         self.link = Some(link.into());
         self
     }
+}
+
+/// The cockpit's id of each of an org's apps named by key, read in one
+/// query, for the links of notifications about many apps at once.
+pub async fn app_ids(
+    conn: &mut PgConnection,
+    org: Uuid,
+    keys: &[&str],
+) -> sqlx::Result<std::collections::HashMap<String, i64>> {
+    let keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    let rows = sqlx::query!(
+        "SELECT app_key, id FROM sf_apps WHERE org_id = $1 AND app_key = ANY($2)",
+        org,
+        &keys
+    )
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|r| (r.app_key, r.id)).collect())
 }
 
 /// Bounds a title built from outside names.
@@ -69,7 +96,7 @@ pub async fn emit_to(conn: &mut PgConnection, n: &Notice, only: Option<Uuid>) ->
     sqlx::query_scalar!(
         r#"WITH n AS (
              INSERT INTO notifications (event_id, kind, severity, org_id, org_name, title, detail, link)
-             VALUES ($1, $2, $3, $4, (SELECT name FROM orgs WHERE id = $4), $5, $6, $7)
+             VALUES ($1, $2, $3, $4, coalesce($9, (SELECT name FROM orgs WHERE id = $4)), $5, $6, $7)
              RETURNING id, kind, severity, org_id),
            d AS (
              INSERT INTO deliveries (notification_id, channel_id)
@@ -87,7 +114,8 @@ pub async fn emit_to(conn: &mut PgConnection, n: &Notice, only: Option<Uuid>) ->
         bounded_title(&n.title),
         n.detail,
         n.link,
-        only
+        only,
+        n.org_name
     )
     .fetch_one(conn)
     .await
@@ -119,10 +147,17 @@ pub async fn emit_once_per_streak(conn: &mut PgConnection, n: &Notice) -> sqlx::
 /// What a sync found that people are told about, read from the run's
 /// history events (written by the merge in the same transaction):
 /// apps new to the org (not on its first sync, when every app is new),
-/// people deactivated while still holding live tokens, and apps authorized
-/// again after the cockpit revoked them. One notification per app, and
-/// one per sync for the leavers. Returns how many were written.
-pub async fn emit_from_sync(conn: &mut PgConnection, org: Uuid, run: i64) -> sqlx::Result<u64> {
+/// people deactivated while still holding live tokens, apps authorized
+/// again after the cockpit revoked them, and apps outside the inventory
+/// that gained authorizations while held by `outside_inventory_people` or
+/// more (once per app). One notification per app, and one per leaver.
+/// Returns how many were written.
+pub async fn emit_from_sync(
+    conn: &mut PgConnection,
+    org: Uuid,
+    run: i64,
+    outside_inventory_people: i64,
+) -> sqlx::Result<u64> {
     let first_sync = sqlx::query_scalar!(
         r#"SELECT NOT EXISTS (SELECT 1 FROM sync_runs
                               WHERE org_id = $1 AND status = 'succeeded' AND id <> $2) AS "first!""#,
@@ -157,7 +192,51 @@ pub async fn emit_from_sync(conn: &mut PgConnection, org: Uuid, run: i64) -> sql
             )
             .detail(json!({ "app": a.name, "app_kind": a.kind, "authorizations": a.tokens }))
             .link(format!("/apps/{}", a.id));
-            emit(conn, &n).await?;
+            emit(conn, &n.org_name(&org_name)).await?;
+            written += 1;
+        }
+    }
+    if !first_sync {
+        // The summary is this sync's (refreshed before this runs); growth
+        // is a grant in this run. Told once per app: the notification
+        // itself is the memory.
+        let spreading = sqlx::query!(
+            r#"WITH grown AS (
+                 SELECT e.app_key, count(DISTINCT e.user_id) AS new_people FROM events e
+                 WHERE e.org_id = $1 AND e.sync_run_id = $2 AND e.kind = 'token_granted'
+                 GROUP BY e.app_key)
+               SELECT a.id, a.name, a.app_key, a.kind, s.users, s.tokens, g.new_people AS "new_people!"
+               FROM grown g
+               JOIN app_summary s ON s.org_id = $1 AND s.app_key = g.app_key
+               JOIN sf_apps a ON a.org_id = $1 AND a.app_key = g.app_key
+               WHERE s.users >= $3 AND a.gone_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM inventory_match(a.consumer_key, a.name))
+                 AND NOT EXISTS (SELECT 1 FROM notifications n
+                                 WHERE n.org_id = $1 AND n.kind = 'app.outside_inventory'
+                                   AND n.detail->>'app_key' = a.app_key)
+               ORDER BY s.users DESC LIMIT 200"#,
+            org,
+            run,
+            outside_inventory_people
+        )
+        .fetch_all(&mut *conn)
+        .await?;
+        for a in spreading {
+            let n = Notice::new(
+                EventKind::AppOutsideInventory,
+                Some(org),
+                format!(
+                    "{} is not in the inventory and {} people in {org_name} have authorized it",
+                    a.name, a.users
+                ),
+            )
+            .detail(json!({
+                "app": a.name, "app_key": a.app_key, "app_kind": a.kind, "people": a.users,
+                "authorizations": a.tokens, "new_people": a.new_people,
+                "threshold": outside_inventory_people,
+            }))
+            .link(format!("/apps/{}", a.id));
+            emit(conn, &n.org_name(&org_name)).await?;
             written += 1;
         }
     }
@@ -186,7 +265,7 @@ pub async fn emit_from_sync(conn: &mut PgConnection, org: Uuid, run: i64) -> sql
         )
         .detail(json!({ "app": a.name, "people": a.people, "users": people }))
         .link(format!("/apps/{}", a.id));
-        emit(conn, &n).await?;
+        emit(conn, &n.org_name(&org_name)).await?;
         written += 1;
     }
     let leavers = sqlx::query!(
@@ -212,7 +291,7 @@ pub async fn emit_from_sync(conn: &mut PgConnection, org: Uuid, run: i64) -> sql
         )
         .detail(json!({ "user": l.username, "name": l.name, "authorizations": l.tokens, "apps": l.apps }))
         .link(format!("/users/{}", l.uid));
-        emit(conn, &n).await?;
+        emit(conn, &n.org_name(&org_name)).await?;
         written += 1;
     }
     Ok(written)
@@ -237,6 +316,9 @@ pub struct Channel {
     pub dead: i64,
     pub last_code: Option<i32>,
     pub last_error: Option<String>,
+    /// SIEM channels streaming the audit log: the last entry taken.
+    pub audit_after: Option<i64>,
+    pub audit_error: Option<String>,
 }
 
 /// Live channels with their delivery counts.
@@ -248,13 +330,13 @@ pub async fn channels(pool: &PgPool) -> sqlx::Result<Vec<Channel>> {
                   count(d.id) FILTER (WHERE d.status = 'delivered') AS "delivered!",
                   count(d.id) FILTER (WHERE d.status = 'pending') AS "pending!",
                   count(d.id) FILTER (WHERE d.status = 'dead') AS "dead!",
-                  (SELECT last_code FROM deliveries x WHERE x.channel_id = c.id AND x.last_at IS NOT NULL
-                   ORDER BY x.last_at DESC LIMIT 1) AS last_code,
-                  (SELECT last_error FROM deliveries x WHERE x.channel_id = c.id AND x.last_at IS NOT NULL
-                   ORDER BY x.last_at DESC LIMIT 1) AS last_error
+                  last.last_code, last.last_error, c.audit_after, c.audit_error
            FROM channels c LEFT JOIN deliveries d ON d.channel_id = c.id
+           LEFT JOIN LATERAL (SELECT x.last_code, x.last_error FROM deliveries x
+                              WHERE x.channel_id = c.id AND x.last_at IS NOT NULL
+                              ORDER BY x.last_at DESC LIMIT 1) last ON true
            WHERE c.deleted_at IS NULL
-           GROUP BY c.id ORDER BY lower(c.name)"#
+           GROUP BY c.id, last.last_code, last.last_error ORDER BY lower(c.name)"#
     )
     .fetch_all(pool)
     .await
@@ -275,6 +357,8 @@ pub struct NewChannel<'a> {
     pub events: &'a [EventKind],
     pub orgs: Option<&'a [Uuid]>,
     pub min_severity: Severity,
+    /// A SIEM channel that also takes the audit log, from its first entry.
+    pub audit: bool,
 }
 
 /// An audit entry about channels and deliveries (no org: a channel may
@@ -309,8 +393,9 @@ pub async fn create_channel(pool: &PgPool, actor: &str, c: &NewChannel<'_>) -> s
     let events: Vec<String> = c.events.iter().map(|k| k.as_str().to_owned()).collect();
     let inserted = sqlx::query!(
         "INSERT INTO channels (id, name, kind, target_sealed, target_hint, secret_sealed, events, org_ids,
-                               min_severity, created_by, email_from, email_to)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                               min_severity, created_by, email_from, email_to, audit_after)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
+                 CASE WHEN $13 THEN 0::bigint END)
          ON CONFLICT (lower(name)) WHERE deleted_at IS NULL DO NOTHING",
         c.id,
         c.name,
@@ -323,7 +408,8 @@ pub async fn create_channel(pool: &PgPool, actor: &str, c: &NewChannel<'_>) -> s
         c.min_severity.rank(),
         actor,
         c.email_from,
-        c.email_to
+        c.email_to,
+        c.audit && c.kind == ChannelKind::Siem
     )
     .execute(&mut *tx)
     .await?
@@ -339,7 +425,7 @@ pub async fn create_channel(pool: &PgPool, actor: &str, c: &NewChannel<'_>) -> s
         json!({ "channel": c.id, "name": c.name }),
         json!({ "kind": c.kind.as_str(), "target": c.target_hint, "events": events,
                             "orgs": c.orgs, "min_severity": c.min_severity.as_str(),
-                            "email_to": c.email_to }),
+                            "email_to": c.email_to, "audit_log": c.audit && c.kind == ChannelKind::Siem }),
     )
     .await?;
     tx.commit().await?;
@@ -455,6 +541,97 @@ pub struct Due {
     pub detail: Value,
     pub link: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A SIEM channel that streams the audit log, and where it stands.
+#[derive(Debug, Clone)]
+pub struct AuditStream {
+    pub channel_id: Uuid,
+    pub target_sealed: Vec<u8>,
+    /// The last sequence number the collector took.
+    pub after: i64,
+}
+
+/// Live, enabled channels that take the audit log and have entries to
+/// send.
+pub async fn audit_streams(pool: &PgPool) -> sqlx::Result<Vec<AuditStream>> {
+    sqlx::query_as!(
+        AuditStream,
+        r#"SELECT c.id AS channel_id, c.target_sealed, c.audit_after AS "after!"
+           FROM channels c
+           WHERE c.deleted_at IS NULL AND c.enabled AND c.audit_after IS NOT NULL
+             AND c.audit_after < (SELECT coalesce(max(seq), 0) FROM audit_log)"#
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// Up to `limit` audit entries after sequence number `after`, in order.
+pub async fn audit_after(
+    pool: &PgPool,
+    after: i64,
+    limit: i64,
+) -> sqlx::Result<Vec<cockpit_domain::notify::AuditRecord>> {
+    let rows = sqlx::query!(
+        r#"SELECT l.seq, encode(l.hash, 'hex') AS "hash!", l.at, l.actor, l.action, l.org_id,
+                  o.name AS "org_name?", l.target, l.reason, l.outcome, l.detail
+           FROM audit_log l LEFT JOIN orgs o ON o.id = l.org_id
+           WHERE l.seq > $1 ORDER BY l.seq LIMIT $2"#,
+        after,
+        limit
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| cockpit_domain::notify::AuditRecord {
+            seq: r.seq,
+            hash: r.hash,
+            at: r.at,
+            actor: r.actor,
+            action: r.action,
+            org: r.org_id.map(|id| cockpit_domain::notify::MessageOrg {
+                id,
+                name: r.org_name,
+            }),
+            target: r.target,
+            reason: r.reason,
+            outcome: r.outcome,
+            detail: r.detail,
+        })
+        .collect())
+}
+
+/// Records how a channel's audit stream went: on success it moves on to
+/// `to` (never back) and clears the error; on failure it keeps its place
+/// and the error.
+pub async fn audit_sent(
+    pool: &PgPool,
+    channel: Uuid,
+    result: Result<i64, &str>,
+) -> sqlx::Result<()> {
+    match result {
+        Ok(to) => {
+            sqlx::query!(
+                "UPDATE channels SET audit_after = greatest(audit_after, $2), audit_error = NULL
+             WHERE id = $1 AND audit_after IS NOT NULL",
+                channel,
+                to
+            )
+            .execute(pool)
+            .await?
+        }
+        Err(e) => {
+            sqlx::query!(
+                "UPDATE channels SET audit_error = $2 WHERE id = $1",
+                channel,
+                e.chars().take(500).collect::<String>()
+            )
+            .execute(pool)
+            .await?
+        }
+    };
+    Ok(())
 }
 
 /// Claims up to `limit` due deliveries of live, enabled channels for
@@ -582,6 +759,33 @@ pub async fn log(
     )
     .fetch_all(pool)
     .await
+}
+
+/// Removes notifications written more than `days` ago, with their
+/// deliveries, unless one is still being tried; how many went. In batches,
+/// so no one statement holds many locks for long.
+pub async fn prune(pool: &PgPool, days: i32) -> sqlx::Result<u64> {
+    const BATCH: i64 = 5_000;
+    let mut removed = 0;
+    loop {
+        let n = sqlx::query!(
+            "DELETE FROM notifications WHERE id IN (
+               SELECT n.id FROM notifications n
+               WHERE n.created_at < now() - make_interval(days => $1)
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d
+                                 WHERE d.notification_id = n.id AND d.status = 'pending')
+               LIMIT $2)",
+            days,
+            BATCH
+        )
+        .execute(pool)
+        .await?
+        .rows_affected();
+        removed += n;
+        if n < BATCH as u64 {
+            return Ok(removed);
+        }
+    }
 }
 
 /// Puts a dead delivery back to work (same event id), audited; `false` if

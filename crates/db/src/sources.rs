@@ -191,6 +191,8 @@ async fn notify_new(
     for s in new {
         by_app.entry(s.app_key.as_str()).or_default().push(s);
     }
+    let keys: Vec<&str> = by_app.keys().copied().collect();
+    let ids = crate::notify::app_ids(conn, org, &keys).await?;
     for (key, found) in by_app {
         let app = found
             .iter()
@@ -204,13 +206,6 @@ async fn notify_new(
                 .take(20)
                 .collect()
         };
-        let id = sqlx::query_scalar!(
-            "SELECT id FROM sf_apps WHERE org_id = $1 AND app_key = $2",
-            org,
-            key
-        )
-        .fetch_optional(&mut *conn)
-        .await?;
         let n = crate::notify::Notice::new(
             cockpit_domain::notify::EventKind::SourceNew,
             Some(org),
@@ -220,7 +215,10 @@ async fn notify_new(
             "app": app, "networks": pick(true), "user_agents": pick(false),
             "first_seen": found.iter().map(|s| s.first_seen).min(),
         }))
-        .link(id.map_or_else(|| "/".to_owned(), |id| format!("/apps/{id}")));
+        .link(
+            ids.get(key)
+                .map_or_else(|| "/".to_owned(), |id| format!("/apps/{id}")),
+        );
         crate::notify::emit(conn, &n).await?;
     }
     Ok(())

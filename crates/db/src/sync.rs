@@ -23,6 +23,25 @@ use crate::{
     stored_tokens::StoredTokens,
 };
 
+/// What the merge judges by: the operator's settings.
+#[derive(Debug, Clone, Copy)]
+pub struct MergeRules {
+    /// An authorization unused this many days is stale.
+    pub stale_days: i32,
+    /// An app outside the inventory held by this many people is reported
+    /// when it grows.
+    pub outside_inventory_people: i64,
+}
+
+impl Default for MergeRules {
+    fn default() -> Self {
+        MergeRules {
+            stale_days: 90,
+            outside_inventory_people: cockpit_domain::notify::OUTSIDE_INVENTORY_PEOPLE,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct StagedUser {
     pub id: String,
@@ -418,8 +437,9 @@ impl SyncConn {
         &mut self,
         run_id: i64,
         now: DateTime<Utc>,
-        stale_days: i32,
+        rules: &MergeRules,
     ) -> sqlx::Result<MergeCounts> {
+        let stale_days = rules.stale_days;
         let org = self.org;
         self.tokens_staged();
         self.stage_tokens_gone().await?;
@@ -809,7 +829,7 @@ impl SyncConn {
             .await?;
         }
         // What people are told about, in the same transaction.
-        crate::notify::emit_from_sync(&mut tx, org, run_id).await?;
+        crate::notify::emit_from_sync(&mut tx, org, run_id, rules.outside_inventory_people).await?;
         sqlx::query!(
             "UPDATE sync_runs SET status = 'succeeded', finished_at = now(), counts = $2 WHERE id = $1",
             run_id,
@@ -1417,7 +1437,7 @@ mod tests {
         conn.stage_users(users).await.unwrap();
         conn.stage_apps(apps).await.unwrap();
         conn.stage_tokens(tokens).await.unwrap();
-        let counts = conn.merge(run, now, 90).await;
+        let counts = conn.merge(run, now, &MergeRules::default()).await;
         conn.close().await;
         counts
     }
@@ -1717,7 +1737,10 @@ mod tests {
         conn.stage_tokens(&[token("0CQ1", "0H4A", "005A", 1)])
             .await
             .unwrap();
-        let counts = conn.merge(run, Utc::now(), 90).await.unwrap();
+        let counts = conn
+            .merge(run, Utc::now(), &MergeRules::default())
+            .await
+            .unwrap();
         conn.close().await;
         assert_eq!(counts.tokens_written, 1);
         let ids: Vec<String> = sqlx::query_scalar("SELECT id FROM sf_tokens WHERE org_id = $1")

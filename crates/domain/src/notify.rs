@@ -18,13 +18,22 @@ use uuid::Uuid;
 
 use crate::secret::{Keyring, SecretField, SecretScope};
 
+/// People holding an app outside the inventory at which its growth is
+/// reported ([`EventKind::AppOutsideInventory`]), unless the operator sets
+/// another number (`COCKPIT_OUTSIDE_INVENTORY_PEOPLE`).
+pub const OUTSIDE_INVENTORY_PEOPLE: i64 = 10;
+
 /// What happened. The string forms are the webhook payload's `type` and
-/// the database's `notifications.kind` (migration 0036 checks the list).
+/// the database's `notifications.kind` (migrations 0036 and 0039 check the
+/// list).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventKind {
     /// "Send a test" on the channel page.
     Test,
     AppNew,
+    /// An app no inventory entry matches gained authorizations while held
+    /// by many people ([`OUTSIDE_INVENTORY_PEOPLE`] by default).
+    AppOutsideInventory,
     LeaverWithTokens,
     AppReauthorized,
     BlockRemoved,
@@ -43,8 +52,9 @@ pub enum EventKind {
 
 impl EventKind {
     /// Every kind a channel's rules can choose (not `test`).
-    pub const RULES: [EventKind; 15] = [
+    pub const RULES: [EventKind; 16] = [
         EventKind::AppNew,
+        EventKind::AppOutsideInventory,
         EventKind::LeaverWithTokens,
         EventKind::AppReauthorized,
         EventKind::BlockRemoved,
@@ -65,6 +75,7 @@ impl EventKind {
         match self {
             EventKind::Test => "test",
             EventKind::AppNew => "app.new",
+            EventKind::AppOutsideInventory => "app.outside_inventory",
             EventKind::LeaverWithTokens => "user.leaver_with_tokens",
             EventKind::AppReauthorized => "app.reauthorized",
             EventKind::BlockRemoved => "block.removed",
@@ -93,6 +104,7 @@ impl EventKind {
         match self {
             EventKind::Test => "Test message",
             EventKind::AppNew => "New app in an org",
+            EventKind::AppOutsideInventory => "App outside the inventory reaching many people",
             EventKind::LeaverWithTokens => "Leaver still holding tokens",
             EventKind::AppReauthorized => "App authorized again after a revoke",
             EventKind::BlockRemoved => "Block removed outside the cockpit",
@@ -118,6 +130,7 @@ impl EventKind {
             }
             EventKind::AppNew | EventKind::OrgBudgetPaused => Severity::Low,
             EventKind::SyncFailing
+            | EventKind::AppOutsideInventory
             | EventKind::OrgNeedsReauth
             | EventKind::SourceNew
             | EventKind::ApprovalRequested
@@ -196,8 +209,8 @@ pub enum ChannelKind {
     Teams,
     /// Mail through an SMTP server: plain text and HTML parts.
     Email,
-    /// A SIEM's collector: RFC 5424 syslog over TCP or UDP, or JSON lines
-    /// over TCP, with ECS fields ([`ecs`]).
+    /// A SIEM's collector: RFC 5424 syslog over TLS, TCP or UDP, or JSON
+    /// lines over TLS or TCP, with ECS fields ([`ecs`]).
     Siem,
 }
 
@@ -254,9 +267,12 @@ pub fn check_target(kind: ChannelKind, text: &str) -> Result<(url::Url, String),
             .parse::<std::net::IpAddr>()
             .is_ok_and(|ip| ip.is_loopback());
     if kind == ChannelKind::Siem {
-        if !matches!(url.scheme(), "syslog+tcp" | "syslog+udp" | "jsonl+tcp") {
+        if !matches!(
+            url.scheme(),
+            "syslog+tls" | "syslog+tcp" | "syslog+udp" | "jsonl+tls" | "jsonl+tcp"
+        ) {
             return Err(
-                "A SIEM channel's address is syslog+tcp://host:port, syslog+udp://host:port or jsonl+tcp://host:port."
+                "A SIEM channel's address is syslog+tls://host:port (RFC 5425), syslog+tcp://, syslog+udp://, jsonl+tls:// or jsonl+tcp://."
                     .into(),
             );
         }
@@ -357,13 +373,34 @@ pub struct MessageOrg {
     pub name: Option<String>,
 }
 
-/// The body a web channel of `kind` posts, as JSON (email: [`email`]).
-pub fn render(kind: ChannelKind, m: &Message) -> serde_json::Value {
-    match kind {
-        ChannelKind::Webhook | ChannelKind::Email => serde_json::to_value(m).unwrap_or_default(),
-        ChannelKind::Siem => ecs(m),
-        ChannelKind::Slack => slack(m),
-        ChannelKind::Teams => teams(m),
+/// What a channel that posts JSON over HTTP sends (email has [`email`],
+/// a SIEM [`ecs`] and [`syslog_5424`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebFormat {
+    Webhook,
+    Slack,
+    Teams,
+}
+
+impl ChannelKind {
+    /// The JSON format of a channel that posts over HTTP; `None` for email
+    /// and SIEM channels, which have transports of their own.
+    pub fn web_format(self) -> Option<WebFormat> {
+        match self {
+            ChannelKind::Webhook => Some(WebFormat::Webhook),
+            ChannelKind::Slack => Some(WebFormat::Slack),
+            ChannelKind::Teams => Some(WebFormat::Teams),
+            ChannelKind::Email | ChannelKind::Siem => None,
+        }
+    }
+}
+
+/// The body an HTTP channel posts, as JSON.
+pub fn render(format: WebFormat, m: &Message) -> serde_json::Value {
+    match format {
+        WebFormat::Webhook => serde_json::to_value(m).unwrap_or_default(),
+        WebFormat::Slack => slack(m),
+        WebFormat::Teams => teams(m),
     }
 }
 
@@ -672,6 +709,73 @@ pub fn syslog_5424(m: &Message, host: &str) -> String {
         Some(Severity::Low) => 5,
         _ => 6,
     };
+    syslog_line(sev, m.created_at, host, &m.kind, &ecs(m))
+}
+
+/// An audit log entry as a SIEM channel streams it (`docs/notifications.md`,
+/// "The audit log").
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    pub seq: i64,
+    /// The entry's link in the hash chain (hex).
+    pub hash: String,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub action: String,
+    pub org: Option<MessageOrg>,
+    pub target: serde_json::Value,
+    pub reason: Option<String>,
+    pub outcome: Option<String>,
+    pub detail: serde_json::Value,
+}
+
+/// The ECS document of an audit entry: `event.dataset`
+/// `oauth_cockpit.audit`, its sequence number and chain hash (the hash is
+/// also `event.id`, the same on every attempt), the actor as `user.name`.
+pub fn ecs_audit(a: &AuditRecord) -> serde_json::Value {
+    let outcome = match a.outcome.as_deref() {
+        Some("succeeded" | "success" | "ok" | "delivered") => "success",
+        Some("failed" | "failure" | "refused" | "denied") => "failure",
+        _ => "unknown",
+    };
+    serde_json::json!({
+        "@timestamp": a.at,
+        "ecs": { "version": "8.11.0" },
+        "message": format!("{} {}", a.actor, a.action),
+        "event": {
+            "id": a.hash,
+            "kind": "event",
+            "category": ["configuration"],
+            "type": ["change"],
+            "action": a.action,
+            "outcome": outcome,
+            "sequence": a.seq,
+            "provider": "oauth-cockpit",
+            "dataset": "oauth_cockpit.audit",
+        },
+        "user": { "name": a.actor },
+        "organization": a.org.as_ref().map(|o| serde_json::json!({ "id": o.id, "name": o.name })),
+        "oauth_cockpit": { "audit": {
+            "seq": a.seq, "hash": a.hash, "target": a.target, "reason": a.reason,
+            "outcome": a.outcome, "detail": a.detail,
+        } },
+    })
+}
+
+/// An audit entry as one RFC 5424 message: severity info, MSGID `audit`.
+pub fn syslog_audit(a: &AuditRecord, host: &str) -> String {
+    syslog_line(6, a.at, host, "audit", &ecs_audit(a))
+}
+
+/// The RFC 5424 line: facility authpriv (10), `sev`, the time, `host`,
+/// APP-NAME `oauth-cockpit`, `msgid`, no structured data, `doc` as MSG.
+fn syslog_line(
+    sev: u8,
+    at: DateTime<Utc>,
+    host: &str,
+    msgid: &str,
+    doc: &serde_json::Value,
+) -> String {
     let field = |s: &str, max: usize| -> String {
         let f: String = s
             .chars()
@@ -683,11 +787,10 @@ pub fn syslog_5424(m: &Message, host: &str) -> String {
     format!(
         "<{}>1 {} {} oauth-cockpit - {} - {}",
         10 * 8 + sev,
-        m.created_at
-            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
         field(host, 255),
-        field(&m.kind, 32),
-        ecs(m)
+        field(msgid, 32),
+        doc
     )
 }
 
@@ -732,7 +835,7 @@ mod tests {
             "New app: <!channel> <https://evil.example|click> & co",
             serde_json::json!({"app": "<@U123>"}),
         );
-        let body = render(ChannelKind::Slack, &m);
+        let body = render(WebFormat::Slack, &m);
         let text = body["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(!text.contains("<!channel>"), "{text}");
         assert!(!text.contains("<@U123>"), "{text}");
@@ -750,7 +853,7 @@ mod tests {
             "New app: [click](https://evil.example) **now**",
             serde_json::json!({"app": "_x_"}),
         );
-        let body = render(ChannelKind::Teams, &m);
+        let body = render(WebFormat::Teams, &m);
         let card = &body["attachments"][0]["content"];
         let title = card["body"][0]["text"].as_str().unwrap();
         assert_eq!(
@@ -765,7 +868,7 @@ mod tests {
     #[test]
     fn webhook_payload_keeps_the_names_as_data() {
         let m = message("a \"quoted\" </script>", serde_json::json!({"n": 3}));
-        let body = render(ChannelKind::Webhook, &m);
+        let body = render(WebFormat::Webhook, &m);
         assert_eq!(body["title"], "a \"quoted\" </script>");
         assert_eq!(body["type"], "app.new");
         assert_eq!(body["data"]["n"], 3);
@@ -816,6 +919,9 @@ mod tests {
         );
         assert!(siem("syslog+udp://10.0.0.5:514").is_ok());
         assert!(siem("jsonl+tcp://[::1]:5170").is_ok());
+        assert!(siem("syslog+tls://siem.example:6514").is_ok());
+        assert!(siem("jsonl+tls://siem.example:5171").is_ok());
+        assert!(siem("syslog+ssl://siem.example:6514").is_err());
         assert!(siem("syslog+tcp://siem.example").is_err(), "a port");
         assert!(siem("https://siem.example:443").is_err());
     }
@@ -874,5 +980,36 @@ mod tests {
         assert_eq!(doc["organization"]["name"], "Prod <b>");
         assert_eq!(doc["oauth_cockpit"]["app"], "x");
         assert_eq!(doc["message"], "New app: <x>\nnext");
+    }
+
+    #[test]
+    fn audit_entries_become_ecs_change_events() {
+        let a = AuditRecord {
+            seq: 42,
+            hash: "ab12".into(),
+            at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            actor: "user:ada@example.com".into(),
+            action: "action.requested".into(),
+            org: None,
+            target: serde_json::json!({ "app": "Drift\n<x>" }),
+            reason: Some("INC-7".into()),
+            outcome: Some("failed".into()),
+            detail: serde_json::json!({}),
+        };
+        let line = syslog_audit(&a, "cockpit.acme.example");
+        assert!(
+            line.starts_with(
+                "<86>1 2023-11-14T22:13:20.000Z cockpit.acme.example oauth-cockpit - audit - {"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains('\n'), "one line: {line}");
+        let doc = ecs_audit(&a);
+        assert_eq!(doc["event"]["dataset"], "oauth_cockpit.audit");
+        assert_eq!(doc["event"]["id"], "ab12");
+        assert_eq!(doc["event"]["sequence"], 42);
+        assert_eq!(doc["event"]["outcome"], "failure");
+        assert_eq!(doc["user"]["name"], "user:ada@example.com");
+        assert_eq!(doc["oauth_cockpit"]["audit"]["target"]["app"], "Drift\n<x>");
     }
 }

@@ -66,3 +66,20 @@ pub fn confirmed(
     }
     Ok(())
 }
+
+/// A checkbox: a form sends `on` (or nothing), JSON sends `true` or
+/// `false`; either way a `bool`.
+pub fn checkbox<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Checked {
+        Bool(bool),
+        Text(String),
+    }
+    Ok(
+        <Option<Checked> as serde::Deserialize>::deserialize(d)?.map(|v| match v {
+            Checked::Bool(b) => b,
+            Checked::Text(s) => matches!(s.trim(), "on" | "true" | "yes" | "1"),
+        }),
+    )
+}

@@ -159,6 +159,7 @@ fn probes() -> Routes {
         .get("/healthz", pages::health::healthz)
         .get("/readyz", pages::health::readyz)
         .get("/metrics", crate::metrics::scrape)
+        .get("/api/v1/openapi.json", api::openapi::document)
 }
 
 /// Pages for signed-in people; each handler's extractors say which role it

@@ -105,7 +105,9 @@ pub async fn sync_at(pool: &PgPool, org: Uuid, s: &Snapshot, now: DateTime<Utc>)
     conn.stage_tokens(&s.tokens).await.unwrap();
     conn.stage_usage(&s.usage).await.unwrap();
     conn.stage_logins(&s.logins).await.unwrap();
-    conn.merge(run, now, 90).await.unwrap();
+    conn.merge(run, now, &cockpit_db::sync::MergeRules::default())
+        .await
+        .unwrap();
     conn.close().await;
 }
 

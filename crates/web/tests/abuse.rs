@@ -13,7 +13,8 @@ use sqlx::PgPool;
 use tower::ServiceExt;
 use uuid::Uuid;
 
-const PUBLIC: [&str; 7] = [
+const PUBLIC: [&str; 8] = [
+    "/api/v1/openapi.json",
     "/signin",
     "/signin/sso",
     "/signin/sso/callback",
@@ -408,7 +409,10 @@ async fn api_tokens_are_held_to_their_role_and_org(pool: PgPool) {
         req
     };
     let mut walked = 0;
-    for (path, methods) in routes().into_iter().filter(|(p, _)| p.starts_with("/api/")) {
+    for (path, methods) in routes()
+        .into_iter()
+        .filter(|(p, _)| p.starts_with("/api/") && !PUBLIC.contains(&p.as_str()))
+    {
         for m in methods {
             let own = concrete(&path, &w.ids);
             let other = concrete(&path, &w.ids_b);

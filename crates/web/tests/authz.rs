@@ -165,6 +165,7 @@ const TABLE: &[(&str, &str, Rule, &str)] = &[
     ),
     ("POST", "/signin/sso", Rule::Public, "csrf={csrf}"),
     ("GET", "/signin/sso/callback", Rule::Public, ""),
+    ("GET", "/api/v1/openapi.json", Rule::Public, ""),
     ("GET", "/healthz", Rule::Public, ""),
     ("GET", "/metrics", Rule::MetricsToken, ""),
     ("GET", "/readyz", Rule::Public, ""),

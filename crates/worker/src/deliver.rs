@@ -14,8 +14,8 @@ use cockpit_db::{
 };
 use cockpit_domain::{
     notify::{
-        ChannelKind, Message, MessageOrg, Severity, channel_scope, ecs, email, render, sign,
-        syslog_5424,
+        AuditRecord, ChannelKind, Message, MessageOrg, Severity, channel_scope, ecs, ecs_audit,
+        email, render, sign, syslog_5424, syslog_audit,
     },
     secret::{Keyring, SecretField},
 };
@@ -43,6 +43,13 @@ pub struct DeliverySettings {
     pub idle: Duration,
     /// The cockpit's public URL, for links in messages.
     pub public_url: Option<String>,
+    /// Notifications (and their delivery log) are removed this many days
+    /// after they were written; `None` keeps them.
+    pub keep_days: Option<i32>,
+    /// The certificate authorities a SIEM collector's TLS certificate may
+    /// chain to (`COCKPIT_SIEM_CA_FILE`); empty, the system's trust store,
+    /// as for webhooks.
+    pub siem_roots: Vec<Certificate>,
 }
 
 impl Default for DeliverySettings {
@@ -57,6 +64,8 @@ impl Default for DeliverySettings {
             give_up_after: Duration::from_secs(24 * 3600),
             idle: Duration::from_secs(1),
             public_url: None,
+            keep_days: None,
+            siem_roots: Vec::new(),
         }
     }
 }
@@ -77,7 +86,64 @@ pub struct Deliverer {
     pool: PgPool,
     keyring: Arc<Keyring>,
     client: reqwest::Client,
+    /// TLS to SIEM collectors.
+    tls: tokio_rustls::TlsConnector,
     settings: DeliverySettings,
+}
+
+/// A certificate, as TLS takes it.
+pub type Certificate = rustls_pki_types::CertificateDer<'static>;
+
+/// The certificates of a PEM file (`COCKPIT_SIEM_CA_FILE`).
+pub fn load_roots(path: &std::path::Path) -> Result<Vec<Certificate>, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    let roots = rustls_pki_types::CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("{} is not PEM certificates: {e}", path.display()))?;
+    if roots.is_empty() {
+        return Err(format!("{} holds no certificate", path.display()));
+    }
+    Ok(roots)
+}
+
+/// What a SIEM channel sends: a notification, or an audit log entry.
+enum SiemItem<'a> {
+    Notice(&'a Message),
+    Audit(&'a AuditRecord),
+}
+
+impl SiemItem<'_> {
+    fn ecs(&self) -> serde_json::Value {
+        match self {
+            SiemItem::Notice(m) => ecs(m),
+            SiemItem::Audit(a) => ecs_audit(a),
+        }
+    }
+
+    fn syslog(&self, host: &str) -> String {
+        match self {
+            SiemItem::Notice(m) => syslog_5424(m, host),
+            SiemItem::Audit(a) => syslog_audit(a, host),
+        }
+    }
+}
+
+/// Writes `payload` whole and closes the stream (a TLS stream sends its
+/// close_notify), within `limit`.
+async fn write_and_close<S: tokio::io::AsyncWrite + Unpin>(
+    mut stream: S,
+    payload: &[u8],
+    limit: Duration,
+) -> Result<(), String> {
+    use tokio::io::AsyncWriteExt as _;
+    tokio::time::timeout(limit, async {
+        stream.write_all(payload).await?;
+        stream.shutdown().await
+    })
+    .await
+    .map_err(|_| "the collector did not take the message in time".to_owned())?
+    .map_err(|e| format!("sending to the collector failed: {e}"))
 }
 
 impl Deliverer {
@@ -85,9 +151,21 @@ impl Deliverer {
         pool: PgPool,
         keyring: Arc<Keyring>,
         settings: DeliverySettings,
-    ) -> reqwest::Result<Deliverer> {
+    ) -> Result<Deliverer, Box<dyn std::error::Error + Send + Sync>> {
         // Installing twice is harmless; the first provider wins.
         let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = if settings.siem_roots.is_empty() {
+            use rustls_platform_verifier::ConfigVerifierExt as _;
+            rustls::ClientConfig::with_platform_verifier()?
+        } else {
+            let mut roots = rustls::RootCertStore::empty();
+            for cert in &settings.siem_roots {
+                roots.add(cert.clone())?;
+            }
+            rustls::ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth()
+        };
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
             .connect_timeout(settings.timeout)
@@ -100,6 +178,7 @@ impl Deliverer {
             pool,
             keyring,
             client,
+            tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             settings,
         })
     }
@@ -119,11 +198,28 @@ impl Deliverer {
         Ok(n)
     }
 
-    /// Delivers until `shutdown` turns true.
+    /// Delivers until `shutdown` turns true; once an hour, removes what is
+    /// past retention.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+        let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if let Some(days) = self.settings.keep_days
+                && pruned_at.is_none_or(|t| t.elapsed() >= Duration::from_secs(3600))
+            {
+                pruned_at = Some(tokio::time::Instant::now());
+                match cockpit_db::notify::prune(&self.pool, days).await {
+                    Ok(0) => {}
+                    Ok(n) => {
+                        tracing::info!(removed = n, days, "notifications past retention removed")
+                    }
+                    Err(e) => tracing::error!(error = %e, "could not remove old notifications"),
+                }
+            }
+            if let Err(e) = self.stream_audit().await {
+                tracing::error!(error = %e, "could not stream the audit log");
             }
             let pause = match self.run_once().await {
                 Ok(0) => self.settings.idle,
@@ -199,19 +295,19 @@ impl Deliverer {
                 _ => l.clone(),
             }),
         };
-        if kind == ChannelKind::Email {
-            return self
-                .send_email(d, &message, target.expose_secret())
-                .await
-                .map(Some);
-        }
-        if kind == ChannelKind::Siem {
-            return self
-                .send_siem(&message, target.expose_secret())
-                .await
-                .map(|()| None);
-        }
-        let body = serde_json::to_vec(&render(kind, &message)).map_err(|e| e.to_string())?;
+        let Some(format) = kind.web_format() else {
+            return match kind {
+                ChannelKind::Email => self
+                    .send_email(d, &message, target.expose_secret())
+                    .await
+                    .map(Some),
+                _ => self
+                    .send_siem(&[SiemItem::Notice(&message)], target.expose_secret())
+                    .await
+                    .map(|()| None),
+            };
+        };
+        let body = serde_json::to_vec(&render(format, &message)).map_err(|e| e.to_string())?;
         let id = d.event_id.to_string();
         let now = chrono::Utc::now().timestamp();
         let mut request = self
@@ -244,11 +340,11 @@ impl Deliverer {
     }
 
     /// To a SIEM's collector: `syslog+tcp` (RFC 5424, octet-counted framing
-    /// of RFC 6587), `syslog+udp` (one datagram, RFC 5426) or `jsonl+tcp`
-    /// (the ECS document and a newline). A connection per message: a
-    /// collector that restarts loses nothing. No TLS yet.
-    async fn send_siem(&self, m: &Message, url: &str) -> Result<(), String> {
-        use tokio::io::AsyncWriteExt as _;
+    /// of RFC 6587), `syslog+tls` (the same over TLS, RFC 5425),
+    /// `syslog+udp` (a datagram each, RFC 5426), `jsonl+tcp` or `jsonl+tls`
+    /// (each ECS document and a newline). One connection per call: a
+    /// collector that restarts loses nothing.
+    async fn send_siem(&self, items: &[SiemItem<'_>], url: &str) -> Result<(), String> {
         let url = url::Url::parse(url).map_err(|_| "the channel's address cannot be used")?;
         let addr = format!(
             "{}:{}",
@@ -263,40 +359,95 @@ impl Deliverer {
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_else(|| "-".to_owned());
         let limit = self.settings.timeout;
-        let payload = match url.scheme() {
-            "jsonl+tcp" => format!("{}\n", ecs(m)),
-            "syslog+tcp" => {
-                let line = syslog_5424(m, &host);
-                format!("{} {line}", line.len())
-            }
-            "syslog+udp" => {
-                let line = syslog_5424(m, &host);
-                let socket = tokio::net::UdpSocket::bind(if addr.starts_with('[') {
-                    "[::]:0"
-                } else {
-                    "0.0.0.0:0"
-                })
-                .await
-                .map_err(|e| format!("no UDP socket: {e}"))?;
-                tokio::time::timeout(limit, socket.send_to(line.as_bytes(), &addr))
+        let scheme = url.scheme();
+        if scheme == "syslog+udp" {
+            let socket = tokio::net::UdpSocket::bind(if addr.starts_with('[') {
+                "[::]:0"
+            } else {
+                "0.0.0.0:0"
+            })
+            .await
+            .map_err(|e| format!("no UDP socket: {e}"))?;
+            for item in items {
+                tokio::time::timeout(limit, socket.send_to(item.syslog(&host).as_bytes(), &addr))
                     .await
                     .map_err(|_| "the collector's address did not resolve in time".to_owned())?
                     .map_err(|e| format!("sending to the collector failed: {e}"))?;
-                return Ok(());
             }
-            _ => return Err("unknown SIEM transport".into()),
-        };
-        let mut stream = tokio::time::timeout(limit, tokio::net::TcpStream::connect(&addr))
+            return Ok(());
+        }
+        let mut payload = String::new();
+        for item in items {
+            match scheme {
+                "jsonl+tcp" | "jsonl+tls" => {
+                    payload.push_str(&item.ecs().to_string());
+                    payload.push('\n');
+                }
+                "syslog+tcp" | "syslog+tls" => {
+                    let line = item.syslog(&host);
+                    payload.push_str(&format!("{} {line}", line.len()));
+                }
+                _ => return Err("unknown SIEM transport".into()),
+            }
+        }
+        let stream = tokio::time::timeout(limit, tokio::net::TcpStream::connect(&addr))
             .await
             .map_err(|_| "the collector did not answer in time".to_owned())?
             .map_err(|_| "could not connect to the collector".to_owned())?;
-        tokio::time::timeout(limit, async {
-            stream.write_all(payload.as_bytes()).await?;
-            stream.shutdown().await
-        })
-        .await
-        .map_err(|_| "the collector did not take the message in time".to_owned())?
-        .map_err(|e| format!("sending to the collector failed: {e}"))
+        if !scheme.ends_with("+tls") {
+            return write_and_close(stream, payload.as_bytes(), limit).await;
+        }
+        let name = rustls_pki_types::ServerName::try_from(
+            url.host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_owned(),
+        )
+        .map_err(|_| "the collector's host is not a name TLS can check".to_owned())?;
+        let stream = tokio::time::timeout(limit, self.tls.connect(name, stream))
+            .await
+            .map_err(|_| "the collector's TLS handshake did not finish in time".to_owned())?
+            .map_err(|e| format!("TLS with the collector failed: {e}"))?;
+        write_and_close(stream, payload.as_bytes(), limit).await
+    }
+
+    /// Sends each SIEM channel that takes the audit log the entries after
+    /// the last one it took, in order, up to `AUDIT_BATCH` per channel, and
+    /// moves its place forward once the collector took them. Returns how
+    /// many entries were sent.
+    pub async fn stream_audit(&self) -> sqlx::Result<usize> {
+        const AUDIT_BATCH: i64 = 500;
+        let mut sent = 0;
+        for stream in cockpit_db::notify::audit_streams(&self.pool).await? {
+            let entries =
+                cockpit_db::notify::audit_after(&self.pool, stream.after, AUDIT_BATCH).await?;
+            let Some(last) = entries.last().map(|e| e.seq) else {
+                continue;
+            };
+            let record = stream.channel_id.to_string();
+            let result = match self.keyring.open_str(
+                channel_scope(&record, SecretField::ChannelTarget),
+                &stream.target_sealed,
+            ) {
+                Err(e) => Err(format!("cannot open the channel's URL: {e}")),
+                Ok(url) => {
+                    let items: Vec<SiemItem> = entries.iter().map(SiemItem::Audit).collect();
+                    self.send_siem(&items, url.expose_secret()).await
+                }
+            };
+            match result {
+                Ok(()) => {
+                    sent += entries.len();
+                    cockpit_db::notify::audit_sent(&self.pool, stream.channel_id, Ok(last)).await?;
+                }
+                Err(e) => {
+                    tracing::warn!(channel = %stream.channel_id, error = %e, "the audit log could not be sent");
+                    cockpit_db::notify::audit_sent(&self.pool, stream.channel_id, Err(&e)).await?;
+                }
+            }
+        }
+        Ok(sent)
     }
 
     /// One mail, plain text and HTML, its Message-ID made of the event id

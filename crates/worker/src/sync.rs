@@ -51,6 +51,9 @@ pub struct SyncSettings {
     /// Days of the log archive kept; `None` keeps everything (the
     /// command-line sync: only `serve` applies the operator's retention).
     pub log_retention_days: Option<i32>,
+    /// People holding an app outside the inventory at which its growth is
+    /// reported.
+    pub outside_inventory_people: i64,
 }
 
 impl Default for SyncSettings {
@@ -62,6 +65,7 @@ impl Default for SyncSettings {
             eca_user_calls: 20,
             app_key_calls: 3,
             log_retention_days: None,
+            outside_inventory_people: cockpit_domain::notify::OUTSIDE_INVENTORY_PEOPLE,
         }
     }
 }
@@ -149,7 +153,14 @@ pub async fn sync_org(
         cockpit_db::eca_usage::store(pool, org_id, run_id, &eca_usage).await?;
         conn.lap("pull ECA usage");
         let merged = conn
-            .merge(run_id, Utc::now(), settings.stale_days)
+            .merge(
+                run_id,
+                Utc::now(),
+                &cockpit_db::sync::MergeRules {
+                    stale_days: settings.stale_days,
+                    outside_inventory_people: settings.outside_inventory_people,
+                },
+            )
             .await
             .map_err(|e| WorkerError::during("merging the snapshot")(e.into()))?;
         // What OauthToken holds per ECA, for the app page. The snapshot is

@@ -175,6 +175,7 @@ async fn channel(
             events,
             orgs: None,
             min_severity: Severity::Info,
+            audit: kind == ChannelKind::Siem,
         },
     )
     .await
@@ -454,6 +455,126 @@ async fn a_siem_gets_syslog_over_tcp_and_udp_and_json_lines(pool: PgPool) {
     assert_eq!(line, doc);
 }
 
+/// A test certificate authority and a collector's certificate for
+/// `localhost` signed by it: the CA's PEM, the collector's TLS settings.
+fn collector_tls() -> (String, Arc<rustls::ServerConfig>) {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "Test SIEM CA");
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::from_params(&ca, &ca_key);
+    let key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let server = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .unwrap();
+    (ca_cert.pem(), Arc::new(server))
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn a_siem_gets_syslog_over_tls_from_a_collector_it_trusts_only(pool: PgPool) {
+    use tokio::io::AsyncReadExt as _;
+    let keyring = keyring();
+    let (ca_pem, server) = collector_tls();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let acceptor = tokio_rustls::TlsAcceptor::from(server);
+    let collected = Arc::new(Mutex::new(Vec::<String>::new()));
+    let got = collected.clone();
+    tokio::spawn(async move {
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let acceptor = acceptor.clone();
+            let got = got.clone();
+            tokio::spawn(async move {
+                // A client that does not trust us fails the handshake.
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let mut text = String::new();
+                    if tls.read_to_string(&mut text).await.is_ok() {
+                        got.lock().unwrap().push(text);
+                    }
+                }
+            });
+        }
+    });
+    let url = format!("syslog+tls://localhost:{port}");
+    channel(
+        &pool,
+        &keyring,
+        ("SIEM over TLS", ChannelKind::Siem, &url),
+        &[],
+        &[],
+    )
+    .await;
+    notify(
+        &pool,
+        Notice::new(EventKind::SyncFailing, None, "Sync failing"),
+    )
+    .await;
+
+    // The system's trust store does not know the test CA: refused, and
+    // tried again later.
+    let untrusting = Deliverer::new(pool.clone(), keyring.clone(), fast()).unwrap();
+    untrusting.run_once().await.unwrap();
+    assert_eq!(count(&pool, "pending").await, 1);
+    let error: Option<String> = sqlx::query_scalar("SELECT last_error FROM deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(error.unwrap().contains("TLS"), "the log says why");
+    assert!(collected.lock().unwrap().is_empty());
+
+    // With the collector's CA (COCKPIT_SIEM_CA_FILE), it arrives.
+    let ca_file = tempfile_with(&ca_pem);
+    let roots = cockpit_worker::deliver::load_roots(ca_file.path()).unwrap();
+    let trusting = Deliverer::new(
+        pool.clone(),
+        keyring.clone(),
+        DeliverySettings {
+            siem_roots: roots,
+            base: Duration::ZERO,
+            cap: Duration::ZERO,
+            ..fast()
+        },
+    )
+    .unwrap();
+    drain(&pool, &trusting).await;
+    assert_eq!(count(&pool, "delivered").await, 1);
+    let got = collected.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    let (len, message) = got[0].split_once(' ').unwrap();
+    assert_eq!(
+        len.parse::<usize>().unwrap(),
+        message.len(),
+        "octet counting, RFC 5425"
+    );
+    assert!(
+        message.contains(" oauth-cockpit - sync.failing - {"),
+        "{message}"
+    );
+    assert!(
+        cockpit_worker::deliver::load_roots(tempfile_with("not a certificate").path()).is_err()
+    );
+}
+
+/// A file holding `text`, removed when dropped.
+fn tempfile_with(text: &str) -> tempfile::NamedTempFile {
+    let f = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(f.path(), text).unwrap();
+    f
+}
+
 #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_dead_delivery_is_sent_again_with_its_event_id(pool: PgPool) {
     let keyring = keyring();
@@ -463,14 +584,11 @@ async fn a_dead_delivery_is_sent_again_with_its_event_id(pool: PgPool) {
     receiver.fail_all.store(true, Ordering::SeqCst);
     receiver.serve_on(listener).await;
     webhook(&pool, &keyring, addr).await;
-    let mut tx = pool.begin().await.unwrap();
-    emit(
-        &mut tx,
-        &Notice::new(EventKind::SyncFailing, None, "Sync failing"),
+    notify(
+        &pool,
+        Notice::new(EventKind::SyncFailing, None, "Sync failing"),
     )
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
     let giving_up = Deliverer::new(
         pool.clone(),
         keyring.clone(),
@@ -563,6 +681,12 @@ async fn what_a_sync_finds_reaches_the_webhook(pool: PgPool) {
         .await
         .unwrap();
     s.sim.sim.grant(&app_name, &username).unwrap();
+    // The busy app is in the inventory: it grows, but no one is told.
+    sqlx::query("INSERT INTO inventory (name, status, updated_by) VALUES ($1, 'approved', 'test')")
+        .bind(&app_name)
+        .execute(&pool)
+        .await
+        .unwrap();
     // People come and go, new apps appear.
     s.sim.sim.simulate_activity(400);
     cockpit_worker::sync::sync_org(&pool, s.keyring.clone(), s.org, "cli", &Default::default())
@@ -621,6 +745,28 @@ async fn what_a_sync_finds_reaches_the_webhook(pool: PgPool) {
                 .starts_with("Shadow IT App")
         );
     }
+    // Apps outside the inventory that grew while held by 10 people or more,
+    // each once, with the figures of the cockpit's snapshot.
+    let spreading = of("app.outside_inventory");
+    assert!(!spreading.is_empty(), "{bodies:#?}");
+    let mut named = std::collections::BTreeSet::new();
+    for a in &spreading {
+        let name = a["data"]["app"].as_str().unwrap();
+        assert_ne!(name, app_name, "the inventory's app is not reported");
+        assert!(named.insert(name.to_owned()), "{name} reported twice");
+        let people: i64 = sqlx::query_scalar(
+            "SELECT s.users FROM app_summary s JOIN sf_apps a ON a.org_id = s.org_id AND a.app_key = s.app_key
+             WHERE s.org_id = $1 AND a.app_key = $2",
+        )
+        .bind(s.org)
+        .bind(a["data"]["app_key"].as_str().unwrap())
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(a["data"]["people"], people);
+        assert!(people >= cockpit_domain::notify::OUTSIDE_INVENTORY_PEOPLE);
+        assert!(a["data"]["new_people"].as_i64().unwrap() >= 1);
+    }
     // No secret of the org in any message.
     let all =
         String::from_utf8(receiver.got().iter().flat_map(|r| r.body.clone()).collect()).unwrap();
@@ -633,4 +779,173 @@ async fn what_a_sync_finds_reaches_the_webhook(pool: PgPool) {
         .unwrap();
     drain(&pool, &d).await;
     assert_eq!(receiver.got().len(), before);
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn notifications_past_retention_go_unless_still_being_tried(pool: PgPool) {
+    let keyring = keyring();
+    webhook(&pool, &keyring, "127.0.0.1:9".parse().unwrap()).await;
+    let mut ids = Vec::new();
+    for title in [
+        "old and delivered",
+        "old and dead",
+        "old and pending",
+        "recent",
+    ] {
+        let mut tx = pool.begin().await.unwrap();
+        ids.push(
+            emit(&mut tx, &Notice::new(EventKind::AppNew, None, title))
+                .await
+                .unwrap(),
+        );
+        tx.commit().await.unwrap();
+    }
+    for (id, status, age) in [
+        (ids[0], "delivered", 100),
+        (ids[1], "dead", 100),
+        (ids[2], "pending", 100),
+        (ids[3], "delivered", 10),
+    ] {
+        sqlx::query(
+            "UPDATE notifications SET created_at = now() - make_interval(days => $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(age)
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("UPDATE deliveries SET status = $2 WHERE notification_id = $1")
+            .bind(id)
+            .bind(status)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    assert_eq!(cockpit_db::notify::prune(&pool, 90).await.unwrap(), 2);
+    let left: Vec<String> = sqlx::query_scalar("SELECT title FROM notifications ORDER BY id")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, ["old and pending", "recent"]);
+    let deliveries: i64 = sqlx::query_scalar("SELECT count(*) FROM deliveries")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        deliveries, 2,
+        "the removed notifications' deliveries went with them"
+    );
+    assert_eq!(cockpit_db::notify::prune(&pool, 90).await.unwrap(), 0);
+}
+
+/// Writes one notification in a transaction of its own.
+async fn notify(pool: &PgPool, n: Notice) {
+    let mut tx = pool.begin().await.unwrap();
+    emit(&mut tx, &n).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// What the next connection to `l` sends, whole.
+async fn read_one(l: &tokio::net::TcpListener) -> String {
+    use tokio::io::AsyncReadExt as _;
+    let (mut s, _) = l.accept().await.unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).await.unwrap();
+    text
+}
+
+/// Appends an audit entry by `actor`.
+async fn audited(pool: &PgPool, actor: &str) {
+    let mut tx = pool.begin().await.unwrap();
+    cockpit_db::audit::append(
+        &mut tx,
+        &cockpit_db::audit::NewEntry {
+            actor,
+            action: "signin",
+            org_id: None,
+            target: serde_json::json!({ "account": "<script>x</script>" }),
+            reason: None,
+            outcome: Some("succeeded"),
+            detail: serde_json::json!({}),
+        },
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn a_siem_takes_the_audit_log_in_order_and_nothing_is_lost_while_it_is_down(pool: PgPool) {
+    let keyring = keyring();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let url = format!("jsonl+tcp://{addr}");
+    // The channel's own creation is the first entry.
+    channel(&pool, &keyring, ("SIEM", ChannelKind::Siem, &url), &[], &[]).await;
+    audited(&pool, "user:ada@example.com").await;
+    let d = Deliverer::new(pool.clone(), keyring.clone(), fast()).unwrap();
+    let (text, sent) = tokio::join!(read_one(&listener), d.stream_audit());
+    assert_eq!(sent.unwrap(), 2);
+    let docs: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(docs.len(), 2);
+    assert_eq!(docs[0]["event"]["action"], "channel.created");
+    assert_eq!(docs[1]["event"]["action"], "signin");
+    assert_eq!(docs[1]["event"]["dataset"], "oauth_cockpit.audit");
+    assert_eq!(docs[1]["event"]["outcome"], "success");
+    assert_eq!(docs[1]["user"]["name"], "user:ada@example.com");
+    assert_eq!(
+        docs[1]["oauth_cockpit"]["audit"]["target"]["account"], "<script>x</script>",
+        "names travel as data"
+    );
+    let seqs: Vec<i64> = docs
+        .iter()
+        .map(|d| d["event"]["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(seqs[0] < seqs[1]);
+    let hash: String =
+        sqlx::query_scalar("SELECT encode(hash, 'hex') FROM audit_log WHERE seq = $1")
+            .bind(seqs[1])
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(
+        docs[1]["event"]["id"], hash,
+        "the chain hash is the event id"
+    );
+    // Nothing new: nothing sent.
+    assert_eq!(d.stream_audit().await.unwrap(), 0);
+
+    // The collector goes away; entries keep coming.
+    drop(listener);
+    audited(&pool, "user:bob@example.com").await;
+    audited(&pool, "user:cy@example.com").await;
+    assert_eq!(d.stream_audit().await.unwrap(), 0);
+    let (after, error): (Option<i64>, Option<String>) =
+        sqlx::query_as("SELECT audit_after, audit_error FROM channels")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(after, Some(seqs[1]), "the place is kept");
+    assert!(error.unwrap().contains("connect"));
+
+    // It is back: the two it missed, in order, and the error is cleared.
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let (text, sent) = tokio::join!(read_one(&listener), d.stream_audit());
+    assert_eq!(sent.unwrap(), 2);
+    let actors: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["user"]["name"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(actors, ["user:bob@example.com", "user:cy@example.com"]);
+    let error: Option<String> = sqlx::query_scalar("SELECT audit_error FROM channels")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(error, None);
 }

@@ -10,7 +10,7 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{ApiCaller, ApiJson};
+use super::{ApiCaller, ApiJson, openapi::ErrorBody};
 use crate::{
     ApiError, AppError, AppState,
     auth::scope::{ActionId, Admin, In, Viewer},
@@ -22,6 +22,12 @@ pub const MAX_ITEMS: i64 = 10_000;
 
 /// `POST /api/v1/actions`: 201 with the new action, or 200 with the one an
 /// earlier request with the same key created.
+#[utoipa::path(post, path = "/api/v1/actions", operation_id = "create_action", tag = "actions", request_body = ActionForm,
+    responses(
+        (status = 201, description = "The action, queued; as `GET /api/v1/actions/{id}` shows it", body = serde_json::Value),
+        (status = 200, description = "The action an earlier request with this idempotency key created", body = serde_json::Value),
+        (status = 202, description = "The action, waiting for a second admin's approval", body = serde_json::Value),
+        (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 404, description = "No such object in the token's orgs", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -65,6 +71,9 @@ pub async fn create(
 }
 
 /// `GET /api/v1/actions/{id}`: status, progress and every item's outcome.
+#[utoipa::path(get, path = "/api/v1/actions/{id}", operation_id = "get_action", tag = "actions",
+    params(("id" = i64, Path, description = "The action's id")),
+    responses((status = 200, description = "`action`, `approval`, `progress` (total, done, pending, revoked, gone, failed), `items` and `items_truncated`", body = serde_json::Value), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: ApiCaller,

@@ -10,7 +10,7 @@ use axum::{
 };
 use cockpit_domain::notify::Severity;
 
-use super::{ApiCaller, ApiJson};
+use super::{ApiCaller, ApiJson, openapi::ErrorBody};
 use crate::{
     ApiError, AppError, AppState,
     auth::scope::{Admin, EveryOrg},
@@ -18,6 +18,8 @@ use crate::{
 };
 
 /// `GET /api/v1/channels`.
+#[utoipa::path(get, path = "/api/v1/channels", operation_id = "list_channels", tag = "channels",
+    responses((status = 200, description = "`channels`: each with its rules and delivery counts, never its URL or secret", body = serde_json::Value), (status = 403, description = "The token's role may not do this", body = ErrorBody)))]
 pub async fn list(
     State(state): State<AppState>,
     _: EveryOrg<Admin>,
@@ -39,6 +41,7 @@ pub async fn list(
             "created_by": c.created_by,
             "created_at": c.created_at,
             "deliveries": { "delivered": c.delivered, "pending": c.pending, "dead": c.dead },
+            "audit_log": c.audit_after.map(|after| serde_json::json!({ "taken_up_to": after, "error": c.audit_error })),
         })).collect::<Vec<_>>()
     })))
 }
@@ -46,6 +49,8 @@ pub async fn list(
 /// `POST /api/v1/channels`, the fields of the page's form (`events` and
 /// `orgs` as lists): 201 with the id (and a webhook's signing secret,
 /// this once); 400 with what is wrong.
+#[utoipa::path(post, path = "/api/v1/channels", operation_id = "create_channel", tag = "channels", request_body = ChannelForm,
+    responses((status = 201, description = "`id`, and a webhook's `signing_secret`, shown this once", body = serde_json::Value), (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,

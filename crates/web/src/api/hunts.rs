@@ -10,14 +10,14 @@ use axum::{
 };
 use serde::Deserialize;
 
-use super::{ApiCaller, ApiJson};
+use super::{ApiCaller, ApiJson, openapi::ErrorBody};
 use crate::{
     ApiError, AppError, AppState,
     auth::scope::{Across, Analyst, Anywhere, HuntId, Viewer},
     pages::hunts::{ImportForm, Refused, check_sets, hunt_json, import},
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ImportBody {
     /// The set's name: an existing set's adds to it.
@@ -39,6 +39,12 @@ pub struct ImportBody {
 /// `POST /api/v1/indicators`: 201 with the set and how many indicators
 /// were new; 422 with every bad line (nothing imported) unless
 /// `accept_good_lines`.
+#[utoipa::path(post, path = "/api/v1/indicators", operation_id = "import_indicators", tag = "hunting", request_body = ImportBody,
+    responses(
+        (status = 201, description = "`set` (its id), `added` (indicators new to it) and `bad_lines_skipped`", body = serde_json::Value),
+        (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody),
+        (status = 413, description = "The body is over the import limit (4 MiB)", body = ErrorBody),
+        (status = 422, description = "Some lines could not be read and nothing was imported: `errors` names each, `readable` counts the good ones", body = serde_json::Value)))]
 pub async fn import_indicators(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -80,7 +86,7 @@ pub async fn import_indicators(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HuntBody {
     /// Indicator set ids.
@@ -89,6 +95,8 @@ pub struct HuntBody {
 
 /// `POST /api/v1/hunts`: runs a hunt over every org the token may see;
 /// 201 with the hunt as `GET` shows it.
+#[utoipa::path(post, path = "/api/v1/hunts", operation_id = "run_hunt", tag = "hunting", request_body = HuntBody,
+    responses((status = 201, description = "The hunt, as `GET /api/v1/hunts/{id}` shows it", body = serde_json::Value), (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -112,6 +120,9 @@ pub async fn create(
 }
 
 /// `GET /api/v1/hunts/{id}`: the hunt and its hits in the token's orgs.
+#[utoipa::path(get, path = "/api/v1/hunts/{id}", operation_id = "get_hunt", tag = "hunting",
+    params(("id" = i64, Path, description = "The hunt's id")),
+    responses((status = 200, description = "The hunt (sets, time, who ran it) and its hits per org, app and person: indicator, first and last seen, counts, subtypes", body = serde_json::Value), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     across: Across<HuntId, Viewer>,

@@ -10,25 +10,27 @@ use axum::{
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{ApiCaller, ApiJson};
+use super::{ApiCaller, ApiJson, openapi::ErrorBody};
 use crate::{
     ApiError, AppError, AppState,
     auth::scope::{Across, Admin, Analyst, Anywhere, IncidentId, Viewer},
     pages::incidents::{DeclareForm, check_declaration, declare, view},
 };
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AppRef {
     pub org: Uuid,
     /// The app's key, as `GET /api/v1/apps/where` gives it.
     pub app: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct DeclareBody {
     pub title: String,
+    /// The ticket in the team's tracker.
     #[serde(default)]
     pub ticket: Option<String>,
+    /// `low`, `medium`, `high` or `critical`.
     pub severity: String,
     #[serde(default)]
     pub owner: Option<String>,
@@ -40,6 +42,8 @@ pub struct DeclareBody {
 }
 
 /// `POST /api/v1/incidents`: 201 with the incident as `GET` shows it.
+#[utoipa::path(post, path = "/api/v1/incidents", operation_id = "declare_incident", tag = "incidents", request_body = DeclareBody,
+    responses((status = 201, description = "The incident, as `GET /api/v1/incidents/{id}` shows it", body = serde_json::Value), (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -68,6 +72,9 @@ pub async fn create(
 
 /// `GET /api/v1/incidents/{id}`: the incident, its apps, containment
 /// actions and timeline in the token's orgs.
+#[utoipa::path(get, path = "/api/v1/incidents/{id}", operation_id = "get_incident", tag = "incidents",
+    params(("id" = i64, Path, description = "The incident's id")),
+    responses((status = 200, description = "The incident, its apps, containment actions and timeline in the token's orgs; `complete` is false when the incident reaches orgs the token may not see", body = serde_json::Value), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     across: Across<IncidentId, Viewer>,
@@ -79,8 +86,9 @@ pub async fn show(
     Ok(Json(j))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ContainBody {
+    /// Why, for the audit log (required).
     pub reason: String,
 }
 
@@ -89,6 +97,12 @@ pub struct ContainBody {
 /// (`"status": "awaiting_approval"` with the request); otherwise the
 /// containment's actions are queued (`"status": "containing"`). 409 when
 /// the incident is contained or closed already.
+#[utoipa::path(post, path = "/api/v1/incidents/{id}/contain", operation_id = "contain_incident", tag = "incidents",
+    params(("id" = i64, Path, description = "The incident's id")), request_body = ContainBody,
+    responses(
+        (status = 202, description = "`status`: `containing` with the queued `actions`, or `awaiting_approval` with the `approval` request", body = serde_json::Value),
+        (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 404, description = "No such object in the token's orgs", body = ErrorBody),
+        (status = 409, description = "The incident is contained or closed already", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn contain(
     State(state): State<AppState>,
     caller: ApiCaller,

@@ -12,6 +12,7 @@ mod actions;
 mod channels;
 mod hunts;
 mod incidents;
+pub mod openapi;
 mod read;
 
 use axum::{

@@ -6,10 +6,10 @@ use axum::{Json, extract::State};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
 use cockpit_domain::role::Role;
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::{ApiCaller, ApiQuery, bad_cursor};
+use super::{ApiCaller, ApiQuery, bad_cursor, openapi::ErrorBody};
 use crate::{
     ApiError, AppError, AppState,
     auth::scope::{Anywhere, AppId, In, PersonId, Viewer},
@@ -19,15 +19,110 @@ use crate::{
     },
 };
 
-type ApiResult = Result<Json<Value>, ApiError>;
+type ApiResult<T> = Result<Json<T>, ApiError>;
 
-/// `{"items": [...], "next": ...}` from rows fetched with `limit + 1`.
-fn paged<T: Serialize>(mut rows: Vec<T>, limit: i64, cursor: impl Fn(&T) -> String) -> Value {
+/// The rows of a page and the `after` of the next one (`None` on the
+/// last), from rows fetched with `limit + 1`.
+fn paged<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
     let next = (rows.len() as i64 > limit).then(|| {
         rows.truncate(limit as usize);
         rows.last().map(&cursor)
     });
-    json!({ "items": rows, "next": next.flatten() })
+    (rows, next.flatten())
+}
+
+/// A page of apps (`GET /api/v1/apps`, `GET /api/v1/reports/unknown-apps`).
+#[derive(Serialize, ToSchema)]
+pub struct AppPage {
+    items: Vec<AppItem>,
+    /// The `after` of the next page; `null` on the last.
+    next: Option<String>,
+}
+
+/// `GET /api/v1/apps/where`.
+#[derive(Serialize, ToSchema)]
+pub struct WhereAnswer {
+    items: Vec<cockpit_db::app_search::Found>,
+    /// More apps matched than the answer holds.
+    truncated: bool,
+}
+
+/// `GET /api/v1/apps/{id}`.
+#[derive(Serialize, ToSchema)]
+pub struct AppAnswer {
+    app: app_detail::AppInfo,
+    /// Most recently used first.
+    authorizations: Vec<app_detail::Authorization>,
+    /// The `after` of the next page of authorizations.
+    next: Option<String>,
+}
+
+/// `GET /api/v1/tokens`.
+#[derive(Serialize, ToSchema)]
+pub struct TokenPage {
+    items: Vec<TokenRow>,
+    next: Option<String>,
+}
+
+/// `GET /api/v1/users`.
+#[derive(Serialize, ToSchema)]
+pub struct UserPage {
+    items: Vec<users_page::UserRow>,
+    next: Option<String>,
+}
+
+/// `GET /api/v1/users/{uid}`.
+#[derive(Serialize, ToSchema)]
+pub struct UserAnswer {
+    user: user_detail::UserInfo,
+    authorizations: Vec<user_detail::UserToken>,
+    /// The person holds more authorizations than the answer lists.
+    truncated: bool,
+}
+
+/// `GET /api/v1/reports/stale`.
+#[derive(Serialize, ToSchema)]
+pub struct StalePage {
+    items: Vec<report_stale::StaleRow>,
+    next: Option<String>,
+    /// Idle for at least this many days.
+    days: i64,
+}
+
+/// `GET /api/v1/reports/offboarding`.
+#[derive(Serialize, ToSchema)]
+pub struct LeakPage {
+    items: Vec<LeakItem>,
+    next: Option<String>,
+}
+
+/// `GET /api/v1/reports/new-apps`.
+#[derive(Serialize, ToSchema)]
+pub struct NewAppPage {
+    items: Vec<report_new_apps::NewAppRow>,
+    next: Option<String>,
+    /// First seen on or after this day.
+    since: NaiveDate,
+}
+
+/// The newest audit entry the caller may see.
+#[derive(Serialize, ToSchema)]
+pub struct ChainHead {
+    seq: i64,
+    hash: String,
+}
+
+/// `GET /api/v1/audit`.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    items: Vec<audit_page::AuditRow>,
+    /// The `before` of the next page (a sequence number).
+    next: Option<i64>,
+    head: Option<ChainHead>,
 }
 
 /// A value that must be one of `allowed` when given.
@@ -60,16 +155,17 @@ fn cursor<T>(
     }
 }
 
-#[derive(Serialize)]
-struct AppItem {
+#[derive(Serialize, ToSchema)]
+pub struct AppItem {
     #[serde(flatten)]
     row: apps::AppRow,
+    /// Why the app stands out: `new`, `stale`, `unknown`, ….
     flags: Vec<&'static str>,
 }
 
 /// Apps in the apps page's filter and order; `after` must come from a
 /// request with the same filter and sort.
-async fn app_list(state: &AppState, filter: &apps::Filter) -> ApiResult {
+async fn app_list(state: &AppState, filter: &apps::Filter) -> ApiResult<AppPage> {
     let rows = apps::fetch(&state.pool, filter, apps::PAGE + 1).await?;
     let items = rows
         .into_iter()
@@ -78,18 +174,19 @@ async fn app_list(state: &AppState, filter: &apps::Filter) -> ApiResult {
             row,
         })
         .collect();
-    Ok(Json(paged(items, apps::PAGE, |i: &AppItem| {
-        i.row.cursor().encode()
-    })))
+    let (items, next) = paged(items, apps::PAGE, |i: &AppItem| i.row.cursor().encode());
+    Ok(Json(AppPage { items, next }))
 }
 
 /// `GET /api/v1/apps`: `org`, `q`, `kind`, `flag`, `since`, `sort`, `dir`,
 /// `after`, as on the apps page.
+#[utoipa::path(get, path = "/api/v1/apps", operation_id = "list_apps", tag = "apps", params(apps::AppsQuery),
+    responses((status = 200, description = "A page of apps", body = AppPage), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "`org` names an org the token may not see", body = ErrorBody)))]
 pub async fn apps(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiQuery(q): ApiQuery<apps::AppsQuery>,
-) -> ApiResult {
+) -> ApiResult<AppPage> {
     let org = caller.list_org(q.org.as_deref())?;
     let sorts: Vec<&str> = apps::COLUMNS
         .iter()
@@ -110,12 +207,14 @@ pub async fn apps(
 /// `GET /api/v1/apps/where?q=`: "Where is this app?" across the token's
 /// orgs (or the one `org`): by name (contains, any case), consumer key or
 /// app id.
+#[utoipa::path(get, path = "/api/v1/apps/where", operation_id = "where_is_app", tag = "apps", params(app_search::WhereQuery),
+    responses((status = 200, description = "The app in each org", body = WhereAnswer), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "`org` names an org the token may not see", body = ErrorBody)))]
 pub async fn apps_where(
     State(state): State<AppState>,
     caller: ApiCaller,
     _: Anywhere<Viewer>,
     ApiQuery(w): ApiQuery<app_search::WhereQuery>,
-) -> ApiResult {
+) -> ApiResult<WhereAnswer> {
     let orgs = match caller.list_org(w.org.as_deref())? {
         Some(org) => vec![org],
         None => caller.user.visible_orgs(),
@@ -127,18 +226,24 @@ pub async fn apps_where(
         cockpit_db::app_search::find(&state.pool, &orgs, q, app_search::LIMIT + 1).await?;
     let truncated = rows.len() as i64 > app_search::LIMIT;
     rows.truncate(app_search::LIMIT as usize);
-    Ok(Json(json!({ "items": rows, "truncated": truncated })))
+    Ok(Json(WhereAnswer {
+        items: rows,
+        truncated,
+    }))
 }
 
 /// `GET /api/v1/apps/{id}`: the app, and its authorizations most recently
 /// used first (`after` pages them).
+#[utoipa::path(get, path = "/api/v1/apps/{id}", operation_id = "get_app", tag = "apps",
+    params(("id" = i64, Path, description = "The app's id"), app_detail::DetailQuery),
+    responses((status = 200, description = "The app and a page of its authorizations", body = AppAnswer), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn app(
     State(state): State<AppState>,
     In {
         object: AppId(id), ..
     }: In<AppId, Viewer>,
     ApiQuery(q): ApiQuery<app_detail::DetailQuery>,
-) -> ApiResult {
+) -> ApiResult<AppAnswer> {
     let app = app_detail::app_info(&state.pool, id)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -151,16 +256,18 @@ pub async fn app(
         app_detail::PAGE + 1,
     )
     .await?;
-    let page = paged(auths, app_detail::PAGE, app_detail::Authorization::cursor);
-    Ok(Json(json!({
-        "app": app,
-        "authorizations": page["items"],
-        "next": page["next"],
-    })))
+    let (authorizations, next) = paged(auths, app_detail::PAGE, app_detail::Authorization::cursor);
+    Ok(Json(AppAnswer {
+        app,
+        authorizations,
+        next,
+    }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TokensQuery {
+    /// One org's id; absent, every org the token may see.
     pub org: Option<String>,
     /// An app id (as `/api/v1/apps` gives them).
     pub app: Option<String>,
@@ -170,7 +277,7 @@ pub struct TokensQuery {
     pub after: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct TokenRow {
     pub org_id: Uuid,
     pub org_name: String,
@@ -231,11 +338,13 @@ fn token_cursor(s: &str) -> Option<(Uuid, String)> {
 
 /// `GET /api/v1/tokens`: authorizations, by org and token id, filtered by
 /// `org`, `app` and `user`.
+#[utoipa::path(get, path = "/api/v1/tokens", operation_id = "list_authorizations", tag = "authorizations", params(TokensQuery),
+    responses((status = 200, description = "A page of live authorizations", body = TokenPage), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn tokens(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiQuery(q): ApiQuery<TokensQuery>,
-) -> ApiResult {
+) -> ApiResult<TokenPage> {
     let orgs = match caller.list_org(q.org.as_deref())? {
         Some(org) => vec![org],
         None => caller.user.visible_orgs(),
@@ -272,18 +381,21 @@ pub async fn tokens(
     )
     .fetch_all(&state.pool)
     .await?;
-    Ok(Json(paged(rows, TOKENS_PAGE, |r| {
+    let (items, next) = paged(rows, TOKENS_PAGE, |r| {
         format!("{}~{}", r.org_id, r.token_id)
-    })))
+    });
+    Ok(Json(TokenPage { items, next }))
 }
 
 /// `GET /api/v1/users`: people whose name, username or email starts with
 /// `q`, in name order.
+#[utoipa::path(get, path = "/api/v1/users", operation_id = "list_users", tag = "people", params(users_page::UsersQuery),
+    responses((status = 200, description = "A page of people", body = UserPage), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "`org` names an org the token may not see", body = ErrorBody)))]
 pub async fn users(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiQuery(q): ApiQuery<users_page::UsersQuery>,
-) -> ApiResult {
+) -> ApiResult<UserPage> {
     let org = caller.list_org(q.org.as_deref())?;
     let prefix: String =
         q.q.unwrap_or_default()
@@ -301,19 +413,23 @@ pub async fn users(
         users_page::PAGE + 1,
     )
     .await?;
-    Ok(Json(paged(rows, users_page::PAGE, |r| {
+    let (items, next) = paged(rows, users_page::PAGE, |r| {
         format!("{}~{}", r.sort_name, r.uid)
-    })))
+    });
+    Ok(Json(UserPage { items, next }))
 }
 
 /// `GET /api/v1/users/{uid}`: one person and every app they authorized.
+#[utoipa::path(get, path = "/api/v1/users/{uid}", operation_id = "get_user", tag = "people",
+    params(("uid" = i64, Path, description = "The person's id, as `/api/v1/users` gives it")),
+    responses((status = 200, description = "The person and their authorizations", body = UserAnswer), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn user(
     State(state): State<AppState>,
     In {
         object: PersonId(uid),
         ..
     }: In<PersonId, Viewer>,
-) -> ApiResult {
+) -> ApiResult<UserAnswer> {
     let user = user_detail::user_info(&state.pool, uid)
         .await?
         .ok_or(AppError::NotFound)?;
@@ -326,20 +442,22 @@ pub async fn user(
     .await?;
     let truncated = tokens.len() as i64 > user_detail::MAX_TOKENS;
     tokens.truncate(user_detail::MAX_TOKENS as usize);
-    Ok(Json(json!({
-        "user": user,
-        "authorizations": tokens,
-        "truncated": truncated,
-    })))
+    Ok(Json(UserAnswer {
+        user,
+        authorizations: tokens,
+        truncated,
+    }))
 }
 
 /// `GET /api/v1/reports/stale`: authorizations unused for `days` (90 unless
 /// given), longest idle first.
+#[utoipa::path(get, path = "/api/v1/reports/stale", operation_id = "report_stale", tag = "reports", params(report_stale::StaleQuery),
+    responses((status = 200, description = "A page of idle authorizations", body = StalePage), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "`org` names an org the token may not see", body = ErrorBody)))]
 pub async fn stale(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiQuery(q): ApiQuery<report_stale::StaleQuery>,
-) -> ApiResult {
+) -> ApiResult<StalePage> {
     let org = caller.list_org(q.org.as_deref())?;
     let days = match q.days.as_deref().map(str::trim).filter(|d| !d.is_empty()) {
         None => report_stale::DEFAULT_DAYS,
@@ -358,13 +476,12 @@ pub async fn stale(
         report_stale::PAGE + 1,
     )
     .await?;
-    let mut page = paged(rows, report_stale::PAGE, |r| r.cursor().encode());
-    page["days"] = json!(days);
-    Ok(Json(page))
+    let (items, next) = paged(rows, report_stale::PAGE, |r| r.cursor().encode());
+    Ok(Json(StalePage { items, next, days }))
 }
 
-#[derive(Serialize)]
-struct LeakItem {
+#[derive(Serialize, ToSchema)]
+pub struct LeakItem {
     #[serde(flatten)]
     row: report_offboarding::LeakRow,
     used_after_deactivation: bool,
@@ -372,11 +489,13 @@ struct LeakItem {
 
 /// `GET /api/v1/reports/offboarding`: deactivated users' authorizations that
 /// still work, most recently deactivated first.
+#[utoipa::path(get, path = "/api/v1/reports/offboarding", operation_id = "report_offboarding", tag = "reports", params(report_offboarding::LeakQuery),
+    responses((status = 200, description = "A page of leavers' live authorizations", body = LeakPage), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "`org` names an org the token may not see", body = ErrorBody)))]
 pub async fn offboarding(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiQuery(q): ApiQuery<report_offboarding::LeakQuery>,
-) -> ApiResult {
+) -> ApiResult<LeakPage> {
     let org = caller.list_org(q.org.as_deref())?;
     let after = cursor(q.after.as_deref(), report_offboarding::LeakCursor::decode)?;
     let rows = report_offboarding::fetch(
@@ -393,20 +512,21 @@ pub async fn offboarding(
             row,
         })
         .collect();
-    Ok(Json(paged(
-        items,
-        report_offboarding::PAGE,
-        |i: &LeakItem| i.row.cursor().encode(),
-    )))
+    let (items, next) = paged(items, report_offboarding::PAGE, |i: &LeakItem| {
+        i.row.cursor().encode()
+    });
+    Ok(Json(LeakPage { items, next }))
 }
 
 /// `GET /api/v1/reports/new-apps`: apps first seen since `since` (30 days
 /// ago unless given), newest first.
+#[utoipa::path(get, path = "/api/v1/reports/new-apps", operation_id = "report_new_apps", tag = "reports", params(report_new_apps::NewAppsQuery),
+    responses((status = 200, description = "A page of new apps", body = NewAppPage), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "`org` names an org the token may not see", body = ErrorBody)))]
 pub async fn new_apps(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiQuery(q): ApiQuery<report_new_apps::NewAppsQuery>,
-) -> ApiResult {
+) -> ApiResult<NewAppPage> {
     let org = caller.list_org(q.org.as_deref())?;
     let since = date("since", q.since.as_deref())?
         .unwrap_or_else(|| (Utc::now() - Duration::days(30)).date_naive());
@@ -415,27 +535,31 @@ pub async fn new_apps(
     })?;
     let rows =
         report_new_apps::fetch(&state.pool, org, since, after, report_new_apps::PAGE + 1).await?;
-    let mut page = paged(rows, report_new_apps::PAGE, |r| {
+    let (items, next) = paged(rows, report_new_apps::PAGE, |r| {
         let (t, id) = r.cursor();
         format!("{}~{id}", t.timestamp_micros())
     });
-    page["since"] = json!(since);
-    Ok(Json(page))
+    Ok(Json(NewAppPage { items, next, since }))
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct OrgAfter {
+    /// One org's id; absent, every org the token may see.
     pub org: Option<String>,
+    /// The `next` of the previous page.
     pub after: Option<String>,
 }
 
 /// `GET /api/v1/reports/unknown-apps`: apps no inventory entry matches, by
 /// name.
+#[utoipa::path(get, path = "/api/v1/reports/unknown-apps", operation_id = "report_unknown_apps", tag = "reports", params(OrgAfter),
+    responses((status = 200, description = "A page of apps outside the inventory", body = AppPage), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "`org` names an org the token may not see", body = ErrorBody)))]
 pub async fn unknown_apps(
     State(state): State<AppState>,
     caller: ApiCaller,
     ApiQuery(q): ApiQuery<OrgAfter>,
-) -> ApiResult {
+) -> ApiResult<AppPage> {
     let org = caller.list_org(q.org.as_deref())?;
     cursor(q.after.as_deref(), apps::Cursor::decode)?;
     let mut filter = apps::Filter::parse(apps::AppsQuery {
@@ -452,21 +576,22 @@ pub async fn unknown_apps(
 /// `GET /api/v1/audit`: the audit history with the audit page's filters
 /// (`actor`, `org`, `app`, `user`, `action`, `from`, `to`), newest first,
 /// `before` a sequence number for the next page; and the chain head.
+#[utoipa::path(get, path = "/api/v1/audit", operation_id = "list_audit", tag = "audit", params(audit_page::AuditFilter),
+    responses((status = 200, description = "A page of audit entries, newest first", body = AuditPage), (status = 400, description = "A parameter is malformed", body = ErrorBody), (status = 404, description = "`org` names an org the token may not see", body = ErrorBody)))]
 pub async fn audit(
     State(state): State<AppState>,
     caller: ApiCaller,
     _: Anywhere<Viewer>,
     ApiQuery(mut f): ApiQuery<audit_page::AuditFilter>,
-) -> ApiResult {
+) -> ApiResult<AuditPage> {
     f.org = caller.list_org(f.org.as_deref())?.map(|o| o.to_string());
     let rows =
         audit_page::fetch(&state, &caller.user, Role::Viewer, &f, audit_page::PAGE + 1).await?;
-    let mut page = paged(rows, audit_page::PAGE, |r| r.seq.to_string());
-    page["next"] = page["next"]
-        .as_str()
-        .and_then(|s| s.parse::<i64>().ok())
-        .map_or(Value::Null, |n| json!(n));
+    let (items, next) = paged(rows, audit_page::PAGE, |r| r.seq.to_string());
     let head = audit_page::chain_head(&state, &caller.user).await?;
-    page["head"] = json!(head.map(|(seq, hash)| json!({ "seq": seq, "hash": hash })));
-    Ok(Json(page))
+    Ok(Json(AuditPage {
+        items,
+        next: next.and_then(|s| s.parse().ok()),
+        head: head.map(|(seq, hash)| ChainHead { seq, hash }),
+    }))
 }

@@ -264,9 +264,12 @@ pub async fn action_new(
 
 /// The confirmation form; the API takes the same fields as JSON (with
 /// `tokens` for the repeated `token`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct ActionForm {
     pub org: Uuid,
+    /// `revoke_token`, `revoke_user_app`, `revoke_user_all`,
+    /// `revoke_app_all`, `revoke_app_stale` (with `days`), `block_app`,
+    /// `unblock_app` or `bulk_revoke` (with `tokens`).
     pub kind: String,
     /// The app's key.
     #[serde(default)]
@@ -274,11 +277,13 @@ pub struct ActionForm {
     /// The Salesforce user id.
     #[serde(default)]
     pub user: Option<String>,
-    /// Authorization ids, for `revoke_token` and `bulk_revoke`.
+    /// Authorization ids, for `revoke_token` and `bulk_revoke` (`tokens`
+    /// is taken too).
     #[serde(default, alias = "tokens")]
     pub token: Vec<String>,
     /// Days without use, for `revoke_app_stale`; a number or a string.
     #[serde(default, deserialize_with = "days_field")]
+    #[schema(value_type = Option<String>)]
     pub days: Option<String>,
     pub reason: String,
     /// 16 to 100 characters; the same key again answers the action it created.

@@ -53,13 +53,8 @@ pub struct ChannelsPage {
     pub error: Option<String>,
 }
 
-async fn views(state: &AppState) -> Result<Vec<ChannelView>, AppError> {
-    let names: Vec<(Uuid, String)> = sqlx::query!("SELECT id, name FROM orgs ORDER BY name")
-        .fetch_all(&state.pool)
-        .await?
-        .into_iter()
-        .map(|r| (r.id, r.name))
-        .collect();
+/// The channels as the page shows them; `orgs` names the orgs of their rules.
+async fn views(state: &AppState, orgs: &[OrgChoice]) -> Result<Vec<ChannelView>, AppError> {
     Ok(cockpit_db::notify::channels(&state.pool)
         .await?
         .into_iter()
@@ -81,10 +76,9 @@ async fn views(state: &AppState) -> Result<Vec<ChannelView>, AppError> {
                 Some(ids) => ids
                     .iter()
                     .map(|id| {
-                        names
-                            .iter()
-                            .find(|(o, _)| o == id)
-                            .map_or("(removed org)", |(_, n)| n.as_str())
+                        orgs.iter()
+                            .find(|o| o.id == *id)
+                            .map_or("(removed org)", |o| o.name.as_str())
                     })
                     .collect::<Vec<_>>()
                     .join(", "),
@@ -104,10 +98,10 @@ async fn page(
 ) -> Result<String, AppError> {
     let layout = Layout::load(&state.pool, user, "admin", "/", None).await?;
     Ok(ChannelsPage {
+        channels: views(state, &layout.orgs).await?,
         orgs: layout.orgs.clone(),
         layout,
         csrf: user.csrf.clone(),
-        channels: views(state).await?,
         kinds: ChannelKind::ALL
             .iter()
             .map(|k| (k.as_str(), k.label()))
@@ -141,10 +135,12 @@ pub async fn channels_list(
 }
 
 /// A channel to create, from the form or the API.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 pub struct ChannelForm {
     pub name: String,
+    /// `webhook`, `slack`, `teams`, `email` or `siem`.
     pub kind: String,
+    /// Where it sends (sealed; never shown again in full).
     pub url: String,
     /// Email channels: the sender, and recipients (several fields, or one
     /// separated by commas).
@@ -152,14 +148,20 @@ pub struct ChannelForm {
     pub email_from: String,
     #[serde(default)]
     pub email_to: Vec<String>,
-    /// Event kinds; none: every kind.
+    /// Event kinds; none: every kind (`events` is taken too).
     #[serde(default, alias = "events")]
     pub event: Vec<String>,
-    /// Org ids; none: every org.
+    /// Org ids; none: every org (`orgs` is taken too).
     #[serde(default, alias = "orgs")]
     pub org: Vec<String>,
+    /// `info`, `low`, `medium`, `high` or `critical`.
     #[serde(default)]
     pub min_severity: Option<String>,
+    /// SIEM channels: also stream the audit log, from its first entry
+    /// (the page's checkbox sends `on`).
+    #[serde(default, deserialize_with = "crate::form::checkbox")]
+    #[schema(value_type = Option<bool>)]
+    pub audit_log: Option<bool>,
 }
 
 /// Checks the form, seals the URL (and a new signing secret for a
@@ -252,6 +254,7 @@ pub async fn create(
             events: &events,
             orgs: (!orgs.is_empty()).then_some(&orgs[..]),
             min_severity,
+            audit: kind == ChannelKind::Siem && f.audit_log.is_some_and(|v| v),
         },
     )
     .await?;

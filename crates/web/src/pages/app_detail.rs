@@ -29,7 +29,7 @@ use crate::{
 pub const PAGE: i64 = 100;
 const USAGE_DAYS: u32 = 30;
 
-#[derive(Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AppInfo {
     pub id: i64,
     pub org_id: Uuid,
@@ -76,7 +76,7 @@ impl AppInfo {
     }
 }
 
-#[derive(Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Authorization {
     pub token_id: String,
     pub user_id: String,
@@ -101,7 +101,8 @@ impl Authorization {
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DetailQuery {
     /// Authorizations after this position: `<unix micros>~<token id>`.
     pub after: Option<String>,

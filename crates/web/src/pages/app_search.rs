@@ -22,7 +22,8 @@ use crate::{
 /// Rows one search answers at most (an app in every org, and lookalikes).
 pub const LIMIT: i64 = 500;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct WhereQuery {
     #[serde(default)]
     pub q: String,

@@ -65,15 +65,24 @@ pub const COLUMNS: [(&str, &str, bool); 14] = [
     ("flags", "Flags", false),
 ];
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AppsQuery {
+    /// One org's id; absent, every org.
     pub org: Option<String>,
+    /// Part of the app's name, any case.
     pub q: Option<String>,
+    /// `connected_app`, `external_client_app` or `unknown`.
     pub kind: Option<String>,
+    /// Only apps with this flag (`new`, `stale`, `unknown`, …).
     pub flag: Option<String>,
+    /// First seen on or after this day (`2026-11-22`).
     pub since: Option<String>,
+    /// A column: `name`, `org`, `users`, `tokens`, `last_used`, ….
     pub sort: Option<String>,
+    /// `asc` or `desc`.
     pub dir: Option<String>,
+    /// The `next` of the previous page (same filter and sort).
     pub after: Option<String>,
 }
 
@@ -165,7 +174,7 @@ impl Filter {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AppRow {
     pub id: i64,
     pub org_name: String,

@@ -24,7 +24,8 @@ pub const PAGE: i64 = 100;
 /// Exports stop here; narrow the filters for more.
 pub const EXPORT_MAX: i64 = 100_000;
 
-#[derive(Debug, Default, Deserialize, Clone)]
+#[derive(Debug, Default, Deserialize, Clone, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditFilter {
     pub actor: Option<String>,
     pub org: Option<String>,
@@ -49,7 +50,7 @@ fn day(s: &Option<String>) -> Result<Option<NaiveDate>, AppError> {
     }
 }
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct AuditRow {
     pub seq: i64,
     pub at: DateTime<Utc>,

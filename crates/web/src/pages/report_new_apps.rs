@@ -25,7 +25,8 @@ use crate::{
 
 pub const PAGE: i64 = 100;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct NewAppsQuery {
     pub org: Option<String>,
     pub since: Option<String>,
@@ -33,7 +34,7 @@ pub struct NewAppsQuery {
     pub after: Option<String>,
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct NewAppRow {
     pub id: i64,
     pub org_name: String,

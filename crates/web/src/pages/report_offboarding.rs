@@ -21,7 +21,8 @@ use crate::{
 
 pub const PAGE: i64 = 100;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LeakQuery {
     pub org: Option<String>,
     pub after: Option<String>,
@@ -57,7 +58,7 @@ impl LeakCursor {
     }
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct LeakRow {
     pub org_id: Uuid,
     pub org_name: String,

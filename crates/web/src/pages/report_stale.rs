@@ -23,7 +23,8 @@ use crate::{
 pub const PAGE: i64 = 100;
 pub const DEFAULT_DAYS: i64 = 90;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StaleQuery {
     pub org: Option<String>,
     pub days: Option<String>,
@@ -56,7 +57,7 @@ impl StaleCursor {
     }
 }
 
-#[derive(serde::Serialize)]
+#[derive(serde::Serialize, utoipa::ToSchema)]
 pub struct StaleRow {
     pub org_id: Uuid,
     pub org_name: String,

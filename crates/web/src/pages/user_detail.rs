@@ -27,7 +27,7 @@ use crate::{
 /// A person rarely holds more; the page says so if they do.
 pub const MAX_TOKENS: i64 = 1_000;
 
-#[derive(Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct UserInfo {
     pub uid: i64,
     pub org_id: Uuid,
@@ -48,7 +48,7 @@ pub struct UserInfo {
     pub gone_at: Option<DateTime<Utc>>,
 }
 
-#[derive(Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct UserToken {
     pub token_id: String,
     pub app_id: Option<i64>,

@@ -22,7 +22,8 @@ use crate::{
 
 pub const PAGE: i64 = 50;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct UsersQuery {
     pub org: Option<String>,
     pub q: Option<String>,
@@ -30,7 +31,7 @@ pub struct UsersQuery {
     pub after: Option<String>,
 }
 
-#[derive(Clone, serde::Serialize)]
+#[derive(Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct UserRow {
     pub uid: i64,
     pub org_name: String,
