@@ -90,6 +90,7 @@ async fn main() {
                 orgs: None,
                 min_severity: Severity::Info,
                 audit: false,
+                digest: None,
             },
         )
         .await

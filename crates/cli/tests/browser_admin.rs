@@ -485,6 +485,13 @@ async fn an_admin_adds_a_webhook_and_its_test_message_arrives_signed(
         .await
         .unwrap();
     type_into(b, "#channel-url", &format!("http://{addr}/hook")).await;
+    b.execute(
+        "document.querySelector('#channel-digest').scrollIntoView()",
+        vec![],
+    )
+    .await
+    .unwrap();
+    shot(b, "channels-00-form").await;
     click(b, "form.new-channel-form button[type=submit]").await;
     expect(b, "section.new-channel code.secret").await;
     let secret = text(b, "section.new-channel code.secret").await;

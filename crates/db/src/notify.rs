@@ -99,8 +99,10 @@ pub async fn emit_to(conn: &mut PgConnection, n: &Notice, only: Option<Uuid>) ->
              VALUES ($1, $2, $3, $4, coalesce($9, (SELECT name FROM orgs WHERE id = $4)), $5, $6, $7)
              RETURNING id, kind, severity, org_id),
            d AS (
-             INSERT INTO deliveries (notification_id, channel_id)
-             SELECT n.id, c.id FROM n JOIN channels c ON c.deleted_at IS NULL
+             INSERT INTO deliveries (notification_id, channel_id, status)
+             SELECT n.id, c.id,
+                    CASE WHEN $8::uuid IS NULL AND $10 AND c.digest IS NOT NULL THEN 'held' ELSE 'pending' END
+             FROM n JOIN channels c ON c.deleted_at IS NULL
              WHERE CASE WHEN $8::uuid IS NOT NULL THEN c.id = $8
                    ELSE c.enabled
                         AND (cardinality(c.events) = 0 OR n.kind = ANY(c.events))
@@ -115,7 +117,8 @@ pub async fn emit_to(conn: &mut PgConnection, n: &Notice, only: Option<Uuid>) ->
         n.detail,
         n.link,
         only,
-        n.org_name
+        n.org_name,
+        n.kind.noisy()
     )
     .fetch_one(conn)
     .await
@@ -319,6 +322,10 @@ pub struct Channel {
     /// SIEM channels streaming the audit log: the last entry taken.
     pub audit_after: Option<i64>,
     pub audit_error: Option<String>,
+    /// `hourly` or `daily`: noisy types go as one digest.
+    pub digest: Option<String>,
+    /// Noisy events waiting for the next digest.
+    pub held: i64,
 }
 
 /// Live channels with their delivery counts.
@@ -330,7 +337,8 @@ pub async fn channels(pool: &PgPool) -> sqlx::Result<Vec<Channel>> {
                   count(d.id) FILTER (WHERE d.status = 'delivered') AS "delivered!",
                   count(d.id) FILTER (WHERE d.status = 'pending') AS "pending!",
                   count(d.id) FILTER (WHERE d.status = 'dead') AS "dead!",
-                  last.last_code, last.last_error, c.audit_after, c.audit_error
+                  last.last_code, last.last_error, c.audit_after, c.audit_error, c.digest,
+                  count(d.id) FILTER (WHERE d.status = 'held') AS "held!"
            FROM channels c LEFT JOIN deliveries d ON d.channel_id = c.id
            LEFT JOIN LATERAL (SELECT x.last_code, x.last_error FROM deliveries x
                               WHERE x.channel_id = c.id AND x.last_at IS NOT NULL
@@ -359,6 +367,8 @@ pub struct NewChannel<'a> {
     pub min_severity: Severity,
     /// A SIEM channel that also takes the audit log, from its first entry.
     pub audit: bool,
+    /// `hourly` or `daily`: the noisy types as one digest.
+    pub digest: Option<&'a str>,
 }
 
 /// An audit entry about channels and deliveries (no org: a channel may
@@ -393,9 +403,9 @@ pub async fn create_channel(pool: &PgPool, actor: &str, c: &NewChannel<'_>) -> s
     let events: Vec<String> = c.events.iter().map(|k| k.as_str().to_owned()).collect();
     let inserted = sqlx::query!(
         "INSERT INTO channels (id, name, kind, target_sealed, target_hint, secret_sealed, events, org_ids,
-                               min_severity, created_by, email_from, email_to, audit_after)
+                               min_severity, created_by, email_from, email_to, audit_after, digest)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12,
-                 CASE WHEN $13 THEN 0::bigint END)
+                 CASE WHEN $13 THEN 0::bigint END, $14)
          ON CONFLICT (lower(name)) WHERE deleted_at IS NULL DO NOTHING",
         c.id,
         c.name,
@@ -409,7 +419,8 @@ pub async fn create_channel(pool: &PgPool, actor: &str, c: &NewChannel<'_>) -> s
         actor,
         c.email_from,
         c.email_to,
-        c.audit && c.kind == ChannelKind::Siem
+        c.audit && c.kind == ChannelKind::Siem,
+        c.digest
     )
     .execute(&mut *tx)
     .await?
@@ -425,7 +436,8 @@ pub async fn create_channel(pool: &PgPool, actor: &str, c: &NewChannel<'_>) -> s
         json!({ "channel": c.id, "name": c.name }),
         json!({ "kind": c.kind.as_str(), "target": c.target_hint, "events": events,
                             "orgs": c.orgs, "min_severity": c.min_severity.as_str(),
-                            "email_to": c.email_to, "audit_log": c.audit && c.kind == ChannelKind::Siem }),
+                            "email_to": c.email_to, "audit_log": c.audit && c.kind == ChannelKind::Siem,
+                            "digest": c.digest }),
     )
     .await?;
     tx.commit().await?;
@@ -464,7 +476,7 @@ pub async fn change_channel(
             .await?;
             sqlx::query!(
                 "UPDATE deliveries SET status = 'dead', last_error = 'the channel was deleted'
-                 WHERE channel_id = $1 AND status = 'pending'",
+                 WHERE channel_id = $1 AND status IN ('pending', 'held')",
                 id
             )
             .execute(&mut *tx)
@@ -541,6 +553,85 @@ pub struct Due {
     pub detail: Value,
     pub link: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// Writes the digest of every channel whose period (an hour or a day)
+/// has passed since its last one and that holds noisy events: one
+/// `digest` notification for that channel alone, counting the events by
+/// type and naming the first of them; the held deliveries become
+/// `digested`, in the same transaction. Returns how many were written.
+pub async fn make_digests(pool: &PgPool) -> sqlx::Result<u64> {
+    let due = sqlx::query!(
+        r#"SELECT c.id, c.digest AS "digest!" FROM channels c
+           WHERE c.deleted_at IS NULL AND c.enabled AND c.digest IS NOT NULL
+             AND c.digest_sent_at <= now() - CASE c.digest WHEN 'hourly' THEN interval '1 hour'
+                                                          ELSE interval '1 day' END
+             AND EXISTS (SELECT 1 FROM deliveries d WHERE d.channel_id = c.id AND d.status = 'held')"#
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut written = 0;
+    for channel in due {
+        let mut tx = pool.begin().await?;
+        // Locks the channel's row: two workers cannot write the same digest.
+        let still_due = sqlx::query_scalar!(
+            "UPDATE channels SET digest_sent_at = now() WHERE id = $1
+               AND digest_sent_at <= now() - CASE digest WHEN 'hourly' THEN interval '1 hour'
+                                                         ELSE interval '1 day' END
+             RETURNING id",
+            channel.id
+        )
+        .fetch_optional(&mut *tx)
+        .await?;
+        if still_due.is_none() {
+            continue;
+        }
+        let events = sqlx::query!(
+            r#"WITH held AS (
+                 UPDATE deliveries SET status = 'digested'
+                 WHERE channel_id = $1 AND status = 'held' RETURNING notification_id)
+               SELECT n.kind, n.title, n.created_at FROM notifications n JOIN held h ON h.notification_id = n.id
+               ORDER BY n.created_at, n.id"#,
+            channel.id
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(first) = events.first().map(|e| e.created_at) else {
+            continue;
+        };
+        let mut counts = serde_json::Map::new();
+        for e in &events {
+            let label =
+                EventKind::parse(&e.kind).map_or_else(|| e.kind.clone(), |k| k.label().to_owned());
+            let n = counts.get(&label).and_then(Value::as_i64).unwrap_or(0);
+            counts.insert(label, json!(n + 1));
+        }
+        let titles: Vec<&str> = events.iter().take(10).map(|e| e.title.as_str()).collect();
+        let mut detail = json!({
+            "events": events.len(),
+            "since": first,
+            "first": titles,
+        });
+        if let Some(obj) = detail.as_object_mut() {
+            obj.extend(counts);
+        }
+        let period = if channel.digest == "hourly" {
+            "hour"
+        } else {
+            "day"
+        };
+        let n = Notice::new(
+            EventKind::Digest,
+            None,
+            format!("{} events in the last {period}", events.len()),
+        )
+        .detail(detail)
+        .link("/admin/deliveries");
+        emit_to(&mut tx, &n, Some(channel.id)).await?;
+        tx.commit().await?;
+        written += 1;
+    }
+    Ok(written)
 }
 
 /// A SIEM channel that streams the audit log, and where it stands.
@@ -773,7 +864,7 @@ pub async fn prune(pool: &PgPool, days: i32) -> sqlx::Result<u64> {
                SELECT n.id FROM notifications n
                WHERE n.created_at < now() - make_interval(days => $1)
                  AND NOT EXISTS (SELECT 1 FROM deliveries d
-                                 WHERE d.notification_id = n.id AND d.status = 'pending')
+                                 WHERE d.notification_id = n.id AND d.status IN ('pending', 'held'))
                LIMIT $2)",
             days,
             BATCH

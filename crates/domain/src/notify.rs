@@ -30,6 +30,9 @@ pub const OUTSIDE_INVENTORY_PEOPLE: i64 = 10;
 pub enum EventKind {
     /// "Send a test" on the channel page.
     Test,
+    /// Several noisy events in one message, for a channel that takes them
+    /// hourly or daily.
+    Digest,
     AppNew,
     /// An app no inventory entry matches gained authorizations while held
     /// by many people ([`OUTSIDE_INVENTORY_PEOPLE`] by default).
@@ -74,6 +77,7 @@ impl EventKind {
     pub fn as_str(self) -> &'static str {
         match self {
             EventKind::Test => "test",
+            EventKind::Digest => "digest",
             EventKind::AppNew => "app.new",
             EventKind::AppOutsideInventory => "app.outside_inventory",
             EventKind::LeaverWithTokens => "user.leaver_with_tokens",
@@ -94,7 +98,8 @@ impl EventKind {
     }
 
     pub fn parse(s: &str) -> Option<EventKind> {
-        std::iter::once(EventKind::Test)
+        [EventKind::Test, EventKind::Digest]
+            .into_iter()
             .chain(EventKind::RULES)
             .find(|k| k.as_str() == s)
     }
@@ -103,6 +108,7 @@ impl EventKind {
     pub fn label(self) -> &'static str {
         match self {
             EventKind::Test => "Test message",
+            EventKind::Digest => "Digest",
             EventKind::AppNew => "New app in an org",
             EventKind::AppOutsideInventory => "App outside the inventory reaching many people",
             EventKind::LeaverWithTokens => "Leaver still holding tokens",
@@ -122,12 +128,30 @@ impl EventKind {
         }
     }
 
+    /// The types a channel may take as a digest: frequent, and none of
+    /// them calls for someone to act within the hour. Indicator hits,
+    /// re-authorizations after a revoke, removed blocks, incidents and
+    /// approvals always go at once.
+    pub fn noisy(self) -> bool {
+        matches!(
+            self,
+            EventKind::AppNew
+                | EventKind::AppOutsideInventory
+                | EventKind::LeaverWithTokens
+                | EventKind::SourceNew
+                | EventKind::SyncFailing
+                | EventKind::OrgBudgetPaused
+                | EventKind::ActionFailed
+        )
+    }
+
     /// How bad it is by default.
     pub fn severity(self) -> Severity {
         match self {
-            EventKind::Test | EventKind::IncidentClosed | EventKind::ApprovalDecided => {
-                Severity::Info
-            }
+            EventKind::Test
+            | EventKind::Digest
+            | EventKind::IncidentClosed
+            | EventKind::ApprovalDecided => Severity::Info,
             EventKind::AppNew | EventKind::OrgBudgetPaused => Severity::Low,
             EventKind::SyncFailing
             | EventKind::AppOutsideInventory
@@ -816,7 +840,10 @@ mod tests {
 
     #[test]
     fn every_kind_parses_back() {
-        for k in EventKind::RULES.into_iter().chain([EventKind::Test]) {
+        for k in EventKind::RULES
+            .into_iter()
+            .chain([EventKind::Test, EventKind::Digest])
+        {
             assert_eq!(EventKind::parse(k.as_str()), Some(k));
         }
         assert_eq!(EventKind::parse("app.gone"), None);

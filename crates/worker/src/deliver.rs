@@ -221,6 +221,9 @@ impl Deliverer {
             if let Err(e) = self.stream_audit().await {
                 tracing::error!(error = %e, "could not stream the audit log");
             }
+            if let Err(e) = cockpit_db::notify::make_digests(&self.pool).await {
+                tracing::error!(error = %e, "could not write the digests");
+            }
             let pause = match self.run_once().await {
                 Ok(0) => self.settings.idle,
                 Ok(_) => continue,

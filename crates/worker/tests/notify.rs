@@ -176,6 +176,7 @@ async fn channel(
             orgs: None,
             min_severity: Severity::Info,
             audit: kind == ChannelKind::Siem,
+            digest: None,
         },
     )
     .await
@@ -948,4 +949,102 @@ async fn a_siem_takes_the_audit_log_in_order_and_nothing_is_lost_while_it_is_dow
         .await
         .unwrap();
     assert_eq!(error, None);
+}
+
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
+async fn noisy_events_wait_for_the_hourly_digest_and_urgent_ones_do_not(pool: PgPool) {
+    let keyring = keyring();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let receiver = Receiver::default();
+    receiver.serve_on(listener).await;
+    let id = Uuid::new_v4();
+    let url = url::Url::parse(&format!("http://{addr}/hook")).unwrap();
+    let sealed = seal_channel(&keyring, id, ChannelKind::Webhook, &url);
+    assert!(
+        cockpit_db::notify::create_channel(
+            &pool,
+            "user:ada@example.com",
+            &NewChannel {
+                id,
+                name: "SOC digest",
+                kind: ChannelKind::Webhook,
+                target_sealed: &sealed.target,
+                target_hint: url.as_str(),
+                secret_sealed: sealed.secret_sealed.as_deref(),
+                email_from: None,
+                email_to: &[],
+                events: &[],
+                orgs: None,
+                min_severity: Severity::Info,
+                audit: false,
+                digest: Some("hourly"),
+            },
+        )
+        .await
+        .unwrap()
+    );
+    for app in ["Shadow One", "Shadow Two", "Shadow Three"] {
+        notify(
+            &pool,
+            Notice::new(EventKind::AppNew, None, format!("New app: {app}")),
+        )
+        .await;
+    }
+    notify(
+        &pool,
+        Notice::new(
+            EventKind::LeaverWithTokens,
+            None,
+            "bob left but still holds 3",
+        ),
+    )
+    .await;
+    notify(
+        &pool,
+        Notice::new(EventKind::IndicatorHit, None, "Indicators matched Drift"),
+    )
+    .await;
+    let d = Deliverer::new(pool.clone(), keyring.clone(), fast()).unwrap();
+    drain(&pool, &d).await;
+    // The hit went at once; the noisy ones wait.
+    let types = |r: &Receiver| -> Vec<String> {
+        r.got()
+            .iter()
+            .map(|m| {
+                let v: serde_json::Value = serde_json::from_slice(&m.body).unwrap();
+                v["type"].as_str().unwrap().to_owned()
+            })
+            .collect()
+    };
+    assert_eq!(types(&receiver), ["indicator.hit"]);
+    assert_eq!(count(&pool, "held").await, 4);
+    // Not an hour yet: no digest.
+    assert_eq!(cockpit_db::notify::make_digests(&pool).await.unwrap(), 0);
+    sqlx::query("UPDATE channels SET digest_sent_at = now() - interval '61 minutes'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(cockpit_db::notify::make_digests(&pool).await.unwrap(), 1);
+    assert_eq!(
+        cockpit_db::notify::make_digests(&pool).await.unwrap(),
+        0,
+        "one digest per period"
+    );
+    drain(&pool, &d).await;
+    assert_eq!(types(&receiver), ["indicator.hit", "digest"]);
+    let digest: serde_json::Value = serde_json::from_slice(&receiver.got()[1].body).unwrap();
+    assert_eq!(digest["title"], "4 events in the last hour");
+    assert_eq!(digest["data"]["events"], 4);
+    assert_eq!(digest["data"]["New app in an org"], 3);
+    assert_eq!(digest["data"]["Leaver still holding tokens"], 1);
+    assert_eq!(digest["data"]["first"][0], "New app: Shadow One");
+    assert_eq!(count(&pool, "held").await, 0);
+    assert_eq!(count(&pool, "digested").await, 4);
+    // Nothing held: no empty digest, however long it has been.
+    sqlx::query("UPDATE channels SET digest_sent_at = now() - interval '2 hours'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(cockpit_db::notify::make_digests(&pool).await.unwrap(), 0);
 }

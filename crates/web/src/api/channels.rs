@@ -41,6 +41,8 @@ pub async fn list(
             "created_by": c.created_by,
             "created_at": c.created_at,
             "deliveries": { "delivered": c.delivered, "pending": c.pending, "dead": c.dead },
+            "digest": c.digest,
+            "held_for_digest": c.held,
             "audit_log": c.audit_after.map(|after| serde_json::json!({ "taken_up_to": after, "error": c.audit_error })),
         })).collect::<Vec<_>>()
     })))

@@ -740,7 +740,8 @@ async fn channels_are_added_and_listed_without_their_url(pool: PgPool) {
     )));
     let body = json!({
         "name": "SIEM", "kind": "webhook", "url": "https://siem.example/hooks/s3cr3t-path",
-        "events": ["indicator.hit", "incident.declared"], "min_severity": "high"
+        "events": ["indicator.hit", "incident.declared"], "min_severity": "high",
+        "digest": "daily"
     })
     .to_string();
     let req = Request::post("/api/v1/channels")
@@ -768,6 +769,9 @@ async fn channels_are_added_and_listed_without_their_url(pool: PgPool) {
     assert_eq!(c["target"], "https://siem.example");
     assert_eq!(c["events"], json!(["indicator.hit", "incident.declared"]));
     assert_eq!(c["min_severity"], "high");
+    assert_eq!(c["digest"], "daily");
+    assert_eq!(c["held_for_digest"], 0);
+    assert_eq!(c["audit_log"], Value::Null, "a webhook takes no audit log");
     assert!(!list.to_string().contains("s3cr3t") && !list.to_string().contains("whsec_"));
     // A bad one: 400 with the reason, nothing added.
     let (status, v) = call(

@@ -162,6 +162,11 @@ pub struct ChannelForm {
     #[serde(default, deserialize_with = "crate::form::checkbox")]
     #[schema(value_type = Option<bool>)]
     pub audit_log: Option<bool>,
+    /// `hourly` or `daily`: the noisy types (new apps, apps outside the
+    /// inventory, leavers, new sources, failing syncs, budget pauses,
+    /// failed actions) as one message per period; absent, each at once.
+    #[serde(default)]
+    pub digest: Option<String>,
 }
 
 /// Checks the form, seals the URL (and a new signing secret for a
@@ -199,7 +204,7 @@ pub async fn create(
     };
     let mut events = Vec::new();
     for e in f.event.iter().map(|e| e.trim()).filter(|e| !e.is_empty()) {
-        match EventKind::parse(e).filter(|k| *k != EventKind::Test) {
+        match EventKind::parse(e).filter(|k| EventKind::RULES.contains(k)) {
             Some(k) if !events.contains(&k) => events.push(k),
             Some(_) => {}
             None => return Ok(Err(format!("There is no event kind “{e}”."))),
@@ -231,6 +236,11 @@ pub async fn create(
             }
         },
     };
+    let digest = match f.digest.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(d @ ("hourly" | "daily")) => Some(d),
+        Some(_) => return Ok(Err("A digest is hourly or daily (or none).".into())),
+    };
     let keyring = state.keyring.as_ref().ok_or_else(|| {
         AppError::BadRequest(
             "No master key is configured (COCKPIT_MASTER_KEY): channel URLs cannot be stored."
@@ -255,6 +265,7 @@ pub async fn create(
             orgs: (!orgs.is_empty()).then_some(&orgs[..]),
             min_severity,
             audit: kind == ChannelKind::Siem && f.audit_log.is_some_and(|v| v),
+            digest,
         },
     )
     .await?;
@@ -367,9 +378,11 @@ pub async fn deliveries_list(
         "pending" => Some("pending"),
         "delivered" => Some("delivered"),
         "dead" => Some("dead"),
+        "held" => Some("held"),
+        "digested" => Some("digested"),
         _ => {
             return Err(AppError::BadRequest(
-                "The status is pending, delivered or dead.".into(),
+                "The status is pending, delivered, dead, held or digested.".into(),
             ));
         }
     };
@@ -555,6 +568,14 @@ mod tests {
             (
                 "name=a&kind=webhook&url=https%3A%2F%2Fx.example%2F&org=nope",
                 "Choose orgs",
+            ),
+            (
+                "name=a&kind=webhook&url=https%3A%2F%2Fx.example%2F&digest=weekly",
+                "hourly or daily",
+            ),
+            (
+                "name=a&kind=webhook&url=https%3A%2F%2Fx.example%2F&event=digest",
+                "no event kind",
             ),
         ] {
             let (status, _, html) = post(&state, "/admin/channels", body).await;
