@@ -287,7 +287,7 @@ mod tests {
         tx.commit().await.unwrap();
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn an_intact_chain_verifies(pool: PgPool) {
         seed(&pool, 5).await;
         let v = verify(&pool, None).await.unwrap();
@@ -296,7 +296,7 @@ mod tests {
         assert_eq!(v.head, head(&pool).await.unwrap());
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn the_database_refuses_changes(pool: PgPool) {
         seed(&pool, 1).await;
         for sql in [
@@ -309,7 +309,7 @@ mod tests {
         }
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn every_single_row_edit_deletion_and_swap_is_detected(pool: PgPool) {
         const EDITS: [&str; 6] = [
             "UPDATE audit_log SET actor = 'mallory' WHERE seq = {}",

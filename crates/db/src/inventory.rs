@@ -189,7 +189,7 @@ mod tests {
 
     /// Consumer key when the entry has one and the app's key is known;
     /// otherwise the name, whatever its case.
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn the_matching_rule(pool: PgPool) {
         let org = new_org(&pool).await;
         sqlx::query!(
@@ -240,7 +240,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn import_then_edit_is_audited_and_matches_apps(pool: PgPool) {
         let csv = "name,status,expected_users\nDrift,not_approved,10\nAcme Sync,approved,500\n";
         let entries = parse_csv(csv.as_bytes()).unwrap();

@@ -155,7 +155,7 @@ mod tests {
         id
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn one_pending_sync_per_org_and_claims_do_not_overlap(pool: PgPool) {
         let org = org(&pool).await;
         assert!(enqueue_sync(&pool, org, "manual").await.unwrap());
@@ -180,7 +180,7 @@ mod tests {
         assert!(enqueue_sync(&pool, org, "manual").await.unwrap());
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn a_dead_workers_lease_lapses(pool: PgPool) {
         let org = org(&pool).await;
         enqueue_sync(&pool, org, "schedule").await.unwrap();
@@ -197,7 +197,7 @@ mod tests {
         assert_eq!(again.attempts, 2);
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn due_orgs_are_enqueued_once_per_interval(pool: PgPool) {
         let org = org(&pool).await;
         assert_eq!(enqueue_due_syncs(&pool).await.unwrap(), vec![org]);

@@ -1462,7 +1462,7 @@ mod tests {
         .unwrap()
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn resync_of_an_unchanged_org_rewrites_nothing(pool: PgPool) {
         let org = org(&pool).await;
         let users = [user("005A", true), user("005B", true)];
@@ -1496,7 +1496,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn changes_become_events(pool: PgPool) {
         let org = org(&pool).await;
         let apps = [app("0H4A")];
@@ -1561,7 +1561,7 @@ mod tests {
         assert!(gone.is_some());
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn a_sync_that_never_merges_changes_nothing(pool: PgPool) {
         let org = org(&pool).await;
         sync(
@@ -1590,7 +1590,7 @@ mod tests {
         assert_eq!(status.as_deref(), Some("failed"));
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn one_sync_per_org_at_a_time_and_nothing_staged_into_templates(pool: PgPool) {
         let org = org(&pool).await;
         let held = SyncConn::open(&pool, org).await.unwrap().unwrap();
@@ -1620,7 +1620,7 @@ mod tests {
             .unwrap()
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn a_first_load_fills_a_partition_and_a_failed_one_leaves_none(pool: PgPool) {
         let org = org(&pool).await;
         let users = [user("005A", true)];
@@ -1705,7 +1705,7 @@ mod tests {
     /// A first load copies tokens into a table of their own before the
     /// merge: a process that dies meanwhile leaves it behind, unattached
     /// (never read), and the org's next sync starts it again.
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn an_interrupted_first_load_is_started_again(pool: PgPool) {
         let org = org(&pool).await;
         let users = [user("005A", true)];
@@ -1751,7 +1751,7 @@ mod tests {
         assert_eq!(ids, ["0CQ1"]);
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn tokens_stored_outside_a_sync_are_reconciled_in_place(pool: PgPool) {
         let org = org(&pool).await;
         // Written by hand (as before partitions existed): the default partition.
@@ -1777,7 +1777,7 @@ mod tests {
         assert_eq!(live_tokens(&pool, org).await, 1);
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn abandoned_runs_are_failed_at_start(pool: PgPool) {
         let org = org(&pool).await;
         let run = start_run(&pool, org, "schedule").await.unwrap();
@@ -1830,7 +1830,7 @@ mod tests {
     /// A sync that changes a few apps counts only those again, and the
     /// others' stale counts follow the moving cutoff: the summaries are the
     /// ones a count of every app would make, through changes of every kind.
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "crate::MIGRATOR")]
     async fn summaries_counted_in_part_are_those_counted_whole(pool: PgPool) {
         let org = org(&pool).await;
         let t0 = Utc::now();

@@ -27,35 +27,10 @@ use crate::error::{Error, Result, bounded};
 use crate::http::{self, Body};
 use crate::records::Identity;
 
-/// An OAuth access token. `Debug` never shows the value.
-#[derive(Clone)]
-pub struct AccessToken(SecretString);
-
-impl AccessToken {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(SecretString::from(value.into()))
-    }
-    pub fn secret(&self) -> &SecretString {
-        &self.0
-    }
-    /// The raw value, for an `Authorization` header.
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for AccessToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AccessToken([redacted])")
-    }
-}
-
-impl PartialEq for AccessToken {
-    fn eq(&self, other: &Self) -> bool {
-        self.expose() == other.expose()
-    }
-}
-impl Eq for AccessToken {}
+secret_string!(
+    /// An OAuth access token. `Debug` never shows the value.
+    AccessToken
+);
 
 impl From<SecretString> for AccessToken {
     fn from(s: SecretString) -> Self {

@@ -35,6 +35,44 @@
 //! Nothing here logs or prints a secret: tokens are [`secrecy::SecretString`]s or
 //! [`AccessToken`]s, and errors carry bounded, token-free text only.
 
+/// A newtype over a secret string (`$name(SecretString)`): `Debug` shows
+/// only the type's name, equality compares the values, `expose` gives the
+/// raw value for the one place that sends it. Attributes (a serde derive)
+/// go before the name.
+macro_rules! secret_string {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone)]
+        pub struct $name(secrecy::SecretString);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(secrecy::SecretString::from(value.into()))
+            }
+            pub fn secret(&self) -> &secrecy::SecretString {
+                &self.0
+            }
+            /// The raw value, for the request that sends it.
+            pub fn expose(&self) -> &str {
+                secrecy::ExposeSecret::expose_secret(&self.0)
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(concat!(stringify!($name), "([redacted])"))
+            }
+        }
+
+        impl PartialEq for $name {
+            fn eq(&self, other: &Self) -> bool {
+                self.expose() == other.expose()
+            }
+        }
+        impl Eq for $name {}
+    };
+}
+
 mod auth;
 mod budget;
 mod client;

@@ -2,10 +2,9 @@
 //! fields are ignored, missing required fields are an error.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use secrecy::{ExposeSecret, SecretString};
+
 use serde::{Deserialize, Deserializer};
 
 /// Parse a Salesforce datetime: `2026-04-06T16:00:00.000+0000`, also RFC 3339 (`…Z`, `+00:00`).
@@ -57,35 +56,12 @@ fn int_from_number<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Er
     Ok(Option::<f64>::deserialize(d)?.map(|f| f as i64))
 }
 
-/// A DeleteToken: the value sent to `/services/oauth2/revoke` to revoke one grant.
-#[derive(Clone, Deserialize)]
-#[serde(transparent)]
-pub struct DeleteToken(SecretString);
-
-impl DeleteToken {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(SecretString::from(value.into()))
-    }
-    pub fn secret(&self) -> &SecretString {
-        &self.0
-    }
-    pub fn expose(&self) -> &str {
-        self.0.expose_secret()
-    }
-}
-
-impl fmt::Debug for DeleteToken {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("DeleteToken([redacted])")
-    }
-}
-
-impl PartialEq for DeleteToken {
-    fn eq(&self, other: &Self) -> bool {
-        self.expose() == other.expose()
-    }
-}
-impl Eq for DeleteToken {}
+secret_string!(
+    /// A DeleteToken: the value sent to `/services/oauth2/revoke` to revoke one grant.
+    #[derive(Deserialize)]
+    #[serde(transparent)]
+    DeleteToken
+);
 
 /// `User` as nested in an OauthToken row.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -196,7 +196,7 @@ mod tests {
     /// Every page: the frame (skip link, navigation, org switcher), a label
     /// for every input, and nothing the CSP would block (no inline script,
     /// no inline style, no event handler attributes).
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn every_page_has_the_frame_and_nothing_inline(pool: sqlx::PgPool) {
         use crate::testutil::*;
         let (org, _) = seeded(&pool, "Acme").await;

@@ -256,7 +256,7 @@ mod tests {
             .unwrap()
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn a_committed_write_is_seen_by_the_next_request(pool: PgPool) {
         let cache = PageCache::listening(pool.clone());
         let first = live(&cache).await;
@@ -283,7 +283,7 @@ mod tests {
         assert_eq!(load(&cache, &pool).await, 2);
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn a_lost_listener_pauses_caching_and_moves_on_when_back(pool: PgPool) {
         let cache = PageCache::listening(pool.clone());
         let first = live(&cache).await;
@@ -308,7 +308,7 @@ mod tests {
     /// The pages kept in memory, through the router as `serve` runs it:
     /// what a sync changes shows on the next request, and the org checks
     /// still answer before anything is served from memory.
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn cached_pages_follow_a_sync_and_keep_their_org_checks(pool: PgPool) {
         use crate::testutil::*;
         use axum::body::Body;

@@ -150,7 +150,7 @@ fn concrete(path: &str, ids: &BTreeMap<&'static str, String>) -> String {
     )
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn without_a_session_every_page_sends_you_to_sign_in(pool: PgPool) {
     let w = world(&pool).await;
     person(&pool, "someone@example.com", "admin", None).await; // so /signin does not redirect to /setup
@@ -186,7 +186,7 @@ async fn without_a_session_every_page_sends_you_to_sign_in(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn every_post_needs_the_token_and_our_origin(pool: PgPool) {
     let w = world(&pool).await;
     let (cookie, csrf) = person(&pool, "ada@example.com", "admin", None).await;
@@ -267,7 +267,7 @@ async fn every_post_needs_the_token_and_our_origin(pool: PgPool) {
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_viewer_cannot_act(pool: PgPool) {
     let w = world(&pool).await;
     let (cookie, csrf) = person(&pool, "vic@example.com", "viewer", None).await;
@@ -387,7 +387,7 @@ async fn a_viewer_cannot_act(pool: PgPool) {
 
 /// The API's routes with tokens: a viewer token reads but cannot act, and a
 /// token limited to org A finds nothing of org B.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn api_tokens_are_held_to_their_role_and_org(pool: PgPool) {
     let w = world(&pool).await;
     let token = cockpit_web::api::new_token();
@@ -475,7 +475,7 @@ async fn api_tokens_are_held_to_their_role_and_org(pool: PgPool) {
     assert!(walked >= 12, "{walked}");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn another_orgs_ids_answer_not_found(pool: PgPool) {
     let w = world(&pool).await;
     let (cookie, csrf) = person(&pool, "ann@example.com", "admin", Some(w.org_a)).await;
@@ -528,7 +528,7 @@ async fn another_orgs_ids_answer_not_found(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn oversized_and_malformed_bodies(pool: PgPool) {
     let w = world(&pool).await;
     let (cookie, csrf) = person(&pool, "ada@example.com", "admin", None).await;
@@ -561,7 +561,7 @@ async fn oversized_and_malformed_bodies(pool: PgPool) {
     assert!(body.contains("Say why"), "{body}");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn cookies_sessions_and_headers(pool: PgPool) {
     // A real sign-in: cookie flags and a new session id.
     let hash = cockpit_domain::password::hash("correct horse battery staple");
@@ -716,7 +716,7 @@ async fn cookies_sessions_and_headers(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn sign_in_is_throttled_per_account(pool: PgPool) {
     let hash = cockpit_domain::password::hash("correct horse battery staple");
     sqlx::query("INSERT INTO accounts (id, email, role, password_hash) VALUES ($1, 'ada@example.com', 'admin', $2)")
@@ -756,7 +756,7 @@ async fn sign_in_is_throttled_per_account(pool: PgPool) {
     assert_eq!(failures, 6);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn action_buttons_only_for_admins(pool: PgPool) {
     let w = world(&pool).await;
     let (admin, _) = person(&pool, "ada@example.com", "admin", None).await;

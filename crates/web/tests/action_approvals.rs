@@ -58,7 +58,7 @@ async fn ask_block(state: &AppState, org: Uuid, cookie: &str, csrf: &str, key: &
         .unwrap()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_block_waits_for_a_second_admin_of_its_org(pool: PgPool) {
     let state = state(&pool);
     let (org, _) = seed_org(&pool, "Acme").await;
@@ -168,7 +168,7 @@ async fn a_block_waits_for_a_second_admin_of_its_org(pool: PgPool) {
     assert_eq!(jobs_for(&pool, id2).await, 0);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn requests_expire_and_a_global_admin_may_break_glass(pool: PgPool) {
     let state = state(&pool);
     let (org, _) = seed_org(&pool, "Acme").await;
@@ -239,7 +239,7 @@ async fn requests_expire_and_a_global_admin_may_break_glass(pool: PgPool) {
     assert_eq!(glass, 1);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn the_rule_applies_by_kind_and_size_and_the_api_answers_202(pool: PgPool) {
     let state = state(&pool);
     let (org, _) = seed_org(&pool, "Acme").await;

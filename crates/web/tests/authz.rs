@@ -798,7 +798,7 @@ fn outcome(
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn every_route_answers_every_role_in_every_org_as_the_table_says(pool: PgPool) {
     // The table and the router list the same routes.
     let served: Vec<(String, String)> = table()
@@ -878,7 +878,7 @@ async fn count(pool: &PgPool, sql: &'static str, org: Uuid) -> i64 {
 
 /// Attack 1: a sandbox-only admin sent the production revocations of a
 /// review. Now only the sandbox's are sent.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_one_org_admin_sends_only_their_orgs_review_revocations(pool: PgPool) {
     let (prod, sandbox, review) = review_of_two_orgs(&pool).await;
     let (cookie, csrf) = person(&pool, "sandbox-admin@example.com", "admin", Some(sandbox)).await;
@@ -908,7 +908,7 @@ async fn a_one_org_admin_sends_only_their_orgs_review_revocations(pool: PgPool) 
 
 /// Attack 2: viewer in production, analyst in the sandbox, deciding
 /// production items by number and by app.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn deciding_needs_analyst_in_each_items_org(pool: PgPool) {
     let (prod, sandbox, review) = review_of_two_orgs(&pool).await;
     sqlx::query("UPDATE review_items SET decision = NULL WHERE review_id = $1")
@@ -962,7 +962,7 @@ async fn deciding_needs_analyst_in_each_items_org(pool: PgPool) {
 /// Attack 3: a sandbox-only API token claimed the key a production action
 /// would use. Keys are the requester's own; reusing one for another org or
 /// kind is 409; the review's keys are random.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn an_idempotency_key_cannot_be_claimed_for_someone_else(pool: PgPool) {
     let (prod, _, review) = review_of_two_orgs(&pool).await;
     let sandbox: Uuid = sqlx::query_scalar("SELECT id FROM orgs WHERE name = 'sandbox'")
@@ -1011,7 +1011,7 @@ async fn an_idempotency_key_cannot_be_claimed_for_someone_else(pool: PgPool) {
 }
 
 /// Attack 4: `next` after signing in led off-site or broke the answer.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn sign_in_goes_back_to_our_own_pages_only(pool: PgPool) {
     let hash = cockpit_domain::password::hash("quiet orange kettle 42");
     sqlx::query("INSERT INTO accounts (id, email, role, password_hash) VALUES ($1, 'ada@example.com', 'admin', $2)")
@@ -1057,7 +1057,7 @@ async fn sign_in_goes_back_to_our_own_pages_only(pool: PgPool) {
 }
 
 /// Attack 5: the connect form took any URL and posted the client secret to it.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn connecting_an_org_takes_salesforce_addresses_only(pool: PgPool) {
     let mut state = AppState::new(pool.clone(), BASE);
     state.keyring = Some(std::sync::Arc::new(cockpit_domain::secret::Keyring::new(
@@ -1099,7 +1099,7 @@ async fn connecting_an_org_takes_salesforce_addresses_only(pool: PgPool) {
 
 /// Attack 6: "Revoke all of a person's authorizations" skipped the password
 /// check every other sweeping action asks for.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn revoking_all_of_a_persons_authorizations_asks_for_the_password(pool: PgPool) {
     let (org, _) = seed_org(&pool, "Acme").await;
     let (cookie, csrf) = person(&pool, "ada@example.com", "admin", None).await;
@@ -1133,7 +1133,7 @@ async fn revoking_all_of_a_persons_authorizations_asks_for_the_password(pool: Pg
 }
 
 /// Attack 7: a NUL byte in any text field gave a 500, even before sign-in.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_nul_byte_anywhere_is_a_clear_400(pool: PgPool) {
     let (org, _) = seed_org(&pool, "Acme").await;
     let (cookie, csrf) = person(&pool, "ada@example.com", "admin", None).await;
@@ -1174,7 +1174,7 @@ async fn a_nul_byte_anywhere_is_a_clear_400(pool: PgPool) {
 
 /// Attack 8: `?org=%20` sent a one-org person round in circles, and `//apps`
 /// redirected to another host.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn org_scope_redirects_once_and_stay_on_our_host(pool: PgPool) {
     let (org, _) = seed_org(&pool, "Acme").await;
     let (cookie, _) = person(&pool, "one@example.com", "viewer", Some(org)).await;
@@ -1194,7 +1194,7 @@ async fn org_scope_redirects_once_and_stay_on_our_host(pool: PgPool) {
 
 /// Attack 9: counts of orgs someone cannot see leaked through a review's
 /// numbering and the audit chain head.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_one_org_person_sees_no_other_orgs_counts(pool: PgPool) {
     let (_, sandbox, review) = review_of_two_orgs(&pool).await;
     let (cookie, _) = person(&pool, "sandbox@example.com", "analyst", Some(sandbox)).await;
@@ -1216,7 +1216,7 @@ async fn a_one_org_person_sees_no_other_orgs_counts(pool: PgPool) {
 }
 
 /// Attack 10: API tokens kept working after their creator was disabled.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn an_api_token_stops_when_its_creator_is_disabled(pool: PgPool) {
     let (admin_cookie, csrf) = person(&pool, "boss@example.com", "admin", None).await;
     let (_, _) = person(&pool, "maker@example.com", "admin", None).await;
@@ -1262,7 +1262,7 @@ async fn an_api_token_stops_when_its_creator_is_disabled(pool: PgPool) {
 }
 
 /// Attack 11: viewers downloaded exports the README gives to analysts.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn exports_are_for_analysts(pool: PgPool) {
     let (org, _, review) = review_of_two_orgs(&pool).await;
     let (viewer, _) = person(&pool, "vic@example.com", "viewer", None).await;
@@ -1291,7 +1291,7 @@ async fn exports_are_for_analysts(pool: PgPool) {
 
 /// Starting a review takes the orgs where the starter is an analyst, never
 /// another org's authorizations.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_review_covers_only_its_starters_orgs(pool: PgPool) {
     let (prod, _) = seed_org(&pool, "production").await;
     let (sandbox, _) = seed_org(&pool, "sandbox").await;

@@ -13,7 +13,7 @@ use sqlx::PgPool;
 mod common;
 use common::{BASE, get, person, post, send_with as send, sfsim_sign_in};
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn connect_an_org_from_the_web(pool: PgPool) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = Sim::spawn(SimConfig {

@@ -57,7 +57,7 @@ async fn archive(pool: &PgPool, org: Uuid, ip: &str, user_agent: &str) {
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn indicators_are_imported_and_a_hunt_names_the_app(pool: PgPool) {
     let (a, ids_a) = seed_org(&pool, "Org A").await;
     let (b, _) = seed_org(&pool, "Org B").await;
@@ -225,7 +225,7 @@ fn api(method: &str, path: &str, token: &str, body: String) -> Request<Body> {
         .unwrap()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn the_api_imports_100000_indicators_and_runs_hunts(pool: PgPool) {
     let (a, _) = seed_org(&pool, "Org A").await;
     archive(&pool, a, "10.1.134.159", "python-requests/2.32.4").await;
@@ -298,7 +298,7 @@ async fn the_api_imports_100000_indicators_and_runs_hunts(pool: PgPool) {
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn an_indicator_removed_from_a_shipped_set_stays_removed(pool: PgPool) {
     let (org, _) = seed_org(&pool, "Org A").await;
     cockpit_db::hunts::install_shipped(&pool).await.unwrap();

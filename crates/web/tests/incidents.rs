@@ -26,7 +26,7 @@ async fn incident_actions(pool: &PgPool) -> i64 {
     .await
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn declare_contain_once_and_close(pool: PgPool) {
     let (a, _) = seed_org(&pool, "Acme").await;
     let (b, _) = seed_org(&pool, "Globex").await;
@@ -195,7 +195,7 @@ async fn declare_contain_once_and_close(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn an_admin_of_one_org_cannot_contain_an_incident_that_spans_two(pool: PgPool) {
     let (a, _) = seed_org(&pool, "Acme").await;
     let (b, _) = seed_org(&pool, "Globex").await;
@@ -224,7 +224,7 @@ async fn an_admin_of_one_org_cannot_contain_an_incident_that_spans_two(pool: PgP
     assert_eq!(incident_actions(&pool).await, 0);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn declared_and_read_through_the_api(pool: PgPool) {
     let (a, _) = seed_org(&pool, "Acme").await;
     let token = common::api_token(&pool, "analyst").await;
@@ -264,7 +264,7 @@ async fn declared(pool: &PgPool) -> (String, i64, (String, String)) {
     (to, id, (ada, csrf))
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_rejected_or_expired_request_contains_nothing(pool: PgPool) {
     let (to, _, (ada, csrf)) = declared(&pool).await;
     let ask = || {
@@ -322,7 +322,7 @@ async fn a_rejected_or_expired_request_contains_nothing(pool: PgPool) {
     assert!(page.contains("Ask a second admin"), "can be asked again");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_global_admin_breaks_glass_with_a_reason_and_it_shows(pool: PgPool) {
     let (to, id, (ada, csrf)) = declared(&pool).await;
     send(
@@ -392,7 +392,7 @@ async fn a_global_admin_breaks_glass_with_a_reason_and_it_shows(pool: PgPool) {
     assert_eq!(audit, 1, "incident {id}");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn with_the_rule_off_one_admin_contains_alone(pool: PgPool) {
     let (to, _, (ada, csrf)) = declared(&pool).await;
     let mut state = cockpit_web::AppState::new(pool.clone(), BASE);
@@ -414,7 +414,7 @@ async fn with_the_rule_off_one_admin_contains_alone(pool: PgPool) {
     assert_eq!(count(&pool, "SELECT count(*) FROM approvals").await, 0);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn containing_through_the_api_waits_for_approval_with_202(pool: PgPool) {
     let (to, id, _) = declared(&pool).await;
     let token = common::api_token(&pool, "admin").await;
@@ -454,7 +454,7 @@ async fn containing_through_the_api_waits_for_approval_with_202(pool: PgPool) {
     assert_eq!(status, StatusCode::CONFLICT, "{body}");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn the_evidence_lists_every_step_in_utc_and_defuses_hostile_text(pool: PgPool) {
     let (to, id, (ada, csrf)) = declared(&pool).await;
     // A reason a spreadsheet would run, and markup.
@@ -525,7 +525,7 @@ fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn the_app_coming_back_is_red_on_the_overview_and_the_incident(pool: PgPool) {
     let (to, id, (ada, _)) = declared(&pool).await;
     let org: Uuid = sqlx::query_scalar("SELECT min(org_id::text)::uuid FROM incident_apps")
@@ -565,7 +565,7 @@ async fn the_app_coming_back_is_red_on_the_overview_and_the_incident(pool: PgPoo
     assert!(!home.contains("the contained app was seen again"));
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn the_follow_up_checklist_is_prefilled_edited_audited_and_exported(pool: PgPool) {
     let (to, id, (ada, csrf)) = declared(&pool).await;
     let tasks: Vec<(i64, String)> = sqlx::query_as(

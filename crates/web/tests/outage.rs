@@ -78,7 +78,7 @@ async fn get(client: &reqwest::Client, url: &str) -> (u16, String) {
     (res.status().as_u16(), res.text().await.unwrap())
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn database_outage_gives_503_then_recovers(
     _pool_opts: PgPoolOptions,
     opts: PgConnectOptions,

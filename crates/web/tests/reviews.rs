@@ -30,7 +30,7 @@ fn attrs(html: &str, css: &str, attr: &str) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn inventory_monthly_review_and_quarterly_audit_through_the_pages(pool: PgPool) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = Sim::spawn(SimConfig {

@@ -130,7 +130,7 @@ async fn audit_actions(pool: &PgPool) -> Vec<(String, String, serde_json::Value)
         .unwrap()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn sign_in_with_the_provider_creates_a_linked_admin(pool: PgPool) {
     let (sim, state) = setup(&pool).await;
     let c = &sim.credentials;
@@ -206,7 +206,7 @@ async fn sign_in_with_the_provider_creates_a_linked_admin(pool: PgPool) {
     assert_eq!(n, 1);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_callback_in_another_browser_and_an_identity_without_a_role_are_refused(pool: PgPool) {
     let (sim, state) = setup(&pool).await;
     let c = &sim.credentials;
@@ -249,7 +249,7 @@ async fn a_callback_in_another_browser_and_an_identity_without_a_role_are_refuse
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_fresh_provider_sign_in_confirms_before_a_dangerous_action(pool: PgPool) {
     let (sim, state) = setup(&pool).await;
     let c = &sim.credentials;

@@ -43,7 +43,7 @@ async fn audit_actions(pool: &PgPool) -> Vec<(String, Option<String>)> {
     .unwrap()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn revoke_one_users_authorizations_for_an_app(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
     let (app_key, app_name, user, _) = busy_app(&pool, s.org).await;
@@ -112,7 +112,7 @@ async fn revoke_one_users_authorizations_for_an_app(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_resumed_action_never_revokes_twice(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
     let (app_key, app_name, _, _) = busy_app(&pool, s.org).await;
@@ -167,7 +167,7 @@ async fn a_resumed_action_never_revokes_twice(pool: PgPool) {
     assert_eq!(requested, 1);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn block_then_unblock_an_app(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
     let (app_key, app_name, _, _) = busy_app(&pool, s.org).await;
@@ -203,7 +203,7 @@ async fn block_then_unblock_an_app(pool: PgPool) {
     assert!(!s.sim.sim.is_blocked(&key));
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn block_then_unblock_an_external_client_app_by_policy(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
     let ecas: Vec<(String, String)> = sqlx::query_as(
@@ -258,7 +258,7 @@ async fn block_then_unblock_an_external_client_app_by_policy(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn no_audit_no_action(pool: PgPool) {
     let s = setup(&pool, 1_000).await;
     let (app_key, app_name, _, _) = busy_app(&pool, s.org).await;
@@ -340,7 +340,7 @@ async fn revoked_once_each(pool: &PgPool, s: &Setup, id: i64) {
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn an_error_opening_the_session_is_retried_not_the_end_of_the_action(pool: PgPool) {
     let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-session").await;
     // The very next call to the org (the executor's first) answers 503.
@@ -363,7 +363,7 @@ async fn an_error_opening_the_session_is_retried_not_the_end_of_the_action(pool:
     revoked_once_each(&pool, &s, req.id).await;
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn an_org_failing_a_third_of_its_calls_still_loses_every_token_once(pool: PgPool) {
     let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-rate").await;
     s.sim.sim.set_fault(sfsim::Fault::ServerErrorRate(0.3));
@@ -386,7 +386,7 @@ async fn an_org_failing_a_third_of_its_calls_still_loses_every_token_once(pool: 
     revoked_once_each(&pool, &s, req.id).await;
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn retrying_what_failed_gives_the_items_fresh_attempts(pool: PgPool) {
     let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-retry").await;
     let before = s.sim.sim.tokens_for_app(&app_name);
@@ -417,7 +417,7 @@ async fn retrying_what_failed_gives_the_items_fresh_attempts(pool: PgPool) {
     revoked_once_each(&pool, &s, req.id).await;
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn an_org_that_never_answers_ends_the_action_with_every_item_failed(pool: PgPool) {
     let (s, _, req) = revoke_all_of_the_busiest_app(&pool, "k-down").await;
     s.sim.sim.set_fault(sfsim::Fault::ServerErrorRate(1.0));
@@ -439,7 +439,7 @@ async fn an_org_that_never_answers_ends_the_action_with_every_item_failed(pool: 
     assert_eq!(runs, 1);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn an_org_that_refuses_crowds_gets_fewer_calls_and_loses_every_token_once(pool: PgPool) {
     let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-crowd").await;
     // Slow revokes, and the org refuses a fourth call in flight.
@@ -464,7 +464,7 @@ async fn an_org_that_refuses_crowds_gets_fewer_calls_and_loses_every_token_once(
     revoked_once_each(&pool, &s, req.id).await;
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_grant_made_after_the_plan_is_revoked_too(pool: PgPool) {
     let (s, app_name, req) = revoke_all_of_the_busiest_app(&pool, "k-late").await;
     // After the confirmation, before the action runs, someone authorizes
@@ -488,7 +488,7 @@ async fn a_grant_made_after_the_plan_is_revoked_too(pool: PgPool) {
     revoked_once_each(&pool, &s, req.id).await;
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_containment_blocks_before_it_revokes_whichever_job_comes_first(pool: PgPool) {
     let s = setup(&pool, 2_000).await;
     let (app_key, app_name, _, _) = busy_app(&pool, s.org).await;

@@ -46,7 +46,7 @@ async fn stored(pool: &PgPool, org: Uuid) -> Vec<(String, Option<i32>, Option<i6
     out
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn eca_usage_is_synced_and_a_failing_connect_call_changes_nothing(pool: PgPool) {
     let config = SimConfig {
         tokens: 3_000,
@@ -122,7 +122,7 @@ async fn eca_usage_is_synced_and_a_failing_connect_call_changes_nothing(pool: Pg
     assert_eq!(failed, 0);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn user_lists_are_pulled_within_a_budget_stalest_first_and_carried_forward(pool: PgPool) {
     let config = SimConfig {
         tokens: 3_000,

@@ -32,7 +32,7 @@ async fn last_run(pool: &PgPool, org: Uuid) -> (String, Option<String>) {
         .unwrap()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn faults_mid_sync_keep_the_previous_snapshot(pool: PgPool) {
     let SimOrg { sim, keyring, org } = synced_sim_org(
         &pool,

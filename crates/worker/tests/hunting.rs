@@ -49,7 +49,7 @@ async fn sync(pool: &PgPool, keyring: &Arc<Keyring>, org: Uuid) {
         .expect("the sync succeeds");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_staged_attack_is_archived_matched_and_named(pool: PgPool) {
     let sim = Sim::spawn(SimConfig {
         tokens: 3_000,
@@ -341,7 +341,7 @@ async fn a_staged_attack_is_archived_matched_and_named(pool: PgPool) {
     assert_eq!(count(&pool, left, org).await, 0);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_log_file_that_cannot_be_read_is_noted_and_archived_once_later(pool: PgPool) {
     let sim = Sim::spawn(SimConfig {
         tokens: 1_000,

@@ -13,7 +13,7 @@ use common::{SimOrg, synced_sim_org};
 
 const ACTOR: &str = "user:rita@example.com";
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn inventory_monthly_review_and_quarterly_audit(pool: PgPool) {
     let SimOrg { sim, keyring, org } = synced_sim_org(
         &pool,

@@ -36,7 +36,7 @@ async fn count(pool: &PgPool, sql: &'static str, org: Uuid) -> i64 {
         .unwrap()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn first_sync_is_complete_past_the_cap_and_resync_rewrites_nothing(pool: PgPool) {
     let sim = sim(6_000).await;
     let keyring = keyring();
@@ -95,7 +95,7 @@ async fn first_sync_is_complete_past_the_cap_and_resync_rewrites_nothing(pool: P
     assert_eq!(runs, 2);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn activity_in_the_org_becomes_history(pool: PgPool) {
     let sim = sim(3_000).await;
     let keyring = keyring();
@@ -118,7 +118,7 @@ async fn activity_in_the_org_becomes_history(pool: PgPool) {
     assert_eq!(stored as usize, sim.sim.token_count());
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_failed_sync_keeps_the_previous_snapshot_and_a_later_one_succeeds(pool: PgPool) {
     let sim = sim(3_000).await;
     let keyring = keyring();
@@ -171,7 +171,7 @@ async fn a_failed_sync_keeps_the_previous_snapshot_and_a_later_one_succeeds(pool
 /// Connected apps' consumer keys come from the Metadata API, a few apps per
 /// sync within its call budget, tied to their app by id; a resync of an
 /// unchanged org still rewrites nothing.
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn consumer_keys_are_learnt_a_few_apps_per_sync(pool: PgPool) {
     let sim = sim(600).await;
     let keyring = keyring();
@@ -233,7 +233,7 @@ async fn consumer_keys_are_learnt_a_few_apps_per_sync(pool: PgPool) {
     assert_eq!(calls, without);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn administrators_rights_are_read_by_profile_and_by_permission_set(pool: PgPool) {
     let sim = sim(600).await;
     let keyring = keyring();

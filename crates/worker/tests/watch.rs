@@ -28,7 +28,7 @@ fn kinds(events: &[(String, serde_json::Value)]) -> Vec<&str> {
     events.iter().map(|(k, _)| k.as_str()).collect()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn a_contained_app_coming_back_is_on_the_timeline_once(pool: PgPool) {
     let config = SimConfig {
         tokens: 2_000,

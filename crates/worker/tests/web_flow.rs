@@ -81,7 +81,7 @@ async fn stored_refresh(pool: &PgPool, keyring: &Keyring, org: uuid::Uuid) -> St
         .to_owned()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn web_flow_with_rotation_then_a_revoked_grant(pool: PgPool) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let sim = Sim::spawn(SimConfig {

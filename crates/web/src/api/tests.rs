@@ -129,7 +129,7 @@ fn strings(v: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn apps_filter_sort_and_show_one_app(pool: PgPool) {
     let (acme, _) = seeded(&pool, "Acme").await;
     seeded(&pool, "Globex").await;
@@ -208,7 +208,7 @@ async fn apps_filter_sort_and_show_one_app(pool: PgPool) {
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn app_pages_cover_every_app_once(pool: PgPool) {
     let org = new_org(&pool, "Big").await;
     let mut s = Snapshot::default();
@@ -257,7 +257,7 @@ async fn app_pages_cover_every_app_once(pool: PgPool) {
     );
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn tokens_from_a_simulated_org_page_and_filter(pool: PgPool) {
     let (org, sim) = sim_org(
         &pool,
@@ -345,7 +345,7 @@ async fn tokens_from_a_simulated_org_page_and_filter(pool: PgPool) {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{v}");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn users_search_and_one_user(pool: PgPool) {
     let (org, _) = seeded(&pool, "Acme").await;
     let t = token(&pool, "reader", Role::Viewer, None).await;
@@ -369,7 +369,7 @@ async fn users_search_and_one_user(pool: PgPool) {
     assert_eq!(v["truncated"], false);
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn reports(pool: PgPool) {
     let org = new_org(&pool, "Acme").await;
     let s = standard();
@@ -460,7 +460,7 @@ fn revoke_all(org: Uuid, key: &str) -> String {
     .to_string()
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn actions_are_created_as_the_form_does_and_audited_with_the_token(pool: PgPool) {
     let (org, _) = seeded(&pool, "Acme").await;
     let t = token(&pool, "soar", Role::Admin, None).await;
@@ -548,7 +548,7 @@ async fn actions_are_created_as_the_form_does_and_audited_with_the_token(pool: P
     }
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn abuse(pool: PgPool) {
     let (acme, _) = seeded(&pool, "Acme").await;
     let (globex, _) = seeded(&pool, "Globex").await;
@@ -651,7 +651,7 @@ async fn abuse(pool: PgPool) {
     assert_eq!(actions, 0, "nothing was created");
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn stale_authorizations_of_an_app_are_chosen_on_the_server(pool: PgPool) {
     let (org, _) = seeded(&pool, "Acme").await;
     let t = token(&pool, "soar", Role::Admin, None).await;
@@ -698,7 +698,7 @@ async fn post_action(pool: &PgPool, t: &str, body: String) -> (StatusCode, serde
     call(pool, "POST", "/api/v1/actions", Some(t), None, Some(body)).await
 }
 
-#[sqlx::test(migrations = "../../migrations")]
+#[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
 async fn where_is_an_app_across_the_tokens_orgs(pool: PgPool) {
     let (acme, _) = seeded(&pool, "Acme").await;
     let (globex, _) = seeded(&pool, "Globex").await;

@@ -421,7 +421,7 @@ mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn block_says_what_it_does_for_each_kind_of_app(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         // An External Client App: turned off by policy, authorizations kept.
@@ -458,7 +458,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn revoke_selected_with_nothing_ticked_says_so(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let (status, _, body) =

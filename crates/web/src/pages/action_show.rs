@@ -342,7 +342,7 @@ mod tests {
     use cockpit_db::actions::{ActionKind, NewAction};
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn a_running_action_refreshes_itself_until_it_is_done(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let tokens = ["0CQ1".to_owned()];

@@ -375,7 +375,7 @@ mod tests {
             .unwrap()
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn admins_list_create_and_change_accounts(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let (admin, csrf, me) = someone(&pool, "ada@example.com", "admin").await;
@@ -518,7 +518,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn disabling_and_ending_sessions_sign_the_person_out(pool: PgPool) {
         let (admin, csrf, _) = someone(&pool, "ada@example.com", "admin").await;
         let (bob_cookie, _, bob) = someone(&pool, "bob@example.com", "viewer").await;
@@ -611,7 +611,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn viewers_are_refused_and_stale_passwords_are_checked_again(pool: PgPool) {
         let (viewer, vcsrf, _) = someone(&pool, "vic@example.com", "viewer").await;
         let (admin, csrf, _) = someone(&pool, "ada@example.com", "admin").await;
@@ -687,7 +687,7 @@ mod tests {
         assert!(audit_actions(&pool).await.is_empty());
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn api_tokens_are_shown_once_work_and_are_revoked(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let (admin, csrf, _) = someone(&pool, "ada@example.com", "admin").await;

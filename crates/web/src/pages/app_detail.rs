@@ -484,7 +484,7 @@ mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn shows_authorizations_usage_policies_and_history(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let id = app_id(&pool, org, "0H4A").await;
@@ -531,7 +531,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn hostile_names_render_as_text(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let id = app_id(&pool, org, "0xIB").await;
@@ -547,7 +547,7 @@ mod tests {
         assert_eq!(page.texts("#authorizations tbody td.user a bdi"), [RTL]);
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn authorizations_page_by_keyset(pool: PgPool) {
         let org = new_org(&pool, "Acme").await;
         let a = app("0H4A", "Busy", "connected_app", true, "");
@@ -588,7 +588,7 @@ mod tests {
         assert_eq!(seen.len() as i64, n, "every authorization exactly once");
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn unknown_app_is_404(pool: PgPool) {
         let (status, _, body) = get_raw(&pool, "/apps/999999").await;
         assert_eq!(status, 404);
@@ -597,7 +597,7 @@ mod tests {
         assert!(status.is_client_error(), "{status}");
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn an_external_client_app_shows_the_usage_salesforce_reports(pool: PgPool) {
         let (org, _sim) = sim_org(
             &pool,

@@ -101,7 +101,7 @@ mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn finds_an_app_in_every_org_by_name_key_or_id(pool: PgPool) {
         let (acme, _) = seeded(&pool, "Acme").await;
         let (globex, _) = seeded(&pool, "Globex").await;
@@ -160,7 +160,7 @@ mod tests {
         assert_eq!(status, http::StatusCode::BAD_REQUEST);
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn holders_with_admin_rights_through_a_permission_set_count_as_administrators(
         pool: PgPool,
     ) {

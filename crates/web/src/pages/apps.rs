@@ -524,7 +524,7 @@ mod tests {
         assert_eq!(Cursor::decode("x~1~"), None);
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn columns_flags_and_escaping(pool: PgPool) {
         seeded(&pool, "Acme").await;
         let html = get_html(&pool, "/apps").await;
@@ -591,7 +591,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn filter_search_and_sort(pool: PgPool) {
         let (acme, _) = seeded(&pool, "Acme").await;
         seeded(&pool, "Globex").await;
@@ -633,7 +633,7 @@ mod tests {
         assert!(href.contains("flag=stale"), "{href}");
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn every_column_sorts_both_ways_and_bad_input_is_tolerated(pool: PgPool) {
         seeded(&pool, "Acme").await;
         for (key, label, _) in COLUMNS.iter().filter(|(k, _, _)| *k != "flags") {
@@ -663,7 +663,7 @@ mod tests {
         }
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn keyset_pages_cover_every_app_once(pool: PgPool) {
         let org = new_org(&pool, "Big").await;
         let mut s = Snapshot::default();
@@ -724,7 +724,7 @@ mod tests {
         }
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn csv_matches_the_page(pool: PgPool) {
         seeded(&pool, "Acme").await;
         let page = get_page(&pool, "/apps?sort=name&dir=asc").await;
@@ -746,7 +746,7 @@ mod tests {
         assert!(names.contains(&HOSTILE));
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn a_simulated_org_lists_its_apps(pool: PgPool) {
         let (_, sim) = sim_org(
             &pool,

@@ -305,14 +305,14 @@ mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn empty_state_says_what_to_do(pool: PgPool) {
         let page = get_page(&pool, "/").await;
         assert!(page.text().contains("No Salesforce org is connected yet"));
         assert!(page.select("form.org-switch").is_empty());
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn shows_orgs_totals_signals_and_trends(pool: PgPool) {
         let (acme, _) = seeded(&pool, "Acme").await;
         let other = seeded(&pool, "Globex").await.0;
@@ -363,7 +363,7 @@ mod tests {
         let _ = other;
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn apps_outside_the_inventory_are_a_signal(pool: PgPool) {
         let (acme, _) = seeded(&pool, "Acme").await;
         seeded(&pool, "Globex").await;
@@ -390,7 +390,7 @@ mod tests {
         assert_eq!(names, [HOSTILE, FORMULA]);
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn hostile_org_and_app_names_are_escaped(pool: PgPool) {
         seeded(&pool, "<script>alert(1)</script>").await;
         let html = get_html(&pool, "/").await;

@@ -233,7 +233,7 @@ mod tests {
     use chrono::{Duration, Utc};
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn apps_that_appeared_after_the_baseline(pool: PgPool) {
         let org = new_org(&pool, "Acme").await;
         let mut s = standard();

@@ -253,7 +253,7 @@ mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn deactivated_users_still_holding_tokens(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         inventory(&pool, "Data Loader", None, "not_approved").await;
@@ -302,7 +302,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn nobody_leaks_empty_state(pool: PgPool) {
         let org = new_org(&pool, "Clean").await;
         let mut s = standard();
@@ -315,7 +315,7 @@ mod tests {
         assert!(page.text().contains("No deactivated user holds a token"));
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn only_admins_of_the_org_are_offered_the_bulk_revoke(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let uri = format!("/reports/offboarding?org={org}");

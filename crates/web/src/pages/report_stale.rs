@@ -299,7 +299,7 @@ mod tests {
         id
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn lists_idle_tokens_longest_first_and_exports_the_same(pool: PgPool) {
         seeded(&pool, "Acme").await;
         inventory(&pool, "data loader", None, "approved").await;
@@ -350,7 +350,7 @@ mod tests {
         assert_eq!(rows[2][9], "approved");
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn pages_and_exports_past_one_batch(pool: PgPool) {
         let org = new_org(&pool, "Big").await;
         let a = app("0H4A", "Old", "connected_app", true, "");
@@ -391,7 +391,7 @@ mod tests {
 
     /// Tick some stale authorizations of a simulated org, confirm, and let
     /// the executor run: exactly those are revoked at Salesforce, once each.
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn revoke_selected_from_the_report(pool: PgPool) {
         let (org, sim) = sim(&pool, 400, 80, 6).await;
         let page = get_page(&pool, &format!("/reports/stale?org={org}&days=1")).await;
@@ -489,7 +489,7 @@ mod tests {
     /// the server picks the app's tokens idle for the given days when the
     /// confirmation counts them and again when the intent is written, so one
     /// used in between is left alone; sfsim sees exactly those revoked.
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn revoke_every_stale_authorization_of_an_app(pool: PgPool) {
         use chrono::{DateTime, Utc};
         let (org, sim) = sim(&pool, 900, 150, 3).await;
@@ -601,7 +601,7 @@ mod tests {
         assert_eq!(target["authorizations"], stale.len());
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn stale_revoke_needs_a_number_of_days(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         for days in ["", "&days=0", "&days=abc", "&days=99999"] {

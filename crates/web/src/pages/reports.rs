@@ -60,7 +60,7 @@ mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn lists_every_report_with_the_org_carried(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let page = get_page(&pool, &format!("/reports?org={org}")).await;

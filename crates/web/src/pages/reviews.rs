@@ -572,7 +572,7 @@ mod tests {
             .collect()
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn a_long_review_pages_forward_and_back(pool: PgPool) {
         let org = new_org(&pool, "Big").await;
         let known = app("0H4A", "Old Tool", "connected_app", true, "");
@@ -678,7 +678,7 @@ mod tests {
         }
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn monthly_items_about_apps_show_their_inventory_status(pool: PgPool) {
         seeded(&pool, "Acme").await;
         inventory(&pool, "Data Loader", None, "under_review").await;

@@ -210,7 +210,7 @@ mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn shows_apps_status_and_history(pool: PgPool) {
         let (org, mut s) = seeded(&pool, "Acme").await;
         // Carol is deactivated and still holds a Data Loader token; later she
@@ -263,7 +263,7 @@ mod tests {
         assert!(page.texts(".user-status")[0].starts_with("Active"));
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn apps_outside_the_inventory_are_flagged_with_status_when_known(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let carol = user_uid(&pool, org, "005C").await;
@@ -299,7 +299,7 @@ mod tests {
         );
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn hostile_user_names_are_text(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let e = user_uid(&pool, org, "005E").await;

@@ -238,7 +238,7 @@ mod tests {
     use crate::testutil::*;
     use sqlx::PgPool;
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn search_by_name_username_or_email_prefix(pool: PgPool) {
         let (org, _) = seeded(&pool, "Acme").await;
         let page = get_page(&pool, "/users?q=alI").await;
@@ -275,7 +275,7 @@ mod tests {
             .texts("table.users tbody td.name a")
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn status_and_escaping(pool: PgPool) {
         seeded(&pool, "Acme").await;
         let html = get_html(&pool, "/users").await;
@@ -293,7 +293,7 @@ mod tests {
         assert!(carol.text().collect::<String>().contains("deactivated"));
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn name_and_username_matches_page_together_in_name_order(pool: PgPool) {
         let org = new_org(&pool, "Acme").await;
         let mut s = Snapshot::default();
@@ -340,7 +340,7 @@ mod tests {
         }
     }
 
-    #[sqlx::test(migrations = "../../migrations")]
+    #[sqlx::test(migrator = "cockpit_db::MIGRATOR")]
     async fn pages_by_keyset_across_orgs(pool: PgPool) {
         for name in ["One", "Two", "Three"] {
             let org = new_org(&pool, name).await;
