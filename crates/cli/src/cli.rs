@@ -213,8 +213,8 @@ pub struct ServeArgs {
     #[arg(long, env = "COCKPIT_NOTIFICATION_RETENTION_DAYS", default_value_t = 90, value_parser = clap::value_parser!(u32).range(1..=3650))]
     pub notification_retention_days: u32,
 
-    /// People holding an app outside the inventory at which a sync that
-    /// sees it grow sends `app.outside_inventory` (once per app).
+    /// People holding an app outside the inventory at which the sync that
+    /// sees it reach them sends `app.outside_inventory` (once per app).
     #[arg(long, env = "COCKPIT_OUTSIDE_INVENTORY_PEOPLE", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub outside_inventory_people: u32,
 

@@ -105,8 +105,8 @@ pub struct Site {
     pub log_retention_days: u32,
     /// Days notifications and their delivery log are kept.
     pub notification_retention_days: u32,
-    /// People holding an app outside the inventory at which its growth is
-    /// reported.
+    /// People holding an app outside the inventory at which it is reported
+    /// when it reaches them.
     pub outside_inventory_people: u32,
     /// Certificate authorities for SIEM collectors (empty: the system's).
     pub siem_roots: Vec<cockpit_worker::deliver::Certificate>,

@@ -544,3 +544,239 @@ async fn an_admin_adds_a_webhook_and_its_test_message_arrives_signed(
     shot(b, "channels-02-delivery-log").await;
     stage.b.clone().close().await.unwrap();
 }
+
+/// Adds a channel on the channels page: `extra` fills more fields by id.
+async fn add_channel(b: &Client, name: &str, kind: &str, url: &str, extra: &[(&str, &str)]) {
+    expect(b, "form.new-channel-form").await;
+    type_into(b, "#channel-name", name).await;
+    b.find(Locator::Css("#channel-kind"))
+        .await
+        .unwrap()
+        .select_by_value(kind)
+        .await
+        .unwrap();
+    type_into(b, "#channel-url", url).await;
+    for (id, value) in extra {
+        type_into(b, id, value).await;
+    }
+    click(b, "form.new-channel-form button[type=submit]").await;
+    expect(b, "section.new-channel").await;
+}
+
+/// The demo, as a security team would try it: a webhook and a mailbox on
+/// the team's own machine, the simulated orgs' life (new apps, leavers),
+/// and a person authorizing an app again after the cockpit revoked it;
+/// each reaches both, and the delivery log shows them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_tells_a_webhook_and_a_mailbox_what_happens_in_its_orgs() {
+    if !common::browser::browser_here(
+        "the_demo_tells_a_webhook_and_a_mailbox_what_happens_in_its_orgs",
+    ) {
+        return;
+    }
+    let server_url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let database = format!("oauth_cockpit_demo_notify_{}", std::process::id());
+    let dir = tempfile::tempdir().unwrap();
+    let sims = common::browser::free_pair();
+    let (stage, password) = Stage::demo(&server_url, &database, dir.path(), sims).await;
+    let b = &stage.b;
+    let (hook, inbox) = receiver().await;
+    let (smtp, mails) = cockpit_worker::testing::smtp_server().await;
+    sign_in(b, &stage.base, ("admin@demo.example", &password)).await;
+
+    stage.goto("/admin/channels").await;
+    add_channel(
+        b,
+        "SOC webhook",
+        "webhook",
+        &format!("http://{hook}/hook"),
+        &[],
+    )
+    .await;
+    add_channel(
+        b,
+        "SOC mailbox",
+        "email",
+        &format!("smtp://{smtp}"),
+        &[
+            ("#channel-from", "cockpit@demo.example"),
+            ("#channel-to", "soc@demo.example"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        text(b, "table.channels tbody")
+            .await
+            .matches("Send a test")
+            .count(),
+        2
+    );
+
+    // The cockpit revokes one person's authorization of the busiest app.
+    stage.goto("/apps").await;
+    click(b, "table.grid tbody tr td.name a").await;
+    expect(b, "#authorizations").await;
+    let app_name = text(b, "h1").await;
+    let username: String = b
+        .execute(
+            "return document.querySelector('#authorizations tbody tr td:nth-child(2)').innerText",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap()
+        .trim()
+        .to_owned();
+    click(b, "#authorizations a[data-action=revoke_token]").await;
+    confirm_password_if_asked(b, &password).await;
+    expect(b, "textarea#reason").await;
+    submit_with_reason(b, "DEMO-1: the person left the project").await;
+    expect(b, "#count-revoked").await;
+    assert_eq!(wait_for_action(b).await, "succeeded");
+
+    // The person clicks "Allow" again; life goes on in both orgs.
+    let http = reqwest::Client::new();
+    let mut granted = false;
+    for port in [sims, sims + 1] {
+        let sim = format!("http://127.0.0.1:{port}");
+        let res = http
+            .post(format!("{sim}/_sim/grant"))
+            .json(&serde_json::json!({ "app": app_name, "username": username }))
+            .send()
+            .await
+            .unwrap();
+        granted |= res.status().is_success();
+        http.post(format!("{sim}/_sim/activity"))
+            .json(&serde_json::json!({ "steps": 600 }))
+            .send()
+            .await
+            .unwrap()
+            .error_for_status()
+            .unwrap();
+    }
+    assert!(granted, "{username} authorized {app_name} again");
+
+    // "Sync now" on each org.
+    stage.goto("/orgs").await;
+    let orgs: Vec<String> = {
+        let mut hrefs = Vec::new();
+        for a in b
+            .find_all(Locator::Css("table.grid tbody a[href^='/orgs/']"))
+            .await
+            .unwrap()
+        {
+            hrefs.push(a.attr("href").await.unwrap().unwrap());
+        }
+        hrefs
+    };
+    assert_eq!(orgs.len(), 2, "{orgs:?}");
+    for org in &orgs {
+        stage.goto(org).await;
+        click(b, &format!("form[action='{org}/sync'] button")).await;
+    }
+
+    // Both receivers hear of the re-authorization, a leaver and a new app.
+    let wanted = ["app.reauthorized", "user.leaver_with_tokens", "app.new"];
+    let mut types = BTreeSet::new();
+    for _ in 0..240 {
+        types = inbox
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, body)| serde_json::from_slice::<serde_json::Value>(body).ok())
+            .map(|v| v["type"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        if wanted.iter().all(|w| types.contains(*w)) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for w in wanted {
+        assert!(types.contains(w), "the webhook never got {w}: {types:?}");
+    }
+    let again = inbox
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|(_, body)| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .find(|v| v["type"] == "app.reauthorized")
+        .unwrap();
+    assert_eq!(again["data"]["app"], app_name.as_str());
+    let mut subjects = Vec::new();
+    for _ in 0..120 {
+        subjects = mails
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(_, data)| {
+                // Long headers are folded (RFC 5322): a line that starts
+                // with white space continues the one before.
+                let head = data.split("\n\n").next().unwrap_or_default();
+                head.replace("\n ", " ")
+                    .replace("\n\t", " ")
+                    .lines()
+                    .find(|l| l.starts_with("Subject:"))
+                    .map(str::to_owned)
+            })
+            .collect();
+        if subjects.iter().any(|s| s.contains("authorized again"))
+            && subjects.iter().any(|s| s.contains("still holds"))
+            && subjects.iter().any(|s| s.contains("New app"))
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for said in ["authorized again", "still holds", "New app"] {
+        assert!(
+            subjects.iter().any(|s| s.contains(said)),
+            "no mail says {said:?}: {subjects:?}"
+        );
+    }
+    assert!(
+        mails
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|(to, _)| to == &["soc@demo.example"])
+    );
+
+    // The delivery log shows them delivered to both channels, newest
+    // first, a hundred to a page.
+    stage.goto("/admin/deliveries?status=delivered").await;
+    shot(b, "channels-03-demo-delivery-log").await;
+    let mut log = String::new();
+    for _ in 0..20 {
+        let Ok(table) = b.find(Locator::Css("table.deliveries")).await else {
+            break;
+        };
+        log.push_str(&table.text().await.unwrap());
+        let Ok(older) = b.find(Locator::Css("a[rel=next]")).await else {
+            break;
+        };
+        let href = older.attr("href").await.unwrap().unwrap();
+        stage.goto(&href).await;
+    }
+    for w in [
+        "SOC webhook",
+        "SOC mailbox",
+        "app.reauthorized",
+        "user.leaver_with_tokens",
+        "app.new",
+    ] {
+        assert!(log.contains(w), "the delivery log lacks {w}");
+    }
+    stage.b.clone().close().await.unwrap();
+    drop(stage);
+    // The demo made its database; the test removes it.
+    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&server_url).await {
+        // The name is the test's own (digits and underscores).
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await;
+    }
+}

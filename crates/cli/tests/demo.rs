@@ -21,25 +21,10 @@ use nix::{
 };
 
 mod common;
-use common::{BIN, browser::Killed};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// Two consecutive free ports, for the two simulated orgs.
-fn free_pair() -> u16 {
-    loop {
-        let p = free_port();
-        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
-            return p;
-        }
-    }
-}
+use common::{
+    BIN,
+    browser::{Killed, free_pair, free_port},
+};
 
 struct Run {
     child: Killed,

@@ -79,6 +79,15 @@ pub async fn app_ids(
     Ok(rows.into_iter().map(|r| (r.app_key, r.id)).collect())
 }
 
+/// `1 app`, `3 apps`.
+fn counted(n: i64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// Bounds a title built from outside names.
 fn bounded_title(t: &str) -> String {
     t.chars().take(500).collect()
@@ -152,8 +161,8 @@ pub async fn emit_once_per_streak(conn: &mut PgConnection, n: &Notice) -> sqlx::
 /// apps new to the org (not on its first sync, when every app is new),
 /// people deactivated while still holding live tokens, apps authorized
 /// again after the cockpit revoked them, and apps outside the inventory
-/// that gained authorizations while held by `outside_inventory_people` or
-/// more (once per app). One notification per app, and one per leaver.
+/// that reached `outside_inventory_people` people in this sync (once per
+/// app). One notification per app, and one per leaver.
 /// Returns how many were written.
 pub async fn emit_from_sync(
     conn: &mut PgConnection,
@@ -200,19 +209,26 @@ pub async fn emit_from_sync(
         }
     }
     if !first_sync {
-        // The summary is this sync's (refreshed before this runs); growth
-        // is a grant in this run. Told once per app: the notification
+        // The summary is this sync's (refreshed before this runs). People
+        // new to the app are those granted it in this run who held no live
+        // authorization of it before; the app reached the threshold if
+        // without them it was below. Told once per app: the notification
         // itself is the memory.
         let spreading = sqlx::query!(
             r#"WITH grown AS (
                  SELECT e.app_key, count(DISTINCT e.user_id) AS new_people FROM events e
                  WHERE e.org_id = $1 AND e.sync_run_id = $2 AND e.kind = 'token_granted'
+                   AND NOT EXISTS (
+                     SELECT 1 FROM sf_tokens t
+                     WHERE t.org_id = $1 AND t.user_id = e.user_id AND t.app_key = e.app_key
+                       AND t.gone_at IS NULL
+                       AND t.first_seen_at < (SELECT started_at FROM sync_runs WHERE id = $2))
                  GROUP BY e.app_key)
                SELECT a.id, a.name, a.app_key, a.kind, s.users, s.tokens, g.new_people AS "new_people!"
                FROM grown g
                JOIN app_summary s ON s.org_id = $1 AND s.app_key = g.app_key
                JOIN sf_apps a ON a.org_id = $1 AND a.app_key = g.app_key
-               WHERE s.users >= $3 AND a.gone_at IS NULL
+               WHERE s.users >= $3 AND s.users - g.new_people < $3 AND a.gone_at IS NULL
                  AND NOT EXISTS (SELECT 1 FROM inventory_match(a.consumer_key, a.name))
                  AND NOT EXISTS (SELECT 1 FROM notifications n
                                  WHERE n.org_id = $1 AND n.kind = 'app.outside_inventory'
@@ -288,8 +304,10 @@ pub async fn emit_from_sync(
             EventKind::LeaverWithTokens,
             Some(org),
             format!(
-                "{} left {org_name} but still holds {} authorizations to {} apps",
-                l.username, l.tokens, l.apps
+                "{} left {org_name} but still holds {} to {}",
+                l.username,
+                counted(l.tokens, "authorization"),
+                counted(l.apps, "app")
             ),
         )
         .detail(json!({ "user": l.username, "name": l.name, "authorizations": l.tokens, "apps": l.apps }))

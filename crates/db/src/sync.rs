@@ -28,8 +28,8 @@ use crate::{
 pub struct MergeRules {
     /// An authorization unused this many days is stale.
     pub stale_days: i32,
-    /// An app outside the inventory held by this many people is reported
-    /// when it grows.
+    /// An app outside the inventory is reported when it reaches this many
+    /// people.
     pub outside_inventory_people: i64,
 }
 

@@ -18,8 +18,8 @@ use uuid::Uuid;
 
 use crate::secret::{Keyring, SecretField, SecretScope};
 
-/// People holding an app outside the inventory at which its growth is
-/// reported ([`EventKind::AppOutsideInventory`]), unless the operator sets
+/// People holding an app outside the inventory at which it is reported
+/// when it reaches them ([`EventKind::AppOutsideInventory`]), unless the operator sets
 /// another number (`COCKPIT_OUTSIDE_INVENTORY_PEOPLE`).
 pub const OUTSIDE_INVENTORY_PEOPLE: i64 = 10;
 
@@ -34,8 +34,8 @@ pub enum EventKind {
     /// hourly or daily.
     Digest,
     AppNew,
-    /// An app no inventory entry matches gained authorizations while held
-    /// by many people ([`OUTSIDE_INVENTORY_PEOPLE`] by default).
+    /// An app no inventory entry matches reached many people in a sync
+    /// ([`OUTSIDE_INVENTORY_PEOPLE`] by default).
     AppOutsideInventory,
     LeaverWithTokens,
     AppReauthorized,

@@ -196,6 +196,7 @@ fn control_routes() -> Router<Sim> {
         .route("/_sim/api-usage", post(api_usage))
         .route("/_sim/clock", get(clock_get).post(clock_set))
         .route("/_sim/activity", post(activity_run))
+        .route("/_sim/grant", post(grant))
         .route("/_sim/credentials", get(credentials))
         .route("/_sim/apps", get(apps))
         .route("/_sim/tokens/{id}/refresh-token", get(refresh_token))
@@ -362,6 +363,26 @@ struct ActivityDto {
 async fn activity_run(State(sim): State<Sim>, axum::Json(a): axum::Json<ActivityDto>) -> Response {
     sim.simulate_activity(a.steps);
     axum::Json(status_json(&sim)).into_response()
+}
+
+#[derive(Deserialize)]
+struct GrantDto {
+    app: String,
+    username: String,
+}
+
+/// A person authorizes an app again, as the consent page would record it
+/// (the demo's "authorized again after a revoke"): the new authorization's
+/// id, or 404 when the app or the person is unknown.
+async fn grant(State(sim): State<Sim>, axum::Json(g): axum::Json<GrantDto>) -> Response {
+    match sim.grant(&g.app, &g.username) {
+        Some(id) => axum::Json(json!({ "id": id })).into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "error": "no such app or user" })),
+        )
+            .into_response(),
+    }
 }
 
 async fn credentials(State(sim): State<Sim>, headers: HeaderMap) -> Response {

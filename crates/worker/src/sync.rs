@@ -51,8 +51,8 @@ pub struct SyncSettings {
     /// Days of the log archive kept; `None` keeps everything (the
     /// command-line sync: only `serve` applies the operator's retention).
     pub log_retention_days: Option<i32>,
-    /// People holding an app outside the inventory at which its growth is
-    /// reported.
+    /// People holding an app outside the inventory at which it is reported
+    /// when it reaches them.
     pub outside_inventory_people: i64,
 }
 

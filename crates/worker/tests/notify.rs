@@ -18,7 +18,10 @@ use cockpit_domain::{
     notify::{ChannelKind, EventKind, Severity, seal_channel, sign},
     secret::{Keyring, MasterKey},
 };
-use cockpit_worker::deliver::{Deliverer, DeliverySettings};
+use cockpit_worker::{
+    deliver::{Deliverer, DeliverySettings},
+    testing::smtp_server,
+};
 use sfsim::SimConfig;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -81,66 +84,6 @@ async fn take(State(r): State<Receiver>, headers: HeaderMap, body: Bytes) -> Sta
     } else {
         StatusCode::OK
     }
-}
-
-/// A mail a test SMTP server took: the recipients and the message.
-type Mails = Arc<Mutex<Vec<(Vec<String>, String)>>>;
-
-/// A minimal SMTP server on loopback: the happy path of RFC 5321 (EHLO,
-/// MAIL, RCPT, DATA, QUIT), enough for a real client to hand it mail.
-/// Hand-written: it is a test's receiver, and the SMTP servers on crates.io
-/// are either unmaintained or bring a mail system of their own.
-async fn smtp_server() -> (SocketAddr, Mails) {
-    use tokio::io::{AsyncBufReadExt as _, AsyncWriteExt as _, BufReader};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let mails = Mails::default();
-    let kept = mails.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let kept = kept.clone();
-            tokio::spawn(async move {
-                let (read, mut write) = socket.into_split();
-                let mut lines = BufReader::new(read).lines();
-                write.write_all(b"220 test ESMTP\r\n").await.unwrap();
-                let mut rcpt = Vec::new();
-                while let Ok(Some(line)) = lines.next_line().await {
-                    let verb = line.get(..4).unwrap_or_default().to_ascii_uppercase();
-                    let answer: &[u8] = match verb.as_str() {
-                        "EHLO" | "HELO" => b"250-test\r\n250 8BITMIME\r\n",
-                        "MAIL" | "RSET" | "NOOP" => b"250 OK\r\n",
-                        "RCPT" => {
-                            rcpt.push(line[8..].trim_matches(|c| c == '<' || c == '>').to_owned());
-                            b"250 OK\r\n"
-                        }
-                        "DATA" => {
-                            write.write_all(b"354 go on\r\n").await.unwrap();
-                            let mut data = String::new();
-                            while let Ok(Some(l)) = lines.next_line().await {
-                                if l == "." {
-                                    break;
-                                }
-                                data.push_str(&l);
-                                data.push('\n');
-                            }
-                            kept.lock().unwrap().push((std::mem::take(&mut rcpt), data));
-                            b"250 OK queued\r\n"
-                        }
-                        "QUIT" => {
-                            let _ = write.write_all(b"221 bye\r\n").await;
-                            return;
-                        }
-                        _ => b"502 not here\r\n",
-                    };
-                    write.write_all(answer).await.unwrap();
-                }
-            });
-        }
-    });
-    (addr, mails)
 }
 
 fn keyring() -> Arc<Keyring> {
@@ -688,6 +631,35 @@ async fn what_a_sync_finds_reaches_the_webhook(pool: PgPool) {
         .execute(&pool)
         .await
         .unwrap();
+    // A small app outside the inventory reaches 10 people: the people
+    // missing authorize it now.
+    let (small, small_key, held): (String, String, i64) = sqlx::query_as(
+        "SELECT a.name, a.app_key, s.users FROM app_summary s
+         JOIN sf_apps a ON a.org_id = s.org_id AND a.app_key = s.app_key
+         WHERE s.org_id = $1 AND s.users < 10 AND a.name <> $2 AND a.gone_at IS NULL
+         ORDER BY s.users DESC, a.name LIMIT 1",
+    )
+    .bind(s.org)
+    .bind(&app_name)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    let newcomers: Vec<String> = sqlx::query_scalar(
+        "SELECT u.username FROM sf_users u
+         WHERE u.org_id = $1 AND u.is_active
+           AND NOT EXISTS (SELECT 1 FROM sf_tokens t WHERE t.org_id = u.org_id AND t.user_id = u.id
+                             AND t.app_key = $2 AND t.gone_at IS NULL)
+         ORDER BY u.username LIMIT $3",
+    )
+    .bind(s.org)
+    .bind(&small_key)
+    .bind(10 - held)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    for u in &newcomers {
+        s.sim.sim.grant(&small, u).unwrap();
+    }
     // People come and go, new apps appear.
     s.sim.sim.simulate_activity(400);
     cockpit_worker::sync::sync_org(&pool, s.keyring.clone(), s.org, "cli", &Default::default())
@@ -749,7 +721,10 @@ async fn what_a_sync_finds_reaches_the_webhook(pool: PgPool) {
     // Apps outside the inventory that grew while held by 10 people or more,
     // each once, with the figures of the cockpit's snapshot.
     let spreading = of("app.outside_inventory");
-    assert!(!spreading.is_empty(), "{bodies:#?}");
+    assert!(
+        spreading.iter().any(|a| a["data"]["app"] == small.as_str()),
+        "{small} reached 10 people: {bodies:#?}"
+    );
     let mut named = std::collections::BTreeSet::new();
     for a in &spreading {
         let name = a["data"]["app"].as_str().unwrap();
@@ -765,8 +740,12 @@ async fn what_a_sync_finds_reaches_the_webhook(pool: PgPool) {
         .await
         .unwrap();
         assert_eq!(a["data"]["people"], people);
-        assert!(people >= cockpit_domain::notify::OUTSIDE_INVENTORY_PEOPLE);
-        assert!(a["data"]["new_people"].as_i64().unwrap() >= 1);
+        let threshold = cockpit_domain::notify::OUTSIDE_INVENTORY_PEOPLE;
+        let new_people = a["data"]["new_people"].as_i64().unwrap();
+        assert!(
+            people >= threshold && people - new_people < threshold,
+            "{a}"
+        );
     }
     // No secret of the org in any message.
     let all =

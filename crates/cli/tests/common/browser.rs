@@ -63,6 +63,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Two consecutive free ports, for the demo's two simulated orgs.
+pub fn free_pair() -> u16 {
+    loop {
+        let p = free_port();
+        if p < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            return p;
+        }
+    }
+}
+
 fn shots() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
         .parent()
@@ -174,7 +184,6 @@ pub struct Stage {
 
 impl Stage {
     pub async fn start(db: &str, serve_args: &[String]) -> Stage {
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let port = free_port();
         let base = format!("http://127.0.0.1:{port}");
         let log = tempfile::NamedTempFile::new().unwrap();
@@ -190,6 +199,66 @@ impl Stage {
                 .spawn()
                 .unwrap(),
         );
+        if !wait_http(&format!("{base}/healthz")).await {
+            let said = std::fs::read_to_string(log.path()).unwrap_or_default();
+            panic!("oauth-cockpit serve never answered:\n{said}");
+        }
+        Stage::with_browser(base, server, log).await
+    }
+
+    /// `oauth-cockpit demo` on the PostgreSQL server of `server_url`, in a
+    /// database of its own named `database`, its simulated orgs on
+    /// `sim_port` and the next port, no activity but what the test asks
+    /// for; and the admin's password it printed.
+    pub async fn demo(
+        server_url: &str,
+        database: &str,
+        data_dir: &std::path::Path,
+        sim_port: u16,
+    ) -> (Stage, String) {
+        let port = free_port();
+        let base = format!("http://127.0.0.1:{port}");
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let server = Killed(
+            Command::new(BIN)
+                .args(["demo", "--tokens", "1500", "--activity-every", "3600"])
+                .arg("--listen")
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--sim-port")
+                .arg(sim_port.to_string())
+                .arg("--database")
+                .arg(database)
+                .arg("--data-dir")
+                .arg(data_dir)
+                .env("DATABASE_URL", server_url)
+                .env_remove("COCKPIT_MASTER_KEY")
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(log.reopen().unwrap())
+                .spawn()
+                .unwrap(),
+        );
+        let start = std::time::Instant::now();
+        let password = loop {
+            let said = std::fs::read_to_string(log.path()).unwrap_or_default();
+            if let Some(line) = said
+                .lines()
+                .find(|l| l.contains("sign in as admin@demo.example"))
+            {
+                break line.rsplit(' ').next().unwrap().trim().to_owned();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(240),
+                "the demo never came up:\n{said}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        (Stage::with_browser(base, server, log).await, password)
+    }
+
+    /// A Chromium driven through its driver, for the server at `base`.
+    async fn with_browser(base: String, server: Killed, log: tempfile::NamedTempFile) -> Stage {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let driver_port = free_port();
         let driver = Killed(
             Command::new("chromedriver")
@@ -199,10 +268,6 @@ impl Stage {
                 .spawn()
                 .expect("chromedriver (apt-get install chromium chromium-driver)"),
         );
-        if !wait_http(&format!("{base}/healthz")).await {
-            let said = std::fs::read_to_string(log.path()).unwrap_or_default();
-            panic!("oauth-cockpit serve never answered:\n{said}");
-        }
         let driver_url = format!("http://127.0.0.1:{driver_port}");
         assert!(
             wait_http(&format!("{driver_url}/status")).await,

@@ -393,8 +393,11 @@ pub async fn deliveries_list(
                 .map_err(|_| AppError::BadRequest("That page link is damaged.".into()))?,
         ),
     };
-    let rows = cockpit_db::notify::log(&state.pool, status, before, LOG_PAGE).await?;
-    let next = (rows.len() as i64 == LOG_PAGE)
+    // One row more than a page: an "Older" link only when there is one.
+    let mut rows = cockpit_db::notify::log(&state.pool, status, before, LOG_PAGE + 1).await?;
+    let more = rows.len() as i64 > LOG_PAGE;
+    rows.truncate(LOG_PAGE as usize);
+    let next = more
         .then(|| rows.last().map(|r| r.id))
         .flatten()
         .map(|last| {
