@@ -89,6 +89,10 @@ pub struct Deliverer {
     /// TLS to SIEM collectors.
     tls: tokio_rustls::TlsConnector,
     settings: DeliverySettings,
+    /// Audit streams whose collector failed: not tried again before the
+    /// instant, and how many times in a row it failed.
+    audit_retry:
+        std::sync::Mutex<std::collections::HashMap<uuid::Uuid, (tokio::time::Instant, i32)>>,
 }
 
 /// A certificate, as TLS takes it.
@@ -180,6 +184,7 @@ impl Deliverer {
             client,
             tls: tokio_rustls::TlsConnector::from(Arc::new(tls)),
             settings,
+            audit_retry: Default::default(),
         })
     }
 
@@ -199,8 +204,30 @@ impl Deliverer {
     }
 
     /// Delivers until `shutdown` turns true; once an hour, removes what is
-    /// past retention.
-    pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
+    /// past retention. The audit log goes to SIEM channels in a loop of its
+    /// own, so a collector that does not answer delays no notification.
+    pub async fn run(self, shutdown: watch::Receiver<bool>) {
+        tokio::join!(self.deliver(shutdown.clone()), self.audit_loop(shutdown));
+    }
+
+    async fn audit_loop(&self, mut shutdown: watch::Receiver<bool>) {
+        while !*shutdown.borrow() {
+            let pause = match self.stream_audit().await {
+                Ok(0) => self.settings.idle,
+                Ok(_) => Duration::ZERO,
+                Err(e) => {
+                    tracing::error!(error = %e, "could not stream the audit log");
+                    self.settings.idle * 5
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn deliver(&self, mut shutdown: watch::Receiver<bool>) {
         let mut pruned_at: Option<tokio::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
@@ -217,9 +244,6 @@ impl Deliverer {
                     }
                     Err(e) => tracing::error!(error = %e, "could not remove old notifications"),
                 }
-            }
-            if let Err(e) = self.stream_audit().await {
-                tracing::error!(error = %e, "could not stream the audit log");
             }
             if let Err(e) = cockpit_db::notify::make_digests(&self.pool).await {
                 tracing::error!(error = %e, "could not write the digests");
@@ -423,6 +447,17 @@ impl Deliverer {
         const AUDIT_BATCH: i64 = 500;
         let mut sent = 0;
         for stream in cockpit_db::notify::audit_streams(&self.pool).await? {
+            let waiting = self
+                .audit_retry
+                .lock()
+                .map(|r| {
+                    r.get(&stream.channel_id)
+                        .is_some_and(|(at, _)| *at > tokio::time::Instant::now())
+                })
+                .unwrap_or(false);
+            if waiting {
+                continue;
+            }
             let entries =
                 cockpit_db::notify::audit_after(&self.pool, stream.after, AUDIT_BATCH).await?;
             let Some(last) = entries.last().map(|e| e.seq) else {
@@ -439,6 +474,16 @@ impl Deliverer {
                     self.send_siem(&items, url.expose_secret()).await
                 }
             };
+            if let Ok(mut retry) = self.audit_retry.lock() {
+                if result.is_ok() {
+                    retry.remove(&stream.channel_id);
+                } else {
+                    // The same capped backoff with jitter as a delivery's.
+                    let failures = retry.get(&stream.channel_id).map_or(0, |r| r.1) + 1;
+                    let at = tokio::time::Instant::now() + backoff(&self.settings, failures);
+                    retry.insert(stream.channel_id, (at, failures));
+                }
+            }
             match result {
                 Ok(()) => {
                     sent += entries.len();
