@@ -8,7 +8,8 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::{ApiCaller, ApiJson, openapi::ErrorBody};
 use crate::{
@@ -41,10 +42,10 @@ pub struct ImportBody {
 /// `accept_good_lines`.
 #[utoipa::path(post, path = "/api/v1/indicators", operation_id = "import_indicators", tag = "hunting", request_body = ImportBody,
     responses(
-        (status = 201, description = "`set` (its id), `added` (indicators new to it) and `bad_lines_skipped`", body = serde_json::Value),
+        (status = 201, description = "The set and what was added to it", body = Imported),
         (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody),
         (status = 413, description = "The body is over the import limit (4 MiB)", body = ErrorBody),
-        (status = 422, description = "Some lines could not be read and nothing was imported: `errors` names each, `readable` counts the good ones", body = serde_json::Value)))]
+        (status = 422, description = "Some lines could not be read and nothing was imported", body = BadLines)))]
 pub async fn import_indicators(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -69,21 +70,62 @@ pub async fn import_indicators(
     match import(&state, &form, &caller.actor()).await? {
         Ok((set, added, skipped)) => Ok((
             StatusCode::CREATED,
-            Json(serde_json::json!({"set": set, "added": added, "bad_lines_skipped": skipped})),
+            Json(Imported {
+                set,
+                added,
+                bad_lines_skipped: skipped,
+            }),
         )
             .into_response()),
         Err(Refused::Form(m)) => Err(AppError::BadRequest(m).into()),
         Err(Refused::Lines { errors, good }) => Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
-            Json(serde_json::json!({
-                "error": "bad_lines",
-                "message": "Nothing was imported: some lines could not be read.",
-                "readable": good,
-                "errors": errors.iter().take(1_000).collect::<Vec<_>>(),
-            })),
+            Json(BadLines {
+                error: "bad_lines",
+                message: "Nothing was imported: some lines could not be read.",
+                readable: good,
+                errors: errors
+                    .into_iter()
+                    .take(1_000)
+                    .map(|e| BadLine {
+                        line: e.line,
+                        message: e.message,
+                    })
+                    .collect(),
+            }),
         )
             .into_response()),
     }
+}
+
+/// `POST /api/v1/indicators`, imported.
+#[derive(Serialize, ToSchema)]
+pub struct Imported {
+    /// The set's id.
+    pub set: i64,
+    /// Indicators new to the set.
+    pub added: u64,
+    /// Bad lines left out (with `accept_good_lines`).
+    pub bad_lines_skipped: usize,
+}
+
+/// `POST /api/v1/indicators`, refused: every bad line named.
+#[derive(Serialize, ToSchema)]
+pub struct BadLines {
+    /// `bad_lines`.
+    pub error: &'static str,
+    pub message: &'static str,
+    /// How many lines could be read.
+    pub readable: usize,
+    /// The first 1,000 bad lines.
+    pub errors: Vec<BadLine>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BadLine {
+    /// 1 for the first line.
+    pub line: usize,
+    pub message: String,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
