@@ -360,6 +360,7 @@ pub async fn request_in_with(
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ActionRow {
     pub id: i64,
     pub org_id: Uuid,
@@ -469,6 +470,7 @@ pub async fn item_counts(db: impl PgExecutor<'_>, id: i64) -> sqlx::Result<ItemC
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ItemRow {
     pub token_id: String,
     pub app_key: String,

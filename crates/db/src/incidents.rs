@@ -311,6 +311,7 @@ pub enum ContainRefused {
 
 /// A containment request under the two-person rule.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Approval {
     pub id: i64,
     pub kind: String,

@@ -8,7 +8,8 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use super::{ApiCaller, ApiJson, openapi::ErrorBody};
 use crate::{
@@ -24,9 +25,9 @@ pub const MAX_ITEMS: i64 = 10_000;
 /// earlier request with the same key created.
 #[utoipa::path(post, path = "/api/v1/actions", operation_id = "create_action", tag = "actions", request_body = ActionForm,
     responses(
-        (status = 201, description = "The action, queued; as `GET /api/v1/actions/{id}` shows it", body = serde_json::Value),
-        (status = 200, description = "The action an earlier request with this idempotency key created", body = serde_json::Value),
-        (status = 202, description = "The action, waiting for a second admin's approval", body = serde_json::Value),
+        (status = 201, description = "The action, queued; as `GET /api/v1/actions/{id}` shows it", body = ActionAnswer),
+        (status = 200, description = "The action an earlier request with this idempotency key created", body = ActionAnswer),
+        (status = 202, description = "The action, waiting for a second admin's approval", body = ActionAnswer),
         (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 404, description = "No such object in the token's orgs", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -73,7 +74,7 @@ pub async fn create(
 /// `GET /api/v1/actions/{id}`: status, progress and every item's outcome.
 #[utoipa::path(get, path = "/api/v1/actions/{id}", operation_id = "get_action", tag = "actions",
     params(("id" = i64, Path, description = "The action's id")),
-    responses((status = 200, description = "`action`, `approval`, `progress` (total, done, pending, revoked, gone, failed), `items` and `items_truncated`", body = serde_json::Value), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
+    responses((status = 200, description = "The action, its progress and every item's outcome", body = ActionAnswer), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -81,15 +82,35 @@ pub async fn show(
         object: ActionId(id),
         ..
     }: In<ActionId, Viewer>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<ActionAnswer>, ApiError> {
     Ok(Json(describe(&state, &caller, id).await?))
 }
 
-async fn describe(
-    state: &AppState,
-    caller: &ApiCaller,
-    id: i64,
-) -> Result<serde_json::Value, AppError> {
+/// An action as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct ActionAnswer {
+    pub action: cockpit_db::actions::ActionRow,
+    /// The latest request under the two-person rule, if any.
+    pub approval: Option<cockpit_db::incidents::Approval>,
+    pub progress: Progress,
+    /// More items than the answer lists (10,000).
+    pub items_truncated: bool,
+    /// Every authorization the action names, and how it went.
+    pub items: Vec<cockpit_db::actions::ItemRow>,
+}
+
+/// How far an action has come; the counts cover every item.
+#[derive(Serialize, ToSchema)]
+pub struct Progress {
+    pub total: i64,
+    pub done: i64,
+    pub pending: i64,
+    pub revoked: i64,
+    pub gone: i64,
+    pub failed: i64,
+}
+
+async fn describe(state: &AppState, caller: &ApiCaller, id: i64) -> Result<ActionAnswer, AppError> {
     // The latest request under the two-person rule, if any (read first: an
     // expired request expires its action).
     let approval = cockpit_db::action_approvals::of_action(&state.pool, id)
@@ -104,18 +125,19 @@ async fn describe(
     let counts = cockpit_db::actions::item_counts(&state.pool, id).await?;
     let items = cockpit_db::actions::items(&state.pool, id, None, MAX_ITEMS + 1).await?;
     let total = counts.pending + counts.revoked + counts.gone + counts.failed;
-    Ok(json!({
-        "action": action,
-        "approval": approval,
-        "progress": {
-            "total": total,
-            "done": total - counts.pending,
-            "pending": counts.pending,
-            "revoked": counts.revoked,
-            "gone": counts.gone,
-            "failed": counts.failed,
+    let items_truncated = items.len() as i64 > MAX_ITEMS;
+    Ok(ActionAnswer {
+        action,
+        approval,
+        progress: Progress {
+            total,
+            done: total - counts.pending,
+            pending: counts.pending,
+            revoked: counts.revoked,
+            gone: counts.gone,
+            failed: counts.failed,
         },
-        "items_truncated": items.len() as i64 > MAX_ITEMS,
-        "items": items.iter().take(MAX_ITEMS as usize).collect::<Vec<_>>(),
-    }))
+        items_truncated,
+        items: items.into_iter().take(MAX_ITEMS as usize).collect(),
+    })
 }
