@@ -318,6 +318,7 @@ pub async fn indicators(pool: &PgPool, set: i64, limit: i64) -> sqlx::Result<Vec
 
 /// A saved hunt.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hunt {
     pub id: i64,
     pub created_by: String,
@@ -334,6 +335,7 @@ pub struct Hunt {
 
 /// One answer: an org, app and person that a indicator matched.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Hit {
     pub id: i64,
     pub org_id: Uuid,

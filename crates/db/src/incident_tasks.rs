@@ -23,6 +23,7 @@ pub const GUIDANCE: [&str; 6] = [
 ];
 
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Task {
     pub id: i64,
     pub title: String,

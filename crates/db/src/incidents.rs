@@ -16,6 +16,7 @@ use crate::notify::Notice;
 pub const SEVERITIES: [&str; 4] = ["low", "medium", "high", "critical"];
 
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Incident {
     pub id: i64,
     pub title: String,
@@ -209,6 +210,7 @@ pub async fn list(pool: &PgPool, orgs: &[Uuid]) -> sqlx::Result<Vec<Incident>> {
 
 /// An incident's app in one org, as it stands now.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentApp {
     pub org_id: Uuid,
     pub org_name: String,
@@ -247,6 +249,7 @@ pub async fn apps(pool: &PgPool, id: i64, orgs: &[Uuid]) -> sqlx::Result<Vec<Inc
 
 /// A containment action of the incident.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IncidentAction {
     pub id: i64,
     pub org_id: Uuid,
@@ -271,6 +274,7 @@ pub async fn actions(pool: &PgPool, id: i64, orgs: &[Uuid]) -> sqlx::Result<Vec<
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Event {
     pub at: DateTime<Utc>,
     pub actor: String,

@@ -189,6 +189,7 @@ pub async fn signals(pool: &PgPool, orgs: &[Uuid]) -> sqlx::Result<Vec<Signal>> 
 
 /// One finding, for the incident's page.
 #[derive(Debug, Clone, serde::Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Finding {
     pub org_id: Uuid,
     pub app_key: String,

@@ -28,7 +28,8 @@ pub const MAX_ITEMS: i64 = 10_000;
         (status = 201, description = "The action, queued; as `GET /api/v1/actions/{id}` shows it", body = ActionAnswer),
         (status = 200, description = "The action an earlier request with this idempotency key created", body = ActionAnswer),
         (status = 202, description = "The action, waiting for a second admin's approval", body = ActionAnswer),
-        (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 404, description = "No such object in the token's orgs", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
+        (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 404, description = "No such object in the token's orgs", body = ErrorBody), (status = 409, description = "The idempotency key was used for another action (another org or kind)", body = ErrorBody),
+        (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,

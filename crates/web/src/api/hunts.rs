@@ -15,7 +15,7 @@ use super::{ApiCaller, ApiJson, openapi::ErrorBody};
 use crate::{
     ApiError, AppError, AppState,
     auth::scope::{Across, Analyst, Anywhere, HuntId, Viewer},
-    pages::hunts::{ImportForm, Refused, check_sets, hunt_json, import},
+    pages::hunts::{HuntAnswer, ImportForm, Refused, check_sets, import},
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -138,7 +138,7 @@ pub struct HuntBody {
 /// `POST /api/v1/hunts`: runs a hunt over every org the token may see;
 /// 201 with the hunt as `GET` shows it.
 #[utoipa::path(post, path = "/api/v1/hunts", operation_id = "run_hunt", tag = "hunting", request_body = HuntBody,
-    responses((status = 201, description = "The hunt, as `GET /api/v1/hunts/{id}` shows it", body = serde_json::Value), (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
+    responses((status = 201, description = "The hunt and its hits", body = HuntAnswer), (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -158,17 +158,25 @@ pub async fn create(
     let hits = cockpit_db::hunts::hits(&state.pool, id, &orgs)
         .await
         .map_err(AppError::from)?;
-    Ok((StatusCode::CREATED, Json(hunt_json(&hunt, &hits, true))).into_response())
+    Ok((
+        StatusCode::CREATED,
+        Json(HuntAnswer {
+            hunt,
+            complete: true,
+            hits,
+        }),
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/hunts/{id}`: the hunt and its hits in the token's orgs.
 #[utoipa::path(get, path = "/api/v1/hunts/{id}", operation_id = "get_hunt", tag = "hunting",
     params(("id" = i64, Path, description = "The hunt's id")),
-    responses((status = 200, description = "The hunt (sets, time, who ran it) and its hits per org, app and person: indicator, first and last seen, counts, subtypes", body = serde_json::Value), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
+    responses((status = 200, description = "The hunt (sets, time, who ran it) and its hits per org, app and person: indicator, first and last seen, counts, subtypes", body = HuntAnswer), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     across: Across<HuntId, Viewer>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<HuntAnswer>, ApiError> {
     let HuntId(id) = across.object;
     let hunt = cockpit_db::hunts::get(&state.pool, id)
         .await
@@ -177,5 +185,9 @@ pub async fn show(
     let hits = cockpit_db::hunts::hits(&state.pool, id, &across.orgs)
         .await
         .map_err(AppError::from)?;
-    Ok(Json(hunt_json(&hunt, &hits, across.every)))
+    Ok(Json(HuntAnswer {
+        hunt,
+        complete: across.every,
+        hits,
+    }))
 }

@@ -7,14 +7,15 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{ApiCaller, ApiJson, openapi::ErrorBody};
 use crate::{
     ApiError, AppError, AppState,
     auth::scope::{Across, Admin, Analyst, Anywhere, IncidentId, Viewer},
-    pages::incidents::{DeclareForm, check_declaration, declare, view},
+    pages::incidents::{DeclareForm, IncidentView, check_declaration, declare, view},
 };
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -43,7 +44,7 @@ pub struct DeclareBody {
 
 /// `POST /api/v1/incidents`: 201 with the incident as `GET` shows it.
 #[utoipa::path(post, path = "/api/v1/incidents", operation_id = "declare_incident", tag = "incidents", request_body = DeclareBody,
-    responses((status = 201, description = "The incident, as `GET /api/v1/incidents/{id}` shows it", body = serde_json::Value), (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
+    responses((status = 201, description = "The incident, as `GET /api/v1/incidents/{id}` shows it", body = IncidentAnswer), (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     caller: ApiCaller,
@@ -66,24 +67,55 @@ pub async fn create(
     let d = check_declaration(&state, &caller.user, &form, chosen.as_deref()).await?;
     let id = declare(&state, &d, &caller.actor()).await?;
     let orgs: Vec<Uuid> = d.apps.iter().map(|(o, _, _)| *o).collect();
-    let v = view(&state, id, &orgs).await?;
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    let view = view(&state, id, &orgs).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(IncidentAnswer {
+            view,
+            complete: true,
+        }),
+    )
+        .into_response())
 }
 
 /// `GET /api/v1/incidents/{id}`: the incident, its apps, containment
 /// actions and timeline in the token's orgs.
 #[utoipa::path(get, path = "/api/v1/incidents/{id}", operation_id = "get_incident", tag = "incidents",
     params(("id" = i64, Path, description = "The incident's id")),
-    responses((status = 200, description = "The incident, its apps, containment actions and timeline in the token's orgs; `complete` is false when the incident reaches orgs the token may not see", body = serde_json::Value), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
+    responses((status = 200, description = "The incident, its apps, containment actions and timeline in the token's orgs; `complete` is false when the incident reaches orgs the token may not see", body = IncidentAnswer), (status = 404, description = "No such object in the token's orgs", body = ErrorBody)))]
 pub async fn show(
     State(state): State<AppState>,
     across: Across<IncidentId, Viewer>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<IncidentAnswer>, ApiError> {
     let IncidentId(id) = across.object;
-    let v = view(&state, id, &across.orgs).await?;
-    let mut j = serde_json::to_value(v).map_err(|e| AppError::Internal(e.to_string()))?;
-    j["complete"] = serde_json::json!(across.every);
-    Ok(Json(j))
+    Ok(Json(IncidentAnswer {
+        view: view(&state, id, &across.orgs).await?,
+        complete: across.every,
+    }))
+}
+
+/// An incident as the API shows it.
+#[derive(Serialize, ToSchema)]
+pub struct IncidentAnswer {
+    #[serde(flatten)]
+    pub view: IncidentView,
+    /// False when the incident reaches orgs the token may not see (their
+    /// apps and actions are left out).
+    pub complete: bool,
+}
+
+/// `POST /api/v1/incidents/{id}/contain`, accepted.
+#[derive(Serialize, ToSchema)]
+pub struct ContainAnswer {
+    /// `containing` (the actions are queued) or `awaiting_approval` (a
+    /// second admin approves in the web interface).
+    pub status: &'static str,
+    /// The queued actions' ids, when containing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub actions: Option<Vec<i64>>,
+    /// The request, when awaiting approval.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approval: Option<cockpit_db::incidents::Approval>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -100,7 +132,7 @@ pub struct ContainBody {
 #[utoipa::path(post, path = "/api/v1/incidents/{id}/contain", operation_id = "contain_incident", tag = "incidents",
     params(("id" = i64, Path, description = "The incident's id")), request_body = ContainBody,
     responses(
-        (status = 202, description = "`status`: `containing` with the queued `actions`, or `awaiting_approval` with the `approval` request", body = serde_json::Value),
+        (status = 202, description = "Containing, or awaiting a second admin", body = ContainAnswer),
         (status = 400, description = "The body is malformed or a field is wrong", body = ErrorBody), (status = 403, description = "The token's role may not do this", body = ErrorBody), (status = 404, description = "No such object in the token's orgs", body = ErrorBody),
         (status = 409, description = "The incident is contained or closed already", body = ErrorBody), (status = 413, description = "The body is over the size limit (128 KiB)", body = ErrorBody)))]
 pub async fn contain(
@@ -133,7 +165,11 @@ pub async fn contain(
         .await
         .map_err(AppError::from)?
         .map_err(|cockpit_db::incidents::ContainRefused::NotOpen(s)| not_open(s))?;
-        let body = serde_json::json!({ "status": "awaiting_approval", "approval": approval });
+        let body = ContainAnswer {
+            status: "awaiting_approval",
+            actions: None,
+            approval: Some(approval),
+        };
         return Ok((StatusCode::ACCEPTED, Json(body)).into_response());
     }
     let actions = cockpit_db::incidents::contain(&state.pool, id, &caller.actor(), reason)
@@ -141,6 +177,10 @@ pub async fn contain(
         .map_err(AppError::from)?
         .map_err(|cockpit_db::incidents::ContainRefused::NotOpen(s)| not_open(s))?;
     state.wake_worker();
-    let body = serde_json::json!({ "status": "containing", "actions": actions });
+    let body = ContainAnswer {
+        status: "containing",
+        actions: Some(actions),
+        approval: None,
+    };
     Ok((StatusCode::ACCEPTED, Json(body)).into_response())
 }

@@ -31,11 +31,46 @@ pub struct ErrorBody {
     pub status: u16,
 }
 
-/// Adds the bearer scheme every operation requires.
+/// Adds the bearer scheme every operation requires, and the refusals
+/// every operation may answer: 401 without a valid token, 403 when the
+/// token's role may not, 404 for an object in an org the token may not see
+/// (as for one that does not exist), 413 for a body over the limit.
 struct Bearer;
 
 impl Modify for Bearer {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let refusal = |description: &str| {
+            ResponseBuilder::new()
+                .description(description)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            let post = item.post.is_some();
+            for op in [&mut item.get, &mut item.post].into_iter().flatten() {
+                let mut add = |status: &str, description: &str| {
+                    op.responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| refusal(description).into());
+                };
+                add("401", "No valid API token");
+                add("403", "The token's role may not do this");
+                add(
+                    "404",
+                    "No such object, or one in an org the token may not see",
+                );
+                if post {
+                    add("413", "The body is over the size limit");
+                }
+            }
+        }
         let components = doc.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "token",
@@ -116,6 +151,68 @@ pub async fn document() -> Response {
         DOCUMENT.as_str(),
     )
         .into_response()
+}
+
+/// Checks an answer against what the OpenAPI document says the operation
+/// answers with that status: the status is documented, and the body is
+/// valid under its schema. Every API test's request goes through here, so
+/// the document cannot drift from the code. (401 is the bearer scheme's,
+/// documented once for every operation.)
+#[cfg(any(test, feature = "testing"))]
+pub fn conforms(method: &str, uri: &str, status: u16, body: &serde_json::Value) {
+    use serde_json::{Value, json};
+    let status = axum::http::StatusCode::from_u16(status).expect("a status");
+    let doc: Value = serde_json::from_str(&DOCUMENT).unwrap();
+    let path = uri.split('?').next().unwrap();
+    if path == "/api/v1/openapi.json" {
+        // The document itself, not an operation of it.
+        return;
+    }
+    let paths = doc["paths"].as_object().unwrap();
+    let same = |template: &str| {
+        let (t, p): (Vec<&str>, Vec<&str>) =
+            (template.split('/').collect(), path.split('/').collect());
+        t.len() == p.len()
+            && t.iter()
+                .zip(&p)
+                .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
+    };
+    // A literal path before a template (`/apps/where` before `/apps/{id}`).
+    let Some(item) = paths
+        .get(path)
+        .or_else(|| paths.iter().find(|(t, _)| same(t)).map(|(_, i)| i))
+    else {
+        // Not an API route: the catch-all's 404.
+        assert_eq!(
+            status,
+            axum::http::StatusCode::NOT_FOUND,
+            "{method} {uri} is not documented"
+        );
+        return;
+    };
+    let Some(op) = item.get(method.to_lowercase()) else {
+        return;
+    };
+    let response = &op["responses"][status.as_str()];
+    assert!(
+        !response.is_null(),
+        "{method} {uri} answered {status}, which its OpenAPI operation does not list: {body}"
+    );
+    let schema = &response["content"]["application/json"]["schema"];
+    let root = json!({ "components": doc["components"], "allOf": [schema] });
+    let validator = jsonschema::options()
+        .with_draft(jsonschema::Draft::Draft202012)
+        .build(&root)
+        .unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .take(5)
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{method} {uri} ({status}) does not match its OpenAPI schema: {errors:?}\n{body}"
+    );
 }
 
 #[cfg(test)]

@@ -54,64 +54,9 @@ async fn call(
     let value = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     if status != StatusCode::UNAUTHORIZED {
-        conforms(method, uri, status, &value);
+        super::openapi::conforms(method, uri, status.as_u16(), &value);
     }
     (status, value)
-}
-
-/// Checks an answer against what the OpenAPI document says the operation
-/// answers with that status: the status is documented, and the body is
-/// valid under its schema. Every API test's request goes through here, so
-/// the document cannot drift from the code. (401 is the bearer scheme's,
-/// documented once for every operation.)
-fn conforms(method: &str, uri: &str, status: StatusCode, body: &Value) {
-    let doc: Value = serde_json::from_str(&super::openapi::DOCUMENT).unwrap();
-    let path = uri.split('?').next().unwrap();
-    let paths = doc["paths"].as_object().unwrap();
-    let same = |template: &str| {
-        let (t, p): (Vec<&str>, Vec<&str>) =
-            (template.split('/').collect(), path.split('/').collect());
-        t.len() == p.len()
-            && t.iter()
-                .zip(&p)
-                .all(|(t, p)| t == p || (t.starts_with('{') && t.ends_with('}')))
-    };
-    // A literal path before a template (`/apps/where` before `/apps/{id}`).
-    let Some(item) = paths
-        .get(path)
-        .or_else(|| paths.iter().find(|(t, _)| same(t)).map(|(_, i)| i))
-    else {
-        // Not an API route: the catch-all's 404.
-        assert_eq!(
-            status,
-            StatusCode::NOT_FOUND,
-            "{method} {uri} is not documented"
-        );
-        return;
-    };
-    let Some(op) = item.get(method.to_lowercase()) else {
-        return;
-    };
-    let response = &op["responses"][status.as_str()];
-    assert!(
-        !response.is_null(),
-        "{method} {uri} answered {status}, which its OpenAPI operation does not list: {body}"
-    );
-    let schema = &response["content"]["application/json"]["schema"];
-    let root = json!({ "components": doc["components"], "allOf": [schema] });
-    let validator = jsonschema::options()
-        .with_draft(jsonschema::Draft::Draft202012)
-        .build(&root)
-        .unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(body)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .take(5)
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "{method} {uri} ({status}) does not match its OpenAPI schema: {errors:?}\n{body}"
-    );
 }
 
 async fn get_json(pool: &PgPool, uri: &str, bearer: &str) -> Value {

@@ -546,12 +546,14 @@ pub async fn hunt_csv(
 }
 
 /// A hunt as JSON: what the page shows, for the API and exports.
-pub fn hunt_json(hunt: &Hunt, hits: &[Hit], every: bool) -> serde_json::Value {
-    serde_json::json!({
-        "hunt": hunt,
-        "complete": every,
-        "hits": hits,
-    })
+/// A hunt and its hits, as the API answers and the JSON export writes it.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HuntAnswer {
+    pub hunt: Hunt,
+    /// False when the hunt searched orgs the reader cannot see (their hits
+    /// are left out).
+    pub complete: bool,
+    pub hits: Vec<Hit>,
 }
 
 pub async fn hunt_json_export(
@@ -559,8 +561,13 @@ pub async fn hunt_json_export(
     across: Across<HuntId, Analyst>,
 ) -> Result<Response, AppError> {
     let (hunt, hits) = export_rows(&state, &across).await?;
-    let body = serde_json::to_vec_pretty(&hunt_json(&hunt, &hits, across.every))
-        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let id = hunt.id;
+    let body = serde_json::to_vec_pretty(&HuntAnswer {
+        hunt,
+        complete: across.every,
+        hits,
+    })
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -568,7 +575,7 @@ pub async fn hunt_json_export(
         ],
         [(
             header::CONTENT_DISPOSITION,
-            format!("attachment; filename=\"hunt-{}.json\"", hunt.id),
+            format!("attachment; filename=\"hunt-{id}.json\""),
         )],
         body,
     )

@@ -245,7 +245,7 @@ pub async fn incident_create(
 
 /// An incident as the caller may see it: its apps, actions and timeline in
 /// their orgs.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct IncidentView {
     pub incident: Incident,
     pub apps: Vec<IncidentApp>,

@@ -146,12 +146,21 @@ pub async fn send_with(
     state: &AppState,
     req: Request<Body>,
 ) -> (StatusCode, axum::http::HeaderMap, String) {
+    let (method, uri) = (req.method().to_string(), req.uri().to_string());
     let res = router(state.clone()).oneshot(req).await.unwrap();
     let status = res.status();
     let headers = res.headers().clone();
     let body = axum::body::to_bytes(res.into_body(), usize::MAX)
         .await
         .unwrap();
+    // Every API answer a test receives is checked against the OpenAPI
+    // document (401 is the bearer scheme's, documented once).
+    if uri.starts_with("/api/v1/")
+        && status != StatusCode::UNAUTHORIZED
+        && let Ok(json) = serde_json::from_slice::<serde_json::Value>(&body)
+    {
+        cockpit_web::api::openapi::conforms(&method, &uri, status.as_u16(), &json);
+    }
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
 
