@@ -144,6 +144,7 @@ pub async fn seed(db: &str, org: &SimOrg, people: &[((&str, &str), &str)]) {
 
 /// Waits (bounded) for `url` to answer at all.
 pub async fn wait_http(url: &str) -> bool {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let http = reqwest::Client::new();
     for _ in 0..300 {
         if http.get(url).send().await.is_ok() {
